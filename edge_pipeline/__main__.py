@@ -1,0 +1,3 @@
+from edge_pipeline.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""The Python API. The CLI calls these and nothing else; each works on explicit inputs.
+
+    from edge_pipeline import api
+    bundle = api.run(out="bundle")                     # the embedded default
+    onnx = api.export("recipe.yaml", out_dir="exp")    # one stage on its own
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge_pipeline.config.recipes import load_recipe
+
+
+def run(recipe: str | Path | None = None, out: str | Path = "bundle", overrides: list[str] | None = None,
+        cache_dir: str | Path | None = None, use_cache: bool = True) -> Path:
+    """Run the recipe's stages (the embedded default when ``recipe`` is None); return the bundle path."""
+    from edge_pipeline.pipeline import run_pipeline
+
+    loaded = load_recipe(Path(recipe) if recipe else None, overrides)
+    return run_pipeline(loaded, Path(out), Path(cache_dir) if cache_dir else None, use_cache)
+
+
+def export(recipe: str | Path | None = None, out: str | Path = "export", overrides: list[str] | None = None,
+           cache_dir: str | Path | None = None) -> Path:
+    """Export the recipe's model to ONNX only; returns the bundle holding the checked FP32 ONNX."""
+    return _run_stages(recipe, out, overrides, cache_dir, ["export"])
+
+
+def quantize(onnx_path: str | Path, target: str, calibration: str | Path, out: str | Path = "quantized",
+             overrides: list[str] | None = None, input_name: str | None = None) -> Path:
+    """Quantize an existing ONNX file for ``target`` with calibration data; returns the INT8 file."""
+    from edge_pipeline.standalone import quantize_onnx
+
+    return quantize_onnx(Path(onnx_path), target, Path(calibration), Path(out), overrides or [], input_name)
+
+
+def benchmark(artifacts: list[str | Path], out: str | Path | None = None, eval_data: str | Path | None = None,
+              batch_sizes: list[int] | None = None, threads: list[int] | None = None,
+              warmup: int = 20, iterations: int = 200) -> dict:
+    """Time artifact files directly (backend detected from the file); no torch needed."""
+    from edge_pipeline.standalone import benchmark_files
+
+    return benchmark_files([Path(a) for a in artifacts], Path(out) if out else None,
+                           Path(eval_data) if eval_data else None, batch_sizes or [1], threads or [2], warmup, iterations)
+
+
+def _run_stages(recipe, out, overrides, cache_dir, stages: list[str]) -> Path:
+    from edge_pipeline.pipeline import run_pipeline
+
+    loaded = load_recipe(Path(recipe) if recipe else None, overrides)
+    loaded = loaded.model_copy(update={"stages": stages})
+    return run_pipeline(loaded, Path(out), Path(cache_dir) if cache_dir else None)

@@ -1,0 +1,1 @@
+"""Artifact records, content hashing, atomic writes, the stage cache and the bundle manifest."""

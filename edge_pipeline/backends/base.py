@@ -1,0 +1,104 @@
+"""The contract every backend implements: make its FP32 and INT8 artifacts, and run them.
+
+Runners are context managers; ``infer`` validates and times nothing itself, subclasses
+implement ``_infer``. This module imports only numpy so runners work on devices without torch.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge_pipeline.errors import EdgePipelineError
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    threads: int = 1
+    variant: str = "default"  # backend-specific runtime mode, e.g. OpenVINO 'f32' vs 'bf16'
+    settings: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    name: str
+    shape: tuple  # ints, or None / str for dynamic dimensions
+    dtype: str
+
+
+class Runner(ABC):
+    """Loads one artifact and runs it. Use as ``with backend.runner(path, options) as r: ...``."""
+
+    def __init__(self, path: Path, options: RunnerOptions):
+        self.path = Path(path)
+        self.options = options
+
+    def __enter__(self) -> Runner:
+        self.load()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @abstractmethod
+    def load(self) -> None: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    @property
+    @abstractmethod
+    def inputs(self) -> list[InputInfo]: ...
+
+    def infer(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        expected = {i.name for i in self.inputs}
+        if set(feed) != expected:
+            raise EdgePipelineError(f"{self.path}: feed has inputs {sorted(feed)}, the model takes {sorted(expected)}")
+        return self._infer(feed)
+
+    @abstractmethod
+    def _infer(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]: ...
+
+    def fixed_batch(self) -> int | None:
+        """The batch size the model insists on, or None when the batch dimension is dynamic."""
+        first = self.inputs[0].shape[0] if self.inputs and self.inputs[0].shape else None
+        return first if isinstance(first, int) and first > 0 else None
+
+
+@dataclass
+class ProducedArtifact:
+    """A file a backend wrote, before the stage turns it into an Artifact record."""
+
+    path: Path
+    kind: str
+    precision: str
+    variant: str = "default"
+    meta: dict = field(default_factory=dict)
+
+
+class Backend(ABC):
+    name: str = ""
+    extra: str = ""  # pip extra that installs the runtime
+    artifact_kinds: tuple[str, ...] = ()
+    runs_exported_onnx = False  # True: the FP32 artifact is the exported ONNX itself
+
+    @classmethod
+    @abstractmethod
+    def versions(cls) -> dict[str, str]: ...
+
+    @abstractmethod
+    def runner(self, path: Path, options: RunnerOptions) -> Runner: ...
+
+    def runtime_variants(self, precision: str, target) -> list[str]:
+        """Runtime modes worth timing for an artifact of this precision (one row each)."""
+        return ["default"]
+
+    def prepare_fp32(self, onnx_path: Path, target, out_dir: Path) -> list[ProducedArtifact]:
+        """The FP32 artifact(s) this backend runs, converted from the exported ONNX into ``out_dir``."""
+        raise NotImplementedError(f"backend {self.name} runs the exported ONNX as its FP32 artifact")
+
+    @abstractmethod
+    def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path) -> list[ProducedArtifact]: ...

@@ -1,0 +1,64 @@
+"""Backend registry: names map to 'module:Class' and import only when first asked for."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from edge_pipeline.errors import BackendUnavailableError, ConfigError
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    name: str
+    reference: str  # "module:Class"
+    extra: str  # pip extra
+    probe_modules: tuple[str, ...]  # imported to tell whether the runtime is installed
+
+
+BACKENDS: dict[str, BackendEntry] = {}
+
+
+def register_backend(entry: BackendEntry) -> None:
+    BACKENDS[entry.name] = entry
+
+
+register_backend(
+    BackendEntry("onnxruntime", "edge_pipeline.backends.onnxruntime_backend:OnnxRuntimeBackend", "onnxruntime", ("onnxruntime",))
+)
+register_backend(
+    BackendEntry("openvino", "edge_pipeline.backends.openvino_backend:OpenVinoBackend", "openvino", ("openvino", "nncf"))
+)
+register_backend(
+    BackendEntry("tensorrt", "edge_pipeline.backends.tensorrt_backend:TensorRtBackend", "tensorrt", ("tensorrt",))
+)
+
+
+def install_hint(name: str) -> str:
+    return f"pip install 'edge-pipeline[{BACKENDS[name].extra}]' -c constraints.txt"
+
+
+def probe(name: str) -> tuple[bool, str]:
+    """(available, reason) without raising: used by `doctor` and by tests that skip."""
+    entry = _entry(name)
+    for module in entry.probe_modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001 - a broken install is as unavailable as a missing one
+            return False, f"{module} not importable ({exc.__class__.__name__}: {exc}); install with: {install_hint(name)}"
+    return True, "ok"
+
+
+def get_backend(name: str):
+    entry = _entry(name)
+    available, reason = probe(name)
+    if not available:
+        raise BackendUnavailableError(f"backend '{name}' is unavailable: {reason}")
+    module_name, _, class_name = entry.reference.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)()
+
+
+def _entry(name: str) -> BackendEntry:
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown backend '{name}'; registered backends: {', '.join(BACKENDS)}")
+    return BACKENDS[name]

@@ -1,0 +1,43 @@
+"""Parent side of a benchmark: write the job, run the worker process, read its result."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edge_pipeline.errors import BackendUnavailableError, StageError
+
+
+def run_worker(job: dict, workdir: Path) -> dict:
+    """Run ``edge_pipeline.benchmarking.worker`` on ``job``; raise with its message if it fails."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    job_path, result_path = workdir / "job.json", workdir / "result.json"
+    job_path.write_text(json.dumps(job, default=str))
+    env = dict(os.environ)
+    # Thread counts are set per session; keep OpenMP/MKL pools from adding their own.
+    env.setdefault("OMP_NUM_THREADS", str(max(job["threads"])))
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge_pipeline.benchmarking.worker", str(job_path), str(result_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+        message = lines[-1] if lines else f"exit code {proc.returncode}"
+        error_type = BackendUnavailableError if proc.returncode == BackendUnavailableError.exit_code else StageError
+        raise error_type(f"benchmark of {job['artifact']} failed: {message.removeprefix('error: ')}")
+    return json.loads(result_path.read_text())
+
+
+def write_eval_inputs(inputs: np.ndarray, workdir: Path) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "eval_inputs.npy"
+    if not path.exists():
+        np.save(path, inputs)
+    return path

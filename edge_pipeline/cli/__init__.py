@@ -1,0 +1,1 @@
+"""Thin command-line layer: one module per subcommand, each calling edge_pipeline.api."""

@@ -1,0 +1,24 @@
+"""Say which backends work on this machine, and which pip extra installs the missing ones."""
+
+from __future__ import annotations
+
+
+def add_arguments(parser) -> None:
+    pass
+
+
+def execute(args) -> int:
+    from edge_pipeline.artifacts.versions import tool_versions
+    from edge_pipeline.backends.registry import BACKENDS, probe
+    from edge_pipeline.benchmarking.host import fingerprint
+
+    host = fingerprint()
+    print(f"host: {host['cpu_model']} ({host['usable_cpus']} usable cpus, flags: {', '.join(host['cpu_flags']) or '-'})")
+    for name in BACKENDS:
+        ok, reason = probe(name)
+        print(f"{name:<12} {'ok' if ok else 'missing'}{'' if ok else ': ' + reason}")
+    versions = tool_versions()
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    if "torch" not in versions:
+        print("torch: missing; export/distill/prune need: pip install 'edge-pipeline[export]' -c constraints.txt")
+    return 0

@@ -1,0 +1,16 @@
+"""Export the recipe's model to ONNX, checked by onnx.checker and numerically against PyTorch."""
+
+from __future__ import annotations
+
+from edge_pipeline.cli.common import add_recipe_arguments
+
+
+def add_arguments(parser) -> None:
+    add_recipe_arguments(parser, "export")
+
+
+def execute(args) -> int:
+    from edge_pipeline import api
+
+    print(api.export(args.recipe, args.out, args.overrides, args.cache_dir))
+    return 0

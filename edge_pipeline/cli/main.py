@@ -1,0 +1,54 @@
+"""`edge-pipeline` entry point: builds the parser from the command registry and maps errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from edge_pipeline import __version__
+from edge_pipeline.errors import EdgePipelineError
+
+# Subcommand name -> module. Each module has add_arguments(parser) and execute(args) -> int,
+# and its docstring is the help text. Modules import heavy packages only inside execute().
+COMMANDS = {
+    "run": "edge_pipeline.cli.run_cmd",
+    "export": "edge_pipeline.cli.export_cmd",
+    "quantize": "edge_pipeline.cli.quantize_cmd",
+    "benchmark": "edge_pipeline.cli.benchmark_cmd",
+    "targets": "edge_pipeline.cli.targets_cmd",
+    "doctor": "edge_pipeline.cli.doctor_cmd",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edge-pipeline",
+        description="Turn a trained PyTorch model into measured, device-ready edge artifacts.",
+    )
+    parser.add_argument("--version", action="version", version=f"edge-pipeline {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        doc = (module.__doc__ or "").strip()
+        command = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(command)
+        command.set_defaults(execute=module.execute)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.execute(args) or 0)
+    except EdgePipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; finished stages stay cached, nothing half-written was kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

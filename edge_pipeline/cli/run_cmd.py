@@ -1,0 +1,21 @@
+"""Run a recipe's stages and write one bundle (the embedded default when no RECIPE is given).
+
+Progress goes to stderr; the bundle path is printed on stdout at the end.
+"""
+
+from __future__ import annotations
+
+from edge_pipeline.cli.common import add_recipe_arguments
+
+
+def add_arguments(parser) -> None:
+    add_recipe_arguments(parser, "bundle")
+    parser.add_argument("--no-cache", action="store_true", help="re-run every stage even if cached")
+
+
+def execute(args) -> int:
+    from edge_pipeline import api
+
+    bundle = api.run(args.recipe, args.out, args.overrides, args.cache_dir, use_cache=not args.no_cache)
+    print(bundle)
+    return 0

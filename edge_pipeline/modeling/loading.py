@@ -1,0 +1,134 @@
+"""Materialise the recipe's PyTorch model: a factory (+ checkpoint) or a torch.export program.
+
+Checkpoints load with ``torch.load(weights_only=True)`` or safetensors; nothing unpickles
+arbitrary classes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path
+
+from edge_pipeline.artifacts.hashing import sha256_file, sha256_json
+from edge_pipeline.config.schema import InputSpec, ModelSpec
+from edge_pipeline.errors import ModelLoadError
+
+
+def import_callable(reference: str, what: str = "factory"):
+    module_name, sep, attr = reference.partition(":")
+    if not sep or not module_name or not attr:
+        raise ModelLoadError(f"{what} '{reference}' must look like 'package.module:callable'")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - any import failure is the user's module failing
+        raise ModelLoadError(
+            f"{what} '{reference}' does not import ({exc.__class__.__name__}: {exc}); "
+            "check the module path and that its package is installed"
+        ) from None
+    target = getattr(module, attr, None)
+    if not callable(target):
+        raise ModelLoadError(f"{what} '{reference}': module '{module_name}' has no callable '{attr}'")
+    return target
+
+
+def load_torch_model(spec: ModelSpec):
+    """Return an nn.Module in eval mode."""
+    import torch
+
+    if spec.program is not None:
+        return _load_program(Path(spec.program))
+    factory = import_callable(spec.factory)
+    try:
+        model = factory(**spec.kwargs)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelLoadError(f"factory '{spec.factory}' raised {exc.__class__.__name__}: {exc}") from None
+    if not isinstance(model, torch.nn.Module):
+        raise ModelLoadError(f"factory '{spec.factory}' returned {type(model).__name__}, not a torch.nn.Module")
+    if spec.checkpoint is not None:
+        load_checkpoint(model, Path(spec.checkpoint))
+    return model.eval()
+
+
+def read_state_dict(path: Path) -> dict:
+    import torch
+
+    if not path.is_file():
+        raise ModelLoadError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelLoadError(
+            f"checkpoint {path} does not load with weights_only=True ({exc.__class__.__name__}); "
+            "save a plain state_dict (torch.save(model.state_dict(), ...)) or a .safetensors file"
+        ) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelLoadError(f"checkpoint {path} holds a {type(state).__name__}, not a state_dict")
+    return state
+
+
+def load_checkpoint(model, path: Path) -> None:
+    state = read_state_dict(path)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = "; ".join(line.strip() for line in first[1:4]) or first[0]
+        raise ModelLoadError(
+            f"checkpoint {path} does not fit the model from the factory: {detail}; "
+            "use the checkpoint saved from this architecture, or fix model.kwargs"
+        ) from None
+
+
+def _load_program(path: Path):
+    import torch
+
+    if not path.is_file():
+        raise ModelLoadError(f"torch.export program {path} does not exist")
+    try:
+        return torch.export.load(str(path)).module()
+    except Exception as exc:  # noqa: BLE001
+        raise ModelLoadError(f"{path} is not a torch.export program ({exc.__class__.__name__}: {exc})") from None
+
+
+def check_input_spec(model, spec: InputSpec) -> None:
+    """Run one forward pass on the declared shape so a wrong shape fails before export."""
+    import torch
+
+    example = torch.zeros(spec.shape, dtype=getattr(torch, spec.dtype))
+    try:
+        with torch.no_grad():
+            model(example)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelLoadError(
+            f"the model does not accept input.shape {spec.shape} ({spec.dtype}): "
+            f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}; fix input.shape in the recipe"
+        ) from None
+
+
+def model_source_digest(spec: ModelSpec) -> str:
+    """Content identity of the model source: factory code, kwargs and weight files."""
+    material: dict = {"kwargs": spec.kwargs}
+    if spec.program is not None:
+        material["program"] = sha256_file(Path(spec.program)) if Path(spec.program).is_file() else str(spec.program)
+    else:
+        material["factory"] = spec.factory
+        material["factory_source"] = _module_source_digest(spec.factory)
+        if spec.checkpoint is not None and Path(spec.checkpoint).is_file():
+            material["checkpoint"] = sha256_file(Path(spec.checkpoint))
+    return sha256_json(material)
+
+
+def _module_source_digest(reference: str) -> str:
+    module_name = reference.partition(":")[0]
+    try:
+        module = importlib.import_module(module_name)
+        return sha256_json(inspect.getsource(module))
+    except Exception:  # noqa: BLE001 - import errors surface later, when the model loads
+        return "unavailable"

@@ -1,0 +1,31 @@
+"""Save and load PyTorch models produced by stages (e.g. a pruned student) without pickling classes.
+
+A ``torch-program`` artifact is a ``torch.export`` program file (.pt2): the graph and weights,
+so a pruned architecture reloads without the code that built it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge_pipeline.artifacts.record import Artifact
+from edge_pipeline.errors import ModelLoadError
+
+
+def save_program(model, example, path: Path) -> None:
+    import torch
+
+    from edge_pipeline.artifacts.atomic import atomic_path
+
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    program = torch.export.export(model.eval(), (example,), dynamic_shapes=({0: batch},))
+    with atomic_path(path) as tmp:
+        torch.export.save(program, str(tmp))
+
+
+def load_torch_artifact(artifact: Artifact):
+    import torch
+
+    if artifact.kind != "torch-program":
+        raise ModelLoadError(f"artifact {artifact.id} is a {artifact.kind}, not a torch-program")
+    return torch.export.load(str(artifact.path)).module()

@@ -1,0 +1,12 @@
+"""Writers that add files to a bundle beside report.json: ``writer(ctx, report, bundle_dir)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+REPORT_WRITERS: list[Callable] = []
+
+
+def register_report_writer(writer: Callable) -> Callable:
+    REPORT_WRITERS.append(writer)
+    return writer

@@ -1,0 +1,131 @@
+"""Benchmark stage: time every target artifact in its own process and score it on the eval split."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edge_pipeline.artifacts.record import Artifact
+from edge_pipeline.backends.registry import get_backend
+from edge_pipeline.benchmarking.accuracy import agreement, top1_accuracy
+from edge_pipeline.benchmarking.harness import run_worker, write_eval_inputs
+from edge_pipeline.benchmarking.host import timing_identity
+from edge_pipeline.config.schema import BenchmarkConfig, effective_stage_config
+from edge_pipeline.stages.context import RunContext, cached_step
+from edge_pipeline.stages.data import eval_dataset
+
+
+def run(ctx: RunContext) -> None:
+    evaluation = eval_dataset(ctx)
+    measured: list[tuple[Artifact, str, dict]] = []
+    for artifact in [a for a in ctx.artifacts if a.target is not None and a.backend is not None]:
+        target = ctx.targets[artifact.target]
+        config = effective_stage_config(ctx.recipe.benchmark, target.benchmark)
+        backend = get_backend(artifact.backend)
+        for variant in backend.runtime_variants(artifact.precision, target):
+            result = measure(ctx, artifact, variant, config, evaluation, target.options)
+            measured.append((artifact, variant, result))
+    ctx.results += build_rows(measured, evaluation)
+
+
+def measure(ctx: RunContext, artifact: Artifact, variant: str, config: BenchmarkConfig, evaluation, settings: dict) -> dict:
+    material = {
+        "artifact": artifact.sha256,
+        "variant": variant,
+        "config": config.model_dump(),
+        "eval": evaluation.sha256 if evaluation is not None else None,
+        "host": timing_identity(),
+        "settings": settings,
+    }
+
+    def produce(directory: Path):
+        with tempfile.TemporaryDirectory(prefix="ep-bench-") as tmp:
+            job = worker_job(ctx, artifact, variant, config, evaluation, settings, Path(tmp))
+            result = run_worker(job, Path(tmp))
+            if evaluation is not None:
+                result["logits"] = np.load(job["logits_out"]).tolist()
+        return [], result
+
+    step = f"{artifact.id} [{variant}]"
+    _, result = cached_step(ctx, "benchmark", step, material, produce)
+    return result
+
+
+def worker_job(ctx: RunContext, artifact: Artifact, variant: str, config: BenchmarkConfig, evaluation, settings: dict, tmp: Path) -> dict:
+    job = {
+        "backend": artifact.backend,
+        "artifact": str(artifact.path),
+        "variant": variant,
+        "settings": settings,
+        "batch_sizes": config.batch_sizes,
+        "threads": config.threads,
+        "warmup": config.warmup,
+        "iterations": config.iterations,
+        "time_budget_s": config.time_budget_s,
+        "eval_batch_size": config.eval_batch_size,
+        "sample_shape": ctx.recipe.input.shape[1:],
+        "dtype": ctx.recipe.input.dtype,
+    }
+    if evaluation is not None:
+        job["eval_inputs"] = str(write_eval_inputs(evaluation.inputs, tmp))
+        job["logits_out"] = str(tmp / "logits.npy")
+    return job
+
+
+def build_rows(measured: list[tuple[Artifact, str, dict]], evaluation) -> list[dict]:
+    references = {
+        (a.model, a.target): np.asarray(r["logits"])
+        for a, variant, r in measured
+        if a.precision == "fp32" and "logits" in r and _is_reference_variant(variant)
+    }
+    rows = []
+    for artifact, variant, result in measured:
+        scores = _scores(artifact, result, evaluation, references.get((artifact.model, artifact.target)))
+        for config in result["configs"]:
+            if "skipped" in config:
+                continue
+            rows.append(_row(artifact, variant, result, config, scores))
+    return rows
+
+
+def _is_reference_variant(variant: str) -> bool:
+    return variant in ("default", "f32")
+
+
+def _scores(artifact: Artifact, result: dict, evaluation, reference) -> dict:
+    if "logits" not in result or evaluation is None:
+        return {"accuracy": None, "top1_agreement": None, "max_abs_diff": None}
+    logits = np.asarray(result["logits"])
+    scores = {"accuracy": top1_accuracy(logits, evaluation.labels) if evaluation.labelled else None}
+    if reference is not None:
+        scores.update(agreement(logits, reference))
+    else:
+        scores.update({"top1_agreement": None, "max_abs_diff": None})
+    return scores
+
+
+def _row(artifact: Artifact, variant: str, result: dict, config: dict, scores: dict) -> dict:
+    return {
+        "artifact_id": artifact.id,
+        "artifact": str(artifact.path),
+        "model": artifact.model,
+        "backend": artifact.backend,
+        "precision": artifact.precision,
+        "runtime_variant": variant,
+        "target": artifact.target,
+        "batch_size": config["batch_size"],
+        "threads": config["threads"],
+        "latency_ms": config["latency_ms"],
+        "samples_ms": config["samples_ms"],
+        "throughput_per_s": config["throughput_per_s"],
+        **scores,
+        "size_bytes": artifact.size_bytes,
+        "params": artifact.meta.get("params"),
+        "macs": artifact.meta.get("macs"),
+        "peak_memory_bytes": result["peak_rss_bytes"] - result["rss_start_bytes"],
+        "peak_rss_bytes": result["peak_rss_bytes"],
+        "cold_start": result["cold_start"].get(str(config["threads"])),
+        "runtime_versions": result["versions"],
+    }

@@ -1,0 +1,120 @@
+"""The embedded default: sklearn's 8x8 digits (shipped with scikit-learn, nothing downloaded),
+upsampled to 16x16, split deterministically, and a SmallResNet trained on it with a fixed seed.
+
+The trained weights are cached (safetensors) under the cache root, keyed by the training settings
+and this file's source, so only the first run trains.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import numpy as np
+
+from edge_pipeline.artifacts.hashing import sha256_json
+from edge_pipeline.config.locations import cache_root
+from edge_pipeline.config.training import TrainConfig
+from edge_pipeline.progress import progress
+
+IMAGE_SIZE = 16
+EVAL_FRACTION = 0.3
+CALIBRATION_SAMPLES = 256
+SPLIT_SEED = 0
+# Pixel statistics of the upsampled training images (x/16), rounded.
+MEAN, STD = 0.3, 0.35
+
+DEFAULT_TRAINING = TrainConfig(epochs=8, batch_size=64, lr=0.1, seed=0, shift_augment=1)
+
+
+def digits_splits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{'train', 'calibration', 'eval'} -> (inputs (N, 1, 16, 16) float32, labels (N,) int64).
+
+    Calibration samples come from the training split, never from the held-out eval split.
+    """
+    import torch
+    from sklearn.datasets import load_digits
+    from torch.nn import functional as F
+
+    digits = load_digits()
+    images = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.0  # (N, 1, 8, 8)
+    images = F.interpolate(images, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", align_corners=False)
+    inputs = ((images - MEAN) / STD).numpy().astype(np.float32)
+    labels = digits.target.astype(np.int64)
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(inputs))
+    n_eval = int(round(EVAL_FRACTION * len(inputs)))
+    eval_idx, train_idx = order[:n_eval], order[n_eval:]
+    calib_idx = train_idx[:CALIBRATION_SAMPLES]
+    return {
+        "train": (inputs[train_idx], labels[train_idx]),
+        "calibration": (inputs[calib_idx], labels[calib_idx]),
+        "eval": (inputs[eval_idx], labels[eval_idx]),
+    }
+
+
+def write_shipped_data(folder: Path) -> None:
+    """Regenerate calibration_data/digits/ (what the repo ships)."""
+    from edge_pipeline.artifacts.atomic import atomic_path
+
+    splits = digits_splits()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("calibration", "eval"):
+        x, y = splits[name]
+        with atomic_path(folder / f"{name}.npz") as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, x=x, y=y)
+
+
+def digits_resnet(widths: tuple[int, int, int] = (64, 128, 256)):
+    """An untrained SmallResNet shaped for the digits input (1x16x16, 10 classes)."""
+    from edge_pipeline.zoo.resnet import SmallResNet
+
+    return SmallResNet(tuple(widths), num_classes=10, in_channels=1)
+
+
+def trained_digits_resnet(widths: tuple[int, int, int] = (64, 128, 256), epochs: int | None = None):
+    """The default teacher: trained on first use, then loaded from the cache."""
+    from safetensors.torch import load_file
+
+    import torch
+
+    config = DEFAULT_TRAINING if epochs is None else DEFAULT_TRAINING.model_copy(update={"epochs": epochs})
+    torch.manual_seed(config.seed)  # the initial weights are part of what the seed fixes
+    model = digits_resnet(widths)
+    weights = _weights_path(tuple(widths), config)
+    if not weights.is_file():
+        _train_and_save(model, config, weights)
+    model.load_state_dict(load_file(weights))
+    return model.eval()
+
+
+def _weights_path(widths: tuple[int, ...], config: TrainConfig) -> Path:
+    key = sha256_json({"widths": widths, "train": config.model_dump(), "source": inspect.getsource(_train_and_save)})
+    return cache_root() / "zoo" / f"digits-resnet-{key[:16]}.safetensors"
+
+
+def _train_and_save(model, config: TrainConfig, weights: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+    from torch.nn import functional as F
+    from torch.utils.data import TensorDataset
+
+    from edge_pipeline.artifacts.atomic import atomic_path
+    from edge_pipeline.training.loop import fit
+
+    progress("zoo", f"training the default digits ResNet ({config.epochs} epochs, seed {config.seed}); cached after")
+    x, y = digits_splits()["train"]
+    data = TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+    fit(model, data, lambda m, xb, yb: F.cross_entropy(m(xb), yb), config, label="zoo")
+    from edge_pipeline.training import distributed as dist_util
+
+    if dist_util.is_main_process():
+        with atomic_path(weights) as tmp:
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    dist_util.barrier()
+
+
+if __name__ == "__main__":
+    import sys
+
+    write_shipped_data(Path(sys.argv[1] if len(sys.argv) > 1 else "calibration_data/digits"))
