@@ -8,6 +8,7 @@ and this file's source, so only the first run trains.
 from __future__ import annotations
 
 import inspect
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +90,9 @@ def trained_digits_resnet(widths: tuple[int, int, int] = (64, 128, 256), epochs:
 
 
 def _weights_path(widths: tuple[int, ...], config: TrainConfig) -> Path:
-    key = sha256_json({"widths": widths, "train": config.model_dump(), "source": inspect.getsource(_train_and_save)})
+    # The whole module's source is in the key: a change to data prep or training retrains.
+    source = inspect.getsource(sys.modules[__name__])
+    key = sha256_json({"widths": widths, "train": config.model_dump(), "source": source})
     return cache_root() / "zoo" / f"digits-resnet-{key[:16]}.safetensors"
 
 
@@ -115,6 +118,4 @@ def _train_and_save(model, config: TrainConfig, weights: Path) -> None:
 
 
 if __name__ == "__main__":
-    import sys
-
     write_shipped_data(Path(sys.argv[1] if len(sys.argv) > 1 else "calibration_data/digits"))
