@@ -51,3 +51,12 @@ def _run_stages(recipe, out, overrides, cache_dir, stages: list[str]) -> Path:
     loaded = load_recipe(Path(recipe) if recipe else None, overrides)
     loaded = loaded.model_copy(update={"stages": stages})
     return run_pipeline(loaded, Path(out), Path(cache_dir) if cache_dir else None)
+
+
+def compare(baseline: str | Path, new: str | Path, thresholds=None):
+    """Gate a new run against a baseline (bundle dirs or report.json files); returns a Comparison."""
+    from edge_pipeline.reports.compare import compare_runs
+    from edge_pipeline.reports.gates import GateThresholds
+    from edge_pipeline.reports.run_loading import load_run
+
+    return compare_runs(load_run(baseline), load_run(new), thresholds or GateThresholds())

@@ -12,20 +12,24 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
-from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
-from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
-from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from edge_pipeline.backends.base import Backend, InputInfo, ProducedArtifact, Runner, RunnerOptions
 from edge_pipeline.errors import ConfigError, StageError
 
-_METHODS = {
-    "minmax": CalibrationMethod.MinMax,
-    "entropy": CalibrationMethod.Entropy,
-    "percentile": CalibrationMethod.Percentile,
-}
+# Runners need only the onnxruntime wheel (a device install has no `onnx`); quantization imports
+# onnx and onnxruntime.quantization inside the functions that use them.
+_RUNTIME_OPT_SUFFIX = ".with_runtime_opt.ort"
+
+
+def _methods() -> dict:
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }
 
 
 class OnnxRuntimeRunner(Runner):
@@ -35,6 +39,10 @@ class OnnxRuntimeRunner(Runner):
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.log_severity_level = 3
+        if self.path.name.endswith(_RUNTIME_OPT_SUFFIX):
+            # Replays the optimizations saved at conversion; ORT asks this only for trusted models,
+            # which ours are (we converted them).
+            so.add_session_config_entry("session.enable_saved_runtime_optimizations", "1")
         try:
             self.session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - ORT raises several unrelated types
@@ -55,7 +63,9 @@ def _ort_dtype(type_string: str) -> str:
     )
 
 
-class _ArrayReader(CalibrationDataReader):
+class _ArrayReader:
+    """The CalibrationDataReader protocol (get_next), without importing onnxruntime.quantization here."""
+
     def __init__(self, input_name: str, batches: list[np.ndarray]):
         self.input_name = input_name
         self._batches = batches
@@ -82,17 +92,31 @@ class OnnxRuntimeBackend(Backend):
 
     @classmethod
     def versions(cls) -> dict[str, str]:
-        found = {"onnxruntime": ort.__version__, "onnx": onnx.__version__}
-        try:
-            found["onnxruntime-package"] = version("onnxruntime")
-        except PackageNotFoundError:
-            pass
+        found = {"onnxruntime": ort.__version__}
+        for package, key in (("onnx", "onnx"), ("onnxruntime", "onnxruntime-package")):
+            try:
+                found[key] = version(package)
+            except PackageNotFoundError:
+                pass
         return found
 
     def runner(self, path: Path, options: RunnerOptions) -> Runner:
         return OnnxRuntimeRunner(path, options)
 
     def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path) -> list[ProducedArtifact]:
+        from edge_pipeline.backends.onnxruntime_mobile import mobile_options, produce_mobile_artifacts
+
+        mobile = mobile_options(target)  # validated before calibration starts
+        produced = self._quantize_qdq(onnx_path, dataset, config, target, out_dir)
+        if mobile is not None:
+            produced += produce_mobile_artifacts(produced[0].path, Path(out_dir), mobile)
+        return produced
+
+    def _quantize_qdq(self, onnx_path: Path, dataset, config, target, out_dir: Path) -> list[ProducedArtifact]:
+        import onnx
+        from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
         settings = quantization_settings(config, target)
         model = onnx.load(str(onnx_path))
         excluded = nodes_to_exclude(model, config.exclude_nodes, config.exclude_op_types)
@@ -117,7 +141,7 @@ class OnnxRuntimeBackend(Backend):
                 activation_type=settings["activation_type"],
                 weight_type=QuantType.QInt8,
                 nodes_to_exclude=excluded,
-                calibrate_method=_METHODS[config.method],
+                calibrate_method=_methods()[config.method],
                 calibration_cache_path=str(cache_path),
                 extra_options=settings["extra_options"],
             )
@@ -133,6 +157,8 @@ class OnnxRuntimeBackend(Backend):
 
 
 def quantization_settings(config, target) -> dict:
+    from onnxruntime.quantization import QuantType
+
     activation = config.activation_type
     if activation == "auto":
         activation = "uint8" if target.device.arch == "x86_64" else "int8"
@@ -152,6 +178,8 @@ def collect_ranges(model_path: Path, reader, config, settings: dict, cache_path:
     quantize_static's own Entropy path builds its calibrator with 128 bins, which makes entropy
     land on the min/max range; building the calibrator here with ``num_bins`` fixes that.
     """
+    from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
+
     options = {"symmetric": settings["extra_options"]["ActivationSymmetric"]}
     if config.method in ("entropy", "percentile"):
         options["num_bins"] = config.num_bins
@@ -161,7 +189,7 @@ def collect_ranges(model_path: Path, reader, config, settings: dict, cache_path:
         model_path,
         None,
         augmented_model_path=str(tmp / "augmented.onnx"),
-        calibrate_method=_METHODS[config.method],
+        calibrate_method=_methods()[config.method],
         extra_options=options,
     )
     calibrator.collect_data(reader)

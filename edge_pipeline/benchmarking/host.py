@@ -1,29 +1,39 @@
-"""Where a measurement was taken. Reads /proc and /sys only; nothing here needs torch."""
+"""Where a measurement was taken: CPU, memory, OS, runtime versions and, on a Jetson, the board,
+its power mode and whether its clocks are locked. Reads /proc, /sys and a few tools; never torch.
+
+Every reader takes ``root`` so tests can point it at a fake /proc + /sys tree.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
+import shutil
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+RUNTIME_PACKAGES = ("numpy", "onnxruntime", "onnxruntime-gpu", "openvino", "tensorrt")
+_ARCH_ALIASES = {"amd64": "x86_64", "x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 
-def _read(path: str) -> str | None:
+
+def _read(root: Path, relative: str) -> str | None:
     try:
-        return Path(path).read_text().strip()
+        return (root / relative.lstrip("/")).read_text(errors="replace").strip().strip("\x00")
     except OSError:
         return None
 
 
-def cpu_model() -> str:
-    info = _read("/proc/cpuinfo") or ""
+def cpu_model(root: Path = Path("/")) -> str:
+    info = _read(root, "/proc/cpuinfo") or ""
     for line in info.splitlines():
         if line.lower().startswith(("model name", "hardware", "processor\t: arm")):
             return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
 
 
-def cpu_flags() -> list[str]:
-    info = _read("/proc/cpuinfo") or ""
+def cpu_flags(root: Path = Path("/")) -> list[str]:
+    info = _read(root, "/proc/cpuinfo") or ""
     for line in info.splitlines():
         if line.startswith(("flags", "Features")):
             flags = set(line.split(":", 1)[1].split())
@@ -32,32 +42,158 @@ def cpu_flags() -> list[str]:
     return []
 
 
-def memory_bytes() -> int | None:
-    meminfo = _read("/proc/meminfo") or ""
+def memory_bytes(root: Path = Path("/")) -> int | None:
+    meminfo = _read(root, "/proc/meminfo") or ""
     for line in meminfo.splitlines():
         if line.startswith("MemTotal:"):
             return int(line.split()[1]) * 1024
     return None
 
 
-def fingerprint() -> dict:
-    """A compact identity of the host: enough to refuse comparing numbers from different machines."""
+def cpu_frequencies(root: Path = Path("/")) -> dict:
+    """Governor and frequencies per CPU; ``locked`` when every CPU's min equals its max."""
+    cpus = sorted((root / "sys/devices/system/cpu").glob("cpu[0-9]*/cpufreq"), key=lambda p: int(p.parent.name[3:]))
+    per_cpu = {}
+    for cpufreq in cpus:
+        read = lambda name: _read(cpufreq, name)  # noqa: E731 - tiny local reader
+        per_cpu[cpufreq.parent.name] = {
+            "governor": read("scaling_governor"),
+            "cur_khz": _int(read("scaling_cur_freq")),
+            "min_khz": _int(read("scaling_min_freq")),
+            "max_khz": _int(read("scaling_max_freq")),
+        }
+    governors = sorted({c["governor"] for c in per_cpu.values() if c["governor"]})
+    locked = bool(per_cpu) and all(c["min_khz"] is not None and c["min_khz"] == c["max_khz"] for c in per_cpu.values())
+    return {"governors": governors, "clocks_locked": locked, "per_cpu": per_cpu}
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text and text.strip().isdigit() else None
+
+
+def jetson_info(root: Path = Path("/"), run_tools: bool = True) -> dict | None:
+    """Board model, L4T release, nvpmodel power mode, GPU/EMC clock locks and one tegrastats line.
+
+    None when this is not a Jetson (no /etc/nv_tegra_release and no 'nvidia' device-tree model).
+    """
+    model = _read(root, "/proc/device-tree/model")
+    release = _read(root, "/etc/nv_tegra_release")
+    if release is None and "nvidia" not in (model or "").lower():
+        return None
+    return {
+        "board_model": model,
+        "l4t_release": release.splitlines()[0] if release else None,
+        "power_mode": nvpmodel_mode(root, run_tools),
+        "gpu_clock": _devfreq_lock(root, ("gpu", "ga10b", "gv11b", "gp10b", "17000000")),
+        "emc_clock": _emc_lock(root),
+        "tegrastats": _tegrastats_line() if run_tools else None,
+    }
+
+
+def nvpmodel_mode(root: Path, run_tools: bool) -> dict | None:
+    """`nvpmodel -q` when it runs (name and id); else the id nvpmodel saves in /var/lib/nvpmodel/status."""
+    if run_tools and shutil.which("nvpmodel"):
+        output = _tool_output(["nvpmodel", "-q"])
+        if output:
+            lines = [line.strip() for line in output.splitlines() if line.strip()]
+            name = next((line.split(":", 1)[1].strip() for line in lines if "Power Mode" in line), None)
+            mode_id = next((line for line in lines if line.isdigit()), None)
+            return {"name": name, "id": _int(mode_id), "source": "nvpmodel -q"}
+    status = _read(root, "/var/lib/nvpmodel/status")
+    if status and "pmode:" in status:
+        return {"name": None, "id": _int(status.split("pmode:", 1)[1].strip()), "source": "/var/lib/nvpmodel/status"}
+    return None
+
+
+def _devfreq_lock(root: Path, name_hints: tuple[str, ...]) -> dict | None:
+    for device in sorted((root / "sys/class/devfreq").glob("*")):
+        if any(hint in device.name for hint in name_hints):
+            low, high, cur = (_int(_read(device, n)) for n in ("min_freq", "max_freq", "cur_freq"))
+            return {"device": device.name, "cur_hz": cur, "min_hz": low, "max_hz": high,
+                    "locked": low is not None and low == high}
+    return None
+
+
+def _emc_lock(root: Path) -> dict | None:
+    """The memory clock: jetson_clocks pins it by setting the debugfs override (root-only to read)."""
+    override = _int(_read(root, "/sys/kernel/debug/bpmp/debug/clk/emc/mrq_rate_locked"))
+    rate = _int(_read(root, "/sys/kernel/debug/bpmp/debug/clk/emc/rate"))
+    if override is None and rate is None:
+        return None
+    return {"rate_hz": rate, "locked": bool(override) if override is not None else None}
+
+
+def _tegrastats_line() -> str | None:
+    if not shutil.which("tegrastats"):
+        return None
+    try:
+        proc = subprocess.Popen(["tegrastats", "--interval", "200"], stdout=subprocess.PIPE, text=True)
+    except OSError:
+        return None
+    try:
+        line = proc.stdout.readline().strip() if proc.stdout else ""
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+    return line or None
+
+
+def _tool_output(command: list[str]) -> str | None:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def runtime_versions() -> dict[str, str]:
+    """Installed runtime packages, read from metadata so nothing heavy is imported."""
+    found = {}
+    for package in RUNTIME_PACKAGES:
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def fingerprint(root: Path = Path("/"), run_tools: bool = True) -> dict:
+    """Identity of the host: enough to refuse comparing numbers from different machines."""
+    frequencies = cpu_frequencies(root)
+    first = next(iter(frequencies["per_cpu"].values()), {})
     return {
         "hostname": platform.node(),
         "os": f"{platform.system()} {platform.release()}",
         "machine": platform.machine(),
-        "cpu_model": cpu_model(),
-        "cpu_flags": cpu_flags(),
+        "arch": host_arch(),
+        "cpu_model": cpu_model(root),
+        "cpu_flags": cpu_flags(root),
         "logical_cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "memory_bytes": memory_bytes(),
-        "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
-        "cur_freq_khz": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq"),
+        "memory_bytes": memory_bytes(root),
+        "governor": first.get("governor"),
+        "cur_freq_khz": first.get("cur_khz"),
+        "cpu_frequency": frequencies,
+        "jetson": jetson_info(root, run_tools),
         "python": platform.python_version(),
+        "runtime_versions": runtime_versions(),
     }
+
+
+def host_arch() -> str:
+    return _ARCH_ALIASES.get(platform.machine().lower(), platform.machine().lower())
+
+
+def measurement_scope(target_arch: str | None) -> str:
+    """'device' when this host has the target's instruction set, else 'host': the numbers time the
+    artifact on this machine and say nothing about the target device's speed."""
+    return "device" if target_arch is None or target_arch == host_arch() else "host"
 
 
 def timing_identity() -> dict:
     """The part of the fingerprint that changes timings; used in benchmark cache keys."""
-    fp = fingerprint()
-    return {k: fp[k] for k in ("machine", "cpu_model", "cpu_flags", "usable_cpus")}
+    return {
+        "machine": platform.machine(),
+        "cpu_model": cpu_model(),
+        "cpu_flags": cpu_flags(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+    }

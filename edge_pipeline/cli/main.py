@@ -18,6 +18,7 @@ COMMANDS = {
     "benchmark": "edge_pipeline.cli.benchmark_cmd",
     "targets": "edge_pipeline.cli.targets_cmd",
     "doctor": "edge_pipeline.cli.doctor_cmd",
+    "compare": "edge_pipeline.cli.compare_cmd",
 }
 
 

@@ -116,28 +116,34 @@ class DeviceSpec(StrictModel):
 
 
 class TargetProfile(StrictModel):
-    metadata: Metadata
+    metadata: Metadata = Field(description="Name (must equal the file name) and description.")
     backend: str = Field(description="Registered backend name, e.g. 'onnxruntime'.")
-    device: DeviceSpec = Field(default_factory=DeviceSpec)
+    device: DeviceSpec = Field(default_factory=DeviceSpec, description="Hardware the profile is tuned for.")
     precisions: list[Precision] = Field(default_factory=lambda: ["fp32", "int8"], description="Artifacts made.")
-    export: ExportConfig = Field(default_factory=ExportConfig)
-    quantize: QuantizeConfig = Field(default_factory=QuantizeConfig)
-    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig, description="Export settings this target needs.")
+    quantize: QuantizeConfig = Field(default_factory=QuantizeConfig, description="Quantization defaults.")
+    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig, description="Benchmark defaults.")
     options: dict = Field(default_factory=dict, description="Backend-specific settings, checked by the backend.")
 
 
 class Recipe(StrictModel):
-    metadata: Metadata
-    model: ModelSpec
-    input: InputSpec
-    data: DataSpec
+    metadata: Metadata = Field(description="Name and description of the recipe.")
+    model: ModelSpec = Field(description="The trained PyTorch model (the teacher).")
+    input: InputSpec = Field(description="The model's input signature.")
+    data: DataSpec = Field(description="Calibration and evaluation data.")
     stages: list[str] = Field(
         default_factory=lambda: ["export", "quantize", "benchmark"], description="Stages in run order."
     )
     targets: list[str] = Field(default_factory=lambda: ["x86-cpu-onnxruntime"], description="Target profiles.")
-    export: ExportConfig = Field(default_factory=ExportConfig)
-    quantize: QuantizeConfig = Field(default_factory=QuantizeConfig)
-    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig, description="Export settings.")
+    quantize: QuantizeConfig = Field(
+        default_factory=QuantizeConfig, description="Overrides of the targets' quantization defaults."
+    )
+    benchmark: BenchmarkConfig = Field(
+        default_factory=BenchmarkConfig, description="Overrides of the targets' benchmark defaults."
+    )
+    distill: DistillConfig | None = Field(None, description="Settings of the 'distill' stage (defaults when absent).")
+    prune: PruneConfig | None = Field(None, description="Settings of the 'prune' stage (defaults when absent).")
 
     @field_validator("targets")
     @classmethod
@@ -152,3 +158,9 @@ def effective_stage_config(recipe_section: StrictModel, target_section: StrictMo
     merged = target_section.model_dump()
     merged.update(recipe_section.model_dump(exclude_unset=True))
     return type(target_section).model_validate(merged)
+
+
+# At the end: the shrink configs reuse DatasetSpec from this module, so they import after it exists.
+from edge_pipeline.config.shrink import DistillConfig, PruneConfig  # noqa: E402
+
+Recipe.model_rebuild()

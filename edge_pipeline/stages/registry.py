@@ -12,7 +12,13 @@ STAGES: dict[str, str] = {
     "export": "edge_pipeline.stages.export:run",
     "quantize": "edge_pipeline.stages.quantize:run",
     "benchmark": "edge_pipeline.stages.benchmark:run",
+    "distill": "edge_pipeline.stages.distill:run",
+    "prune": "edge_pipeline.stages.prune:run",
 }
+
+# Stages whose training every torchrun rank joins (DDP); under torchrun the other stages and the
+# bundle run on rank 0 alone.
+COLLECTIVE_STAGES: set[str] = {"distill", "prune"}
 
 
 def register_stage(name: str, reference: str) -> None:

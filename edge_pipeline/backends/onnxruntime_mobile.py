@@ -1,0 +1,234 @@
+"""ONNX Runtime Mobile: ORT-format models, the reduced-build operator config, and which
+execution providers (NNAPI, CoreML, XNNPACK) could take the model on the device.
+
+Everything here is done with ONNX Runtime's own tooling (``onnxruntime.tools``): the conversion
+is ``convert_onnx_models_to_ort`` and the NNAPI/CoreML verdicts are its mobile usability checker's
+partitioning, so the answers match what ORT Mobile will do. ORT ships no checker for XNNPACK; that
+estimate runs the same partitioning routine over ``XNNPACK_SUPPORTED_OPS`` below.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from edge_pipeline.backends.base import ProducedArtifact
+from edge_pipeline.config.base import StrictModel
+from edge_pipeline.errors import ConfigError, StageError
+
+OPTIONS_KEY = "ort_mobile"
+ExecutionProviderName = Literal["nnapi", "coreml", "xnnpack"]
+
+# The kernels ORT's XNNPACK EP registers (onnxruntime/core/providers/xnnpack), in the checker's
+# "domain:op -> caveat" form. Q/DQ count only as part of a QDQ node unit around one of these ops,
+# and Relu/Clip only when fused into the op before them: the estimate is optimistic about both.
+XNNPACK_SUPPORTED_OPS = {
+    "ai.onnx:Conv": "Only 2D; weights constant.",
+    "ai.onnx:ConvTranspose": "Only 2D; weights constant.",
+    "ai.onnx:MaxPool": "Only 2D.",
+    "ai.onnx:AveragePool": "Only 2D.",
+    "ai.onnx:Softmax": "",
+    "ai.onnx:Resize": "Only 2D bilinear/nearest.",
+    "ai.onnx:Gemm": "Input B constant.",
+    "ai.onnx:MatMul": "Input B constant, 2D.",
+    "ai.onnx:QLinearConv": "",
+    "com.microsoft:QLinearConv": "",
+    "com.microsoft:QLinearAveragePool": "",
+    "com.microsoft:QLinearSoftmax": "",
+    "com.microsoft:QLinearConvTranspose": "",
+    "ai.onnx:QuantizeLinear": "Only inside a QDQ node unit around a supported op.",
+    "ai.onnx:DequantizeLinear": "Only inside a QDQ node unit around a supported op.",
+    "ai.onnx:Relu": "Only fused into a preceding Conv/Pool/Gemm.",
+    "ai.onnx:Clip": "Only fused into a preceding Conv/Pool/Gemm; min/max constant.",
+}
+
+
+class OrtMobileOptions(StrictModel):
+    """``options.ort_mobile`` of a target profile: what to make beside the INT8 QDQ ONNX."""
+
+    optimization_styles: list[Literal["fixed", "runtime"]] = Field(
+        default_factory=lambda: ["fixed", "runtime"],
+        description="fixed: optimizations baked in (CPU EP). runtime: saved for replay, for NNAPI/CoreML.",
+    )
+    target_platform: Literal["arm", "amd64"] = Field(
+        "arm", description="arm allows int8 QDQ fusions (session.qdqisint8allowed); amd64 allows NCHWc."
+    )
+    fixed_batch_size: int | None = Field(
+        1, gt=0, description="Fix the batch dimension before conversion (NNAPI needs static shapes); null keeps it."
+    )
+    required_operators: bool = Field(True, description="Write required_operators.config for a reduced-op build.")
+    type_reduction: bool = Field(False, description="Also reduce per-operator types in the config.")
+    execution_providers: list[ExecutionProviderName] = Field(
+        default_factory=lambda: ["nnapi", "coreml", "xnnpack"], description="EPs to check partitioning for."
+    )
+
+
+def mobile_options(target) -> OrtMobileOptions | None:
+    """The validated ``options.ort_mobile`` of ``target``, or None when it asks for no mobile artifacts."""
+    from edge_pipeline.config.loader import validate_config
+
+    unknown = set(target.options) - {OPTIONS_KEY}
+    if unknown:
+        raise ConfigError(
+            f"target {target.metadata.name}: unknown options {sorted(unknown)} for the onnxruntime backend; "
+            f"allowed: ['{OPTIONS_KEY}']"
+        )
+    raw = target.options.get(OPTIONS_KEY)
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"target {target.metadata.name}: options.{OPTIONS_KEY} must be a mapping, got {raw!r}")
+    return validate_config(OrtMobileOptions, raw, f"target {target.metadata.name} options.{OPTIONS_KEY}")
+
+
+def produce_mobile_artifacts(qdq_onnx: Path, out_dir: Path, options: OrtMobileOptions) -> list[ProducedArtifact]:
+    """Convert ``qdq_onnx`` to ORT format in ``out_dir/ort`` and check EP usability; never touches the input."""
+    ort_dir = Path(out_dir) / "ort"
+    ort_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ep-ort-mobile-") as tmp:
+        source = Path(tmp) / qdq_onnx.name
+        if options.fixed_batch_size is not None:
+            fix_batch_size(qdq_onnx, source, options.fixed_batch_size)
+        else:
+            shutil.copyfile(qdq_onnx, source)
+        models, configs = convert_to_ort(source, ort_dir, options)
+        summary = usability_summary(source, options.execution_providers)
+    summary["fixed_batch_size"] = options.fixed_batch_size
+    summary_path = ort_dir / "ep_usability.json"
+    from edge_pipeline.artifacts.atomic import write_json
+
+    write_json(summary_path, summary)
+    common = {"source_onnx": qdq_onnx.name, "fixed_batch_size": options.fixed_batch_size,
+              "target_platform": options.target_platform}
+    produced = [
+        ProducedArtifact(path, "ort", "int8", variant=f"ort-{style}", meta={**common, "optimization_style": style})
+        for style, path in models.items()
+    ]
+    produced += [
+        ProducedArtifact(path, "ort-required-operators", "int8", variant=f"required-operators-{style}",
+                         meta={**common, "optimization_style": style})
+        for style, path in configs.items()
+    ]
+    usable = [name for name, verdict in summary["execution_providers"].items() if verdict["usable"] != "no"]
+    produced.append(ProducedArtifact(summary_path, "ort-ep-usability", "int8", variant="ep-usability",
+                                     meta={**common, "usable_execution_providers": usable}))
+    return produced
+
+
+def fix_batch_size(source: Path, destination: Path, batch_size: int) -> None:
+    import onnx
+    from onnxruntime.tools.onnx_model_utils import fix_output_shapes, make_input_shape_fixed
+
+    model = onnx.load(str(source))
+    for graph_input in model.graph.input:
+        dims = graph_input.type.tensor_type.shape.dim
+        shape = [batch_size] + [d.dim_value if d.HasField("dim_value") else -1 for d in dims[1:]]
+        if any(d <= 0 for d in shape[1:]):
+            raise ConfigError(
+                f"{source}: input '{graph_input.name}' has dynamic non-batch dimensions; set "
+                f"options.{OPTIONS_KEY}.fixed_batch_size to null or export with fixed shapes"
+            )
+        make_input_shape_fixed(model.graph, graph_input.name, shape)
+    fix_output_shapes(model)
+    onnx.save(model, str(destination))
+
+
+_STYLE_SUFFIX = {"fixed": "", "runtime": ".with_runtime_opt"}
+
+
+def convert_to_ort(source: Path, ort_dir: Path, options: OrtMobileOptions) -> tuple[dict[str, Path], dict[str, Path]]:
+    """One ``convert_onnx_models_to_ort`` call per style; returns style -> .ort and style -> .config paths."""
+    from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
+
+    styles = {"fixed": OptimizationStyle.Fixed, "runtime": OptimizationStyle.Runtime}
+    models, configs = {}, {}
+    for style in dict.fromkeys(options.optimization_styles):
+        log = io.StringIO()
+        try:
+            # The tool reports progress with print(); keep it out of the pipeline's output.
+            with contextlib.redirect_stdout(log):
+                convert_onnx_models_to_ort(
+                    source,
+                    output_dir=ort_dir,
+                    optimization_styles=[styles[style]],
+                    target_platform=options.target_platform,
+                    enable_type_reduction=options.type_reduction,
+                )
+        except Exception as exc:  # noqa: BLE001 - the tool raises bare Exceptions from ORT
+            raise StageError(f"ORT-format conversion ({style}) of {source.name} failed: {str(exc).splitlines()[0]}") from None
+        stem = source.with_suffix("").name
+        models[style] = ort_dir / f"{stem}{_STYLE_SUFFIX[style]}.ort"
+        config_name = "required_operators_and_types" if options.type_reduction else "required_operators"
+        config = ort_dir / f"{stem}.{config_name}{_STYLE_SUFFIX[style]}.config"
+        if options.required_operators:
+            configs[style] = config
+        else:
+            config.unlink(missing_ok=True)
+    return models, configs
+
+
+def usability_summary(model_path: Path, providers: list[str]) -> dict:
+    """Per EP: nodes it takes, partitions, unsupported ops and a yes/maybe/no verdict, as is and with fixed shapes.
+
+    Uses the usability checker's own steps (basic-level optimization, shape inference, partitioning)
+    but returns the numbers instead of logging prose.
+    """
+    import onnxruntime
+    from onnxruntime.tools.mobile_helpers import usability_checker as uc
+    from onnxruntime.tools.onnx_model_utils import ModelProtoWithShapeInfo, optimize_model
+
+    checks = {
+        "nnapi": lambda m, fixed: uc.check_nnapi_partitions(m, fixed),
+        "coreml": lambda m, fixed: uc.check_coreml_partitions(m, fixed, "coreml_supported_mlprogram_ops.md"),
+    }
+    with tempfile.TemporaryDirectory(prefix="ep-ort-usability-") as tmp:
+        xnnpack_ops = Path(tmp) / "xnnpack_supported_ops.md"
+        xnnpack_ops.write_text("".join(f"|{op}|{caveat}|\n" for op, caveat in XNNPACK_SUPPORTED_OPS.items()))
+        # ORT's checker reads an op table file; the private helper is the only entry that takes one.
+        checks["xnnpack"] = lambda m, fixed: uc._check_ep_partitioning(m, xnnpack_ops, fixed)  # noqa: SLF001
+        optimized = Path(tmp) / model_path.name
+        optimize_model(model_path, optimized, use_external_initializers=True)
+        model = ModelProtoWithShapeInfo(optimized).model_with_shape_info
+        dynamic_inputs, _ = uc.check_shapes(model.graph, logging.getLogger("edge_pipeline.ort_mobile"))
+        summary = {
+            "checker": f"onnxruntime {onnxruntime.__version__} tools.mobile_helpers.usability_checker",
+            "model": model_path.name,
+            "dynamic_inputs": [i.name for i in dynamic_inputs],
+            "execution_providers": {name: _ep_verdict(checks[name], model, bool(dynamic_inputs)) for name in providers},
+        }
+    if "xnnpack" in providers:
+        summary["execution_providers"]["xnnpack"]["source"] = (
+            "estimate: ORT's partitioning over this project's XNNPACK op table (ORT ships no XNNPACK checker)"
+        )
+    return summary
+
+
+def _ep_verdict(check, model, has_dynamic_inputs: bool) -> dict:
+    info = check(model, True)
+    verdict = _partition_record(info)
+    if has_dynamic_inputs and info.suitability().name != "YES":
+        verdict["if_shapes_fixed"] = _partition_record(check(model, False))
+    best = max([verdict] + ([verdict["if_shapes_fixed"]] if "if_shapes_fixed" in verdict else []),
+               key=lambda v: ("no", "maybe", "yes").index(v["suitability"]))
+    verdict["usable"] = best["suitability"]
+    return verdict
+
+
+def _partition_record(info) -> dict:
+    return {
+        "suitability": info.suitability().name.lower(),
+        "supported_nodes": info.num_supported_nodes,
+        "nodes": info.num_nodes,
+        "partitions": info.num_partitions,
+        "partition_sizes": [len(group) for group in info.supported_groups],
+        "unsupported_ops": sorted(info.unsupported_ops),
+        "nodes_unsupported_due_to_dynamic_shape": info.nodes_unsupported_due_to_dynamic_input,
+        "caveats": info.supported_ops_checker.get_caveats(),
+    }

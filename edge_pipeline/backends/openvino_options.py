@@ -1,0 +1,57 @@
+"""The OpenVINO target's backend-specific settings (``TargetProfile.options``), checked strictly.
+
+Kept free of openvino/nncf imports so a profile can be validated on a machine without them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, ValidationError
+
+from edge_pipeline.config.base import StrictModel
+from edge_pipeline.errors import ConfigError
+
+
+class OpenVinoOptions(StrictModel):
+    performance_hint: Literal["latency", "throughput"] = Field(
+        "latency",
+        description="OpenVINO PERFORMANCE_HINT. throughput splits each batch over parallel async infer requests.",
+    )
+    num_streams: int | None = Field(
+        None, ge=1, description="CPU streams; None lets the hint choose (latency: 1, throughput: per cores)."
+    )
+    compress_to_fp16: bool = Field(
+        False, description="Store the FP32 IR's weights as FP16 (smaller file; not an FP32 baseline any more)."
+    )
+    bf16_variant: bool = Field(
+        True, description="Also time the FP32 IR with INFERENCE_PRECISION_HINT=bf16 when the CPU supports bf16."
+    )
+    int8_float_precision: Literal["f32", "bf16"] = Field(
+        "f32", description="INFERENCE_PRECISION_HINT for the ops the INT8 IR leaves in floating point."
+    )
+    preset: Literal["performance", "mixed"] = Field(
+        "performance", description="NNCF preset: symmetric activations (performance) or asymmetric (mixed)."
+    )
+    fast_bias_correction: bool = Field(
+        True, description="NNCF fast bias correction; false runs the slower, more exact full bias correction."
+    )
+    model_type: Literal["cnn", "transformer"] = Field(
+        "cnn", description="transformer enables NNCF's transformer patterns (SmoothQuant, kept-float ops)."
+    )
+    max_iterations: int | None = Field(
+        None, ge=1, description="Accuracy control: most quantizer groups reverted to float before giving up."
+    )
+
+
+def parse_options(options: dict, where: str) -> OpenVinoOptions:
+    """Validate a target's ``options`` dict, naming the key and the allowed values on failure."""
+    try:
+        return OpenVinoOptions.model_validate(options or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "options"
+        allowed = ", ".join(OpenVinoOptions.model_fields)
+        raise ConfigError(
+            f"{where}: options.{key}: {first['msg']}; OpenVINO options are: {allowed}"
+        ) from None

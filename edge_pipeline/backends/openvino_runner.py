@@ -1,0 +1,140 @@
+"""OpenVINO CPU runner: the inference precision is always set explicitly and read back.
+
+OpenVINO's CPU plugin silently runs float models in bf16 on CPUs that support it; a row labelled
+FP32 must therefore compile with ``INFERENCE_PRECISION_HINT=f32``. After compiling, the runner
+reads the precision the plugin actually chose and the per-layer runtime precisions, and refuses
+to run when they contradict the requested variant.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+
+from edge_pipeline.backends.base import InputInfo, Runner, RunnerOptions
+from edge_pipeline.backends.openvino_options import OpenVinoOptions, parse_options
+from edge_pipeline.errors import ConfigError, StageError
+
+# Runtime variant -> INFERENCE_PRECISION_HINT. An INT8 IR's variant names the precision of the
+# ops it leaves in floating point; its quantized ops run in int8 either way.
+VARIANT_PRECISIONS = {"f32": "f32", "bf16": "bf16"}
+_COMPUTE_LAYERS = {"Convolution", "Deconvolution", "FullyConnected", "MatMul", "GroupConvolution"}
+_CORE: ov.Core | None = None
+
+
+def core() -> ov.Core:
+    """One Core per process: creating it loads the plugins (tens of ms)."""
+    global _CORE
+    if _CORE is None:
+        _CORE = ov.Core()
+    return _CORE
+
+
+def cpu_supports_bf16() -> bool:
+    return "BF16" in core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def compile_config(options: OpenVinoOptions, threads: int, precision: str) -> dict:
+    config = {
+        "PERFORMANCE_HINT": options.performance_hint.upper(),
+        "INFERENCE_NUM_THREADS": threads,
+        "INFERENCE_PRECISION_HINT": precision,
+    }
+    if options.num_streams is not None:
+        config["NUM_STREAMS"] = options.num_streams
+    elif options.performance_hint == "latency":
+        config["NUM_STREAMS"] = 1
+    return config
+
+
+class OpenVinoRunner(Runner):
+    def __init__(self, path: Path, options: RunnerOptions):
+        super().__init__(path, options)
+        self.settings = parse_options(options.settings, f"OpenVINO runner for {Path(path).name}")
+        if options.variant not in VARIANT_PRECISIONS:
+            raise ConfigError(
+                f"OpenVINO runtime variant '{options.variant}' is unknown; use one of {sorted(VARIANT_PRECISIONS)}"
+            )
+        self.precision = VARIANT_PRECISIONS[options.variant]
+
+    def load(self) -> None:
+        config = compile_config(self.settings, self.options.threads, self.precision)
+        try:
+            self.compiled = core().compile_model(str(self.path), "CPU", config)
+        except Exception as exc:  # noqa: BLE001 - OpenVINO raises plain RuntimeError subclasses
+            raise StageError(f"OpenVINO cannot load {self.path}: {str(exc).strip().splitlines()[0]}") from None
+        self._check_precision()
+        self.request = self.compiled.create_infer_request()
+        self._queue = None
+        if self.settings.performance_hint == "throughput":
+            self._queue = ov.AsyncInferQueue(self.compiled, self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        self._inputs = [_input_info(port) for port in self.compiled.inputs]
+
+    def close(self) -> None:
+        self._queue = self.request = self.compiled = None
+
+    @property
+    def inputs(self) -> list[InputInfo]:
+        return self._inputs
+
+    def _infer(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        if self._queue is not None and self.fixed_batch() is None and len(next(iter(feed.values()))) > 1:
+            return self._infer_async(feed)
+        results = self.request.infer(feed, share_inputs=True)  # no input copy, as benchmark_app
+        return [np.array(results[port]) for port in self.compiled.outputs]
+
+    def _infer_async(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Throughput mode: split the batch over the optimal number of parallel infer requests."""
+        batch = len(next(iter(feed.values())))
+        parts = min(len(self._queue), batch)
+        bounds = np.linspace(0, batch, parts + 1, dtype=int)
+        outputs: dict[int, list[np.ndarray]] = {}
+
+        def collect(request, index):
+            outputs[index] = [np.array(request.get_output_tensor(i).data) for i in range(len(self.compiled.outputs))]
+
+        self._queue.set_callback(collect)
+        for index, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+            self._queue.start_async({name: value[start:stop] for name, value in feed.items()}, index)
+        self._queue.wait_all()
+        return [np.concatenate([outputs[i][o] for i in range(parts)]) for o in range(len(self.compiled.outputs))]
+
+    def runtime_info(self) -> dict:
+        """What the plugin actually compiled: precision, hint, streams, threads, layer precisions."""
+        return {
+            "inference_precision": _precision_name(self.compiled.get_property("INFERENCE_PRECISION_HINT")),
+            "performance_hint": str(self.compiled.get_property("PERFORMANCE_HINT")),
+            "num_streams": int(self.compiled.get_property("NUM_STREAMS")),
+            "inference_num_threads": int(self.compiled.get_property("INFERENCE_NUM_THREADS")),
+            "infer_requests": len(self._queue) if self._queue is not None else 1,
+            "compute_layer_precisions": dict(self.compute_layer_precisions()),
+        }
+
+    def compute_layer_precisions(self) -> Counter:
+        """Runtime precision of each convolution / matmul in the compiled graph, counted."""
+        counts: Counter = Counter()
+        for op in self.compiled.get_runtime_model().get_ordered_ops():
+            info = op.get_rt_info()
+            if info["layerType"].astype(str) in _COMPUTE_LAYERS:
+                counts[info["runtimePrecision"].astype(str)] += 1
+        return counts
+
+    def _check_precision(self) -> None:
+        actual = _precision_name(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+        if actual != self.precision:
+            raise StageError(
+                f"{self.path.name}: asked OpenVINO for {self.precision} inference, the CPU plugin chose {actual}; "
+                "this CPU lacks that precision: drop the variant (options.bf16_variant: false)"
+            )
+
+
+def _precision_name(element_type) -> str:
+    return element_type.get_type_name()  # 'f32', 'bf16', 'f16'
+
+
+def _input_info(port) -> InputInfo:
+    shape = tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
+    return InputInfo(port.get_any_name(), shape, port.get_element_type().to_dtype().name)

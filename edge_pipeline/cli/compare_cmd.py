@@ -1,0 +1,71 @@
+"""Gate a new run against a baseline run: latency, accuracy and size per matching artifact.
+
+BASELINE and NEW are bundle directories or report.json files. Latency is compared on the p50 with a
+bootstrap interval from the repeated timings, so a change inside the measurement noise passes (and
+is reported as such). Exit codes: 0 all gates passed, 5 a gate failed, 6 the runs come from
+different recipes or models, 7 the baseline lacks an artifact/configuration of the new run,
+8 a report's schema version is unknown, 2 a path holds no readable report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+_NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|pp)?\s*$")
+
+
+def percent(text: str) -> float:
+    """'5%' or '5' -> 5.0 (always percent)."""
+    match = _NUMBER.match(text)
+    if not match or match.group(2) == "pp":
+        raise argparse.ArgumentTypeError(f"'{text}' is not a percentage; write e.g. 5% (or 5)")
+    return float(match.group(1))
+
+
+def points(text: str) -> float:
+    """'0.5', '0.5pp' or '0.5%' -> 0.5 percentage points of top-1 accuracy."""
+    match = _NUMBER.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an accuracy drop; write percentage points, e.g. 0.5")
+    return float(match.group(1))
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("baseline", type=Path, help="baseline bundle directory or report.json")
+    parser.add_argument("new", type=Path, help="new bundle directory or report.json")
+    parser.add_argument("--max-latency-regression", type=percent, default=5.0, metavar="PCT",
+                        help="largest allowed p50 latency increase (default: 5%%)")
+    parser.add_argument("--max-accuracy-drop", type=points, default=0.5, metavar="PP",
+                        help="largest allowed top-1 accuracy drop in percentage points (default: 0.5)")
+    parser.add_argument("--max-size-growth", type=percent, default=10.0, metavar="PCT",
+                        help="largest allowed artifact size increase (default: 10%%)")
+    parser.add_argument("--junit", type=Path, help="write JUnit XML here (one test case per gate)")
+    parser.add_argument("--markdown", type=Path, help="write a Markdown summary here (e.g. for a CI job summary)")
+
+
+def execute(args) -> int:
+    from edge_pipeline import api
+    from edge_pipeline.artifacts.atomic import write_text
+    from edge_pipeline.reports.compare_errors import GATE_FAILED_EXIT_CODE
+    from edge_pipeline.reports.gate_summary import render_gate_markdown
+    from edge_pipeline.reports.gates import FAIL, NOISE, GateThresholds
+    from edge_pipeline.reports.junit import render_junit
+
+    thresholds = GateThresholds(max_latency_regression_pct=args.max_latency_regression,
+                                max_accuracy_drop_pp=args.max_accuracy_drop,
+                                max_size_growth_pct=args.max_size_growth)
+    comparison = api.compare(args.baseline, args.new, thresholds)
+    if args.junit:
+        write_text(args.junit, render_junit(comparison))
+    if args.markdown:
+        write_text(args.markdown, render_gate_markdown(comparison))
+    for result in comparison.results:
+        if result.status in (FAIL, NOISE):
+            print(f"{result.status.upper():<12} {result.gate:<8} {result.subject}: {result.message}")
+    for note in comparison.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(comparison.headline())
+    return 0 if comparison.passed else GATE_FAILED_EXIT_CODE

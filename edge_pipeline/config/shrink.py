@@ -1,0 +1,131 @@
+"""Strict configs of the model-shrinking stages: distill (teacher -> student) and structural prune."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from edge_pipeline.config.base import StrictModel
+from edge_pipeline.config.schema import DatasetSpec
+from edge_pipeline.config.training import TrainConfig
+
+DEFAULT_PROVIDER = "edge_pipeline.zoo.digits:digits_train_arrays"
+
+
+class TransferData(StrictModel):
+    """The data a stage trains on: a 'module:function' provider or a dataset file."""
+
+    provider: str | None = Field(
+        DEFAULT_PROVIDER, description="'package.module:function' returning (inputs, labels or None) as arrays."
+    )
+    dataset: DatasetSpec | None = Field(None, description="A .npz/.npy/image folder instead of a provider.")
+    use_labels: bool = Field(True, description="False treats the data as unlabeled: KD loss only.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TransferData:
+        explicit_provider = "provider" in self.model_fields_set and self.provider is not None
+        if self.dataset is not None and explicit_provider:
+            raise ValueError("set either 'provider' or 'dataset', not both")
+        if self.dataset is None and self.provider is None:
+            raise ValueError("set 'provider' ('package.module:function') or 'dataset' (a .npz path)")
+        return self
+
+    def provider_reference(self) -> str | None:
+        """The provider in use; None when a dataset file is given (it wins over the default provider)."""
+        return None if self.dataset is not None else self.provider
+
+
+class KDLoss(StrictModel):
+    temperature: float = Field(4.0, gt=0, description="Softmax temperature T of the soft targets.")
+    alpha: float = Field(0.7, ge=0, le=1, description="Weight of the T^2-scaled KL term; 1-alpha weighs hard-label CE.")
+
+
+class HintSpec(StrictModel):
+    teacher_layer: str = Field(description="Module name in the teacher whose output is the hint, e.g. 'layer2'.")
+    student_layer: str = Field(description="Module name in the student regressed onto it (a 1x1 adapter if widths differ).")
+    weight: float = Field(1.0, gt=0, description="Weight of this hint's MSE in the loss.")
+
+
+class StudentSpec(StrictModel):
+    source: Literal["scaled", "factory", "previous"] = Field(
+        "scaled",
+        description="scaled: the teacher narrowed by width_multiplier; factory: built by 'factory'; "
+        "previous: the model made by an earlier stage (e.g. prune).",
+    )
+    width_multiplier: float = Field(0.5, gt=0, lt=1, description="source=scaled: fraction of channels kept per layer.")
+    round_to: int | None = Field(8, gt=0, description="source=scaled: kept channel counts are multiples of this.")
+    init: Literal["teacher", "random"] = Field(
+        "teacher", description="source=scaled: start from the teacher's most important channels, or re-initialise."
+    )
+    factory: str | None = Field(None, description="source=factory: 'package.module:callable' returning an nn.Module.")
+    kwargs: dict = Field(default_factory=dict, description="source=factory: keyword arguments of the factory.")
+    checkpoint: Path | None = Field(None, description="source=factory: optional state dict to start from.")
+
+    @model_validator(mode="after")
+    def _factory_named(self) -> StudentSpec:
+        if self.source == "factory" and not self.factory:
+            raise ValueError("student.source=factory needs student.factory ('package.module:callable')")
+        return self
+
+
+class DistillConfig(StrictModel):
+    student: StudentSpec = Field(default_factory=StudentSpec, description="Where the student comes from.")
+    data: TransferData = Field(default_factory=TransferData, description="Transfer data.")
+    loss: KDLoss = Field(default_factory=KDLoss, description="Hinton soft-target KD mixed with hard-label CE.")
+    hints: list[HintSpec] = Field(default_factory=list, description="Optional feature (hint) losses.")
+    train: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(epochs=6, lr=0.05, shift_augment=1), description="Optimizer and schedule."
+    )
+    model_name: str = Field("student", description="Lineage name of the distilled model in the report.")
+
+
+class PruneTarget(StrictModel):
+    """How much to remove: exactly one kind of budget."""
+
+    kind: Literal["ratio", "macs", "latency"] = Field("macs", description="Which budget below applies.")
+    ratio: float = Field(0.5, gt=0, lt=1, description="kind=ratio: fraction of channels removed.")
+    macs_fraction: float = Field(0.25, gt=0, lt=1, description="kind=macs: at most this fraction of the teacher's MACs.")
+    latency_fraction: float = Field(
+        0.4, gt=0, lt=1, description="kind=latency: at most this fraction of the teacher's FP32 latency, measured."
+    )
+    backend: str = Field("onnxruntime", description="kind=latency: backend that measures (batch 1, FP32).")
+    threads: int = Field(2, gt=0, description="kind=latency: intra-op threads while measuring.")
+    step_fraction: float = Field(
+        0.8, gt=0, lt=1, description="kind=latency: each extra step keeps this fraction of the current MACs."
+    )
+    max_steps: int = Field(8, gt=0, description="kind=latency: give up after this many pruning steps.")
+
+
+class Sparsity(StrictModel):
+    epochs: int = Field(0, ge=0, description="importance=bn_scale: L1-on-BN-scale training epochs before pruning.")
+    strength: float = Field(1e-4, gt=0, description="L1 coefficient on BatchNorm scales (network slimming).")
+
+
+class Recovery(StrictModel):
+    loss: Literal["none", "ce", "kd"] = Field("kd", description="Fine-tuning after each pruning step.")
+    kd_teacher: Literal["unpruned", "teacher"] = Field(
+        "unpruned", description="kd: distil from the model before pruning, or from the recipe's teacher."
+    )
+    kd: KDLoss = Field(default_factory=KDLoss, description="KD loss settings for loss=kd.")
+    train: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(epochs=2, lr=0.02, shift_augment=1, schedule="cosine"),
+        description="Fine-tuning per step.",
+    )
+
+
+class PruneConfig(StrictModel):
+    importance: Literal["l1", "l2", "taylor", "bn_scale"] = Field("l2", description="Channel importance criterion.")
+    scope: Literal["global", "uniform"] = Field("global", description="Rank channels across layers, or the same ratio per layer.")
+    target: PruneTarget = Field(default_factory=PruneTarget, description="The budget.")
+    steps: int = Field(1, gt=0, description="Prune -> recover repetitions that reach the budget.")
+    round_to: int | None = Field(8, gt=0, description="Kept channel counts are multiples of this (8 or 16 suit SIMD).")
+    max_layer_ratio: float = Field(0.9, gt=0, lt=1, description="No layer loses more than this fraction of channels.")
+    ignored_layers: list[str] = Field(default_factory=list, description="Module names never pruned.")
+    ignore_output_layer: bool = Field(True, description="Keep the layer that produces the model output (the classifier).")
+    taylor_batches: int = Field(4, gt=0, description="importance=taylor: batches whose gradients score channels.")
+    sparsity: Sparsity = Field(default_factory=Sparsity, description="Optional sparsity-regularised training first.")
+    recovery: Recovery = Field(default_factory=Recovery, description="Fine-tuning after pruning.")
+    data: TransferData = Field(default_factory=TransferData, description="Data for Taylor scores and recovery.")
+    model_name: str | None = Field(None, description="Lineage name of the pruned model (default '<input>-pruned').")

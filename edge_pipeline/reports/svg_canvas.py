@@ -1,0 +1,114 @@
+"""Minimal SVG building blocks (scales, ticks, axes) for charts embedded in report.html.
+
+Plain strings, no plotting library: the report must render offline in any browser, and the core
+install carries only numpy/pydantic/yaml.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+@dataclass(frozen=True)
+class LinearScale:
+    lo: float
+    hi: float
+    start: float   # pixel position of lo
+    end: float     # pixel position of hi
+
+    def __call__(self, value: float) -> float:
+        span = self.hi - self.lo
+        fraction = 0.5 if span == 0 else (value - self.lo) / span
+        return self.start + fraction * (self.end - self.start)
+
+
+def padded_domain(values: list[float], pad: float = 0.08, floor: float | None = None) -> tuple[float, float]:
+    lo, hi = min(values), max(values)
+    span = hi - lo or abs(hi) * 0.1 or 1.0
+    lo, hi = lo - span * pad, hi + span * pad
+    if floor is not None:
+        lo = max(lo, floor)
+    return lo, hi
+
+
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    if hi <= lo:
+        return [lo]
+    raw = (hi - lo) / max(count, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(lo / step) * step
+    ticks, value = [], first
+    while value <= hi + step * 1e-9:
+        ticks.append(round(value, 12))
+        value += step
+    return ticks
+
+
+def short_number(value: float) -> str:
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def svg_open(width: int, height: int, name: str, description: str) -> str:
+    return (f'<svg class="chart" data-chart="{esc(name)}" xmlns="http://www.w3.org/2000/svg" '
+            f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" aria-label="{esc(description)}">'
+            f"<title>{esc(description)}</title>")
+
+
+def text(x: float, y: float, content: object, anchor: str = "start", cls: str = "", extra: str = "") -> str:
+    klass = f' class="{cls}"' if cls else ""
+    return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}"{klass}{extra}>{esc(content)}</text>'
+
+
+def x_axis(scale: LinearScale, y: float, ticks: list[float], label: str, fmt=short_number) -> str:
+    parts = [f'<line class="axis" x1="{scale.start:.1f}" y1="{y:.1f}" x2="{scale.end:.1f}" y2="{y:.1f}"/>']
+    for tick in ticks:
+        x = scale(tick)
+        parts.append(f'<line class="tick" x1="{x:.1f}" y1="{y:.1f}" x2="{x:.1f}" y2="{y + 4:.1f}"/>')
+        parts.append(text(x, y + 16, fmt(tick), "middle", "tick-label"))
+    parts.append(text((scale.start + scale.end) / 2, y + 34, label, "middle", "axis-label"))
+    return "".join(parts)
+
+
+def y_axis(scale: LinearScale, x: float, ticks: list[float], label: str, grid_to: float | None = None, fmt=short_number) -> str:
+    parts = [f'<line class="axis" x1="{x:.1f}" y1="{scale.start:.1f}" x2="{x:.1f}" y2="{scale.end:.1f}"/>']
+    for tick in ticks:
+        y = scale(tick)
+        if grid_to is not None:
+            parts.append(f'<line class="grid" x1="{x:.1f}" y1="{y:.1f}" x2="{grid_to:.1f}" y2="{y:.1f}"/>')
+        parts.append(text(x - 6, y + 4, fmt(tick), "end", "tick-label"))
+    middle = (scale.start + scale.end) / 2
+    parts.append(text(x - 44, middle, label, "middle", "axis-label", f' transform="rotate(-90 {x - 44:.1f} {middle:.1f})"'))
+    return "".join(parts)
+
+
+def marker(shape: str, x: float, y: float, size: float, color: str, tooltip: str, extra_class: str = "") -> str:
+    """A data mark; every mark carries data-mark so the page can check that charts drew something."""
+    klass = f'mark {extra_class}'.strip()
+    tip = f"<title>{esc(tooltip)}</title>"
+    if shape == "square":
+        return (f'<rect class="{klass}" data-mark="1" x="{x - size:.1f}" y="{y - size:.1f}" width="{2 * size:.1f}" '
+                f'height="{2 * size:.1f}" fill="{color}">{tip}</rect>')
+    if shape == "triangle":
+        points = f"{x:.1f},{y - size * 1.2:.1f} {x - size * 1.1:.1f},{y + size * 0.8:.1f} {x + size * 1.1:.1f},{y + size * 0.8:.1f}"
+        return f'<polygon class="{klass}" data-mark="1" points="{points}" fill="{color}">{tip}</polygon>'
+    if shape == "diamond":
+        points = f"{x:.1f},{y - size * 1.3:.1f} {x + size * 1.1:.1f},{y:.1f} {x:.1f},{y + size * 1.3:.1f} {x - size * 1.1:.1f},{y:.1f}"
+        return f'<polygon class="{klass}" data-mark="1" points="{points}" fill="{color}">{tip}</polygon>'
+    return f'<circle class="{klass}" data-mark="1" cx="{x:.1f}" cy="{y:.1f}" r="{size:.1f}" fill="{color}">{tip}</circle>'
+
+
+def empty_chart(name: str, width: int, message: str) -> str:
+    """A chart with nothing to plot still renders, and says why."""
+    return svg_open(width, 60, name, message) + text(10, 35, message, "start", "empty", ' data-mark="1"') + "</svg>"

@@ -1,0 +1,1 @@
+"""Tiny models and data for tests and examples (torchao-style ``example_inputs``)."""

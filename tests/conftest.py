@@ -1,0 +1,62 @@
+"""Shared fixtures: an isolated cache per test session and a tiny recipe on disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """Stage caches never leak between test sessions or into the user's cache."""
+    cache = tmp_path_factory.mktemp("edge-cache")
+    previous = os.environ.get("EDGE_PIPELINE_CACHE")
+    os.environ["EDGE_PIPELINE_CACHE"] = str(cache)
+    yield cache
+    if previous is None:
+        os.environ.pop("EDGE_PIPELINE_CACHE", None)
+    else:
+        os.environ["EDGE_PIPELINE_CACHE"] = previous
+
+
+@pytest.fixture
+def tiny_data(tmp_path) -> dict[str, Path]:
+    from edge_pipeline.testing.tiny import labelled_arrays
+
+    paths = {}
+    for role, seed in (("calibration", 1), ("eval", 2)):
+        x, y = labelled_arrays(48, seed=seed)
+        paths[role] = tmp_path / f"{role}.npz"
+        np.savez(paths[role], x=x, y=y)
+    return paths
+
+
+def write_recipe(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def tiny_recipe_dict(tiny_data: dict[str, Path], **changes) -> dict:
+    recipe = {
+        "metadata": {"name": "tiny"},
+        "model": {"factory": "edge_pipeline.testing.tiny:tiny_residual_net"},
+        "input": {"name": "input", "shape": [1, 3, 8, 8]},
+        "data": {"calibration": {"path": str(tiny_data["calibration"])}, "eval": {"path": str(tiny_data["eval"])}},
+        "stages": ["export", "quantize", "benchmark"],
+        "targets": ["x86-cpu-onnxruntime"],
+        "quantize": {"samples": 32},
+        "benchmark": {"warmup": 2, "iterations": 10},
+    }
+    recipe.update(changes)
+    return recipe
+
+
+@pytest.fixture
+def tiny_recipe(tmp_path, tiny_data) -> Path:
+    return write_recipe(tmp_path / "recipe.yaml", tiny_recipe_dict(tiny_data))
