@@ -13,7 +13,7 @@ from edge_pipeline.config.schema import Recipe
 from edge_pipeline.progress import progress
 from edge_pipeline.stages.context import RunContext
 from edge_pipeline.stages.data import calibration_dataset, eval_dataset
-from edge_pipeline.stages.registry import get_stage, validate_stage_names
+from edge_pipeline.stages.registry import get_stage, runs_on_this_process, validate_stage_names
 
 
 def new_context(recipe: Recipe, cache_dir: Path | None = None, use_cache: bool = True) -> RunContext:
@@ -29,14 +29,30 @@ def new_context(recipe: Recipe, cache_dir: Path | None = None, use_cache: bool =
     )
 
 
+def check_targets(ctx: RunContext) -> None:
+    """Backend-specific target settings fail here too; an uninstalled backend still fails where it is used."""
+    from edge_pipeline.backends.registry import get_backend, probe
+    from edge_pipeline.config.schema import effective_stage_config
+
+    for target in ctx.targets.values():
+        if probe(target.backend)[0]:
+            config = effective_stage_config(ctx.recipe.quantize, target.quantize)
+            get_backend(target.backend).check_target(target.model_copy(update={"quantize": config}), ctx.recipe)
+
+
 def run_pipeline(recipe: Recipe, out: Path, cache_dir: Path | None = None, use_cache: bool = True) -> Path:
     ctx = new_context(recipe, cache_dir, use_cache)
     # Bad data fails here, before any model is trained or exported.
     calibration_dataset(ctx)
     eval_dataset(ctx)
+    check_targets(ctx)
     for name in recipe.stages:
+        if not runs_on_this_process(name):
+            continue
         progress(name, "start")
         get_stage(name)(ctx)
+    if not runs_on_this_process("package"):
+        return Path(out)  # a torchrun helper rank: rank 0 writes the bundle
     bundle = write_bundle(ctx, out)
     progress("package", f"bundle written: {bundle}")
     return bundle

@@ -3,25 +3,29 @@ and `edge-pipeline benchmark ARTIFACT...` run). The benchmark path imports no to
 
 from __future__ import annotations
 
-import json
-import shutil
 import tempfile
 from pathlib import Path
 
 from edge_pipeline.artifacts.atomic import atomic_directory, write_json
 from edge_pipeline.errors import ConfigError, DataError
 
+# The runtime mode a file is timed in unless --variant says otherwise: OpenVINO's honest FP32
+# (its CPU plugin would otherwise pick bf16 by itself).
+DEFAULT_VARIANTS = {"openvino": "f32"}
 ARTIFACT_SUFFIXES = {".onnx": "onnxruntime", ".ort": "onnxruntime", ".xml": "openvino", ".engine": "tensorrt", ".plan": "tensorrt"}
 
 
 def detect_backend(path: Path) -> str:
-    if not path.exists():
-        raise ConfigError(f"artifact {path} does not exist")
+    if not path.is_file():
+        raise ConfigError(f"artifact {path} does not exist; pass a model file (.onnx, .ort, OpenVINO .xml, TensorRT .engine)")
     backend = ARTIFACT_SUFFIXES.get(path.suffix.lower())
     if backend is None:
         raise ConfigError(
-            f"cannot tell the runtime of {path}: '{path.suffix}' is not one of {sorted(ARTIFACT_SUFFIXES)}"
+            f"cannot tell the runtime of {path}: '{path.suffix}' is not a recognised artifact format; "
+            f"use one of {sorted(ARTIFACT_SUFFIXES)}"
         )
+    if backend == "openvino" and not path.with_suffix(".bin").is_file():
+        raise ConfigError(f"{path} is an OpenVINO IR without its weights: {path.with_suffix('.bin').name} must sit beside it")
     return backend
 
 
@@ -66,34 +70,63 @@ def onnx_input_signature(path: Path, input_name: str | None) -> tuple[tuple[int,
 
 
 def benchmark_files(paths: list[Path], out: Path | None, eval_data: Path | None, batch_sizes: list[int],
-                    threads: list[int], warmup: int, iterations: int) -> dict:
-    from edge_pipeline.benchmarking.harness import run_worker, write_eval_inputs
-    from edge_pipeline.benchmarking.host import fingerprint
+                    threads: list[int], warmup: int | str, iterations: int, streams: list[int] | None = None,
+                    csv_out: Path | None = None, time_budget_s: float | None = None, variant: str | None = None) -> dict:
+    """Time each file in its own worker process: sweep batch × threads (× streams for OpenVINO).
 
+    Every artifact is checked (format, runtime) before the first one is timed. A batch size a
+    fixed-shape model refuses is an error here, naming the shape; the pipeline skips it instead.
+    """
+    from edge_pipeline.benchmarking.harness import run_worker
+    from edge_pipeline.benchmarking.host import fingerprint
+    from edge_pipeline.benchmarking.results import RESULT_KIND, RESULT_SCHEMA_VERSION, to_csv
+
+    backends = {path: detect_backend(path) for path in paths}
     results = []
     with tempfile.TemporaryDirectory(prefix="ep-bench-") as tmp:
         eval_inputs = _eval_inputs(eval_data, Path(tmp))
-        for path in paths:
+        for index, path in enumerate(paths):
             job = {
-                "backend": detect_backend(path),
+                "backend": backends[path],
                 "artifact": str(path.resolve()),
+                "variant": variant or DEFAULT_VARIANTS.get(backends[path], "default"),
                 "batch_sizes": batch_sizes,
                 "threads": threads,
+                "streams": streams if backends[path] == "openvino" else None,
                 "warmup": warmup,
                 "iterations": iterations,
-                "time_budget_s": None,
+                "time_budget_s": time_budget_s,
                 "eval_batch_size": 64,
                 "sample_shape": None,
-                "dtype": "float32",
+                "dtype": None,
+                "on_fixed_batch": "error",
             }
             if eval_inputs is not None:
                 job["eval_inputs"] = str(eval_inputs)
-            result = run_worker(job, Path(tmp) / path.name)
-            results.append({"artifact": str(path), "backend": job["backend"], **result})
-    report = {"schema_version": 1, "kind": "edge_pipeline.benchmark", "host": fingerprint(), "results": results}
+            result = run_worker(job, Path(tmp) / f"{index}-{path.name}")
+            results.append({"artifact": str(path), "backend": job["backend"], "variant": job["variant"], **result})
+    report = {
+        "schema_version": RESULT_SCHEMA_VERSION,
+        "kind": RESULT_KIND,
+        "host": fingerprint(),
+        "settings": {"batch_sizes": batch_sizes, "threads": threads, "streams": streams, "warmup": warmup,
+                     "iterations": iterations, "time_budget_s": time_budget_s, "variant": variant},
+        "results": results,
+    }
     if out is not None:
         write_json(out, report)
+        csv_out = csv_out or out.with_suffix(".csv")
+    if csv_out is not None:
+        from edge_pipeline.artifacts.atomic import write_text
+
+        write_text(csv_out, to_csv(report))
     return report
+
+
+def compare_result_files(baseline: Path, candidate: Path) -> dict:
+    from edge_pipeline.benchmarking.results import compare, load_result_file
+
+    return compare(load_result_file(baseline), load_result_file(candidate))
 
 
 def _eval_inputs(eval_data: Path | None, tmp: Path) -> Path | None:
@@ -101,8 +134,14 @@ def _eval_inputs(eval_data: Path | None, tmp: Path) -> Path | None:
         return None
     import numpy as np
 
+    from edge_pipeline.benchmarking.harness import write_eval_inputs
+
+    if not eval_data.is_file():
+        raise DataError(f"--data {eval_data} does not exist; pass a .npz with an 'x' array or a .npy")
     if eval_data.suffix == ".npz":
         with np.load(eval_data, allow_pickle=False) as archive:
+            if "x" not in archive:
+                raise DataError(f"--data {eval_data} has arrays {sorted(archive)}, not 'x'; save the inputs as x")
             inputs = archive["x"]
     else:
         inputs = np.load(eval_data, allow_pickle=False)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +63,20 @@ def tiny_recipe_dict(tiny_data: dict[str, Path], **changes) -> dict:
 @pytest.fixture
 def tiny_recipe(tmp_path, tiny_data) -> Path:
     return write_recipe(tmp_path / "recipe.yaml", tiny_recipe_dict(tiny_data))
+
+
+@dataclass
+class DefaultRun:
+    bundle: Path
+    cold: subprocess.CompletedProcess
+    command: list[str]
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory, isolated_cache) -> DefaultRun:
+    """The README's main job, run once per session (cold) in a subprocess; tests share its bundle."""
+    bundle = tmp_path_factory.mktemp("default-run") / "bundle"
+    command = [sys.executable, "-m", "edge_pipeline", "run", "--out", str(bundle)]
+    cold = subprocess.run(command, capture_output=True, text=True)
+    assert cold.returncode == 0, cold.stderr[-3000:]
+    return DefaultRun(bundle, cold, command)

@@ -21,6 +21,10 @@ def sha256_tree(path: Path) -> str:
     """A folder hashes as its sorted relative paths and their file hashes."""
     path = Path(path)
     if path.is_file():
+        weights = path.with_suffix(".bin")
+        if path.suffix == ".xml" and weights.is_file():
+            # An OpenVINO IR's .xml names shapes and offsets only; same-shaped models differ in the .bin.
+            return sha256_json([sha256_file(path), sha256_file(weights)])
         return sha256_file(path)
     digest = hashlib.sha256()
     for file in sorted(p for p in path.rglob("*") if p.is_file()):

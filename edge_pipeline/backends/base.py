@@ -7,6 +7,7 @@ implement ``_infer``. This module imports only numpy so runners work on devices 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +63,10 @@ class Runner(ABC):
     @abstractmethod
     def _infer(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]: ...
 
+    def runtime_info(self) -> dict:
+        """What the runtime actually compiled (precision, threads, ...), recorded in each benchmark row."""
+        return {}
+
     def fixed_batch(self) -> int | None:
         """The batch size the model insists on, or None when the batch dimension is dynamic."""
         first = self.inputs[0].shape[0] if self.inputs and self.inputs[0].shape else None
@@ -77,6 +82,18 @@ class ProducedArtifact:
     precision: str
     variant: str = "default"
     meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class DeviceStep:
+    """Work after quantization that turns an artifact into what a device loads (a TensorRT engine
+    build, a device bundle). The quantize stage runs ``produce`` through the stage cache with
+    ``material`` in the key, or records ``skipped`` (why, and the fix) in the run's notes."""
+
+    name: str
+    material: dict = field(default_factory=dict)
+    produce: Callable[[Path], list[ProducedArtifact]] | None = None
+    skipped: str | None = None
 
 
 class Backend(ABC):
@@ -96,9 +113,25 @@ class Backend(ABC):
         """Runtime modes worth timing for an artifact of this precision (one row each)."""
         return ["default"]
 
+    def variants_for(self, artifact, target) -> list[str]:
+        """Runtime variants for one artifact record; backends whose artifact kinds run differently
+        (a TensorRT engine vs its ONNX) override this, the rest keep ``runtime_variants``."""
+        return self.runtime_variants(artifact.precision, target)
+
+    def device_steps(self, artifact, target) -> list[DeviceStep]:
+        """Steps the quantize stage runs on each artifact made for ``target`` (none by default)."""
+        return []
+
+    def check_target(self, target, recipe) -> None:  # noqa: B027 - optional hook
+        """Raise a ConfigError/DataError for settings this backend rejects, before any stage runs."""
+
     def prepare_fp32(self, onnx_path: Path, target, out_dir: Path) -> list[ProducedArtifact]:
         """The FP32 artifact(s) this backend runs, converted from the exported ONNX into ``out_dir``."""
         raise NotImplementedError(f"backend {self.name} runs the exported ONNX as its FP32 artifact")
 
     @abstractmethod
-    def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path) -> list[ProducedArtifact]: ...
+    def quantize(
+        self, onnx_path: Path, dataset, config, target, out_dir: Path, eval_data=None
+    ) -> list[ProducedArtifact]:
+        """INT8 artifact(s) in ``out_dir``. ``eval_data`` (labelled ArrayDataset or None) serves
+        accuracy-controlled quantization (``config.max_drop``); backends without it ignore it."""

@@ -103,10 +103,12 @@ class OnnxRuntimeBackend(Backend):
     def runner(self, path: Path, options: RunnerOptions) -> Runner:
         return OnnxRuntimeRunner(path, options)
 
-    def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path) -> list[ProducedArtifact]:
-        from edge_pipeline.backends.onnxruntime_mobile import mobile_options, produce_mobile_artifacts
+    def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path, eval_data=None) -> list[ProducedArtifact]:
+        from edge_pipeline.backends.onnxruntime_mobile import check_mobile_source, mobile_options, produce_mobile_artifacts
 
         mobile = mobile_options(target)  # validated before calibration starts
+        if mobile is not None:
+            check_mobile_source(Path(onnx_path), mobile)
         produced = self._quantize_qdq(onnx_path, dataset, config, target, out_dir)
         if mobile is not None:
             produced += produce_mobile_artifacts(produced[0].path, Path(out_dir), mobile)

@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from edge_pipeline.artifacts.atomic import write_json
 from edge_pipeline.backends.base import ProducedArtifact
 from edge_pipeline.config.base import StrictModel
 from edge_pipeline.errors import ConfigError, StageError
@@ -55,6 +56,7 @@ class OrtMobileOptions(StrictModel):
 
     optimization_styles: list[Literal["fixed", "runtime"]] = Field(
         default_factory=lambda: ["fixed", "runtime"],
+        min_length=1,
         description="fixed: optimizations baked in (CPU EP). runtime: saved for replay, for NNAPI/CoreML.",
     )
     target_platform: Literal["arm", "amd64"] = Field(
@@ -102,8 +104,6 @@ def produce_mobile_artifacts(qdq_onnx: Path, out_dir: Path, options: OrtMobileOp
         summary = usability_summary(source, options.execution_providers)
     summary["fixed_batch_size"] = options.fixed_batch_size
     summary_path = ort_dir / "ep_usability.json"
-    from edge_pipeline.artifacts.atomic import write_json
-
     write_json(summary_path, summary)
     common = {"source_onnx": qdq_onnx.name, "fixed_batch_size": options.fixed_batch_size,
               "target_platform": options.target_platform}
@@ -129,12 +129,7 @@ def fix_batch_size(source: Path, destination: Path, batch_size: int) -> None:
     model = onnx.load(str(source))
     for graph_input in model.graph.input:
         dims = graph_input.type.tensor_type.shape.dim
-        shape = [batch_size] + [d.dim_value if d.HasField("dim_value") else -1 for d in dims[1:]]
-        if any(d <= 0 for d in shape[1:]):
-            raise ConfigError(
-                f"{source}: input '{graph_input.name}' has dynamic non-batch dimensions; set "
-                f"options.{OPTIONS_KEY}.fixed_batch_size to null or export with fixed shapes"
-            )
+        shape = [batch_size] + [d.dim_value for d in dims[1:]]  # check_mobile_source ruled out dynamic ones
         make_input_shape_fixed(model.graph, graph_input.name, shape)
     fix_output_shapes(model)
     onnx.save(model, str(destination))
@@ -152,8 +147,8 @@ def convert_to_ort(source: Path, ort_dir: Path, options: OrtMobileOptions) -> tu
     for style in dict.fromkeys(options.optimization_styles):
         log = io.StringIO()
         try:
-            # The tool reports progress with print(); keep it out of the pipeline's output.
-            with contextlib.redirect_stdout(log):
+            # The tool reports progress with print() and INFO logs; keep both out of the pipeline's output.
+            with contextlib.redirect_stdout(log), _quiet_logger("ort_format_model.utils"):
                 convert_onnx_models_to_ort(
                     source,
                     output_dir=ort_dir,
@@ -168,10 +163,45 @@ def convert_to_ort(source: Path, ort_dir: Path, options: OrtMobileOptions) -> tu
         config_name = "required_operators_and_types" if options.type_reduction else "required_operators"
         config = ort_dir / f"{stem}.{config_name}{_STYLE_SUFFIX[style]}.config"
         if options.required_operators:
+            _strip_paths(config)
             configs[style] = config
         else:
             config.unlink(missing_ok=True)
     return models, configs
+
+
+def _strip_paths(config: Path) -> None:
+    """The tool lists the models it read by absolute (temp, cache) path; keep file names only, so
+    the config is the same wherever it was made and leaks no local paths into the bundle."""
+    lines = [f"# - {Path(line[4:].strip()).name}" if line.startswith("# - ") else line
+             for line in config.read_text().splitlines()]
+    config.write_text("\n".join(lines) + "\n")
+
+
+def check_mobile_source(onnx_path: Path, options: OrtMobileOptions) -> None:
+    """Refuse, before calibration, a model whose batch cannot be fixed (dynamic non-batch dims)."""
+    if options.fixed_batch_size is None:
+        return
+    import onnx
+
+    for graph_input in onnx.load(str(onnx_path), load_external_data=False).graph.input:
+        dims = graph_input.type.tensor_type.shape.dim[1:]
+        if not all(d.HasField("dim_value") and d.dim_value > 0 for d in dims):
+            raise ConfigError(
+                f"{onnx_path.name}: input '{graph_input.name}' has dynamic non-batch dimensions, so "
+                f"options.{OPTIONS_KEY}.fixed_batch_size cannot fix its shape; set it to null or export fixed shapes"
+            )
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str):
+    logger = logging.getLogger(name)
+    previous = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def usability_summary(model_path: Path, providers: list[str]) -> dict:
@@ -201,29 +231,33 @@ def usability_summary(model_path: Path, providers: list[str]) -> dict:
             "checker": f"onnxruntime {onnxruntime.__version__} tools.mobile_helpers.usability_checker",
             "model": model_path.name,
             "dynamic_inputs": [i.name for i in dynamic_inputs],
-            "execution_providers": {name: _ep_verdict(checks[name], model, bool(dynamic_inputs)) for name in providers},
+            "execution_providers": {
+                name: _ep_verdict(checks[name], model, bool(dynamic_inputs), cpu_ep=name == "xnnpack")
+                for name in providers
+            },
         }
     if "xnnpack" in providers:
         summary["execution_providers"]["xnnpack"]["source"] = (
-            "estimate: ORT's partitioning over this project's XNNPACK op table (ORT ships no XNNPACK checker)"
+            "estimate: ORT's partitioning over this project's XNNPACK op table (ORT ships no XNNPACK "
+            "checker); judged by node coverage, as XNNPACK shares CPU memory and partitions cost no copies"
         )
     return summary
 
 
-def _ep_verdict(check, model, has_dynamic_inputs: bool) -> dict:
+def _ep_verdict(check, model, has_dynamic_inputs: bool, cpu_ep: bool) -> dict:
     info = check(model, True)
-    verdict = _partition_record(info)
-    if has_dynamic_inputs and info.suitability().name != "YES":
-        verdict["if_shapes_fixed"] = _partition_record(check(model, False))
+    verdict = _partition_record(info, cpu_ep)
+    if has_dynamic_inputs and verdict["suitability"] != "yes":
+        verdict["if_shapes_fixed"] = _partition_record(check(model, False), cpu_ep)
     best = max([verdict] + ([verdict["if_shapes_fixed"]] if "if_shapes_fixed" in verdict else []),
                key=lambda v: ("no", "maybe", "yes").index(v["suitability"]))
     verdict["usable"] = best["suitability"]
     return verdict
 
 
-def _partition_record(info) -> dict:
+def _partition_record(info, cpu_ep: bool) -> dict:
     return {
-        "suitability": info.suitability().name.lower(),
+        "suitability": _cpu_ep_suitability(info) if cpu_ep else info.suitability().name.lower(),
         "supported_nodes": info.num_supported_nodes,
         "nodes": info.num_nodes,
         "partitions": info.num_partitions,
@@ -232,3 +266,10 @@ def _partition_record(info) -> dict:
         "nodes_unsupported_due_to_dynamic_shape": info.nodes_unsupported_due_to_dynamic_input,
         "caveats": info.supported_ops_checker.get_caveats(),
     }
+
+
+def _cpu_ep_suitability(info) -> str:
+    """ORT's verdict penalises every partition beyond two for the copy to and from an NPU. XNNPACK
+    runs in CPU memory beside the CPU EP, so there is no copy: judge it by node coverage alone."""
+    share = info.num_supported_nodes / max(info.num_nodes, 1)
+    return "yes" if share > 0.75 else "maybe" if share > 0.5 else "no"

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, ValidationError
 
 from edge_pipeline.config.base import StrictModel
-from edge_pipeline.errors import ConfigError
+from edge_pipeline.errors import ConfigError, DataError
 
 
 class OpenVinoOptions(StrictModel):
@@ -55,3 +55,24 @@ def parse_options(options: dict, where: str) -> OpenVinoOptions:
         raise ConfigError(
             f"{where}: options.{key}: {first['msg']}; OpenVINO options are: {allowed}"
         ) from None
+
+
+def check_method(config) -> None:
+    """quantize.method as NNCF range estimators: entropy (KL) has no NNCF counterpart."""
+    if config.method not in ("minmax", "percentile"):
+        raise ConfigError(
+            f"quantize.method '{config.method}' has no NNCF equivalent for the OpenVINO target; "
+            "use 'minmax' or 'percentile' (or set the method only on the ONNX Runtime target)"
+        )
+
+
+def check_eval_data(config, eval_data) -> None:
+    """Accuracy control needs labels; fail before any calibration starts."""
+    if config.max_drop is None:
+        return
+    if eval_data is None or not eval_data.labelled:
+        found = "no data.eval split" if eval_data is None else f"data.eval {eval_data.source} without labels"
+        raise DataError(
+            f"quantize.max_drop={config.max_drop} needs a labelled evaluation split, found {found}; "
+            "add data.eval with a labels array (npz key 'y') or remove quantize.max_drop"
+        )

@@ -68,6 +68,7 @@ class OpenVinoRunner(Runner):
             raise StageError(f"OpenVINO cannot load {self.path}: {str(exc).strip().splitlines()[0]}") from None
         self._check_precision()
         self.request = self.compiled.create_infer_request()
+        self._bound: dict[str, np.ndarray] = {}
         self._queue = None
         if self.settings.performance_hint == "throughput":
             self._queue = ov.AsyncInferQueue(self.compiled, self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
@@ -75,6 +76,7 @@ class OpenVinoRunner(Runner):
 
     def close(self) -> None:
         self._queue = self.request = self.compiled = None
+        self._bound = {}
 
     @property
     def inputs(self) -> list[InputInfo]:
@@ -83,8 +85,22 @@ class OpenVinoRunner(Runner):
     def _infer(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         if self._queue is not None and self.fixed_batch() is None and len(next(iter(feed.values()))) > 1:
             return self._infer_async(feed)
-        results = self.request.infer(feed, share_inputs=True)  # no input copy, as benchmark_app
-        return [np.array(results[port]) for port in self.compiled.outputs]
+        self._bind(feed)
+        self.request.infer()
+        return [np.array(self.request.get_output_tensor(i).data) for i in range(len(self.compiled.outputs))]
+
+    def _bind(self, feed: dict[str, np.ndarray]) -> None:
+        """Share the caller's arrays with the request, re-binding only when they are other arrays.
+
+        A timing loop that feeds the same batch then costs what benchmark_app's inference-only
+        loop costs: the inference and one copy of the outputs. Holding the arrays keeps them alive,
+        so an unchanged identity means unchanged memory.
+        """
+        if self._bound.keys() == feed.keys() and all(self._bound[k] is v and v.flags.c_contiguous for k, v in feed.items()):
+            return
+        for name, value in feed.items():
+            self.request.set_tensor(name, ov.Tensor(np.ascontiguousarray(value), shared_memory=True))
+        self._bound = dict(feed)
 
     def _infer_async(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Throughput mode: split the batch over the optimal number of parallel infer requests."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 
 from edge_pipeline.errors import BackendUnavailableError, ConfigError
@@ -14,6 +15,9 @@ class BackendEntry:
     reference: str  # "module:Class"
     extra: str  # pip extra
     probe_modules: tuple[str, ...]  # imported to tell whether the runtime is installed
+    # Parts of a backend that need more than probe_modules: (feature, modules, fix). Missing ones
+    # skip that part only (recorded as "skipped: ..."), e.g. TensorRT engines without `tensorrt`.
+    optional_features: tuple[tuple[str, tuple[str, ...], str], ...] = ()
 
 
 BACKENDS: dict[str, BackendEntry] = {}
@@ -29,8 +33,23 @@ register_backend(
 register_backend(
     BackendEntry("openvino", "edge_pipeline.backends.openvino_backend:OpenVinoBackend", "openvino", ("openvino", "nncf"))
 )
+# The TensorRT backend makes its Q/DQ ONNX and Jetson bundle with onnx + onnxruntime alone; only
+# building and timing engines needs TensorRT itself (and a GPU).
 register_backend(
-    BackendEntry("tensorrt", "edge_pipeline.backends.tensorrt_backend:TensorRtBackend", "tensorrt", ("tensorrt",))
+    BackendEntry(
+        "tensorrt",
+        "edge_pipeline.backends.tensorrt_backend:TensorRtBackend",
+        "onnxruntime",
+        ("onnx", "onnxruntime"),
+        (
+            (
+                "engine build and benchmark",
+                ("tensorrt",),
+                "on an NVIDIA GPU host: pip install 'edge-pipeline[tensorrt]' (TensorRT 10.x/11.x, cuda-python); "
+                "on Jetson run the bundle's build_and_benchmark.py",
+            ),
+        ),
+    )
 )
 
 
@@ -47,6 +66,16 @@ def probe(name: str) -> tuple[bool, str]:
         except Exception as exc:  # noqa: BLE001 - a broken install is as unavailable as a missing one
             return False, f"{module} not importable ({exc.__class__.__name__}: {exc}); install with: {install_hint(name)}"
     return True, "ok"
+
+
+def probe_optional_features(name: str) -> list[tuple[str, bool, str]]:
+    """(feature, available, "ok" or "skipped: <module> not installed; fix: ...") per optional part."""
+    found = []
+    for feature, modules, fix in _entry(name).optional_features:
+        missing = [m for m in modules if importlib.util.find_spec(m) is None]
+        reason = f"skipped: {missing[0]} not installed; fix: {fix}" if missing else "ok"
+        found.append((feature, not missing, reason))
+    return found
 
 
 def get_backend(name: str):

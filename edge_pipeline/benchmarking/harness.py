@@ -10,7 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_pipeline.errors import BackendUnavailableError, StageError
+from edge_pipeline.errors import BackendUnavailableError, ConfigError, StageError
+
+# The worker's exit code -> the error the parent raises (2: bad input such as a refused batch size).
+_ERRORS_BY_EXIT_CODE = {BackendUnavailableError.exit_code: BackendUnavailableError, ConfigError.exit_code: ConfigError}
 
 
 def run_worker(job: dict, workdir: Path) -> dict:
@@ -30,7 +33,7 @@ def run_worker(job: dict, workdir: Path) -> dict:
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
         message = lines[-1] if lines else f"exit code {proc.returncode}"
-        error_type = BackendUnavailableError if proc.returncode == BackendUnavailableError.exit_code else StageError
+        error_type = _ERRORS_BY_EXIT_CODE.get(proc.returncode, StageError)
         raise error_type(f"benchmark of {job['artifact']} failed: {message.removeprefix('error: ')}")
     return json.loads(result_path.read_text())
 

@@ -1,7 +1,11 @@
-"""Benchmark one artifact in a process of its own, so peak memory is the artifact's alone.
+"""Benchmark one artifact in a process of its own, so peak memory and cold start are its alone.
 
 Run as ``python -m edge_pipeline.benchmarking.worker JOB.json RESULT.json``. Imports numpy, the
 artifact's runtime and nothing else heavy: this is what runs on a device with only a runtime.
+
+The sweep is streams (OpenVINO only) × threads × batch sizes. Each (streams, threads) pair loads
+the model once; the first load of the process, with the runtime import before it, is the cold
+start. Each batch size is then warmed up (a fixed count, or until the latency settles) and timed.
 """
 
 from __future__ import annotations
@@ -35,74 +39,122 @@ def _sample_shape(job: dict, runner) -> tuple[int, ...]:
     if not all(isinstance(d, int) and d > 0 for d in dims):
         from edge_pipeline.errors import DataError
 
-        raise DataError(f"{runner.path}: input dimensions {list(dims)} are dynamic; pass sample data to fix them")
+        raise DataError(f"{runner.path}: input dimensions {list(dims)} are dynamic; pass sample data (--data) to fix them")
     return tuple(dims)
 
 
-def _sample_batch(job: dict, eval_inputs: np.ndarray | None, batch_size: int, sample_shape: tuple[int, ...]) -> np.ndarray:
-    shape = (batch_size, *sample_shape)
+def _sample_batch(dtype: str, eval_inputs: np.ndarray | None, batch_size: int, sample_shape: tuple[int, ...]) -> np.ndarray:
     if eval_inputs is not None and len(eval_inputs) > 0:
         reps = int(np.ceil(batch_size / len(eval_inputs)))
-        return np.concatenate([eval_inputs] * reps)[:batch_size].astype(job["dtype"])
-    return np.random.default_rng(0).standard_normal(shape).astype(job["dtype"])
+        return np.concatenate([eval_inputs] * reps)[:batch_size].astype(dtype)
+    return np.random.default_rng(0).standard_normal((batch_size, *sample_shape)).astype(dtype)
+
+
+def refused_batch_sizes(runner, batch_sizes: list[int]) -> list[int]:
+    fixed = runner.fixed_batch()
+    return [] if fixed is None else [b for b in batch_sizes if b != fixed]
+
+
+def _refuse(runner, refused: list[int]) -> None:
+    from edge_pipeline.errors import ConfigError
+
+    first = runner.inputs[0]
+    shape = [d if isinstance(d, int) else "?" for d in first.shape]
+    raise ConfigError(
+        f"{runner.path.name}: input '{first.name}' has the fixed shape {shape}, so batch size "
+        f"{', '.join(map(str, refused))} is refused; use --batch-sizes {runner.fixed_batch()} "
+        "or re-export the model with a dynamic batch dimension"
+    )
+
+
+def _sweep(job: dict) -> list[tuple[int | None, int]]:
+    return [(streams, threads) for streams in (job.get("streams") or [None]) for threads in job["threads"]]
 
 
 def run_job(job: dict) -> dict:
     from edge_pipeline.backends.base import RunnerOptions
-    from edge_pipeline.backends.registry import get_backend
-    from edge_pipeline.benchmarking.timing import summarize, time_calls
+    from edge_pipeline.benchmarking.runtimes import load_runtime_backend
 
     rss_start = _peak_rss_bytes()
-    backend = get_backend(job["backend"])
+    import_start = time.perf_counter()
+    backend = load_runtime_backend(job["backend"], job["artifact"])
+    runtime_import_s = time.perf_counter() - import_start
     eval_inputs = np.load(job["eval_inputs"]) if job.get("eval_inputs") else None
-    configs, cold = [], {}
-    for threads in job["threads"]:
-        options = RunnerOptions(threads=threads, variant=job.get("variant", "default"), settings=job.get("settings", {}))
+    configs, cold, process_cold = [], {}, None
+    for streams, threads in _sweep(job):
+        settings = dict(job.get("settings") or {})
+        if streams is not None:
+            settings["num_streams"] = streams
+        options = RunnerOptions(threads=threads, variant=job.get("variant", "default"), settings=settings)
         load_start = time.perf_counter()
         with backend.runner(Path(job["artifact"]), options) as runner:
-            input_name = runner.inputs[0].name
             load_s = time.perf_counter() - load_start
+            refused = refused_batch_sizes(runner, job["batch_sizes"])
+            if refused and job.get("on_fixed_batch", "skip") == "error":
+                _refuse(runner, refused)
             for batch_size in job["batch_sizes"]:
-                fixed = runner.fixed_batch()
-                if fixed is not None and fixed != batch_size:
-                    configs.append({"batch_size": batch_size, "threads": threads, "skipped": f"model batch is fixed at {fixed}"})
+                base = {"batch_size": batch_size, "threads": threads, "streams": streams}
+                if batch_size in refused:
+                    configs.append({**base, "skipped": f"model batch is fixed at {runner.fixed_batch()}"})
                     continue
-                feed = {input_name: _sample_batch(job, eval_inputs, batch_size, _sample_shape(job, runner))}
-                first_start = time.perf_counter()
-                runner.infer(feed)
-                first_ms = (time.perf_counter() - first_start) * 1e3
-                cold.setdefault(f"{threads}", {"load_s": load_s, "first_inference_ms": first_ms})
-                samples = time_calls(lambda: runner.infer(feed), job["warmup"], job["iterations"], job.get("time_budget_s"))
-                stats = summarize(samples)
-                configs.append(
-                    {
-                        "batch_size": batch_size,
-                        "threads": threads,
-                        "latency_ms": stats,
-                        "throughput_per_s": batch_size * 1e3 / stats["p50"],
-                        "samples_ms": [round(s, 5) for s in samples],
-                    }
-                )
-            if job.get("logits_out") and eval_inputs is not None and threads == job["threads"][0]:
-                _write_logits(runner, input_name, eval_inputs, job)
+                entry = _time_config(job, runner, eval_inputs, batch_size)
+                start = {"load_s": load_s, "first_inference_ms": entry.pop("first_inference_ms")}
+                cold.setdefault(str(threads), start)
+                if process_cold is None:
+                    process_cold = {**start, "runtime_import_s": runtime_import_s}
+                configs.append({**base, **entry, "load_s": load_s, "first_inference_ms": start["first_inference_ms"]})
+            if job.get("logits_out") and eval_inputs is not None and (streams, threads) == _sweep(job)[0]:
+                _write_logits(runner, runner.inputs[0].name, eval_inputs, job)
     return {
         "configs": configs,
         "cold_start": cold,
+        "process_cold_start": process_cold,
         "rss_start_bytes": rss_start,
         "peak_rss_bytes": _peak_rss_bytes(),
-        "versions": backend.versions(),
+        "versions": _versions(backend),
     }
+
+
+def _time_config(job: dict, runner, eval_inputs, batch_size: int) -> dict:
+    from edge_pipeline.benchmarking.timing import sample, summarize, time_call, warm_up
+
+    dtype = job.get("dtype") or runner.inputs[0].dtype
+    feed = {runner.inputs[0].name: _sample_batch(dtype, eval_inputs, batch_size, _sample_shape(job, runner))}
+    first_ms = time_call(lambda: runner.infer(feed))
+    warmup = warm_up(lambda: runner.infer(feed), job["warmup"])
+    samples = sample(lambda: runner.infer(feed), job["iterations"], job.get("time_budget_s"))
+    stats = summarize(samples)
+    entry = {
+        "latency_ms": stats,
+        "throughput_per_s": batch_size * 1e3 / stats["p50"],
+        "samples_ms": [round(s, 5) for s in samples],
+        "warmup": warmup,
+        "first_inference_ms": first_ms,
+    }
+    if hasattr(runner, "runtime_info"):
+        entry["runtime_info"] = runner.runtime_info()
+    return entry
+
+
+def _versions(backend) -> dict:
+    from edge_pipeline.benchmarking.host import runtime_versions
+
+    try:
+        return {**runtime_versions(), **backend.versions()}
+    except ImportError:  # a backend reporting its tooling's version on a runtime-only device
+        return runtime_versions()
 
 
 def _write_logits(runner, input_name: str, eval_inputs: np.ndarray, job: dict) -> None:
     batch = runner.fixed_batch() or job["eval_batch_size"]
+    dtype = job.get("dtype") or runner.inputs[0].dtype
     outputs = []
     for start in range(0, len(eval_inputs), batch):
         chunk = eval_inputs[start : start + batch]
         pad = batch - len(chunk) if runner.fixed_batch() else 0
         if pad:
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
-        out = runner.infer({input_name: chunk.astype(job["dtype"])})[0]
+        out = runner.infer({input_name: chunk.astype(dtype)})[0]
         outputs.append(out[: len(out) - pad])
     np.save(job["logits_out"], np.concatenate(outputs).astype(np.float32))
 

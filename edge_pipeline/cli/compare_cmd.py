@@ -42,6 +42,9 @@ def add_arguments(parser) -> None:
                         help="largest allowed top-1 accuracy drop in percentage points (default: 0.5)")
     parser.add_argument("--max-size-growth", type=percent, default=10.0, metavar="PCT",
                         help="largest allowed artifact size increase (default: 10%%)")
+    parser.add_argument("--latency-basis", choices=["absolute", "vs-teacher"], default="absolute",
+                        help="gate absolute p50 (default), or p50 relative to each run's own FP32 teacher, "
+                             "which cancels a uniformly faster or slower machine (a baseline from other hardware)")
     parser.add_argument("--junit", type=Path, help="write JUnit XML here (one test case per gate)")
     parser.add_argument("--markdown", type=Path, help="write a Markdown summary here (e.g. for a CI job summary)")
 
@@ -56,7 +59,8 @@ def execute(args) -> int:
 
     thresholds = GateThresholds(max_latency_regression_pct=args.max_latency_regression,
                                 max_accuracy_drop_pp=args.max_accuracy_drop,
-                                max_size_growth_pct=args.max_size_growth)
+                                max_size_growth_pct=args.max_size_growth,
+                                latency_basis=args.latency_basis)
     comparison = api.compare(args.baseline, args.new, thresholds)
     if args.junit:
         write_text(args.junit, render_junit(comparison))

@@ -9,7 +9,7 @@ def add_arguments(parser) -> None:
 
 def execute(args) -> int:
     from edge_pipeline.artifacts.versions import tool_versions
-    from edge_pipeline.backends.registry import BACKENDS, probe
+    from edge_pipeline.backends.registry import BACKENDS, probe, probe_optional_features
     from edge_pipeline.benchmarking.host import fingerprint
 
     host = fingerprint()
@@ -17,6 +17,8 @@ def execute(args) -> int:
     for name in BACKENDS:
         ok, reason = probe(name)
         print(f"{name:<12} {'ok' if ok else 'missing'}{'' if ok else ': ' + reason}")
+        for feature, _, status in probe_optional_features(name) if ok else []:
+            print(f"{'':<12}   {feature}: {status}")
     versions = tool_versions()
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     if "torch" not in versions:

@@ -22,17 +22,23 @@ def load_recipe(path: Path | None = None, overrides: list[str] | None = None) ->
 
 def resolve_recipe_paths(recipe: Recipe, base: Path) -> Recipe:
     def absolute(p: Path | None) -> Path | None:
-        return None if p is None or p.is_absolute() else (base / p).resolve()
+        return p if p is None or p.is_absolute() else (base / p).resolve()
 
     updated = recipe.model_copy(deep=True)
-    for spec in (updated.data.calibration, updated.data.eval):
-        if spec is not None and not spec.path.is_absolute():
-            spec.path = absolute(spec.path)
+    for spec in _dataset_specs(updated):
+        spec.path = absolute(spec.path)
+    if updated.distill is not None:
+        updated.distill.student.checkpoint = absolute(updated.distill.student.checkpoint)
     for field in ("checkpoint", "program"):
         value = getattr(updated.model, field)
-        if value is not None and not value.is_absolute():
-            setattr(updated.model, field, absolute(value))
+        setattr(updated.model, field, absolute(value))
     return updated
+
+
+def _dataset_specs(recipe: Recipe) -> list:
+    specs = [recipe.data.calibration, recipe.data.eval]
+    specs += [section.data.dataset for section in (recipe.distill, recipe.prune) if section is not None]
+    return [spec for spec in specs if spec is not None]
 
 
 def available_targets() -> dict[str, Path]:

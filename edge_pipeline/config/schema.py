@@ -90,6 +90,12 @@ class QuantizeConfig(StrictModel):
     symmetric_activations: bool | None = Field(None, description="Default follows activation_type.")
     exclude_nodes: list[str] = Field(default_factory=list, description="Node names kept in float.")
     exclude_op_types: list[str] = Field(default_factory=list, description="Op types kept in float.")
+    max_drop: float | None = Field(
+        None,
+        gt=0,
+        description="Accuracy-controlled INT8 (OpenVINO/NNCF): largest top-1 drop, in points, on the labelled "
+        "data.eval; quantized ops are reverted to float until it holds. Other backends ignore it.",
+    )
 
 
 class BenchmarkConfig(StrictModel):
@@ -142,8 +148,8 @@ class Recipe(StrictModel):
     benchmark: BenchmarkConfig = Field(
         default_factory=BenchmarkConfig, description="Overrides of the targets' benchmark defaults."
     )
-    distill: DistillConfig | None = Field(None, description="Settings of the 'distill' stage (defaults when absent).")
-    prune: PruneConfig | None = Field(None, description="Settings of the 'prune' stage (defaults when absent).")
+    distill: _shrink.DistillConfig | None = Field(None, description="Settings of the 'distill' stage (defaults when absent).")
+    prune: _shrink.PruneConfig | None = Field(None, description="Settings of the 'prune' stage (defaults when absent).")
 
     @field_validator("targets")
     @classmethod
@@ -161,6 +167,9 @@ def effective_stage_config(recipe_section: StrictModel, target_section: StrictMo
 
 
 # At the end: the shrink configs reuse DatasetSpec from this module, so they import after it exists.
-from edge_pipeline.config.shrink import DistillConfig, PruneConfig  # noqa: E402
+# When shrink.py is imported first it is still half-built here; pydantic then resolves the
+# '_shrink.*' annotations on Recipe's first use instead.
+from edge_pipeline.config import shrink as _shrink  # noqa: E402
 
-Recipe.model_rebuild()
+if hasattr(_shrink, "PruneConfig"):
+    Recipe.model_rebuild()

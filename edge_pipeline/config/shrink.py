@@ -11,7 +11,7 @@ from edge_pipeline.config.base import StrictModel
 from edge_pipeline.config.schema import DatasetSpec
 from edge_pipeline.config.training import TrainConfig
 
-DEFAULT_PROVIDER = "edge_pipeline.zoo.digits:digits_train_arrays"
+DEFAULT_PROVIDER = "edge_pipeline.zoo.students:digits_train_arrays"
 
 
 class TransferData(StrictModel):
@@ -44,7 +44,9 @@ class KDLoss(StrictModel):
 
 class HintSpec(StrictModel):
     teacher_layer: str = Field(description="Module name in the teacher whose output is the hint, e.g. 'layer2'.")
-    student_layer: str = Field(description="Module name in the student regressed onto it (a 1x1 adapter if widths differ).")
+    student_layer: str = Field(
+        description="Module name in the student regressed onto it (a 1x1 adapter if widths differ)."
+    )
     weight: float = Field(1.0, gt=0, description="Weight of this hint's MSE in the loss.")
 
 
@@ -86,7 +88,9 @@ class PruneTarget(StrictModel):
 
     kind: Literal["ratio", "macs", "latency"] = Field("macs", description="Which budget below applies.")
     ratio: float = Field(0.5, gt=0, lt=1, description="kind=ratio: fraction of channels removed.")
-    macs_fraction: float = Field(0.25, gt=0, lt=1, description="kind=macs: at most this fraction of the teacher's MACs.")
+    macs_fraction: float = Field(
+        0.25, gt=0, lt=1, description="kind=macs: at most this fraction of the teacher's MACs."
+    )
     latency_fraction: float = Field(
         0.4, gt=0, lt=1, description="kind=latency: at most this fraction of the teacher's FP32 latency, measured."
     )
@@ -117,13 +121,21 @@ class Recovery(StrictModel):
 
 class PruneConfig(StrictModel):
     importance: Literal["l1", "l2", "taylor", "bn_scale"] = Field("l2", description="Channel importance criterion.")
-    scope: Literal["global", "uniform"] = Field("global", description="Rank channels across layers, or the same ratio per layer.")
+    scope: Literal["global", "uniform"] = Field(
+        "global", description="Rank channels across layers, or the same ratio per layer."
+    )
     target: PruneTarget = Field(default_factory=PruneTarget, description="The budget.")
-    steps: int = Field(1, gt=0, description="Prune -> recover repetitions that reach the budget.")
+    steps: int = Field(
+        1, gt=0,
+        description="Prune -> recover repetitions that reach the budget (kind=latency: until under it, "
+        "at most target.max_steps).",
+    )
     round_to: int | None = Field(8, gt=0, description="Kept channel counts are multiples of this (8 or 16 suit SIMD).")
     max_layer_ratio: float = Field(0.9, gt=0, lt=1, description="No layer loses more than this fraction of channels.")
     ignored_layers: list[str] = Field(default_factory=list, description="Module names never pruned.")
-    ignore_output_layer: bool = Field(True, description="Keep the layer that produces the model output (the classifier).")
+    ignore_output_layer: bool = Field(
+        True, description="Keep the layer that produces the model output (the classifier)."
+    )
     taylor_batches: int = Field(4, gt=0, description="importance=taylor: batches whose gradients score channels.")
     sparsity: Sparsity = Field(default_factory=Sparsity, description="Optional sparsity-regularised training first.")
     recovery: Recovery = Field(default_factory=Recovery, description="Fine-tuning after pruning.")

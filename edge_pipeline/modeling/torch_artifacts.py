@@ -19,8 +19,8 @@ def save_program(model, example, path: Path) -> None:
 
     batch = torch.export.Dim("batch", min=1, max=4096)
     program = torch.export.export(model.eval(), (example,), dynamic_shapes=({0: batch},))
-    with atomic_path(path) as tmp:
-        torch.export.save(program, str(tmp))
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.export.save(program, fh)  # a file object: torch warns on a temp name not ending in .pt2
 
 
 def load_torch_artifact(artifact: Artifact):

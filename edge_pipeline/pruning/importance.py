@@ -29,7 +29,7 @@ def build_importance(criterion: str):
     raise ValueError(criterion)  # unreachable: PruneConfig restricts the names
 
 
-def accumulate_taylor_gradients(model: torch.nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor | None]]) -> None:
+def accumulate_taylor_gradients(model: torch.nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor | None]]):
     """Leave the summed loss gradients of ``batches`` on ``model``'s weights (labels, or the model's own argmax)."""
     model.eval()  # BN statistics stay fixed: scoring must not change the model
     model.zero_grad(set_to_none=True)

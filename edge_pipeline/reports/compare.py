@@ -26,6 +26,7 @@ from edge_pipeline.reports.gates import (
     missing_gate,
     size_gate,
 )
+from edge_pipeline.reports.json_report import baseline_key, is_baseline
 from edge_pipeline.reports.run_loading import LoadedRun
 
 
@@ -67,15 +68,23 @@ def compare_runs(baseline: LoadedRun, new: LoadedRun, thresholds: GateThresholds
     check_baseline_covers(base_rows, new_rows, baseline.source)
     comparison = Comparison(baseline.source, new.source, new.report["recipe"], thresholds, notes=environment_notes(baseline, new))
     for key, new_row in new_rows.items():
-        comparison.results.append(latency_gate(describe(key), base_rows[key], new_row, thresholds))
+        references = teacher_references(baseline, new, base_rows[key], new_row) if thresholds.latency_basis == "vs-teacher" else None
+        comparison.results.append(latency_gate(describe(key), base_rows[key], new_row, thresholds, references))
     for key in _first_per(new_rows, lambda k: k[:2]):
         subject = f"{key[0]} [{key[1]}]"
         comparison.results.append(accuracy_gate(subject, base_rows[key], new_rows[key], thresholds))
     for key in _first_per(new_rows, lambda k: k[0]):
         comparison.results.append(size_gate(key[0], base_rows[key], new_rows[key], thresholds))
-    for key in base_rows.keys() - new_rows.keys():
+    for key in sorted(base_rows.keys() - new_rows.keys()):
         comparison.results.append(missing_gate(describe(key)))
     return comparison
+
+
+def teacher_references(baseline: LoadedRun, new: LoadedRun, base_row: dict, new_row: dict) -> tuple[dict, dict] | None:
+    """Each run's FP32 teacher row in the row's own target and configuration, the report's baseline."""
+    base_ref = next((r for r in baseline.rows if is_baseline(r) and baseline_key(r) == baseline_key(base_row)), None)
+    new_ref = next((r for r in new.rows if is_baseline(r) and baseline_key(r) == baseline_key(new_row)), None)
+    return (base_ref, new_ref) if base_ref is not None and new_ref is not None else None
 
 
 def _first_per(rows: dict, group) -> list[tuple]:

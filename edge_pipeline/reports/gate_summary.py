@@ -15,7 +15,7 @@ def render_gate_markdown(comparison: Comparison) -> str:
         f"## {'✅' if comparison.passed else '❌'} {comparison.headline()}",
         "",
         f"Recipe `{comparison.recipe}`: baseline `{comparison.baseline}` vs new `{comparison.new}`.",
-        f"Limits: latency +{limits.max_latency_regression_pct:g}% (p50, noise-aware), "
+        f"Limits: latency +{limits.max_latency_regression_pct:g}% (p50, {limits.latency_basis}, noise-aware), "
         f"accuracy -{limits.max_accuracy_drop_pp:g} pp, size +{limits.max_size_growth_pct:g}%.",
         "",
     ]

@@ -7,11 +7,12 @@ Markdown renderings print those same messages so the two never disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import Field
 
 from edge_pipeline.config.base import StrictModel
-from edge_pipeline.reports.noise import median_ratio
+from edge_pipeline.reports.noise import median_ratio, spread_warning
 
 PASS, FAIL, NOISE, SKIPPED = "pass", "fail", "within-noise", "skipped"
 
@@ -22,6 +23,8 @@ class GateThresholds(StrictModel):
     max_latency_regression_pct: float = Field(5.0, ge=0, description="largest allowed p50 latency increase, percent")
     max_accuracy_drop_pp: float = Field(0.5, ge=0, description="largest allowed top-1 accuracy drop, percentage points")
     max_size_growth_pct: float = Field(10.0, ge=0, description="largest allowed artifact size increase, percent")
+    latency_basis: Literal["absolute", "vs-teacher"] = Field(
+        "absolute", description="gate absolute p50, or p50 relative to the same run's FP32 teacher (for a baseline from other hardware)")
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="confidence level of the latency noise interval")
     bootstrap_resamples: int = Field(2000, ge=200, le=100_000, description="bootstrap resamples for the latency interval")
 
@@ -41,12 +44,24 @@ class GateResult:
         return self.status == FAIL
 
 
-def latency_gate(subject: str, base: dict, new: dict, limits: GateThresholds) -> GateResult:
-    estimate = median_ratio(base, new, limits.confidence, limits.bootstrap_resamples)
+def latency_gate(subject: str, base: dict, new: dict, limits: GateThresholds,
+                 references: tuple[dict, dict] | None = None) -> GateResult:
+    """``references``: (baseline run's teacher row, new run's teacher row) for the vs-teacher basis."""
+    if limits.latency_basis == "vs-teacher":
+        if references is None:
+            return GateResult("latency", subject, SKIPPED, "no FP32 teacher row in the same configuration to compare against")
+        if base is references[0]:
+            return GateResult("latency", subject, SKIPPED, "this is the FP32 teacher every other row is measured against")
+    estimate = median_ratio(base, new, limits.confidence, limits.bootstrap_resamples, *(references or (None, None)))
     limit = 1.0 + limits.max_latency_regression_pct / 100
     b, n = base["latency_ms"]["p50"], new["latency_ms"]["p50"]
     interval = f"{_pct(estimate.low)}..{_pct(estimate.high)}"
-    head = f"p50 {b:.3f} -> {n:.3f} ms ({_pct(estimate.ratio)}; {estimate.method} {interval})"
+    if references is None:
+        head = f"p50 {b:.3f} -> {n:.3f} ms ({_pct(estimate.ratio)}; {estimate.method} {interval})"
+    else:
+        b_rel, n_rel = b / references[0]["latency_ms"]["p50"], n / references[1]["latency_ms"]["p50"]
+        head = (f"p50 relative to the FP32 teacher {b_rel:.3f} -> {n_rel:.3f} (absolute {b:.3f} -> {n:.3f} ms; "
+                f"{_pct(estimate.ratio)}; {estimate.method} {interval})")
     allowed = f"+{limits.max_latency_regression_pct:g}%"
     if estimate.ratio <= limit:
         status, verdict = PASS, f"within the {allowed} limit"
@@ -54,7 +69,9 @@ def latency_gate(subject: str, base: dict, new: dict, limits: GateThresholds) ->
         status, verdict = NOISE, f"above the {allowed} limit, but the interval reaches below it: within measurement noise, not failed"
     else:
         status, verdict = FAIL, f"latency regressed beyond the {allowed} limit, outside the measurement noise"
-    return GateResult("latency", subject, status, f"{head}: {verdict}", b, n, _pct(estimate.ratio))
+    warning = spread_warning(base, new)
+    message = f"{head}: {verdict}" + (f"; note: {warning}" if warning else "")
+    return GateResult("latency", subject, status, message, b, n, _pct(estimate.ratio))
 
 
 def accuracy_gate(subject: str, base: dict, new: dict, limits: GateThresholds) -> GateResult:

@@ -22,8 +22,8 @@ def render_markdown(report: dict) -> str:
                 [
                     row["target"],
                     row["model"],
-                    row["precision"],
-                    f"{row['backend']}:{row['runtime_variant']}",
+                    row["artifact_id"].rsplit("/", 1)[-1],  # precision plus format, e.g. int8-ort-fixed
+                    f"{row['backend']}:{row['runtime_variant']}" + (" (host)" if row.get("measured_on") == "host" else ""),
                     str(row["batch_size"]),
                     str(row["threads"]),
                     f"{lat['p50']:.3f}",
@@ -43,6 +43,10 @@ def render_markdown(report: dict) -> str:
             )
             + " |"
         )
+    if report.get("mobile"):
+        from edge_pipeline.reports.mobile import render_mobile_markdown
+
+        lines += render_mobile_markdown(report["mobile"])
     for note in report.get("notes", []):
         lines += ["", f"- {note}"]
     return "\n".join(lines) + "\n"

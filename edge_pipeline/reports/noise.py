@@ -20,18 +20,29 @@ class RatioEstimate:
     method: str         # how the interval was obtained, said in the gate message
 
 
-def median_ratio(baseline_row: dict, new_row: dict, confidence: float, resamples: int) -> RatioEstimate:
-    base_samples = _samples(baseline_row)
-    new_samples = _samples(new_row)
-    if base_samples is not None and new_samples is not None:
-        return _bootstrap(base_samples, new_samples, confidence, resamples)
-    base_ci = baseline_row["latency_ms"].get("median_ci95")
-    new_ci = new_row["latency_ms"].get("median_ci95")
-    ratio = new_row["latency_ms"]["p50"] / baseline_row["latency_ms"]["p50"]
-    if base_ci and new_ci:
-        # Without raw samples, the widest ratio the two median intervals allow (conservative).
-        return RatioEstimate(ratio, new_ci[0] / base_ci[1], new_ci[1] / base_ci[0], "95% median intervals")
+def median_ratio(baseline_row: dict, new_row: dict, confidence: float, resamples: int,
+                 baseline_ref: dict | None = None, new_ref: dict | None = None) -> RatioEstimate:
+    """new p50 / baseline p50. With reference rows (each run's own FP32 teacher) it is
+    (new / new_ref) / (baseline / baseline_ref): the change in latency relative to the teacher, which
+    cancels a uniformly faster or slower machine."""
+    over = [new_row] + ([baseline_ref] if baseline_ref else [])
+    under = [baseline_row] + ([new_ref] if new_ref else [])
+    ratio = _product([r["latency_ms"]["p50"] for r in over]) / _product([r["latency_ms"]["p50"] for r in under])
+    samples_over, samples_under = [_samples(r) for r in over], [_samples(r) for r in under]
+    if all(s is not None for s in samples_over + samples_under):
+        return _bootstrap(samples_over, samples_under, confidence, resamples)
+    intervals_over = [r["latency_ms"].get("median_ci95") for r in over]
+    intervals_under = [r["latency_ms"].get("median_ci95") for r in under]
+    if all(intervals_over + intervals_under):
+        # Without raw samples, the widest ratio the median intervals allow (conservative).
+        low = _product([ci[0] for ci in intervals_over]) / _product([ci[1] for ci in intervals_under])
+        high = _product([ci[1] for ci in intervals_over]) / _product([ci[0] for ci in intervals_under])
+        return RatioEstimate(ratio, low, high, "95% median intervals")
     return RatioEstimate(ratio, ratio, ratio, "point estimates only (no repeated timings recorded)")
+
+
+def _product(values: list[float]) -> float:
+    return float(np.prod(values))
 
 
 def _samples(row: dict) -> np.ndarray | None:
@@ -41,18 +52,42 @@ def _samples(row: dict) -> np.ndarray | None:
     return np.asarray(samples, dtype=np.float64)
 
 
-def _bootstrap(base: np.ndarray, new: np.ndarray, confidence: float, resamples: int) -> RatioEstimate:
+def _bootstrap(over: list[np.ndarray], under: list[np.ndarray], confidence: float, resamples: int) -> RatioEstimate:
     # A fixed seed: the same two reports always give the same verdict.
     rng = np.random.default_rng(0)
-    base_medians = _resampled_medians(base, rng, resamples)
-    new_medians = _resampled_medians(new, rng, resamples)
-    ratios = new_medians / base_medians
+    ratios = np.ones(resamples)
+    for samples in over:
+        ratios *= _resampled_medians(samples, rng, resamples)
+    for samples in under:
+        ratios /= _resampled_medians(samples, rng, resamples)
     tail = (1.0 - confidence) / 2 * 100
     low, high = np.percentile(ratios, [tail, 100 - tail])
-    ratio = float(np.median(new) / np.median(base))
+    ratio = _product([np.median(s) for s in over]) / _product([np.median(s) for s in under])
     return RatioEstimate(ratio, float(low), float(high), f"{confidence:.0%} bootstrap interval of the median ratio")
 
 
 def _resampled_medians(samples: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
     picks = rng.integers(0, len(samples), size=(resamples, len(samples)))  # (resamples, n)
     return np.median(samples[picks], axis=1)
+
+
+def relative_spread(row: dict) -> float | None:
+    """Interquartile range over median of a row's timings: ~0.02-0.05 on a quiet CPU."""
+    samples = _samples(row)
+    if samples is None:
+        return None
+    q25, q50, q75 = np.percentile(samples, [25, 50, 75])
+    return float((q75 - q25) / q50) if q50 > 0 else None
+
+
+def spread_warning(baseline_row: dict, new_row: dict) -> str | None:
+    """Say so when one side's timings are far noisier than the other's: the interval only knows the
+    noise inside each run, and a machine busy during one run shifts that whole run."""
+    base, new = relative_spread(baseline_row), relative_spread(new_row)
+    if base is None or new is None:
+        return None
+    noisier, quieter, which = (new, base, "new") if new >= base else (base, new, "baseline")
+    if noisier > 0.1 and noisier > 2 * quieter:
+        return (f"the {which} run's timings are far more spread (IQR {noisier:.0%} of the median vs {quieter:.0%}): "
+                "the machine was likely busy; re-measure on a quiet machine before trusting this verdict")
+    return None

@@ -10,3 +10,7 @@ REPORT_WRITERS: list[Callable] = []
 def register_report_writer(writer: Callable) -> Callable:
     REPORT_WRITERS.append(writer)
     return writer
+
+
+# Built-in writers register themselves when imported; importing them here means every bundle gets them.
+import edge_pipeline.reports.html  # noqa: E402,F401  (report.html)

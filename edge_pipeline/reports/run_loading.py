@@ -48,6 +48,10 @@ def _read_json(path: Path) -> dict:
 
 
 def _check_schema(report: dict, path: Path) -> None:
+    kind = report.get("kind")
+    if kind is not None:
+        # Other edge-pipeline files (a bundle manifest, an `edge-pipeline benchmark` result) carry a kind.
+        raise ReportInputError(f"{path}: this is a '{kind}' file, not a run report; pass the bundle directory or its report.json")
     version = report.get("schema_version")
     if version not in READABLE_SCHEMA_VERSIONS:
         readable = ", ".join(str(v) for v in sorted(READABLE_SCHEMA_VERSIONS))

@@ -11,7 +11,7 @@ from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.backends.registry import get_backend
 from edge_pipeline.benchmarking.accuracy import agreement, top1_accuracy
 from edge_pipeline.benchmarking.harness import run_worker, write_eval_inputs
-from edge_pipeline.benchmarking.host import timing_identity
+from edge_pipeline.benchmarking.host import host_arch, measurement_scope, timing_identity
 from edge_pipeline.config.schema import BenchmarkConfig, effective_stage_config
 from edge_pipeline.stages.context import RunContext, cached_step
 from edge_pipeline.stages.data import eval_dataset
@@ -24,10 +24,25 @@ def run(ctx: RunContext) -> None:
         target = ctx.targets[artifact.target]
         config = effective_stage_config(ctx.recipe.benchmark, target.benchmark)
         backend = get_backend(artifact.backend)
-        for variant in backend.runtime_variants(artifact.precision, target):
+        if backend.artifact_kinds and artifact.kind not in backend.artifact_kinds:
+            continue  # files beside the models (e.g. ORT's required_operators.config), nothing to time
+        for variant in backend.variants_for(artifact, target):
             result = measure(ctx, artifact, variant, config, evaluation, target.options)
             measured.append((artifact, variant, result))
     ctx.results += build_rows(measured, evaluation)
+    _label_host_measurements(ctx)
+
+
+def _label_host_measurements(ctx: RunContext) -> None:
+    """Rows of targets whose instruction set this host lacks time the artifact here, not on the device."""
+    for row in ctx.results:
+        row["measured_on"] = measurement_scope(ctx.targets[row["target"]].device.arch)
+    foreign = sorted({r["target"] for r in ctx.results if r["measured_on"] == "host"})
+    if foreign:
+        ctx.notes.append(
+            f"Rows for {', '.join(foreign)} were timed on this {host_arch()} host: host measurements of those "
+            "artifacts, not device numbers; run `edge-pipeline benchmark` on the device for those."
+        )
 
 
 def measure(ctx: RunContext, artifact: Artifact, variant: str, config: BenchmarkConfig, evaluation, settings: dict) -> dict:
@@ -91,7 +106,8 @@ def build_rows(measured: list[tuple[Artifact, str, dict]], evaluation) -> list[d
 
 
 def _is_reference_variant(variant: str) -> bool:
-    return variant in ("default", "f32")
+    # "ort-simulated": the TensorRT target's FP32 ONNX run in ONNX Runtime, the exact FP32 model.
+    return variant in ("default", "f32", "ort-simulated")
 
 
 def _scores(artifact: Artifact, result: dict, evaluation, reference) -> dict:
@@ -128,4 +144,6 @@ def _row(artifact: Artifact, variant: str, result: dict, config: dict, scores: d
         "peak_rss_bytes": result["peak_rss_bytes"],
         "cold_start": result["cold_start"].get(str(config["threads"])),
         "runtime_versions": result["versions"],
+        # What the runtime compiled, read back (e.g. OpenVINO's inference precision), not what was asked.
+        "runtime_info": config.get("runtime_info", {}),
     }

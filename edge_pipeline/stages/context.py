@@ -65,7 +65,7 @@ def cached_step(ctx: RunContext, stage: str, step: str, material: dict, produce:
                 "artifacts": [_relative(a, building.directory) for a in artifacts],
                 "extras": extras,
             }
-        entry = ctx.cache.lookup(key)
+        entry = building  # published: its directory now points at the final entry
     else:
         progress(stage, f"{step}: unchanged, re-using cached result")
     artifacts = [_absolute(a, entry.directory) for a in entry.payload["artifacts"]]

@@ -10,7 +10,7 @@ from edge_pipeline.backends.base import ProducedArtifact
 from edge_pipeline.backends.registry import get_backend
 from edge_pipeline.config.schema import QuantizeConfig, TargetProfile, effective_stage_config
 from edge_pipeline.stages.context import RunContext, cached_step
-from edge_pipeline.stages.data import calibration_dataset
+from edge_pipeline.stages.data import calibration_dataset, eval_dataset
 
 
 def run(ctx: RunContext) -> None:
@@ -23,6 +23,32 @@ def run(ctx: RunContext) -> None:
                 ctx.artifacts += prepare_fp32(ctx, backend, target, source)
             if "int8" in target.precisions:
                 ctx.artifacts += quantize_one(ctx, backend, target, config, source)
+        made_for_target = [a for a in ctx.artifacts if a.target == target_name and a.stage == "quantize"]
+        ctx.artifacts += run_device_steps(ctx, backend, target, made_for_target)
+
+
+def run_device_steps(ctx: RunContext, backend, target: TargetProfile, artifacts: list[Artifact]) -> list[Artifact]:
+    """The backend's per-device steps (e.g. a TensorRT engine build); a step that cannot run on
+    this machine is recorded in the run's notes as skipped, with its fix, instead of failing."""
+    made: list[Artifact] = []
+    for artifact in artifacts:
+        for step in backend.device_steps(artifact, target):
+            if step.skipped:
+                ctx.notes.append(f"{artifact.id}: {step.name} skipped: {step.skipped}")
+                continue
+            made += _device_step(ctx, target, artifact, step)
+    return made
+
+
+def _device_step(ctx: RunContext, target: TargetProfile, artifact: Artifact, step) -> list[Artifact]:
+    material = {"artifact": artifact.sha256, "target": target.model_dump(mode="json"), **step.material}
+
+    def produce(directory: Path):
+        # The artifact is the source: the engine or bundle records it as its parent.
+        return [_record(p, artifact, target, "quantize") for p in step.produce(directory)], {}
+
+    artifacts, _ = cached_step(ctx, "quantize", f"{artifact.id} {step.name}", material, produce)
+    return artifacts
 
 
 def prepare_fp32(ctx: RunContext, backend, target: TargetProfile, source: Artifact) -> list[Artifact]:
@@ -46,9 +72,13 @@ def quantize_one(ctx: RunContext, backend, target: TargetProfile, config: Quanti
         "config": config.model_dump(),
         "target": target.model_dump(mode="json"),
     }
+    # Accuracy control (max_drop) scores candidates on the labelled eval split, so it keys the cache.
+    evaluation = eval_dataset(ctx) if config.max_drop is not None else None
+    if evaluation is not None:
+        material["eval"] = evaluation.sha256
 
     def produce(directory: Path):
-        produced = backend.quantize(source.path, calib, config, target, directory)
+        produced = backend.quantize(source.path, calib, config, target, directory, eval_data=evaluation)
         return [_record(p, source, target, "quantize", config) for p in produced], {}
 
     artifacts, _ = cached_step(ctx, "quantize", f"{source.model}/{target.metadata.name}/int8", material, produce)

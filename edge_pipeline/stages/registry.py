@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 
 from edge_pipeline.errors import ConfigError
@@ -19,6 +20,11 @@ STAGES: dict[str, str] = {
 # Stages whose training every torchrun rank joins (DDP); under torchrun the other stages and the
 # bundle run on rank 0 alone.
 COLLECTIVE_STAGES: set[str] = {"distill", "prune"}
+
+
+def runs_on_this_process(name: str) -> bool:
+    """Under torchrun (RANK set) ranks other than 0 run only the collective stages; never the bundle."""
+    return name in COLLECTIVE_STAGES or int(os.environ.get("RANK", "0")) == 0
 
 
 def register_stage(name: str, reference: str) -> None:

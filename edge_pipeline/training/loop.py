@@ -75,7 +75,7 @@ def fit(
         if sampler is not None:
             sampler.set_epoch(epoch)
         loss = _run_epoch(trained, loader, loss_fn, optimizer, schedule, config, generator)
-        progress(label, f"epoch {epoch + 1}/{config.epochs} loss {loss:.4f}")
+        progress(label, f"epoch {epoch + 1}/{config.epochs} loss {loss:.4f}", done=epoch + 1, total=config.epochs)
         if checkpoints and dist_util.is_main_process():
             checkpoints.save(epoch + 1, model, optimizer, schedule, extra_params)
         dist_util.barrier()

@@ -87,3 +87,11 @@ def test_config_change_invalidates_only_downstream(tmp_path, tiny_recipe):
     steps = {s["stage"] + ":" + s["step"]: s["cached"] for s in json.loads((bundle / "manifest.json").read_text())["steps"]}
     assert steps["export:teacher"] is True
     assert steps["quantize:teacher/x86-cpu-onnxruntime/int8"] is False
+
+
+def test_no_cache_reruns_every_step(tmp_path, tiny_recipe):
+    cache = tmp_path / "cache"
+    api.run(tiny_recipe, tmp_path / "a", cache_dir=cache)
+    bundle = api.run(tiny_recipe, tmp_path / "b", cache_dir=cache, use_cache=False)
+    steps = json.loads((bundle / "manifest.json").read_text())["steps"]
+    assert steps and not any(step["cached"] for step in steps)

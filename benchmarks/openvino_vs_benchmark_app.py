@@ -1,0 +1,147 @@
+"""OpenVINO: our benchmark worker vs OpenVINO's own benchmark_app on the same IRs, side by side.
+
+    .venv/bin/python benchmarks/openvino_vs_benchmark_app.py [--bundle DIR] [--rounds 5] [--iterations 500]
+
+Without --bundle it runs the embedded default recipe on the x86-cpu-openvino target first (cached
+stages are re-used). For each of the teacher's rows (FP32 IR with the f32 hint, FP32 IR with the
+bf16 hint, INT8 IR) every round times the IR once with the pipeline's worker (a fresh process,
+exactly as the benchmark stage does) and once with ``benchmark_app`` (sync API, batch 1, the same
+compile properties passed through -load_config, inference-only mode), alternating which goes first
+so slow drift of a shared machine favours neither. Printed: both medians (median over rounds of
+each round's p50), their ratio, the median of per-round ratios (the two measurements of a round
+are taken back to back, so they share the load of that moment), and INT8 / bf16 speedups over
+the f32 baseline by each tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from edge_pipeline import api
+from edge_pipeline.backends.openvino_options import parse_options
+from edge_pipeline.backends.openvino_runner import compile_config
+from edge_pipeline.benchmarking.harness import run_worker
+from edge_pipeline.config.recipes import load_target
+
+ROWS = (("fp32", "f32"), ("fp32", "bf16"), ("int8", "f32"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", type=Path, default=None, help="a bundle with x86-cpu-openvino rows")
+    parser.add_argument("--target", default="x86-cpu-openvino")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--iterations", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    bundle = args.bundle or api.run(
+        out=Path(tempfile.mkdtemp(prefix="ep-ov-bench-")) / "bundle", overrides=[f"targets=[{args.target}]"]
+    )
+    report = json.loads((bundle / "report.json").read_text())
+    rows = teacher_rows(report, args.target)
+    settings = load_target(args.target).options
+    spec = json.loads((bundle / "manifest.json").read_text())["recipe"]["snapshot"]["input"]
+    ours: dict[tuple, list[float]] = {key: [] for key in rows}
+    theirs: dict[tuple, list[float]] = {key: [] for key in rows}
+    with tempfile.TemporaryDirectory(prefix="ep-ov-vs-ba-") as tmp:
+        for round_index in range(args.rounds):
+            for key, row in rows.items():
+                path = bundle / row["artifact"]
+                tools = [("ours", ours), ("benchmark_app", theirs)]
+                for tool, store in tools if round_index % 2 == 0 else reversed(tools):
+                    measure = our_median if tool == "ours" else benchmark_app_median
+                    store[key].append(measure(path, key[1], settings, args, spec, Path(tmp)))
+            print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
+    print_table(rows, ours, theirs, args)
+
+
+def teacher_rows(report: dict, target: str) -> dict[tuple, dict]:
+    found = {
+        (r["precision"], r["runtime_variant"]): r
+        for r in report["results"]
+        if r["target"] == target and r["model"] == "teacher" and r["batch_size"] == 1
+    }
+    return {key: found[key] for key in ROWS if key in found}
+
+
+def our_median(path: Path, variant: str, settings: dict, args, spec: dict, tmp: Path) -> float:
+    job = {
+        "backend": "openvino",
+        "artifact": str(path),
+        "variant": variant,
+        "settings": settings,
+        "batch_sizes": [1],
+        "threads": [args.threads],
+        "warmup": 50,
+        "iterations": args.iterations,
+        "time_budget_s": None,
+        "eval_batch_size": 64,
+        "sample_shape": spec["shape"][1:],
+        "dtype": spec["dtype"],
+    }
+    result = run_worker(job, tmp / "ours")
+    return result["configs"][0]["latency_ms"]["p50"]
+
+
+def benchmark_app_median(path: Path, variant: str, settings: dict, args, spec: dict, tmp: Path) -> float:
+    """benchmark_app with the same compile properties our runner sets (read back from one function)."""
+    config = compile_config(parse_options(settings, "benchmark script"), args.threads, variant)
+    config_path = tmp / "config.json"
+    config_path.write_text(json.dumps({"CPU": {k: str(v) for k, v in config.items()}}))
+    report_dir = tmp / "benchmark_app"
+    shutil.rmtree(report_dir, ignore_errors=True)
+    report_dir.mkdir(parents=True)
+    batch_one = ",".join(str(d) for d in [1, *spec["shape"][1:]])
+    command = [
+        str(Path(sys.executable).with_name("benchmark_app")),
+        "-m", str(path), "-d", "CPU", "-load_config", str(config_path), "-api", "sync",
+        "-data_shape", f"{spec['name']}[{batch_one}]", "-inference_only",
+        "-niter", str(args.iterations), "-json_stats", "-report_type", "no_counters",
+        "-report_folder", str(report_dir),
+    ]
+    proc = subprocess.run(command, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark_app failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    stats = json.loads((report_dir / "benchmark_report.json").read_text())["execution_results"]
+    return float(stats["latency (ms)"])  # benchmark_app's median (latency_percentile defaults to 50)
+
+
+def print_table(rows: dict, ours: dict, theirs: dict, args) -> None:
+    print(f"\nOpenVINO {args.target}, teacher, batch 1, {args.threads} threads, sync latency mode, "
+          f"{args.rounds} rounds x {args.iterations} runs; p50 = median over rounds of each round's median")
+    width = 7 * args.rounds
+    print(f"{'IR':<6} {'hint':<5} {'ours p50 ms':>11} {'bench_app p50 ms':>16} {'ours/app':>9} {'per-round':>9}   "
+          f"{'rounds ours':<{width}} {'rounds benchmark_app':<{width}} {'accuracy %':>10}")
+    medians = {}
+    for key, row in rows.items():
+        mine, app = statistics.median(ours[key]), statistics.median(theirs[key])
+        medians[key] = (mine, app)
+        # Ratios of the two measurements taken back to back share the machine's load of the moment.
+        paired = statistics.median(o / t for o, t in zip(ours[key], theirs[key]))
+        print(f"{key[0]:<6} {key[1]:<5} {mine:>11.3f} {app:>16.3f} {mine / app:>9.3f} {paired:>9.3f}   "
+              f"{_spread(ours[key]):<{width}} {_spread(theirs[key]):<{width}} {row['accuracy'] or float('nan'):>10.2f}")
+    base = medians.get(("fp32", "f32"))
+    if base is None:
+        return
+    base_accuracy = rows[("fp32", "f32")]["accuracy"]
+    print("\nspeedup over the FP32 IR with the f32 hint, same run (accuracy from the bundle's report):")
+    for key, (mine, app) in medians.items():
+        delta = (rows[key]["accuracy"] - base_accuracy) if base_accuracy is not None else float("nan")
+        paired = statistics.median(b / v for b, v in zip(ours[("fp32", "f32")], ours[key]))
+        print(f"  {key[0]:<5} {key[1]:<5} ours {base[0] / mine:5.2f}x (per-round {paired:5.2f}x)   "
+              f"benchmark_app {base[1] / app:5.2f}x   accuracy delta {delta:+.2f} points")
+
+
+def _spread(values: list[float]) -> str:
+    return ", ".join(f"{v:.3f}" for v in values)
+
+
+if __name__ == "__main__":
+    main()

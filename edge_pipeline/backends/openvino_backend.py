@@ -1,0 +1,79 @@
+"""OpenVINO CPU: ONNX -> IR, NNCF INT8 on the IR, and runners with an explicit inference precision.
+
+Rows: the FP32 IR is timed as ``f32`` (INFERENCE_PRECISION_HINT=f32, the honest FP32 baseline)
+and, where the CPU has bf16, as ``bf16`` (the plugin's silent default on such CPUs); the INT8 IR
+is timed once, with its float leftovers in ``options.int8_float_precision``.
+
+Only the runner's imports (openvino, numpy) load at import time: a device that just times IRs
+has no nncf or onnx; conversion and quantization import them when called.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import openvino as ov
+
+from edge_pipeline.backends.base import Backend, ProducedArtifact, Runner, RunnerOptions
+from edge_pipeline.backends.openvino_options import check_eval_data, check_method, parse_options
+from edge_pipeline.backends.openvino_runner import OpenVinoRunner, cpu_supports_bf16
+
+
+class OpenVinoBackend(Backend):
+    name = "openvino"
+    extra = "openvino"
+    artifact_kinds = ("openvino-ir",)
+    runs_exported_onnx = False
+
+    @classmethod
+    def versions(cls) -> dict[str, str]:
+        found = {"openvino": ov.get_version()}
+        for package in ("openvino", "nncf"):
+            try:
+                found[f"{package}-package"] = version(package)
+            except PackageNotFoundError:
+                pass
+        return found
+
+    def check_target(self, target, recipe) -> None:
+        """Options, calibration method and max_drop's eval split, checked before any stage runs."""
+        parse_options(target.options, f"target {target.metadata.name}")
+        if "int8" in target.precisions:
+            check_method(target.quantize)
+            if recipe.data.eval is None:
+                check_eval_data(target.quantize, None)
+
+    def runner(self, path: Path, options: RunnerOptions) -> Runner:
+        return OpenVinoRunner(path, options)
+
+    def runtime_variants(self, precision: str, target) -> list[str]:
+        options = parse_options(target.options, f"target {target.metadata.name}")
+        if precision == "int8":
+            return [options.int8_float_precision]
+        variants = ["f32"]
+        if options.bf16_variant and cpu_supports_bf16():
+            variants.append("bf16")
+        return variants
+
+    def prepare_fp32(self, onnx_path: Path, target, out_dir: Path) -> list[ProducedArtifact]:
+        from edge_pipeline.backends.openvino_convert import convert_onnx, save_ir
+
+        options = parse_options(target.options, f"target {target.metadata.name}")
+        model = convert_onnx(onnx_path)
+        weights = "fp16" if options.compress_to_fp16 else "fp32"
+        xml = save_ir(model, Path(out_dir) / "model.xml", options.compress_to_fp16)
+        meta = {"weights_precision": weights, "converter": f"openvino.convert_model {ov.get_version()}"}
+        return [ProducedArtifact(xml, "openvino-ir", "fp32", meta=meta)]
+
+    def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path, eval_data=None) -> list[ProducedArtifact]:
+        from edge_pipeline.backends.openvino_convert import convert_onnx, save_ir
+        from edge_pipeline.backends.openvino_quantize import quantize_model
+
+        options = parse_options(target.options, f"target {target.metadata.name}")
+        check_eval_data(config, eval_data)
+        check_method(config)
+        model = convert_onnx(onnx_path)
+        quantized, meta = quantize_model(model, dataset, config, options, eval_data)
+        xml = save_ir(quantized, Path(out_dir) / "model.xml", options.compress_to_fp16)
+        return [ProducedArtifact(xml, "openvino-ir", "int8", meta=meta)]

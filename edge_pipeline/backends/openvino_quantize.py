@@ -1,0 +1,205 @@
+"""NNCF post-training INT8 on an OpenVINO model, with optional accuracy control.
+
+NNCF's OpenVINO backend is used rather than its torch backend: it needs no compiled extension and
+quantizes the very graph the runtime executes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import nncf
+import numpy as np
+import openvino as ov
+from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters, AdvancedQuantizationParameters
+from nncf.quantization.range_estimator import (
+    AggregatorType,
+    RangeEstimatorParameters,
+    RangeEstimatorParametersSet,
+    StatisticsCollectorParameters,
+    StatisticsType,
+)
+
+from edge_pipeline.backends.openvino_options import OpenVinoOptions, check_eval_data, check_method
+from edge_pipeline.errors import ConfigError, StageError
+
+# Operations whose inputs NNCF quantizes; one without a FakeQuantize on its input runs in float.
+WEIGHTED_TYPES = {"Convolution", "GroupConvolution", "MatMul", "ConvolutionBackpropData", "GroupConvolutionBackpropData"}
+# ONNX op types people write in exclude_op_types, and the OpenVINO types they become.
+ONNX_TO_OPENVINO_TYPES = {
+    "Conv": "Convolution",
+    "ConvTranspose": "ConvolutionBackpropData",
+    "Gemm": "MatMul",
+    "Mul": "Multiply",
+    "GlobalAveragePool": "ReduceMean",
+    "AveragePool": "AvgPool",
+    "Sub": "Subtract",
+    "Div": "Divide",
+}
+
+
+@dataclass(frozen=True)
+class IgnoredOps:
+    names: list[str]  # OpenVINO friendly names
+    types: list[str]  # OpenVINO op types
+
+    def scope(self) -> nncf.IgnoredScope | None:
+        if not self.names and not self.types:
+            return None
+        # Names and types were checked against the model already, with messages that name the fix.
+        return nncf.IgnoredScope(names=self.names, types=self.types, validate=False)
+
+
+def resolve_ignored_ops(model: ov.Model, names: list[str], op_types: list[str]) -> IgnoredOps:
+    """Map exclude_nodes / exclude_op_types (ONNX or OpenVINO spelling) onto the model's operations.
+
+    OpenVINO names the operations converted from ONNX node ``n`` as ``n`` or ``n/<suffix>``
+    (``node_Conv_3/WithoutBiases``), so the ONNX names a recipe shares with ONNX Runtime still match.
+    """
+    ops = model.get_ordered_ops()
+    friendly = [op.get_friendly_name() for op in ops]
+    resolved_names: list[str] = []
+    for name in names:
+        matches = [f for f in friendly if f == name or f.startswith(f"{name}/")]
+        if not matches:
+            sample = ", ".join(f for f, op in zip(friendly, ops) if op.get_type_name() in WEIGHTED_TYPES)
+            raise ConfigError(
+                f"quantize.exclude_nodes '{name}' matches no OpenVINO operation; use an ONNX node or OpenVINO "
+                f"operation name such as: {sample[:300]}"
+            )
+        resolved_names += matches
+    model_types = {op.get_type_name() for op in ops}
+    resolved_types = []
+    for op_type in op_types:
+        mapped = op_type if op_type in model_types else ONNX_TO_OPENVINO_TYPES.get(op_type)
+        if mapped not in model_types:
+            raise ConfigError(
+                f"quantize.exclude_op_types '{op_type}' matches no operation; the OpenVINO model's types are "
+                f"{sorted(model_types)}"
+            )
+        resolved_types.append(mapped)
+    return IgnoredOps(sorted(set(resolved_names)), sorted(set(resolved_types)))
+
+
+def activation_ranges(config) -> AdvancedQuantizationParameters:
+    """quantize.method as NNCF activation range estimators (minmax: global extremes, like ORT's)."""
+    check_method(config)
+    if config.method == "minmax":
+        ranges = RangeEstimatorParametersSet.MINMAX
+    else:
+        outlier = (100.0 - config.percentile) / 100.0
+        collector = StatisticsCollectorParameters(StatisticsType.QUANTILE, AggregatorType.MEAN, quantile_outlier_prob=outlier)
+        ranges = RangeEstimatorParameters(min=collector, max=collector)
+    return AdvancedQuantizationParameters(activations_range_estimator_params=ranges)
+
+
+def quantize_kwargs(config, options: OpenVinoOptions, ignored: IgnoredOps, sample_count: int) -> dict:
+    return {
+        "preset": nncf.QuantizationPreset(options.preset),
+        "subset_size": sample_count,
+        "fast_bias_correction": options.fast_bias_correction,
+        "model_type": nncf.ModelType.TRANSFORMER if options.model_type == "transformer" else None,
+        "ignored_scope": ignored.scope(),
+    }
+
+
+def calibration_set(dataset, samples: int) -> tuple[nncf.Dataset, int]:
+    """One sample per item: the IR's batch is dynamic and NNCF's subset_size counts items."""
+    calib = dataset.take(samples)
+    return nncf.Dataset([calib.inputs[i : i + 1] for i in range(len(calib))]), len(calib)
+
+
+def validation_set(eval_data) -> nncf.Dataset:
+    items = [(eval_data.inputs[i : i + 1], int(eval_data.labels[i])) for i in range(len(eval_data))]
+    return nncf.Dataset(items, lambda item: item[0])
+
+
+def top1_percent(compiled_model, items) -> tuple[float, list[float]]:
+    """Top-1 accuracy in percent, plus per-sample hits so NNCF can rank quantizers by metric."""
+    output = compiled_model.outputs[0]
+    hits = [100.0 if int(np.argmax(compiled_model(x)[output])) == label else 0.0 for x, label in items]
+    return float(np.mean(hits)), hits
+
+
+def float_compute_ops(model: ov.Model) -> list[str]:
+    """Weighted operations whose activation input is not fake-quantized, i.e. that run in float."""
+    return sorted(
+        op.get_friendly_name()
+        for op in model.get_ordered_ops()
+        if op.get_type_name() in WEIGHTED_TYPES and op.input_value(0).get_node().get_type_name() != "FakeQuantize"
+    )
+
+
+def quantize_model(model: ov.Model, dataset, config, options: OpenVinoOptions, eval_data) -> tuple[ov.Model, dict]:
+    """INT8 model plus what was done to it: settings, ops left in float, accuracy control outcome."""
+    check_eval_data(config, eval_data)
+    ignored = resolve_ignored_ops(model, config.exclude_nodes, config.exclude_op_types)
+    advanced = activation_ranges(config)
+    calib, count = calibration_set(dataset, config.samples)
+    kwargs = quantize_kwargs(config, options, ignored, count)
+    quantized = _run_nncf(lambda: nncf.quantize(model, calib, advanced_parameters=advanced, **kwargs))
+    meta = {
+        "quantizer": f"nncf {nncf.__version__} (OpenVINO backend)",
+        "preset": options.preset,
+        "fast_bias_correction": options.fast_bias_correction,
+        "model_type": options.model_type,
+        "calibration": {"method": config.method, "samples": count},
+        "ignored_scope": {"names": ignored.names, "types": ignored.types},
+        "float_compute_ops": float_compute_ops(quantized),
+    }
+    if config.max_drop is None:
+        return quantized, meta
+    controlled, report = accuracy_controlled(model, quantized, calib, eval_data, config, options, kwargs, advanced)
+    meta["accuracy_control"] = report
+    meta["float_compute_ops"] = float_compute_ops(controlled)
+    return controlled, meta
+
+
+def accuracy_controlled(model, plain, calib, eval_data, config, options, kwargs, advanced) -> tuple[ov.Model, dict]:
+    validation = validation_set(eval_data)
+    restorer = AdvancedAccuracyRestorerParameters(max_num_iterations=options.max_iterations or 2**31)
+    controlled = _run_nncf(
+        lambda: nncf.quantize_with_accuracy_control(
+            model,
+            calib,
+            validation,
+            top1_percent,
+            max_drop=config.max_drop,
+            drop_type=nncf.DropType.ABSOLUTE,
+            advanced_quantization_parameters=advanced,
+            advanced_accuracy_restorer_parameters=restorer,
+            **kwargs,
+        )
+    )
+    scores = {name: _accuracy(m, validation) for name, m in (("fp32", model), ("int8_plain", plain), ("int8", controlled))}
+    kept = sorted(set(float_compute_ops(controlled)) - set(float_compute_ops(plain)))
+    return controlled, {
+        "max_drop_points": config.max_drop,
+        "metric": f"top-1 % on data.eval ({eval_data.source}, {len(eval_data)} samples)",
+        "accuracy": scores,
+        "drop_points": round(scores["fp32"] - scores["int8"], 4),
+        "kept_in_float": kept,
+        "within_budget": scores["fp32"] - scores["int8"] <= config.max_drop + 1e-9,
+    }
+
+
+def _accuracy(model: ov.Model, validation: nncf.Dataset) -> float:
+    from edge_pipeline.backends.openvino_runner import core
+
+    compiled = core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    return round(top1_percent(compiled, validation.get_data())[0], 4)
+
+
+def _run_nncf(call):
+    """NNCF's own errors become StageErrors; its progress bars and INFO logs stay off stderr."""
+    previous = nncf.common.logging.nncf_logger.level
+    nncf.common.logging.nncf_logger.setLevel(logging.WARNING)
+    try:
+        return call()
+    except nncf.ValidationError as exc:
+        raise ConfigError(f"NNCF rejected the quantization settings: {str(exc).splitlines()[0]}") from None
+    except (nncf.InternalError, RuntimeError, ValueError) as exc:
+        raise StageError(f"NNCF quantization failed: {str(exc).splitlines()[0]}") from None
+    finally:
+        nncf.common.logging.nncf_logger.setLevel(previous)

@@ -1,0 +1,204 @@
+"""TensorRT: explicit Q/DQ INT8 ONNX (the one INT8 path TensorRT 10.x and 11.x both accept),
+engine build and benchmark where TensorRT and a GPU are present, and a Jetson device bundle.
+
+The backend itself needs only onnx and onnxruntime: the Q/DQ model and the bundle are made on any
+machine. Its accuracy here comes from running the Q/DQ model in ONNX Runtime, reported under the
+runtime variant ``ort-simulated`` -- a simulation of TensorRT's INT8 arithmetic, never a TensorRT
+figure. Engine rows (variant ``tensorrt``) exist only where an engine was built.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import onnx
+
+from edge_pipeline.artifacts.atomic import atomic_path, write_json
+from edge_pipeline.artifacts.hashing import sha256_file
+from edge_pipeline.backends.base import Backend, DeviceStep, ProducedArtifact, Runner, RunnerOptions
+from edge_pipeline.backends.tensorrt_calibration import activation_amax, collect_statistics, statistics_were_cached
+from edge_pipeline.backends.tensorrt_engine import ENGINE_KIND, build_engine_artifact, engine_material, engine_unavailable_reason, tensorrt_version
+from edge_pipeline.backends.tensorrt_options import TensorRtOptions, build_plan, tensorrt_options
+from edge_pipeline.errors import ConfigError, StageError
+from edge_pipeline.qdq.checks import check_tensorrt_qdq
+from edge_pipeline.qdq.graph import ensure_node_names
+from edge_pipeline.qdq.insert import insert_qdq
+from edge_pipeline.qdq.placement import QdqPlan, plan_qdq
+
+SIMULATED_VARIANT = "ort-simulated"
+ENGINE_VARIANT = "tensorrt"
+STATISTICS_KIND = "calibration-statistics"
+BUNDLE_KIND = "tensorrt-device-bundle"
+
+
+class TensorRtBackend(Backend):
+    name = "tensorrt"
+    extra = "tensorrt"
+    # Benchmarked kinds; the Jetson bundle and the statistics file are shipped, not timed here.
+    artifact_kinds = ("onnx", ENGINE_KIND)
+    runs_exported_onnx = True
+
+    @classmethod
+    def versions(cls) -> dict[str, str]:
+        import onnxruntime
+
+        found = {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
+        found["tensorrt"] = tensorrt_version() or "not installed"
+        try:
+            found["cuda-python"] = version("cuda-python")
+        except PackageNotFoundError:
+            pass
+        return found
+
+    def runner(self, path: Path, options: RunnerOptions) -> Runner:
+        if Path(path).suffix in (".engine", ".plan"):
+            from edge_pipeline.backends.tensorrt_engine import TensorRtEngineRunner
+
+            return TensorRtEngineRunner(path, options)
+        from edge_pipeline.backends.onnxruntime_backend import OnnxRuntimeRunner
+
+        return OnnxRuntimeRunner(path, options)
+
+    def runtime_variants(self, precision: str, target) -> list[str]:
+        return [SIMULATED_VARIANT]
+
+    def variants_for(self, artifact, target) -> list[str]:
+        return [ENGINE_VARIANT] if artifact.kind == ENGINE_KIND else [SIMULATED_VARIANT]
+
+    def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path, eval_data=None) -> list[ProducedArtifact]:
+        check_quantize_config(config, target)
+        options = tensorrt_options(target)
+        model = onnx.load(str(onnx_path))
+        ensure_node_names(model)
+        _check_exclusions(model, config)
+        plan = plan_qdq(model, config.exclude_nodes, config.exclude_op_types, options.min_channels)
+        tensors = sorted(plan.activations)
+        reused = statistics_were_cached(model, tensors, dataset, config.samples, config.num_bins)
+        statistics = collect_statistics(model, tensors, dataset, config.samples, config.num_bins)
+        quantized = insert_qdq(model, plan, activation_amax(statistics, config.method, config.percentile))
+        report = check_tensorrt_qdq(quantized)
+        if not report.ok:
+            raise StageError(f"the Q/DQ model breaks TensorRT's rules: {report.problems[:3]}")
+        out_dir = Path(out_dir)
+        model_path = out_dir / "model.int8.qdq.onnx"
+        with atomic_path(model_path) as tmp:
+            onnx.save(quantized, str(tmp))
+        onnx.checker.check_model(str(model_path))
+        stats_path = out_dir / "calibration_statistics.npz"
+        with atomic_path(stats_path) as tmp:
+            statistics.save(tmp)
+        write_json(out_dir / "qdq_plan.json", plan_record(plan))
+        calibration = {
+            "method": config.method,
+            "samples": statistics.samples,
+            "num_bins": config.num_bins,
+            "statistics": "re-used from an earlier target in this run" if reused else "collected",
+        }
+        meta = {
+            "format": "onnx-qdq (TensorRT explicit quantization)",
+            "activation_type": "int8",
+            "activation_symmetric": True,
+            "zero_point": 0,
+            "weight_type": "int8",
+            "per_channel": "output-channel axis",
+            "calibration": calibration,
+            "qdq": report.as_dict(),
+            "float_nodes": plan.float_nodes,
+            "accuracy_here": f"{SIMULATED_VARIANT}: the Q/DQ model run in ONNX Runtime, not a TensorRT measurement",
+        }
+        statistics_meta = {"tensors": len(statistics.tensors), "calibration": calibration,
+                           "derive": "edge_pipeline.calibration.statistics.CalibrationStatistics.load(path).ranges(method, symmetric)"}
+        return [
+            ProducedArtifact(model_path, "onnx", "int8", meta=meta),
+            ProducedArtifact(stats_path, STATISTICS_KIND, "int8", variant="calibration-statistics", meta=statistics_meta),
+        ]
+
+    def device_steps(self, artifact, target) -> list[DeviceStep]:
+        if artifact.kind != "onnx":
+            return []
+        options = tensorrt_options(target)
+        if options.engine == "device-bundle":
+            return [_bundle_step(artifact, target, options)] if artifact.precision == "int8" else []
+        reason = engine_unavailable_reason()
+        if reason is not None:
+            simulated = (
+                f" (meanwhile the '{SIMULATED_VARIANT}' rows give the Q/DQ model's accuracy in ONNX Runtime; "
+                "their timings are this CPU's, not TensorRT's)"
+            )
+            return [DeviceStep("TensorRT engine build and benchmark", skipped=reason + simulated)]
+        return [_engine_step(artifact, target, options)]
+
+
+def check_quantize_config(config, target) -> None:
+    """TensorRT's INT8 is signed and symmetric with per-channel weights; refuse anything else early."""
+    name = target.metadata.name
+    if config.activation_type == "uint8":
+        raise ConfigError(f"target '{name}': quantize.activation_type uint8 is not TensorRT INT8; set it to int8 (or auto)")
+    if config.symmetric_activations is False:
+        raise ConfigError(f"target '{name}': TensorRT needs symmetric activations (zero-point 0); remove quantize.symmetric_activations: false")
+    if not config.per_channel:
+        raise ConfigError(f"target '{name}': the TensorRT Q/DQ model quantizes weights per channel; set quantize.per_channel: true")
+
+
+def _check_exclusions(model: onnx.ModelProto, config) -> None:
+    names = {n.name for n in model.graph.node}
+    missing = [n for n in config.exclude_nodes if n not in names]
+    if missing:
+        raise ConfigError(f"quantize.exclude_nodes {missing} match no node; node names look like: {', '.join(sorted(names)[:5])}")
+
+
+def plan_record(plan: QdqPlan) -> dict:
+    return {
+        "quantized_tensors": {t: {"consumers": [list(c) for c in uses], "rule": plan.reasons[t]} for t, uses in plan.activations.items()},
+        "weights": [{"node": w.node, "tensor": w.tensor, "axis": w.axis, "channels": w.channels} for w in plan.weights],
+        "float_nodes": plan.float_nodes,
+        "residual_adds": plan.residual_adds,
+        "shared_scale_groups": [sorted(g) for g in plan.scale_groups],
+    }
+
+
+def _input_info(onnx_path: Path) -> dict:
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    graph_input = model.graph.input[0]
+    dims = graph_input.type.tensor_type.shape.dim
+    sample = [d.dim_value if d.HasField("dim_value") else None for d in dims[1:]]
+    if any(d is None or d <= 0 for d in sample):
+        raise ConfigError(f"{onnx_path.name}: input '{graph_input.name}' has dynamic non-batch dims {sample}; export with fixed sample shape")
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(graph_input.type.tensor_type.elem_type).name
+    return {"name": graph_input.name, "dtype": dtype, "sample_shape": sample}
+
+
+def _plan_for(artifact, target, options: TensorRtOptions) -> dict:
+    path = Path(artifact.path)
+    return build_plan(
+        path.name, sha256_file(path), _input_info(path), options, artifact.precision,
+        target.benchmark.warmup, options.event_iterations,
+    )
+
+
+def _engine_step(artifact, target, options: TensorRtOptions) -> DeviceStep:
+    plan = _plan_for(artifact, target, options)
+    return DeviceStep(
+        "TensorRT engine build",
+        material={"engine": engine_material(), "plan": plan},
+        produce=lambda directory: [build_engine_artifact(Path(artifact.path), plan, artifact.precision, directory)],
+    )
+
+
+def _bundle_step(artifact, target, options: TensorRtOptions) -> DeviceStep:
+    from edge_pipeline.backends import tensorrt_device_script
+    from edge_pipeline.backends.tensorrt_bundle import write_device_bundle
+
+    plan = _plan_for(artifact, target, options)
+    provenance = {
+        "target": target.metadata.name,
+        "source_artifact": artifact.id,
+        "quantization": {k: artifact.meta.get(k) for k in ("calibration", "qdq", "float_nodes")},
+        "host_tools": TensorRtBackend.versions(),
+    }
+    return DeviceStep(
+        "Jetson bundle",
+        material={"plan": plan, "script": sha256_file(Path(tensorrt_device_script.__file__))},
+        produce=lambda directory: [write_device_bundle(Path(artifact.path), plan, directory, provenance)],
+    )

@@ -1,0 +1,125 @@
+"""Benchmark result files: the JSON written by `edge-pipeline benchmark`, its CSV flattening, and
+the per-configuration comparison of two such files (e.g. the same bundle on two devices)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from edge_pipeline.errors import ConfigError
+
+RESULT_KIND = "edge_pipeline.benchmark"
+RESULT_SCHEMA_VERSION = 2
+CSV_COLUMNS = (
+    "artifact", "backend", "variant", "batch_size", "threads", "streams", "p50_ms", "p90_ms", "p99_ms",
+    "mean_ms", "std_ms", "mad_ms", "median_ci95_low_ms", "median_ci95_high_ms", "outliers", "n",
+    "throughput_per_s", "load_s", "first_inference_ms", "warmup_calls", "skipped", "host", "cpu_model",
+)
+
+
+def config_rows(report: dict) -> list[dict]:
+    """One flat row per (artifact, configuration), skipped ones included with the reason."""
+    host = report.get("host", {})
+    rows = []
+    for result in report["results"]:
+        for config in result["configs"]:
+            lat = config.get("latency_ms") or {}
+            ci = lat.get("median_ci95") or [None, None]
+            rows.append({
+                "artifact": result["artifact"],
+                "backend": result["backend"],
+                "variant": result.get("variant", "default"),
+                "batch_size": config["batch_size"],
+                "threads": config["threads"],
+                "streams": config.get("streams"),
+                "p50_ms": lat.get("p50"),
+                "p90_ms": lat.get("p90"),
+                "p99_ms": lat.get("p99"),
+                "mean_ms": lat.get("mean"),
+                "std_ms": lat.get("std"),
+                "mad_ms": lat.get("mad"),
+                "median_ci95_low_ms": ci[0],
+                "median_ci95_high_ms": ci[1],
+                "outliers": lat.get("outliers"),
+                "n": lat.get("n"),
+                "throughput_per_s": config.get("throughput_per_s"),
+                "load_s": config.get("load_s"),
+                "first_inference_ms": config.get("first_inference_ms"),
+                "warmup_calls": (config.get("warmup") or {}).get("calls"),
+                "skipped": config.get("skipped"),
+                "host": host.get("hostname"),
+                "cpu_model": host.get("cpu_model"),
+            })
+    return rows
+
+
+def to_csv(report: dict) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(config_rows(report))
+    return buffer.getvalue()
+
+
+def load_result_file(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"benchmark result {path} does not exist; write one with `edge-pipeline benchmark ... --out {path}`")
+    try:
+        report = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not JSON ({exc.msg}); pass a file written by `edge-pipeline benchmark --out`") from None
+    if not isinstance(report, dict) or report.get("kind") != RESULT_KIND:
+        raise ConfigError(f"{path} is not an `edge-pipeline benchmark` result (kind must be '{RESULT_KIND}')")
+    return report
+
+
+def _key(row: dict) -> tuple:
+    # The file name, not the path: the same bundle unpacked in two places (or on two devices) matches.
+    return (Path(row["artifact"]).name, row["backend"], row["variant"], row["batch_size"], row["threads"], row["streams"])
+
+
+def compare(baseline: dict, candidate: dict) -> dict:
+    """Per matching configuration: both medians and candidate/baseline ratios (<1 means faster)."""
+    base_rows = {_key(r): r for r in config_rows(baseline) if r["p50_ms"] is not None}
+    cand_rows = {_key(r): r for r in config_rows(candidate) if r["p50_ms"] is not None}
+    matched = []
+    for key in [k for k in base_rows if k in cand_rows]:
+        a, b = base_rows[key], cand_rows[key]
+        matched.append({
+            "artifact": key[0], "backend": key[1], "variant": key[2], "batch_size": key[3], "threads": key[4],
+            "streams": key[5], "baseline_p50_ms": a["p50_ms"], "candidate_p50_ms": b["p50_ms"],
+            "latency_ratio": b["p50_ms"] / a["p50_ms"], "speedup": a["p50_ms"] / b["p50_ms"],
+            "ci_overlap": _overlap(a, b),
+        })
+    return {
+        "matched": matched,
+        "only_in_baseline": [list(k) for k in base_rows if k not in cand_rows],
+        "only_in_candidate": [list(k) for k in cand_rows if k not in base_rows],
+        "hosts": [baseline.get("host", {}).get("cpu_model"), candidate.get("host", {}).get("cpu_model")],
+    }
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    """Whether the medians' 95% CIs overlap: if they do, the difference may be noise."""
+    return a["median_ci95_low_ms"] <= b["median_ci95_high_ms"] and b["median_ci95_low_ms"] <= a["median_ci95_high_ms"]
+
+
+def render_comparison(comparison: dict, names: tuple[str, str]) -> str:
+    lines = [f"baseline A: {names[0]}  ({comparison['hosts'][0]})", f"candidate B: {names[1]}  ({comparison['hosts'][1]})", ""]
+    header = f"{'artifact':<40} {'variant':<8} {'batch':>5} {'thr':>3} {'str':>3} {'A p50 ms':>10} {'B p50 ms':>10} {'B/A':>7} {'A/B':>7}  note"
+    lines += [header, "-" * len(header)]
+    for row in comparison["matched"]:
+        lines.append(
+            f"{row['artifact'][:40]:<40} {row['variant'][:8]:<8} {row['batch_size']:>5} {row['threads']:>3} "
+            f"{row['streams'] if row['streams'] is not None else '-':>3} {row['baseline_p50_ms']:>10.4f} "
+            f"{row['candidate_p50_ms']:>10.4f} {row['latency_ratio']:>7.3f} {row['speedup']:>6.2f}x  "
+            f"{'CIs overlap: may be noise' if row['ci_overlap'] else ''}"
+        )
+    if not comparison["matched"]:
+        lines.append("(no configuration appears in both files: same artifact name, variant, batch, threads, streams)")
+    for label, keys in (("only in A", comparison["only_in_baseline"]), ("only in B", comparison["only_in_candidate"])):
+        if keys:
+            lines.append(f"{label}: {len(keys)} configuration(s), e.g. {keys[0]}")
+    return "\n".join(lines)

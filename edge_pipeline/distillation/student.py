@@ -1,0 +1,86 @@
+"""Where the student comes from: the teacher narrowed, a factory, or a model an earlier stage made."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+
+from edge_pipeline.config.schema import ModelSpec
+from edge_pipeline.config.shrink import PruneConfig, StudentSpec
+from edge_pipeline.errors import ConfigError
+from edge_pipeline.stages.context import RunContext
+
+
+@dataclass
+class Student:
+    model: torch.nn.Module
+    base_model: ModelSpec  # what load_stage_model rebuilds before applying the saved architecture
+    parent: str | None  # artifact id it came from, if any
+    identity: str  # content digest of where it came from (part of the cache key)
+
+
+def build_student(ctx: RunContext, spec: StudentSpec, teacher: torch.nn.Module, example: torch.Tensor) -> Student:
+    if spec.source == "scaled":
+        student = _scaled(ctx, spec, teacher, example)
+    elif spec.source == "factory":
+        student = _from_factory(spec)
+    else:
+        student = _from_previous(ctx)
+    check_outputs_match(student.model, teacher, example)
+    return student
+
+
+def _scaled(ctx: RunContext, spec: StudentSpec, teacher: torch.nn.Module, example: torch.Tensor) -> Student:
+    """The teacher with ``1 - width_multiplier`` of every layer's channels removed (uniformly, by L2 norm)."""
+    from edge_pipeline.modeling.loading import model_source_digest
+    from edge_pipeline.pruning.channels import ignored_names, prune_channels
+    from edge_pipeline.shrinking.models import require_module_spec
+
+    require_module_spec(ctx.recipe.model, "distill.student.source=scaled")
+    ratio = 1.0 - spec.width_multiplier
+    narrowing = PruneConfig(importance="l2", scope="uniform", round_to=spec.round_to, max_layer_ratio=ratio)
+    model = copy.deepcopy(teacher)
+    prune_channels(model, example, narrowing, ratio, ignored_names(model, narrowing, example))
+    if spec.init == "random":
+        _reinitialise(model, seed=0)
+    return Student(model, ctx.recipe.model, None, model_source_digest(ctx.recipe.model))
+
+
+def _from_factory(spec: StudentSpec) -> Student:
+    from edge_pipeline.modeling.loading import load_torch_model, model_source_digest
+
+    model_spec = ModelSpec(factory=spec.factory, kwargs=spec.kwargs, checkpoint=spec.checkpoint)
+    return Student(load_torch_model(model_spec), model_spec, None, model_source_digest(model_spec))
+
+
+def _from_previous(ctx: RunContext) -> Student:
+    from edge_pipeline.shrinking.models import STATE_KEY, latest_stage_model, load_stage_model
+
+    source = latest_stage_model(ctx)
+    if source is None:
+        raise ConfigError(
+            "distill.student.source=previous needs a model made by an earlier stage, but none ran; "
+            "put 'prune' before 'distill' in 'stages', or use source=scaled or factory"
+        )
+    base = ModelSpec.model_validate(source.meta[STATE_KEY]["base_model"])
+    return Student(load_stage_model(source), base, source.id, source.sha256)
+
+
+def check_outputs_match(student: torch.nn.Module, teacher: torch.nn.Module, example: torch.Tensor) -> None:
+    with torch.no_grad():
+        got, want = student.eval()(example), teacher.eval()(example)
+    if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+        shape = list(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+        raise ConfigError(
+            f"distill.student outputs {shape} but the teacher outputs {list(want.shape)} on the same input; "
+            "the student factory must produce the teacher's output shape (same number of classes)"
+        )
+
+
+def _reinitialise(model: torch.nn.Module, seed: int) -> None:
+    torch.manual_seed(seed)
+    for module in model.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()

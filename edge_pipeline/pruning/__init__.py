@@ -1,0 +1,1 @@
+"""Structural channel pruning on torch-pruning: importance criteria, budgets, iterative schedule, recovery."""

@@ -1,0 +1,128 @@
+"""The iterative schedule: (optional sparsity training) then N x (score -> prune -> recover).
+
+Every step is deterministic given the weights, so an interrupted run redoes the same pruning and
+the training loop resumes each step's fine-tuning from its last epoch checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from edge_pipeline.config.shrink import PruneConfig
+from edge_pipeline.distillation.losses import hard_label_loss, kd_loss
+from edge_pipeline.errors import StageError
+from edge_pipeline.progress import progress
+from edge_pipeline.pruning import importance as imp
+from edge_pipeline.pruning.channels import count_macs_params, prune_channels
+from edge_pipeline.pruning.plan import latency_step_ratio, step_ratio
+
+
+@dataclass
+class ScheduleInputs:
+    example: torch.Tensor
+    ignored: list[str]
+    dataset: object  # TensorDataset of (x, y); y = -1 where unlabelled
+    teacher: torch.nn.Module  # the recipe's teacher: MACs reference, and KD source when asked
+    teacher_macs: int
+    checkpoints: Path
+    measure_latency: Callable[[torch.nn.Module, str], dict] | None = None  # kind=latency only
+    history: list[dict] = field(default_factory=list)
+
+
+def run_schedule(model: torch.nn.Module, config: PruneConfig, inputs: ScheduleInputs) -> list[dict]:
+    """Prune ``model`` in place to the budget; return one record per step."""
+    if config.importance == "bn_scale" and config.sparsity.epochs > 0:
+        _sparsity_training(model, config, inputs)
+    start_macs, _ = count_macs_params(model, inputs.example)
+    if config.target.kind == "latency":
+        return _latency_schedule(model, config, inputs)
+    for step in range(1, config.steps + 1):
+        def choose(step=step) -> float:
+            return step_ratio(model, inputs.example, config, inputs.ignored, step, start_macs, inputs.teacher_macs)
+
+        _prune_and_recover(model, config, inputs, step, choose)
+    return inputs.history
+
+
+def _latency_schedule(model, config: PruneConfig, inputs: ScheduleInputs) -> list[dict]:
+    measured = inputs.measure_latency(model, "step-0")
+    for step in range(1, config.target.max_steps + 1):
+        if measured["latency_vs_teacher"] <= config.target.latency_fraction:
+            return inputs.history
+        _prune_and_recover(model, config, inputs, step,
+                           lambda: latency_step_ratio(model, inputs.example, config, inputs.ignored))
+        measured = inputs.measure_latency(model, f"step-{step}")
+        inputs.history[-1].update(measured)
+    if measured["latency_vs_teacher"] > config.target.latency_fraction:
+        raise StageError(
+            f"prune.target.latency_fraction={config.target.latency_fraction}: after {config.target.max_steps} steps "
+            f"the model still runs at {measured['latency_vs_teacher']:.2f}x the teacher's latency on "
+            f"{config.target.backend}; raise prune.target.max_steps, lower step_fraction, or relax the budget"
+        )
+    return inputs.history
+
+
+def _prune_and_recover(model, config: PruneConfig, inputs: ScheduleInputs, step: int,
+                       choose_ratio: Callable[[], float]) -> None:
+    unpruned = copy.deepcopy(model).eval() if _kd_from_unpruned(config) else None
+    if imp.needs_gradients(config):  # before choosing the ratio: the trial copies rank channels too
+        imp.accumulate_taylor_gradients(model, _scoring_batches(inputs.dataset, config.taylor_batches))
+    ratio = choose_ratio()
+    prune_channels(model, inputs.example, config, ratio, inputs.ignored)
+    model.zero_grad(set_to_none=True)
+    macs, params = count_macs_params(model, inputs.example)
+    progress("prune", f"step {step}: removed {ratio:.1%} of channels -> {macs:,} MACs "
+                      f"({macs / inputs.teacher_macs:.1%} of the teacher), {params:,} params")
+    kd_source = unpruned if unpruned is not None else inputs.teacher
+    recover(model, config, inputs.dataset, kd_source, inputs.checkpoints / f"step-{step}", f"prune step {step}")
+    inputs.history.append({"step": step, "ratio": ratio, "macs": macs, "params": params,
+                           "macs_vs_teacher": macs / inputs.teacher_macs})
+
+
+def recover(model, config: PruneConfig, dataset, kd_source: torch.nn.Module, checkpoints: Path, label: str,
+            extra_loss: Callable[[], torch.Tensor] | None = None, epochs: int | None = None) -> None:
+    """Fine-tune after pruning: KD from ``kd_source``, plain cross-entropy, or nothing."""
+    from edge_pipeline.training.loop import fit
+
+    recovery = config.recovery
+    if recovery.loss == "none" and extra_loss is None:
+        return
+    kd_source.eval()  # used under no_grad below; its requires_grad flags stay the caller's
+
+    def loss_fn(trained, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        logits = trained(x)  # (B, classes)
+        if recovery.loss == "kd" or (y < 0).all():
+            with torch.no_grad():
+                reference = kd_source(x)
+            loss = kd_loss(logits, reference, y, recovery.kd)
+        else:
+            loss = hard_label_loss(logits, y)
+        return loss + extra_loss() if extra_loss is not None else loss
+
+    train = recovery.train if epochs is None else recovery.train.model_copy(update={"epochs": epochs})
+    fit(model, dataset, loss_fn, train, label=label, checkpoint_dir=checkpoints)
+
+
+def _sparsity_training(model, config: PruneConfig, inputs: ScheduleInputs) -> None:
+    """Network slimming: train with L1 on BN scales so unimportant channels' gammas approach zero."""
+    penalty = imp.bn_sparsity_penalty(model, config.sparsity.strength)
+    recover(model, config, inputs.dataset, inputs.teacher, inputs.checkpoints / "sparsity", "prune sparsity",
+            extra_loss=penalty, epochs=config.sparsity.epochs)
+
+
+def _kd_from_unpruned(config: PruneConfig) -> bool:
+    return config.recovery.loss == "kd" and config.recovery.kd_teacher == "unpruned"
+
+
+def _scoring_batches(dataset, count: int, batch_size: int = 64) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """The first ``count`` batches in a fixed order: every rank scores channels on the same data."""
+    batches = []
+    for start in range(0, min(len(dataset), count * batch_size), batch_size):
+        x, y = dataset[start : start + batch_size]
+        batches.append((x, None if bool((y < 0).any()) else y))
+    return batches

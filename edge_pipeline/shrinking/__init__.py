@@ -1,0 +1,1 @@
+"""What the distill and prune stages share: transfer data, model records, rank-aware cached steps."""

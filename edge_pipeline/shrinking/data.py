@@ -1,0 +1,62 @@
+"""Transfer data for distillation, Taylor scores and recovery: a provider function or a dataset file."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from edge_pipeline.calibration.dataset import ArrayDataset
+from edge_pipeline.config.shrink import TransferData
+from edge_pipeline.errors import DataError
+from edge_pipeline.stages.context import RunContext
+
+
+def transfer_dataset(ctx: RunContext, spec: TransferData, setting: str) -> ArrayDataset:
+    """Load once per run and check against the recipe's input; ``setting`` names the recipe key in errors."""
+    cache_key = f"transfer:{spec.model_dump_json()}"
+    if cache_key not in ctx.datasets:
+        ctx.datasets[cache_key] = _load(ctx, spec, setting)
+    return ctx.datasets[cache_key]
+
+
+def _load(ctx: RunContext, spec: TransferData, setting: str) -> ArrayDataset:
+    sample_shape = tuple(ctx.recipe.input.shape[1:])
+    dtype = ctx.recipe.input.dtype
+    reference = spec.provider_reference()
+    if reference is None:
+        from edge_pipeline.calibration.readers import load_dataset
+
+        data = load_dataset(spec.dataset, sample_shape, dtype, setting)
+    else:
+        data = _from_provider(reference, setting)
+    data.check_matches(sample_shape, dtype, setting)
+    if not spec.use_labels and data.labels is not None:
+        data = ArrayDataset(data.inputs, None, data.source, data.sha256 + ":unlabelled")
+    return data
+
+
+def _from_provider(reference: str, setting: str) -> ArrayDataset:
+    from edge_pipeline.modeling.loading import import_callable
+
+    provider = import_callable(reference, what=f"{setting}.provider")
+    try:
+        result = provider()
+    except Exception as exc:  # noqa: BLE001 - the user's function failing
+        raise DataError(f"{setting}.provider '{reference}' raised {exc.__class__.__name__}: {exc}") from None
+    inputs, labels = result if isinstance(result, tuple) else (result, None)
+    inputs = np.ascontiguousarray(np.asarray(inputs))
+    labels = None if labels is None else np.asarray(labels).astype(np.int64)
+    digest = hashlib.sha256(inputs.tobytes())
+    if labels is not None:
+        digest.update(labels.tobytes())
+    return ArrayDataset(inputs, labels, reference, digest.hexdigest())
+
+
+def torch_dataset(data: ArrayDataset):
+    """A TensorDataset of (input, label); unlabelled samples get label -1 (the losses then skip CE)."""
+    import torch
+    from torch.utils.data import TensorDataset
+
+    labels = data.labels if data.labels is not None else np.full(len(data), -1, dtype=np.int64)
+    return TensorDataset(torch.from_numpy(data.inputs), torch.from_numpy(labels))

@@ -1,0 +1,132 @@
+"""Models the shrinking stages read and write.
+
+A stage-made model is saved twice in one cache entry: a ``torch.export`` program (what the export
+stage reads, no code needed) and architecture metadata + safetensors weights over a base model
+spec (what a later stage reads when it must train or prune the real nn.Module again).
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from pathlib import Path
+
+import torch
+
+from edge_pipeline.artifacts.hashing import sha256_file, sha256_json
+from edge_pipeline.artifacts.record import Artifact
+from edge_pipeline.config.schema import ModelSpec
+from edge_pipeline.errors import ConfigError
+from edge_pipeline.stages.context import RunContext
+
+STATE_KEY = "module_state"
+
+
+def example_input(ctx: RunContext, batch: int = 2) -> torch.Tensor:
+    """Zeros shaped like the recipe input; batch 2 keeps torch.export from specialising the batch to 1."""
+    return torch.zeros([batch, *ctx.recipe.input.shape[1:]], dtype=getattr(torch, ctx.recipe.input.dtype))
+
+
+def load_teacher(ctx: RunContext) -> torch.nn.Module:
+    from edge_pipeline.modeling.loading import load_torch_model
+
+    return load_torch_model(ctx.recipe.model)
+
+
+def require_module_spec(spec: ModelSpec, setting: str) -> None:
+    if spec.program is not None:
+        raise ConfigError(
+            f"{setting} needs the model as an nn.Module, but model.program is a torch.export program "
+            "(its layers are graph ops, not modules); give model.factory (+ checkpoint) instead"
+        )
+
+
+def load_stage_model(artifact: Artifact) -> torch.nn.Module:
+    """Rebuild the trainable nn.Module of a torch-program artifact made by distill or prune."""
+    from edge_pipeline.modeling.loading import load_torch_model
+    from edge_pipeline.pruning.architecture import load_module
+
+    state = artifact.meta.get(STATE_KEY)
+    if state is None:
+        raise ConfigError(
+            f"artifact {artifact.id} carries no module state (made by stage '{artifact.stage}'); "
+            "only models made by 'distill' or 'prune' can be trained or pruned again"
+        )
+    base = load_torch_model(ModelSpec.model_validate(state["base_model"]))
+    return load_module(base, Path(artifact.path).parent, state["files"])
+
+
+def latest_stage_model(ctx: RunContext) -> Artifact | None:
+    made = [a for a in ctx.artifacts if a.kind == "torch-program" and STATE_KEY in a.meta]
+    return made[-1] if made else None
+
+
+def torch_accuracy(model: torch.nn.Module, data) -> float | None:
+    """Top-1 accuracy in percent of ``model`` on an ArrayDataset with labels (None without labels)."""
+    if data is None or data.labels is None:
+        return None
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(data), 256):
+            x = torch.from_numpy(data.inputs[start : start + 256])
+            correct += int((model(x).argmax(dim=1).numpy() == data.labels[start : start + 256]).sum())
+    return 100.0 * correct / len(data)
+
+
+def model_summary(model: torch.nn.Module, example: torch.Tensor, eval_data, teacher: dict | None) -> dict:
+    """params, MACs (per sample), torch accuracy on the eval split, and ratios against the teacher."""
+    from edge_pipeline.pruning.channels import count_macs_params
+    from edge_pipeline.training.distributed import world_size
+
+    macs, params = count_macs_params(model.eval(), example)
+    summary = {"params": params, "macs_torch": macs, "accuracy_torch": torch_accuracy(model, eval_data),
+               "trained_by_processes": world_size()}
+    if teacher:
+        summary["params_vs_teacher"] = params / teacher["params"]
+        summary["macs_vs_teacher"] = macs / teacher["macs_torch"]
+        if summary["accuracy_torch"] is not None and teacher.get("accuracy_torch") is not None:
+            summary["accuracy_delta_vs_teacher"] = summary["accuracy_torch"] - teacher["accuracy_torch"]
+    return summary
+
+
+def save_stage_model(
+    model: torch.nn.Module,
+    directory: Path,
+    name: str,
+    stage: str,
+    parent: str | None,
+    base_model: ModelSpec,
+    example: torch.Tensor,
+    config: dict,
+    meta: dict,
+) -> Artifact:
+    from edge_pipeline.modeling.torch_artifacts import save_program
+    from edge_pipeline.pruning.architecture import save_module
+
+    model = model.eval()
+    program = directory / f"{name}.pt2"
+    save_program(model, example, program)
+    files = save_module(model, directory, name)
+    return Artifact(
+        id=f"{name}/torch/fp32",
+        kind="torch-program",
+        path=program,
+        stage=stage,
+        parent=parent,
+        model=name,
+        precision="fp32",
+        sha256=sha256_file(program),
+        size_bytes=program.stat().st_size,
+        config=config,
+        meta={**meta, STATE_KEY: {"files": files, "base_model": base_model.model_dump(mode="json")}},
+    )
+
+
+def code_digest(*modules: str) -> str:
+    """Source of the modules that shape a stage's result: a code change re-runs the stage."""
+    sources = []
+    for name in modules:
+        __import__(name)
+        sources.append(inspect.getsource(sys.modules[name]))
+    return sha256_json(sources)

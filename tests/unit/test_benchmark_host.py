@@ -1,0 +1,65 @@
+"""Host fingerprint from a fake /proc + /sys tree: CPU, clocks, and a Jetson's board and power mode."""
+
+from pathlib import Path
+
+from edge_pipeline.benchmarking.host import fingerprint, measurement_scope
+
+
+def write(root: Path, relative: str, text: str) -> None:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def fake_cpus(root: Path, governor: str, min_khz: int, max_khz: int) -> None:
+    for cpu in range(2):
+        base = f"sys/devices/system/cpu/cpu{cpu}/cpufreq/"
+        write(root, base + "scaling_governor", governor + "\n")
+        write(root, base + "scaling_cur_freq", f"{max_khz}\n")
+        write(root, base + "scaling_min_freq", f"{min_khz}\n")
+        write(root, base + "scaling_max_freq", f"{max_khz}\n")
+
+
+def test_jetson_board_power_mode_and_clock_locks(tmp_path):
+    write(tmp_path, "proc/cpuinfo", "processor\t: 0\nmodel name\t: ARMv8 Processor rev 1 (v8l)\nFeatures\t: fp asimd asimddp\n")
+    write(tmp_path, "proc/meminfo", "MemTotal:       7999999 kB\n")
+    write(tmp_path, "proc/device-tree/model", "NVIDIA Jetson Orin Nano Developer Kit\x00")
+    write(tmp_path, "etc/nv_tegra_release", "# R36 (release), REVISION: 3.0, GCID: 36923193\n")
+    write(tmp_path, "var/lib/nvpmodel/status", "pmode:0002\n")
+    gpu = "sys/class/devfreq/17000000.ga10b/"
+    for name, value in (("min_freq", "1020000000"), ("max_freq", "1020000000"), ("cur_freq", "1020000000")):
+        write(tmp_path, gpu + name, value)
+    fake_cpus(tmp_path, "performance", 1510400, 1510400)
+
+    fp = fingerprint(tmp_path, run_tools=False)
+    jetson = fp["jetson"]
+    assert jetson["board_model"] == "NVIDIA Jetson Orin Nano Developer Kit"
+    assert jetson["l4t_release"].startswith("# R36")
+    assert jetson["power_mode"] == {"name": None, "id": 2, "source": "/var/lib/nvpmodel/status"}
+    assert jetson["gpu_clock"]["locked"] is True
+    assert fp["cpu_frequency"]["clocks_locked"] is True and fp["cpu_frequency"]["governors"] == ["performance"]
+    assert fp["cpu_flags"] == ["asimddp"] and fp["memory_bytes"] == 7999999 * 1024
+    assert "numpy" in fp["runtime_versions"]
+
+
+def test_plain_x86_host_has_no_jetson_block_and_unlocked_clocks(tmp_path):
+    write(tmp_path, "proc/cpuinfo", "model name\t: Intel(R) Xeon(R) Platinum\nflags\t\t: avx2 avx512f avx512_vnni\n")
+    fake_cpus(tmp_path, "powersave", 800000, 3500000)
+    fp = fingerprint(tmp_path, run_tools=False)
+    assert fp["jetson"] is None
+    assert fp["cpu_frequency"]["clocks_locked"] is False
+    assert fp["governor"] == "powersave" and fp["cur_freq_khz"] == 3500000
+
+
+def test_unreadable_sysfs_gives_nulls_not_errors(tmp_path):
+    fp = fingerprint(tmp_path, run_tools=False)
+    assert fp["cpu_frequency"] == {"governors": [], "clocks_locked": False, "per_cpu": {}}
+    assert fp["memory_bytes"] is None and fp["jetson"] is None
+
+
+def test_measurement_scope_labels_foreign_targets_as_host():
+    from edge_pipeline.benchmarking.host import host_arch
+
+    other = "arm64" if host_arch() == "x86_64" else "x86_64"
+    assert measurement_scope(host_arch()) == "device"
+    assert measurement_scope(other) == "host"

@@ -1,0 +1,203 @@
+"""Release gates on synthetic runs built from report.json-shaped rows (no pipeline run)."""
+
+import pytest
+
+from edge_pipeline import api
+from edge_pipeline.benchmarking.timing import summarize
+from edge_pipeline.reports.compare_errors import (
+    BaselineMissingArtifactError,
+    ReportInputError,
+    ReportMismatchError,
+    UnknownSchemaError,
+)
+from edge_pipeline.reports.gates import FAIL, NOISE, PASS, SKIPPED, GateThresholds
+from edge_pipeline.reports.pareto import pareto_front
+from tests.unit.report_factory import (
+    default_rows,
+    make_manifest,
+    make_report,
+    make_row,
+    timings,
+    with_int8_replaced_by_fp32,
+    write_run,
+)
+
+
+@pytest.fixture
+def baseline(tmp_path):
+    return write_run(tmp_path / "baseline", make_report(default_rows()), make_manifest())
+
+
+def by_gate(comparison, gate):
+    return [r for r in comparison.results if r.gate == gate]
+
+
+def test_a_run_compared_with_itself_passes_every_gate(baseline):
+    comparison = api.compare(baseline, baseline)
+    assert comparison.passed
+    assert {r.status for r in comparison.results} == {PASS}
+    rows = make_report(default_rows())["results"]
+    assert len(by_gate(comparison, "latency")) == len(rows)
+    assert len(by_gate(comparison, "size")) == len({r["artifact_id"] for r in rows})
+
+
+def test_int8_replaced_by_fp32_fails_the_latency_gate_clearly(tmp_path, baseline):
+    swapped = with_int8_replaced_by_fp32(make_report(default_rows()))
+    new = write_run(tmp_path / "new", swapped, make_manifest())
+    comparison = api.compare(baseline, new)
+    assert not comparison.passed
+    failed_latency = [r for r in by_gate(comparison, "latency") if r.status == FAIL]
+    assert {r.subject.split(" ")[0] for r in failed_latency} == {r["artifact_id"] for r in swapped["results"] if r["precision"] == "int8"}
+    message = next(r.message for r in failed_latency if r.subject.startswith("teacher/x86-cpu-onnxruntime/int8"))
+    assert "latency regressed beyond the +5% limit" in message and "0.53" in message and "1.5" in message
+    assert all(r.status == PASS for r in by_gate(comparison, "latency") if "/fp32" in r.subject)
+    assert any(r.status == FAIL for r in by_gate(comparison, "size"))
+
+
+def one_row_run(tmp_path, name, samples, **row_changes):
+    row = make_row("teacher", "fp32", median_ms=1.0, accuracy=98.0, size_bytes=1000)
+    row.update(samples_ms=samples, latency_ms=summarize(samples))
+    row.update(row_changes)
+    return write_run(tmp_path / name, make_report([row]))
+
+
+def latency_status(tmp_path, base_samples, new_samples):
+    comparison = api.compare(one_row_run(tmp_path, "a", base_samples), one_row_run(tmp_path, "b", new_samples))
+    return by_gate(comparison, "latency")[0]
+
+
+def test_a_regression_inside_the_noise_passes_and_says_so(tmp_path):
+    # 20 very noisy timings each: a 7% shift of the median is not distinguishable from noise.
+    noisy = timings(1.0, n=20, spread=0.4, seed=1)
+    result = latency_status(tmp_path, noisy, [v * 1.07 for v in noisy])
+    assert result.change == "+7.0%"
+    assert result.status == NOISE and "within measurement noise, not failed" in result.message
+
+
+def test_the_same_regression_measured_tightly_fails(tmp_path):
+    tight = timings(1.0, n=300, spread=0.01, seed=1)
+    result = latency_status(tmp_path, tight, [v * 1.07 for v in tight])
+    assert result.status == FAIL and "outside the measurement noise" in result.message
+
+
+def test_a_small_slowdown_within_the_limit_passes(tmp_path):
+    result = latency_status(tmp_path, timings(1.0, n=300, spread=0.01, seed=1), timings(1.02, n=300, spread=0.01, seed=2))
+    assert result.status == PASS and "within the +5% limit" in result.message
+
+
+def test_without_raw_timings_the_stored_median_intervals_are_used(tmp_path):
+    base = one_row_run(tmp_path, "a", timings(1.0, n=300, spread=0.01, seed=1), samples_ms=None)
+    new = one_row_run(tmp_path, "b", timings(1.5, n=300, spread=0.01, seed=2), samples_ms=None)
+    result = by_gate(api.compare(base, new), "latency")[0]
+    assert result.status == FAIL and "95% median intervals" in result.message
+
+
+def test_accuracy_gate_uses_percentage_points(tmp_path):
+    rows = default_rows()
+    dropped = [dict(r, accuracy=r["accuracy"] - (0.8 if r["precision"] == "int8" else 0.3)) for r in rows]
+    new = write_run(tmp_path / "new", make_report(dropped))
+    base = write_run(tmp_path / "base", make_report(default_rows()))
+    results = by_gate(api.compare(base, new), "accuracy")
+    assert all(r.status == FAIL for r in results if "/int8" in r.subject)
+    assert all(r.status == PASS for r in results if "/fp32" in r.subject)
+    assert "-0.80 pp" in next(r.message for r in results if r.status == FAIL)
+    loose = api.compare(base, new, GateThresholds(max_accuracy_drop_pp=1.0))
+    assert all(r.status == PASS for r in by_gate(loose, "accuracy"))
+
+
+def test_accuracy_is_skipped_without_a_labelled_eval_set(tmp_path):
+    rows = [dict(r, accuracy=None) for r in default_rows()]
+    run = write_run(tmp_path / "run", make_report(rows))
+    results = by_gate(api.compare(run, run), "accuracy")
+    assert results and all(r.status == SKIPPED for r in results)
+
+
+def test_an_artifact_the_new_run_lost_fails_the_presence_gate(tmp_path, baseline):
+    rows = [r for r in default_rows() if r["model"] != "student"]
+    comparison = api.compare(baseline, write_run(tmp_path / "new", make_report(rows), make_manifest()))
+    lost = by_gate(comparison, "presence")
+    assert len(lost) == 2 and all(r.status == FAIL for r in lost) and not comparison.passed
+
+
+def test_different_recipes_are_refused(tmp_path, baseline):
+    other = write_run(tmp_path / "other", make_report(default_rows(), recipe="other-recipe"))
+    with pytest.raises(ReportMismatchError, match="recipe 'digits-resnet'.*'other-recipe'") as error:
+        api.compare(baseline, other)
+    assert error.value.exit_code == 6
+
+
+def test_different_models_are_refused(tmp_path, baseline):
+    other = write_run(tmp_path / "other", make_report(default_rows()), make_manifest(factory="zoo:another_net"))
+    with pytest.raises(ReportMismatchError, match="another_net"):
+        api.compare(baseline, other)
+
+
+def test_a_baseline_without_the_new_artifact_is_refused(tmp_path):
+    base = write_run(tmp_path / "base", make_report([r for r in default_rows() if r["model"] == "teacher"]))
+    new = write_run(tmp_path / "new", make_report(default_rows()))
+    with pytest.raises(BaselineMissingArtifactError, match="no measurement for student/x86-cpu-onnxruntime") as error:
+        api.compare(base, new)
+    assert error.value.exit_code == 7
+
+
+@pytest.mark.parametrize("version", [2, None, "1"])
+def test_an_unknown_schema_version_is_refused(tmp_path, baseline, version):
+    report = make_report(default_rows())
+    report["schema_version"] = version
+    with pytest.raises(UnknownSchemaError, match="schema_version") as error:
+        api.compare(baseline, write_run(tmp_path / "new", report))
+    assert error.value.exit_code == 8
+
+
+def test_a_path_without_a_report_is_refused(tmp_path, baseline):
+    with pytest.raises(ReportInputError, match="no report found") as error:
+        api.compare(baseline, tmp_path / "nothing-here")
+    assert error.value.exit_code == 2
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(ReportInputError, match="not readable JSON"):
+        api.compare(baseline, tmp_path / "broken.json")
+
+
+def test_a_different_host_is_noted_not_failed(tmp_path, baseline):
+    other_host = write_run(tmp_path / "new", make_report(default_rows()), make_manifest(cpu="Intel Xeon"))
+    comparison = api.compare(baseline, other_host)
+    assert comparison.passed and any("different hosts" in note for note in comparison.notes)
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    points = [(1.5, 98.9), (0.5, 98.7), (0.6, 98.5), (0.8, 98.8), (0.2, 98.3), (2.0, 98.9)]
+    assert pareto_front(points) == [4, 1, 3, 0]
+    assert pareto_front([]) == []
+
+
+def test_a_busy_machine_is_named_as_the_likely_cause(tmp_path):
+    quiet = timings(1.0, n=300, spread=0.02, seed=1)
+    busy = timings(1.6, n=300, spread=0.5, seed=2)
+    result = latency_status(tmp_path, quiet, busy)
+    assert result.status == FAIL and "the machine was likely busy" in result.message
+
+
+def test_vs_teacher_basis_cancels_a_uniformly_slower_machine(tmp_path, baseline):
+    slower = [dict(r, samples_ms=[v * 1.5 for v in r["samples_ms"]]) for r in default_rows()]
+    for row in slower:
+        row["latency_ms"] = summarize(row["samples_ms"])
+    new = write_run(tmp_path / "slow-host", make_report(slower), make_manifest())
+    assert not api.compare(baseline, new).passed
+    relative = api.compare(baseline, new, GateThresholds(latency_basis="vs-teacher"))
+    assert relative.passed
+    statuses = {r.subject: r.status for r in by_gate(relative, "latency")}
+    assert statuses["teacher/x86-cpu-onnxruntime/fp32 [default] batch 1 threads 2"] == SKIPPED
+    assert statuses["student/x86-cpu-onnxruntime/int8 [default] batch 1 threads 2"] == PASS
+
+
+def test_vs_teacher_basis_still_catches_the_fp32_swap(tmp_path, baseline):
+    new = write_run(tmp_path / "new", with_int8_replaced_by_fp32(make_report(default_rows())), make_manifest())
+    relative = api.compare(baseline, new, GateThresholds(latency_basis="vs-teacher"))
+    failed = [r for r in by_gate(relative, "latency") if r.status == FAIL]
+    assert failed and all("/int8" in r.subject for r in failed)
+    assert "relative to the FP32 teacher" in failed[0].message
+
+
+def test_a_manifest_or_benchmark_file_is_pointed_to_the_report(tmp_path, baseline):
+    with pytest.raises(ReportInputError, match="'edge_pipeline.bundle' file, not a run report"):
+        api.compare(baseline / "manifest.json", baseline)

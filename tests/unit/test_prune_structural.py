@@ -1,0 +1,107 @@
+"""Structural pruning on a residual CNN, MobileNetV2-style depthwise blocks and a transformer."""
+
+import pytest
+import torch
+
+from edge_pipeline.config.shrink import PruneConfig
+from edge_pipeline.errors import ConfigError
+from edge_pipeline.pruning.architecture import describe, load_module, save_module
+from edge_pipeline.pruning.channels import count_macs_params, ignored_names, prune_channels, ratio_for_macs
+from edge_pipeline.pruning.importance import accumulate_taylor_gradients
+from edge_pipeline.pruning.plan import check_reachable
+from edge_pipeline.zoo.resnet import SmallResNet
+from edge_pipeline.zoo.students import tiny_mobilenet_v2, tiny_vision_transformer
+
+EXAMPLE = torch.randn(2, 1, 16, 16)
+FAMILIES = {
+    "resnet": lambda: SmallResNet((8, 16, 32)).eval(),
+    "mobilenetv2": lambda: tiny_mobilenet_v2(widths=(8, 16, 16), expand=2).eval(),
+    "transformer": lambda: tiny_vision_transformer(dim=32, depth=1, num_heads=4).eval(),
+}
+
+
+def conv_and_linear(model):
+    return {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("scope", ["global", "uniform"])
+def test_macs_budget_is_met_and_channels_are_really_removed(family, scope):
+    model = FAMILIES[family]()
+    config = PruneConfig(scope=scope, round_to=4)
+    ignored = ignored_names(model, config, EXAMPLE)
+    before, params_before = count_macs_params(model, EXAMPLE)
+    budget = int(0.4 * before)
+    ratio = ratio_for_macs(model, EXAMPLE, config, ignored, budget, "test")
+    prune_channels(model, EXAMPLE, config, ratio, ignored)
+    after, params_after = count_macs_params(model, EXAMPLE)
+    assert after <= budget and params_after < params_before
+    assert model(EXAMPLE).shape == (2, 10)
+    head = conv_and_linear(model)[ignored[-1]]
+    assert head.out_features == 10  # the classifier keeps its outputs
+
+
+def test_round_to_keeps_channel_multiples_on_depthwise_blocks():
+    model = FAMILIES["mobilenetv2"]()
+    config = PruneConfig(scope="uniform", round_to=8)
+    prune_channels(model, EXAMPLE, config, 0.4, ignored_names(model, config, EXAMPLE))
+    for name, module in conv_and_linear(model).items():
+        if isinstance(module, torch.nn.Conv2d) and name != "stem.0":
+            assert module.out_channels % 8 == 0, (name, module)
+        if isinstance(module, torch.nn.Conv2d) and module.groups > 1:  # depthwise stays depthwise
+            assert module.groups == module.in_channels == module.out_channels
+
+
+def test_transformer_heads_stay_and_head_dims_shrink():
+    model = FAMILIES["transformer"]()
+    config = PruneConfig(scope="uniform", round_to=4)
+    prune_channels(model, EXAMPLE, config, 0.5, ignored_names(model, config, EXAMPLE))
+    for block in model.blocks:
+        assert block.attn.num_heads == 4
+        assert block.attn.qkv.out_features % (3 * 4) == 0 and block.attn.qkv.out_features < 96
+        assert block.fc1.out_features < 64
+    assert model(EXAMPLE).shape == (2, 10)
+
+
+@pytest.mark.parametrize("criterion", ["l1", "l2", "taylor", "bn_scale"])
+def test_every_importance_criterion_prunes(criterion):
+    model = FAMILIES["resnet"]()
+    config = PruneConfig(importance=criterion, scope="global", round_to=4)
+    with torch.no_grad():  # freshly built BN scales are all 1: give bn_scale something to rank
+        for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.weight.uniform_(0.1, 1.0)
+    if criterion == "taylor":
+        accumulate_taylor_gradients(model, [(EXAMPLE, torch.tensor([1, 2]))])
+    before, _ = count_macs_params(model, EXAMPLE)
+    prune_channels(model, EXAMPLE, config, 0.5, ignored_names(model, config, EXAMPLE))
+    assert count_macs_params(model, EXAMPLE)[0] < before
+
+
+def test_pruned_model_reloads_from_architecture_and_weights(tmp_path):
+    model = FAMILIES["resnet"]()
+    config = PruneConfig(scope="global", round_to=4)
+    prune_channels(model, EXAMPLE, config, 0.6, ignored_names(model, config, EXAMPLE))
+    files = save_module(model, tmp_path, "pruned")
+    rebuilt = load_module(FAMILIES["resnet"](), tmp_path, files)
+    assert describe(rebuilt)["shapes"] == describe(model)["shapes"]
+    torch.testing.assert_close(rebuilt(EXAMPLE), model(EXAMPLE))
+
+
+def test_budget_that_needs_every_channel_removed_is_refused_before_training():
+    model = FAMILIES["resnet"]()
+    config = PruneConfig.model_validate({"target": {"kind": "macs", "macs_fraction": 0.001}, "round_to": 8})
+    with pytest.raises(ConfigError, match=r"macs_fraction=0.001 cannot be met.*raise macs_fraction"):
+        check_reachable(model, FAMILIES["resnet"](), EXAMPLE, config)
+
+
+def test_unknown_ignored_layer_is_named():
+    model = FAMILIES["resnet"]()
+    with pytest.raises(ConfigError, match=r"prune.ignored_layers.*classifier"):
+        ignored_names(model, PruneConfig(ignored_layers=["classifier"]), EXAMPLE)
+
+
+def test_bn_scale_needs_batchnorm():
+    from edge_pipeline.testing.tiny import example_inputs, tiny_residual_net
+
+    with pytest.raises(ConfigError, match="no BatchNorm"):
+        check_reachable(tiny_residual_net(), tiny_residual_net(), example_inputs()[0], PruneConfig(importance="bn_scale"))

@@ -1,0 +1,99 @@
+"""report.html: self-contained, one well-formed chart per section, ratios in the table."""
+
+import re
+import xml.etree.ElementTree as ET
+
+from edge_pipeline.reports.html import render_bundle_html, render_html
+from edge_pipeline.reports.pareto import pareto_front
+from tests.unit.report_factory import default_rows, make_artifacts, make_manifest, make_report, write_run
+
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def charts(page: str) -> list[ET.Element]:
+    return [ET.fromstring(svg) for svg in re.findall(r"<svg class=\"chart\".*?</svg>", page, re.S)]
+
+
+def test_every_chart_is_well_formed_svg_with_marks():
+    page = render_html(make_report(default_rows(batches=(1, 8))), make_artifacts())
+    found = charts(page)
+    expected = int(re.search(r'data-charts-expected="(\d+)"', page).group(1))
+    # Two configurations: a scatter and a latency chart each, plus params, MACs and size bars.
+    assert len(found) == expected == 2 + 2 + 3
+    for chart in found:
+        assert any(el.get("data-mark") for el in chart.iter()), chart.get("data-chart")
+    kinds = [c.get("data-chart") for c in found]
+    assert kinds.count("accuracy-latency") == 2 and kinds.count("latency-distribution") == 2
+    assert {"stage-params", "stage-macs", "stage-size_bytes"} <= set(kinds)
+
+
+def test_page_loads_nothing_from_the_network():
+    page = render_html(make_report(default_rows()), make_artifacts())
+    assert "<link" not in page and " src=" not in page and "@import" not in page
+    assert set(re.findall(r"https?://[^\s\"')]+", page)) == {"http://www.w3.org/2000/svg"}
+
+
+def test_pareto_front_points_are_ringed():
+    rows = make_report(default_rows())["results"]
+    page = render_html(make_report(default_rows()), make_artifacts())
+    scatter = next(c for c in charts(page) if c.get("data-chart") == "accuracy-latency")
+    rings = [el for el in scatter.iter() if el.get("class") == "front-ring"]
+    front = pareto_front([(r["latency_ms"]["p50"], r["accuracy"]) for r in rows])
+    legend_rings = 1
+    assert len(rings) == len(front) + legend_rings
+    assert scatter.find(f"{SVG_NS}polyline") is not None
+
+
+def test_one_latency_box_per_row_and_table_with_ratios():
+    report = make_report(default_rows())
+    page = render_html(report, make_artifacts())
+    distribution = next(c for c in charts(page) if c.get("data-chart") == "latency-distribution")
+    boxes = [el for el in distribution.iter() if (el.get("class") or "").startswith("mark box")]
+    assert len(boxes) == len(report["results"])
+    assert page.count("<tr") == len(report["results"]) + 1
+    assert "speedup vs FP32 teacher" in page and "6.2" in page  # student int8: ~6x the teacher FP32
+
+
+def test_stage_bars_go_from_teacher_to_final_student():
+    page = render_html(make_report(default_rows()), make_artifacts())
+    params = next(c for c in charts(page) if c.get("data-chart") == "stage-params")
+    labels = [el.text for el in params.iter(f"{SVG_NS}text") if el.get("class") == "bar-label"]
+    assert labels == ["export: teacher fp32", "quantize: teacher int8 @x86-cpu-onnxruntime", "distill: student fp32",
+                      "prune: student fp32", "quantize: student int8 @x86-cpu-onnxruntime"]
+    assert "0.25×" in "".join(el.text or "" for el in params.iter(f"{SVG_NS}text"))
+
+
+def test_empty_and_partial_reports_still_render_every_chart():
+    rows = [dict(r, accuracy=None, samples_ms=None) for r in default_rows()]
+    for report, artifacts in ((make_report([]), []), (make_report(rows), [])):
+        page = render_html(report, artifacts)
+        found = charts(page)
+        assert len(found) == int(re.search(r'data-charts-expected="(\d+)"', page).group(1))
+        assert all(any(el.get("data-mark") for el in c.iter()) for c in found)
+    assert "no accuracy measured" in render_html(make_report(rows), [])
+
+
+def test_text_from_the_report_is_escaped():
+    report = make_report(default_rows(), recipe="<script>alert(1)</script>")
+    page = render_html(report, make_artifacts())
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)" in page
+
+
+def test_bundle_page_is_rebuilt_from_report_and_manifest(tmp_path):
+    bundle = write_run(tmp_path / "bundle", make_report(default_rows()), make_manifest())
+    assert "prune: student fp32" in render_bundle_html(bundle)
+
+
+def test_bundles_get_report_html():
+    from edge_pipeline.artifacts.bundle import _extra_writers
+    from edge_pipeline.reports.html import write_html_report
+
+    assert write_html_report in _extra_writers()
+
+
+def test_stalls_do_not_squash_the_latency_boxes():
+    rows = default_rows()
+    rows[0]["samples_ms"] = rows[0]["samples_ms"][:-10] + [40.0] * 10  # a busy machine's stalls
+    page = render_html(make_report(rows), make_artifacts())
+    distribution = next(c for c in charts(page) if c.get("data-chart") == "latency-distribution")
+    assert any((el.text or "").startswith("p99 ") for el in distribution.iter(f"{SVG_NS}text"))
