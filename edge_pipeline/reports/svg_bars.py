@@ -9,23 +9,38 @@ LABEL_WIDTH, VALUE_WIDTH, ROW_HEIGHT, TOP = 400, 140, 22, 28
 
 
 def stage_entries(artifacts: list[dict]) -> list[dict]:
-    """One entry per distinct artifact file: the teacher's first (the reference for the ratios), then
-    what each stage made, in pipeline order."""
-    entries, seen = [], set()
-    teacher_first = sorted(artifacts, key=lambda a: a.get("model") != "teacher")  # stable: keeps pipeline order
-    for artifact in teacher_first:
-        if artifact.get("sha256") in seen:
-            continue
-        seen.add(artifact.get("sha256"))
-        meta = artifact.get("meta") or {}
-        where = f" @{artifact['target']}" if artifact.get("target") else ""
-        entries.append({
-            "label": f"{artifact.get('stage', '?')}: {artifact.get('model', '?')} {artifact.get('precision', '')}{where}",
-            "params": meta.get("params"),
-            "macs": meta.get("macs"),
-            "size_bytes": artifact.get("size_bytes"),
-        })
+    """Teacher to final student: each model's FP32 artifact (its exported ONNX, else what distill or
+    prune saved), then its INT8 artifact for the first target.
+
+    Every target quantizes the same models, so repeating the chain per target would only repeat the
+    bars; the first target stands for them (the full per-target figures are in the table).
+    """
+    shaping = [a for a in artifacts if a.get("stage") in ("distill", "prune", "export")]
+    primary = next((a["target"] for a in artifacts if a.get("target") and a.get("precision") == "int8"), None)
+    entries = []
+    models = list(dict.fromkeys(a.get("model") for a in shaping))
+    for model in sorted(models, key=lambda name: name != "teacher"):  # the teacher is the ratios' reference
+        own = [a for a in shaping if a.get("model") == model]
+        exported = [a for a in own if a.get("stage") == "export"]
+        entries.append(_entry((exported or own)[-1]))
+        entries += [
+            _entry(a)
+            for a in artifacts
+            if a.get("model") == model and a.get("target") == primary and a.get("precision") == "int8"
+            and a.get("kind") == "onnx"
+        ][:1]
     return entries
+
+
+def _entry(artifact: dict) -> dict:
+    meta = artifact.get("meta") or {}
+    where = f" @{artifact['target']}" if artifact.get("target") else ""
+    return {
+        "label": f"{artifact.get('model', '?')} {artifact.get('precision', '')}{where}",
+        "params": meta.get("params"),
+        "macs": meta.get("macs", meta.get("macs_torch")),
+        "size_bytes": artifact.get("size_bytes"),
+    }
 
 
 def metric_bars(entries: list[dict], metric: str, title: str, unit: str = "") -> str:

@@ -26,6 +26,9 @@ def point_label(row: dict) -> str:
     return f"{row['model']} {row['precision']}{variant}"
 
 
+MAX_LABELLED_POINTS = 12
+
+
 def accuracy_latency_chart(rows: list[dict], title: str) -> str:
     scored = [r for r in rows if r.get("accuracy") is not None]
     if not scored:
@@ -49,7 +52,10 @@ def accuracy_latency_chart(rows: list[dict], title: str) -> str:
         if on_front:
             parts.append(f'<circle class="front-ring" cx="{x(lat):.1f}" cy="{y(acc):.1f}" r="10"/>')
         parts.append(marker(PRECISION_SHAPES.get(row["precision"], "triangle"), x(lat), y(acc), 5.5, colors[row["target"]], tip))
-        parts.append(_point_text(x(lat), y(acc), point_label(row), placed))
+        if on_front or len(scored) <= MAX_LABELLED_POINTS:
+            # Many runs put dozens of points here: naming only the front keeps the chart readable;
+            # every point still names itself on hover, and the table below lists them all.
+            parts.append(_point_text(x(lat), y(acc), point_label(row), placed))
     parts.append(_legend(colors, scored))
     parts.append("</svg>")
     return "".join(parts)
