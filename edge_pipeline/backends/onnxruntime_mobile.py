@@ -23,6 +23,7 @@ from edge_pipeline.artifacts.atomic import write_json
 from edge_pipeline.backends.base import ProducedArtifact
 from edge_pipeline.config.base import StrictModel
 from edge_pipeline.errors import ConfigError, StageError
+from edge_pipeline.logs import quiet_logger
 
 OPTIONS_KEY = "ort_mobile"
 ExecutionProviderName = Literal["nnapi", "coreml", "xnnpack"]
@@ -148,7 +149,7 @@ def convert_to_ort(source: Path, ort_dir: Path, options: OrtMobileOptions) -> tu
         log = io.StringIO()
         try:
             # The tool reports progress with print() and INFO logs; keep both out of the pipeline's output.
-            with contextlib.redirect_stdout(log), _quiet_logger("ort_format_model.utils"):
+            with contextlib.redirect_stdout(log), quiet_logger("ort_format_model.utils"):
                 convert_onnx_models_to_ort(
                     source,
                     output_dir=ort_dir,
@@ -191,17 +192,6 @@ def check_mobile_source(onnx_path: Path, options: OrtMobileOptions) -> None:
                 f"{onnx_path.name}: input '{graph_input.name}' has dynamic non-batch dimensions, so "
                 f"options.{OPTIONS_KEY}.fixed_batch_size cannot fix its shape; set it to null or export fixed shapes"
             )
-
-
-@contextlib.contextmanager
-def _quiet_logger(name: str):
-    logger = logging.getLogger(name)
-    previous = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
 
 
 def usability_summary(model_path: Path, providers: list[str]) -> dict:

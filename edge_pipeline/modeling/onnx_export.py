@@ -12,6 +12,7 @@ import numpy as np
 
 from edge_pipeline.config.schema import ExportConfig, InputSpec
 from edge_pipeline.errors import StageError
+from edge_pipeline.logs import quiet_logger
 
 OUTPUT_NAME = "output"
 
@@ -42,7 +43,7 @@ def _torch_export(model, spec: InputSpec, opset: int, dynamic: bool, out_path: P
     dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic else None
     chatter = io.StringIO()
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(chatter), _quiet_exporter_logs():
+        with warnings.catch_warnings(), contextlib.redirect_stdout(chatter), quiet_logger("torch.onnx", logging.ERROR):
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 model,
@@ -59,17 +60,6 @@ def _torch_export(model, spec: InputSpec, opset: int, dynamic: bool, out_path: P
     except Exception as exc:  # noqa: BLE001 - the exporter raises many types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise StageError(f"torch.onnx.export failed at opset {opset}: {first}") from None
-
-
-@contextlib.contextmanager
-def _quiet_exporter_logs():
-    logger = logging.getLogger("torch.onnx")
-    previous = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
 
 
 def _simplify(path: Path) -> None:

@@ -31,17 +31,8 @@ def count_macs_params(model: torch.nn.Module, example: torch.Tensor) -> tuple[in
         else:  # Conv: each output element costs (Cin / groups) * prod(kernel) MACs
             total[0] += output.numel() * module.weight.shape[1] * module.weight[0, 0].numel()
 
-    hooks = [
-        m.register_forward_hook(count)
-        for m in model.modules()
-        if isinstance(m, torch.nn.Linear | torch.nn.Conv1d | torch.nn.Conv2d | torch.nn.Conv3d)
-    ]
-    try:
-        with torch.no_grad():
-            model(example[:1])
-    finally:
-        for hook in hooks:
-            hook.remove()
+    counted = [m for m in model.modules() if isinstance(m, torch.nn.Linear | torch.nn.Conv1d | torch.nn.Conv2d | torch.nn.Conv3d)]
+    _forward_with_hooks(model, example, [(m, count) for m in counted])
     return total[0], sum(p.numel() for p in model.parameters())
 
 
@@ -49,17 +40,23 @@ def output_layer_names(model: torch.nn.Module, example: torch.Tensor) -> list[st
     """The last Conv/Linear that runs in a forward pass: it produces the classes, so it keeps its width."""
     ran: list[str] = []
     hooks = [
-        module.register_forward_hook(lambda *_, n=name: ran.append(n))
+        (module, lambda *_, n=name: ran.append(n))
         for name, module in model.named_modules()
         if isinstance(module, torch.nn.Linear | torch.nn.modules.conv._ConvNd)
     ]
+    _forward_with_hooks(model, example, hooks)
+    return ran[-1:]
+
+
+def _forward_with_hooks(model: torch.nn.Module, example: torch.Tensor, hooks: list) -> None:
+    """One no-grad forward pass of a single sample with (module, hook) pairs attached, then detached."""
+    handles = [module.register_forward_hook(hook) for module, hook in hooks]
     try:
         with torch.no_grad():
             model(example[:1])
     finally:
-        for hook in hooks:
-            hook.remove()
-    return ran[-1:]
+        for handle in handles:
+            handle.remove()
 
 
 def ignored_names(model: torch.nn.Module, config: PruneConfig, example: torch.Tensor) -> list[str]:

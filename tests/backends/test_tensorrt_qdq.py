@@ -89,19 +89,10 @@ def _mobilenet_v2_style():
     import torch
     from torch import nn
 
-    class InvertedResidual(nn.Module):
-        def __init__(self, cin: int, cout: int, stride: int, expand: int = 4):
-            super().__init__()
-            hidden = cin * expand
-            self.residual = stride == 1 and cin == cout
-            self.block = nn.Sequential(
-                nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
-                nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
-                nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout),  # linear bottleneck
-            )
+    from edge_pipeline.zoo.students import InvertedResidual as Block
 
-        def forward(self, x):  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
-            return x + self.block(x) if self.residual else self.block(x)
+    def InvertedResidual(cin: int, cout: int, stride: int):  # noqa: N802 - reads like the layer it builds
+        return Block(cin, cout, stride, expand=4)
 
     torch.manual_seed(0)
     return nn.Sequential(
