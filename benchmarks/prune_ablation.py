@@ -31,13 +31,14 @@ def main() -> None:
     from edge_pipeline.pruning.channels import count_macs_params, ignored_names, prune_channels
     from edge_pipeline.pruning.latency import LatencyProbe
     from edge_pipeline.shrinking.models import torch_accuracy
-    from edge_pipeline.zoo.digits import digits_splits, trained_digits_resnet
+    from edge_pipeline.zoo.digits import TEACHER_WIDTHS, digits_splits, trained_digits_resnet
 
     splits = digits_splits()
     evaluation = ArrayDataset(*splits["eval"], "digits-eval", "eval")
     teacher = trained_digits_resnet()
-    example = torch.zeros(2, 1, 16, 16)
-    spec = InputSpec(name="input", shape=[1, 1, 16, 16])
+    sample_shape = list(splits["calibration"][0].shape[1:])
+    example = torch.zeros(2, *sample_shape)
+    spec = InputSpec(name="input", shape=[1, *sample_shape])
     probe = LatencyProbe(teacher, spec, splits["calibration"][0], PruneTarget(threads=args.threads))
     teacher_macs, _ = count_macs_params(teacher, example)
     teacher_accuracy = torch_accuracy(teacher, evaluation)
@@ -71,7 +72,7 @@ def recovered(model, teacher, train, mode: str, epochs: int):
     if mode == "none":
         return model.eval()
     config = PruneConfig.model_validate({"recovery": {"loss": mode, "train": {"epochs": epochs, "lr": 0.02, "schedule": "cosine",
-                                                                              "shift_augment": 1, "seed": 0}}})
+                                                                              "seed": 0}}})
     dataset = torch_dataset(ArrayDataset(*train, "digits-train", "train"))
     with tempfile.TemporaryDirectory(prefix="ep-ablation-") as tmp:
         recover(model, config, dataset, teacher, Path(tmp), f"recover {mode}")
@@ -79,7 +80,7 @@ def recovered(model, teacher, train, mode: str, epochs: int):
 
 
 def print_table(rows: list[dict], teacher_accuracy: float, args) -> None:
-    print(f"\nteacher: SmallResNet(64,128,256), accuracy {teacher_accuracy:.2f}%; ORT FP32 batch 1, {args.threads} threads; "
+    print(f"\nteacher: SmallResNet{TEACHER_WIDTHS}, accuracy {teacher_accuracy:.2f}%; ORT FP32 batch 1, {args.threads} threads; "
           f"recovery {args.epochs} epochs (KD from the unpruned teacher, T=4, alpha=0.7)\n")
     header = f"{'ratio':>5} {'recovery':>8} {'MACs/teacher':>12} {'params':>9} {'acc %':>7} {'d acc':>6} " \
              f"{'lat ms':>7} {'teacher ms':>10} {'lat/teacher':>11} {'train s':>7}"

@@ -71,46 +71,38 @@ def onnx_input_signature(path: Path, input_name: str | None) -> tuple[tuple[int,
 
 def benchmark_files(paths: list[Path], out: Path | None, eval_data: Path | None, batch_sizes: list[int],
                     threads: list[int], warmup: int | str, iterations: int, streams: list[int] | None = None,
-                    csv_out: Path | None = None, time_budget_s: float | None = None, variant: str | None = None) -> dict:
+                    csv_out: Path | None = None, time_budget_s: float | None = None, variant: str | None = None,
+                    rounds: int = 1) -> dict:
     """Time each file in its own worker process: sweep batch × threads (× streams for OpenVINO).
 
     Every artifact is checked (format, runtime) before the first one is timed. A batch size a
     fixed-shape model refuses is an error here, naming the shape; the pipeline skips it instead.
+    With ``rounds`` > 1 every file is timed once per round, files in turn, and the samples pooled.
     """
     from edge_pipeline.benchmarking.harness import run_worker
     from edge_pipeline.benchmarking.host import fingerprint
     from edge_pipeline.benchmarking.results import RESULT_KIND, RESULT_SCHEMA_VERSION, to_csv
+    from edge_pipeline.benchmarking.rounds import pool_rounds
 
+    if rounds < 1:
+        raise ConfigError(f"rounds must be at least 1, got {rounds}")
     backends = {path: detect_backend(path) for path in paths}
-    results = []
+    measured: list[list[dict]] = [[] for _ in paths]
     with tempfile.TemporaryDirectory(prefix="ep-bench-") as tmp:
         eval_inputs = _eval_inputs(eval_data, Path(tmp))
-        for index, path in enumerate(paths):
-            job = {
-                "backend": backends[path],
-                "artifact": str(path.resolve()),
-                "variant": variant or DEFAULT_VARIANTS.get(backends[path], "default"),
-                "batch_sizes": batch_sizes,
-                "threads": threads,
-                "streams": streams if backends[path] == "openvino" else None,
-                "warmup": warmup,
-                "iterations": iterations,
-                "time_budget_s": time_budget_s,
-                "eval_batch_size": 64,
-                "sample_shape": None,
-                "dtype": None,
-                "on_fixed_batch": "error",
-            }
-            if eval_inputs is not None:
-                job["eval_inputs"] = str(eval_inputs)
-            result = run_worker(job, Path(tmp) / f"{index}-{path.name}")
-            results.append({"artifact": str(path), "backend": job["backend"], "variant": job["variant"], **result})
+        jobs = [_file_job(path, backends[path], batch_sizes, threads, warmup, iterations, streams, time_budget_s,
+                          variant, eval_inputs) for path in paths]
+        for round_index in range(rounds):
+            for index, (path, job) in enumerate(zip(paths, jobs)):
+                measured[index].append(run_worker(job, Path(tmp) / f"{round_index}-{index}-{path.name}"))
+    results = [{"artifact": str(path), "backend": job["backend"], "variant": job["variant"], **pool_rounds(rounds_of_path)}
+               for path, job, rounds_of_path in zip(paths, jobs, measured)]
     report = {
         "schema_version": RESULT_SCHEMA_VERSION,
         "kind": RESULT_KIND,
         "host": fingerprint(),
         "settings": {"batch_sizes": batch_sizes, "threads": threads, "streams": streams, "warmup": warmup,
-                     "iterations": iterations, "time_budget_s": time_budget_s, "variant": variant},
+                     "iterations": iterations, "time_budget_s": time_budget_s, "variant": variant, "rounds": rounds},
         "results": results,
     }
     if out is not None:
@@ -121,6 +113,28 @@ def benchmark_files(paths: list[Path], out: Path | None, eval_data: Path | None,
 
         write_text(csv_out, to_csv(report))
     return report
+
+
+def _file_job(path: Path, backend: str, batch_sizes: list[int], threads: list[int], warmup: int | str, iterations: int,
+              streams: list[int] | None, time_budget_s: float | None, variant: str | None, eval_inputs: Path | None) -> dict:
+    job = {
+        "backend": backend,
+        "artifact": str(path.resolve()),
+        "variant": variant or DEFAULT_VARIANTS.get(backend, "default"),
+        "batch_sizes": batch_sizes,
+        "threads": threads,
+        "streams": streams if backend == "openvino" else None,
+        "warmup": warmup,
+        "iterations": iterations,
+        "time_budget_s": time_budget_s,
+        "eval_batch_size": 64,
+        "sample_shape": None,
+        "dtype": None,
+        "on_fixed_batch": "error",
+    }
+    if eval_inputs is not None:
+        job["eval_inputs"] = str(eval_inputs)
+    return job
 
 
 def compare_result_files(baseline: Path, candidate: Path) -> dict:

@@ -120,9 +120,10 @@ def _time_config(job: dict, runner, eval_inputs, batch_size: int) -> dict:
 
     dtype = job.get("dtype") or runner.inputs[0].dtype
     feed = {runner.inputs[0].name: _sample_batch(dtype, eval_inputs, batch_size, _sample_shape(job, runner))}
-    first_ms = time_call(lambda: runner.infer(feed))
-    warmup = warm_up(lambda: runner.infer(feed), job["warmup"])
-    samples = sample(lambda: runner.infer(feed), job["iterations"], job.get("time_budget_s"))
+    call = runner.prepare(feed)
+    first_ms = time_call(call)
+    warmup = warm_up(call, job["warmup"])
+    samples = sample(call, job["iterations"], job.get("time_budget_s"))
     stats = summarize(samples)
     entry = {
         "latency_ms": stats,

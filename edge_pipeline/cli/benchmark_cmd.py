@@ -40,6 +40,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--warmup", type=warmup_value, default=20,
                         help="untimed runs first, or 'auto': until the median of 10 runs moves < 5%%")
     parser.add_argument("--iterations", type=int, default=200, help="timed runs per configuration")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="time every file this many times, files in turn, each in a fresh process; samples pooled")
     parser.add_argument("--time-budget", type=float, default=None, help="stop timing a configuration after this many s")
     parser.add_argument("--data", type=Path, default=None, help="inputs to time with (.npz with 'x' or .npy)")
     parser.add_argument("--out", type=Path, default=None, help="write results JSON here (and the CSV beside it)")
@@ -58,7 +60,8 @@ def execute(args) -> int:
     if not args.artifacts:
         raise ConfigError("name at least one artifact to time, e.g. edge-pipeline benchmark model.onnx")
     report = api.benchmark(args.artifacts, args.out, args.data, args.batch_sizes, args.threads, args.warmup,
-                           args.iterations, args.streams, args.csv, args.time_budget, args.variant)
+                           args.iterations, args.streams, args.csv, args.time_budget, args.variant,
+                           args.rounds)
     for result in report["results"]:
         _print_result(result)
     if args.out is not None:

@@ -102,6 +102,10 @@ class BenchmarkConfig(StrictModel):
     warmup: int = Field(20, ge=0, description="Untimed runs before timing.")
     iterations: int = Field(200, gt=0, description="Timed runs per configuration (upper bound with a budget).")
     time_budget_s: float | None = Field(None, gt=0, description="Stop timing a configuration after this long.")
+    rounds: int = Field(
+        1, ge=1, description="Fresh worker processes per artifact, taken in turn across the run's artifacts; "
+        "samples are pooled (iterations and the budget are per round)."
+    )
     batch_sizes: list[int] = Field(default_factory=lambda: [1], description="Batch sizes to time.")
     threads: list[int] = Field(default_factory=lambda: [2], description="Intra-op thread counts to time.")
     eval_batch_size: int = Field(64, gt=0, description="Batch used for the accuracy pass when shapes allow.")

@@ -43,7 +43,7 @@ class LatencyProbe:
         with runner(candidate_path, options) as candidate, runner(self.teacher_path, options) as teacher:
             for _ in range(ROUNDS):
                 rounds.append({
-                    key: float(np.median(time_calls(lambda r=timed: r.infer(sample), 5, 10_000, ROUND_SECONDS)))
+                    key: float(np.median(time_calls(timed.prepare(sample), 5, 10_000, ROUND_SECONDS)))
                     for key, timed in (("candidate", candidate), ("teacher", teacher))
                 })
         # The ratio is taken per round (both timed back to back), then the median over rounds:

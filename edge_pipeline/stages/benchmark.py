@@ -11,6 +11,7 @@ from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.backends.registry import get_backend
 from edge_pipeline.benchmarking.accuracy import agreement, top1_accuracy
 from edge_pipeline.benchmarking.harness import run_worker, write_eval_inputs
+from edge_pipeline.benchmarking.rounds import pool_rounds
 from edge_pipeline.benchmarking.host import host_arch, measurement_scope, timing_identity
 from edge_pipeline.config.schema import BenchmarkConfig, effective_stage_config
 from edge_pipeline.stages.context import RunContext, cached_step
@@ -19,18 +20,30 @@ from edge_pipeline.stages.data import eval_dataset
 
 def run(ctx: RunContext) -> None:
     evaluation = eval_dataset(ctx)
-    measured: list[tuple[Artifact, str, dict]] = []
+    plan = timing_plan(ctx)
+    rounds: list[list[dict]] = [[] for _ in plan]
+    # Round after round over every artifact (not all rounds of one, then the next): the rows a
+    # speedup compares are then timed across the same stretch of the machine's load.
+    for round_index in range(max((config.rounds for _, _, config, _ in plan), default=0)):
+        for results, (artifact, variant, config, settings) in zip(rounds, plan):
+            if round_index < config.rounds:
+                results.append(measure(ctx, artifact, variant, config, evaluation, settings, round_index))
+    measured = [(artifact, variant, pool_rounds(results)) for results, (artifact, variant, _, _) in zip(rounds, plan)]
+    ctx.results += build_rows(measured, evaluation)
+    _label_host_measurements(ctx)
+
+
+def timing_plan(ctx: RunContext) -> list[tuple[Artifact, str, BenchmarkConfig, dict]]:
+    """(artifact, runtime variant, benchmark config, target options) for every timed row."""
+    plan = []
     for artifact in [a for a in ctx.artifacts if a.target is not None and a.backend is not None]:
         target = ctx.targets[artifact.target]
         config = effective_stage_config(ctx.recipe.benchmark, target.benchmark)
         backend = get_backend(artifact.backend)
         if backend.artifact_kinds and artifact.kind not in backend.artifact_kinds:
             continue  # files beside the models (e.g. ORT's required_operators.config), nothing to time
-        for variant in backend.variants_for(artifact, target):
-            result = measure(ctx, artifact, variant, config, evaluation, target.options)
-            measured.append((artifact, variant, result))
-    ctx.results += build_rows(measured, evaluation)
-    _label_host_measurements(ctx)
+        plan += [(artifact, variant, config, target.options) for variant in backend.variants_for(artifact, target)]
+    return plan
 
 
 def _label_host_measurements(ctx: RunContext) -> None:
@@ -45,8 +58,12 @@ def _label_host_measurements(ctx: RunContext) -> None:
         )
 
 
-def measure(ctx: RunContext, artifact: Artifact, variant: str, config: BenchmarkConfig, evaluation, settings: dict) -> dict:
+def measure(ctx: RunContext, artifact: Artifact, variant: str, config: BenchmarkConfig, evaluation, settings: dict,
+            round_index: int = 0) -> dict:
+    """One round: a worker process times the artifact; the first round also scores it."""
+    scored = evaluation if round_index == 0 else None
     material = {
+        "round": round_index,
         "artifact": artifact.sha256,
         "variant": variant,
         "config": config.model_dump(),
@@ -57,18 +74,19 @@ def measure(ctx: RunContext, artifact: Artifact, variant: str, config: Benchmark
 
     def produce(directory: Path):
         with tempfile.TemporaryDirectory(prefix="ep-bench-") as tmp:
-            job = worker_job(ctx, artifact, variant, config, evaluation, settings, Path(tmp))
+            job = worker_job(ctx, artifact, variant, config, evaluation, settings, Path(tmp), scored=round_index == 0)
             result = run_worker(job, Path(tmp))
-            if evaluation is not None:
+            if scored is not None:
                 result["logits"] = np.load(job["logits_out"]).tolist()
         return [], result
 
-    step = f"{artifact.id} [{variant}]"
+    step = f"{artifact.id} [{variant}]" + (f" round {round_index + 1}/{config.rounds}" if config.rounds > 1 else "")
     _, result = cached_step(ctx, "benchmark", step, material, produce)
     return result
 
 
-def worker_job(ctx: RunContext, artifact: Artifact, variant: str, config: BenchmarkConfig, evaluation, settings: dict, tmp: Path) -> dict:
+def worker_job(ctx: RunContext, artifact: Artifact, variant: str, config: BenchmarkConfig, evaluation, settings: dict,
+               tmp: Path, scored: bool = True) -> dict:
     job = {
         "backend": artifact.backend,
         "artifact": str(artifact.path),
@@ -84,8 +102,9 @@ def worker_job(ctx: RunContext, artifact: Artifact, variant: str, config: Benchm
         "dtype": ctx.recipe.input.dtype,
     }
     if evaluation is not None:
-        job["eval_inputs"] = str(write_eval_inputs(evaluation.inputs, tmp))
-        job["logits_out"] = str(tmp / "logits.npy")
+        job["eval_inputs"] = str(write_eval_inputs(evaluation.inputs, tmp))  # also the timed batch
+        if scored:
+            job["logits_out"] = str(tmp / "logits.npy")
     return job
 
 

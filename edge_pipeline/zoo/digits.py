@@ -1,5 +1,9 @@
-"""The embedded default: sklearn's 8x8 digits (shipped with scikit-learn, nothing downloaded),
-upsampled to 16x16, split deterministically, and a SmallResNet trained on it with a fixed seed.
+"""The embedded default: sklearn's 8x8 digits (shipped with scikit-learn, nothing downloaded) at
+their native size, split deterministically, and a SmallResNet trained on it with a fixed seed.
+
+The teacher is wide (128, 256, 512 channels; 11 M parameters) on a small input, the shape of an
+edge model whose FP32 weights (44 MB) outgrow the last-level cache while its INT8 weights (11 MB)
+fit: the regime where INT8 pays most on a CPU.
 
 The trained weights are cached (safetensors) under the cache root, keyed by the training settings
 and this file's source, so only the first run trains.
@@ -18,28 +22,28 @@ from edge_pipeline.config.locations import cache_root
 from edge_pipeline.config.training import TrainConfig
 from edge_pipeline.progress import progress
 
-IMAGE_SIZE = 16
 EVAL_FRACTION = 0.3
 CALIBRATION_SAMPLES = 256
 SPLIT_SEED = 0
-# Pixel statistics of the upsampled training images (x/16), rounded.
-MEAN, STD = 0.3, 0.35
+# Pixel statistics of the images (x/16), rounded.
+MEAN, STD = 0.3, 0.38
 
-DEFAULT_TRAINING = TrainConfig(epochs=8, batch_size=64, lr=0.1, seed=0, shift_augment=1)
+TEACHER_WIDTHS = (128, 256, 512)
+# No shift augmentation: at 8x8 a one-pixel shift moves an eighth of the digit (99.26% without it,
+# 97.59% with it, same seed).
+DEFAULT_TRAINING = TrainConfig(epochs=8, batch_size=64, lr=0.1, seed=0)
 
 
 def digits_splits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{'train', 'calibration', 'eval'} -> (inputs (N, 1, 16, 16) float32, labels (N,) int64).
+    """{'train', 'calibration', 'eval'} -> (inputs (N, 1, 8, 8) float32, labels (N,) int64).
 
     Calibration samples come from the training split, never from the held-out eval split.
     """
     import torch
     from sklearn.datasets import load_digits
-    from torch.nn import functional as F
 
     digits = load_digits()
     images = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.0  # (N, 1, 8, 8)
-    images = F.interpolate(images, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", align_corners=False)
     inputs = ((images - MEAN) / STD).numpy().astype(np.float32)
     labels = digits.target.astype(np.int64)
     order = np.random.default_rng(SPLIT_SEED).permutation(len(inputs))
@@ -66,14 +70,14 @@ def write_shipped_data(folder: Path) -> None:
                 np.savez_compressed(fh, x=x, y=y)
 
 
-def digits_resnet(widths: tuple[int, int, int] = (64, 128, 256)):
-    """An untrained SmallResNet shaped for the digits input (1x16x16, 10 classes)."""
+def digits_resnet(widths: tuple[int, int, int] = TEACHER_WIDTHS):
+    """An untrained SmallResNet shaped for the digits input (1x8x8, 10 classes)."""
     from edge_pipeline.zoo.resnet import SmallResNet
 
     return SmallResNet(tuple(widths), num_classes=10, in_channels=1)
 
 
-def trained_digits_resnet(widths: tuple[int, int, int] = (64, 128, 256), epochs: int | None = None):
+def trained_digits_resnet(widths: tuple[int, int, int] = TEACHER_WIDTHS, epochs: int | None = None):
     """The default teacher: trained on first use, then loaded from the cache."""
     from safetensors.torch import load_file
 

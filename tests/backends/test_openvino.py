@@ -15,7 +15,7 @@ from edge_pipeline.backends.registry import get_backend, probe
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.config.recipes import load_target
 from edge_pipeline.config.schema import ExportConfig, InputSpec, QuantizeConfig
-from edge_pipeline.errors import ConfigError, DataError, StageError
+from edge_pipeline.errors import ConfigError, DataError, EdgePipelineError, StageError
 
 pytestmark = [
     pytest.mark.openvino,
@@ -97,6 +97,19 @@ def test_runner_sees_new_arrays_and_in_place_changes(backend, target, fp32_ir, t
         third = runner.infer({"input": calib.inputs[4:7]})[0]  # another array and batch size
     reference = ort_reference(tiny_onnx, calib.inputs[:7])
     np.testing.assert_allclose(np.concatenate([first, second, third]), reference, atol=1e-4)
+
+
+def test_prepared_call_is_the_bound_request(backend, target, fp32_ir, calib):
+    """The timed call is the infer request itself on inputs bound once, as benchmark_app times it."""
+    x = calib.inputs[:3]
+    with backend.runner(fp32_ir.path, RunnerOptions(threads=1, variant="f32", settings=target.options)) as runner:
+        expected = runner.infer({"input": x})[0]
+        call = runner.prepare({"input": x})
+        assert call == runner.request.infer
+        call()
+        np.testing.assert_array_equal(runner.request.get_output_tensor(0).data, expected)
+        with pytest.raises(EdgePipelineError, match="feed has inputs"):
+            runner.prepare({"wrong": x})
 
 
 def test_compress_to_fp16_halves_the_weights(backend, target, tiny_onnx, fp32_ir, tmp_path):

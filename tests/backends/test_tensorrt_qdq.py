@@ -144,7 +144,7 @@ def test_mobilenet_v2_style_qdq_keeps_accuracy(tmp_path):
     model = _train(_mobilenet_v2_style(), *splits["train"])
     fp32 = tmp_path / "mbv2.onnx"
     calib_x, _ = splits["calibration"]
-    export_onnx(model, InputSpec(shape=[1, 1, 16, 16]), ExportConfig(), fp32, calib_x)
+    export_onnx(model, InputSpec(shape=[1, *calib_x.shape[1:]]), ExportConfig(), fp32, calib_x)
     target = load_target("x86-gpu-tensorrt")
     calibration = ArrayDataset(calib_x, None, "digits calibration", "mbv2-calib")
     produced = TensorRtBackend().quantize(fp32, calibration, target.quantize, target, tmp_path)
@@ -192,5 +192,5 @@ def test_default_run_writes_the_qdq_model_and_the_jetson_bundle(tmp_path, defaul
         [sys.executable, str(device_bundle / "build_and_benchmark.py"), "--dry-run"], capture_output=True, text=True, cwd=tmp_path
     )
     assert dry.returncode == 0, dry.stderr
-    assert "profile:      min 1x1x16x16" in dry.stdout and "trtexec --onnx=model.int8.qdq.onnx" in dry.stdout
+    assert "profile:      min 1x1x8x8" in dry.stdout and "trtexec --onnx=model.int8.qdq.onnx" in dry.stdout
     assert "--stronglyTyped" in dry.stdout and "--int8" not in dry.stdout

@@ -122,7 +122,7 @@ def torch_free_result(bundle, openvino_ir, tmp_path_factory) -> tuple[Path, list
     files = onnx_files + bundle_files(bundle, "ort") + ([openvino_ir] if openvino_ir else [])
     out = tmp / "device.json"
     proc, attempted = run_blocked_cli(tmp, EXPORT_TOOLING, "benchmark", *map(str, files), "--threads", "1",
-                                      "--warmup", "auto", "--iterations", "10", "--out", str(out))
+                                      "--warmup", "auto", "--iterations", "10", "--rounds", "2", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     return out, files, attempted
 
@@ -139,7 +139,8 @@ def test_benchmark_runs_without_torch_or_export_tooling(torch_free_result):
     for entry in result["results"]:
         assert entry["process_cold_start"]["load_s"] > 0
         (config,) = entry["configs"]
-        assert config["latency_ms"]["n"] == 10 and config["warmup"]["mode"] == "auto"
+        assert config["latency_ms"]["n"] == 20 and config["warmup"]["mode"] == "auto"
+        assert [r["n"] for r in config["rounds"]] == [10, 10]  # two fresh processes, samples pooled
     assert len(out.with_suffix(".csv").read_text().strip().splitlines()) == len(files) + 1
 
 

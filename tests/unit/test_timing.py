@@ -1,5 +1,7 @@
 import numpy as np
+import pytest
 
+from edge_pipeline.benchmarking.rounds import pool_rounds
 from edge_pipeline.benchmarking.timing import median_confidence_interval, summarize, time_calls
 
 
@@ -22,3 +24,24 @@ def test_time_calls_counts_warmup_separately():
     calls = []
     samples = time_calls(lambda: calls.append(1), warmup=5, iterations=20, time_budget_s=None)
     assert len(samples) == 20 and len(calls) == 25
+
+
+def _round(samples: list[float]) -> dict:
+    return {
+        "configs": [
+            {"batch_size": 4, "threads": 2, "latency_ms": summarize(samples), "samples_ms": samples, "throughput_per_s": 0.0},
+            {"batch_size": 8, "threads": 2, "skipped": "model batch is fixed at 4"},
+        ],
+        "cold_start": {"2": {"load_s": 0.1}},
+    }
+
+
+def test_rounds_pool_samples_and_keep_each_rounds_median():
+    first, second = _round([1.0, 1.1, 1.2]), _round([2.0, 2.1, 2.2, 2.3])
+    pooled = pool_rounds([first, second])
+    timed, skipped = pooled["configs"]
+    assert timed["latency_ms"]["n"] == 7 and timed["latency_ms"]["p50"] == 2.0
+    assert [r["p50"] for r in timed["rounds"]] == pytest.approx([1.1, 2.15])
+    assert timed["throughput_per_s"] == 4 * 1e3 / 2.0
+    assert skipped == first["configs"][1] and pooled["cold_start"] == first["cold_start"]
+    assert pool_rounds([first]) is first
