@@ -1,6 +1,6 @@
 """OpenVINO: our benchmark worker vs OpenVINO's own benchmark_app on the same IRs, side by side.
 
-    .venv/bin/python benchmarks/openvino_vs_benchmark_app.py [--bundle DIR] [--rounds 5] [--iterations 500]
+    .venv/bin/python benchmarks/openvino_vs_benchmark_app.py [--bundle DIR] [--rounds 9] [--iterations 1000]
 
 Without --bundle it runs the embedded default recipe on the x86-cpu-openvino target first (cached
 stages are re-used). For each of the teacher's rows (FP32 IR with the f32 hint, FP32 IR with the
@@ -37,8 +37,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", type=Path, default=None, help="a bundle with x86-cpu-openvino rows")
     parser.add_argument("--target", default="x86-cpu-openvino")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--iterations", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--iterations", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     bundle = args.bundle or api.run(

@@ -154,6 +154,8 @@ def _row(artifact: Artifact, variant: str, result: dict, config: dict, scores: d
         "threads": config["threads"],
         "latency_ms": config["latency_ms"],
         "samples_ms": config["samples_ms"],
+        # One median per fresh worker process; the percentiles above pool their samples.
+        "round_p50_ms": [r["p50"] for r in config.get("rounds", [config["latency_ms"]])],
         "throughput_per_s": config["throughput_per_s"],
         **scores,
         "size_bytes": artifact.size_bytes,

@@ -48,3 +48,18 @@ def test_every_default_target_has_rows(default_run):
     report = json.loads((default_run.bundle / "report.json").read_text())
     recipe_targets = json.loads((default_run.bundle / "manifest.json").read_text())["recipe"]["snapshot"]["targets"]
     assert {r["target"] for r in report["results"]} == set(recipe_targets)
+
+
+@pytest.mark.slow
+def test_x86_rows_pool_three_interleaved_rounds(default_run):
+    """x86 targets time each artifact in three fresh processes, taken in turn with the others."""
+    report = json.loads((default_run.bundle / "report.json").read_text())
+    for row in report["results"]:
+        rounds = 3 if row["target"] in ("x86-cpu-onnxruntime", "x86-cpu-openvino") else 1
+        assert len(row["round_p50_ms"]) == rounds, row["artifact_id"]
+        assert min(row["round_p50_ms"]) <= row["latency_ms"]["p50"] <= max(row["round_p50_ms"])
+    steps = [s["step"] for s in json.loads((default_run.bundle / "manifest.json").read_text())["steps"]]
+    timed = [s for s in steps if " round " in s]
+    # Round 1 of every x86 artifact comes before round 2 of any.
+    assert max(i for i, s in enumerate(timed) if s.endswith("round 1/3")) < min(
+        i for i, s in enumerate(timed) if s.endswith("round 2/3"))
