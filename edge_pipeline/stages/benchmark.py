@@ -61,7 +61,7 @@ def _label_host_measurements(ctx: RunContext) -> None:
 def measure(ctx: RunContext, artifact: Artifact, variant: str, config: BenchmarkConfig, evaluation, settings: dict,
             round_index: int = 0) -> dict:
     """One round: a worker process times the artifact; the first round also scores it."""
-    scored = evaluation if round_index == 0 else None
+    scored = round_index == 0 and evaluation is not None
     material = {
         "round": round_index,
         "artifact": artifact.sha256,
@@ -74,9 +74,9 @@ def measure(ctx: RunContext, artifact: Artifact, variant: str, config: Benchmark
 
     def produce(directory: Path):
         with tempfile.TemporaryDirectory(prefix="ep-bench-") as tmp:
-            job = worker_job(ctx, artifact, variant, config, evaluation, settings, Path(tmp), scored=round_index == 0)
+            job = worker_job(ctx, artifact, variant, config, evaluation, settings, Path(tmp), scored)
             result = run_worker(job, Path(tmp))
-            if scored is not None:
+            if scored:
                 result["logits"] = np.load(job["logits_out"]).tolist()
         return [], result
 
