@@ -12,6 +12,7 @@ COLUMNS = [
     ("runtime", lambda r: f"{r['backend']}:{r['runtime_variant']}", "{}"),
     ("batch", lambda r: r["batch_size"], "{}"),
     ("threads", lambda r: r["threads"], "{}"),
+    ("rounds", lambda r: len(r.get("round_p50_ms") or [None]), "{}"),
     ("p50 ms", lambda r: r["latency_ms"]["p50"], "{:.3f}"),
     ("p90 ms", lambda r: r["latency_ms"].get("p90"), "{:.3f}"),
     ("p99 ms", lambda r: r["latency_ms"].get("p99"), "{:.3f}"),

@@ -10,7 +10,7 @@ def _fmt(value, pattern: str, missing: str = "–") -> str:
 def render_markdown(report: dict) -> str:
     lines = [f"# edge_pipeline report: {report['recipe']}", "", f"Baseline: {report['baseline']}.", ""]
     header = (
-        "| target | model | precision | runtime | batch | threads | p50 ms | p90 ms | p99 ms | throughput/s "
+        "| target | model | precision | runtime | batch | threads | rounds | p50 ms | p90 ms | p99 ms | throughput/s "
         "| speedup | accuracy % | Δacc | top-1 agree % | size KiB | size ratio | MACs M | params M | peak MiB |"
     )
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
@@ -26,6 +26,7 @@ def render_markdown(report: dict) -> str:
                     f"{row['backend']}:{row['runtime_variant']}" + (" (host)" if row.get("measured_on") == "host" else ""),
                     str(row["batch_size"]),
                     str(row["threads"]),
+                    str(len(row.get("round_p50_ms") or [None])),  # fresh processes pooled into the percentiles
                     f"{lat['p50']:.3f}",
                     f"{lat['p90']:.3f}",
                     f"{lat['p99']:.3f}",
