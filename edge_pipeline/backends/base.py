@@ -68,6 +68,14 @@ class Runner(ABC):
         self._check_feed(feed)
         return lambda: self._infer(feed)
 
+    def has_runtime_clock(self, feed: dict[str, np.ndarray]) -> bool:
+        """Whether the runtime times each prepared call of ``feed`` itself (see runtime_latency_ms)."""
+        return False
+
+    def runtime_latency_ms(self) -> float:
+        """The runtime's own timing of the last prepared call, where has_runtime_clock says it keeps one."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no clock of its own")
+
     def _check_feed(self, feed: dict[str, np.ndarray]) -> None:
         expected = {i.name for i in self.inputs}
         if set(feed) != expected:

@@ -97,6 +97,12 @@ class OpenVinoRunner(Runner):
         self._bind(feed)
         return self.request.infer
 
+    def has_runtime_clock(self, feed: dict[str, np.ndarray]) -> bool:
+        return not self._splits_batch(feed)  # the sync request's timer; async batches use several requests
+
+    def runtime_latency_ms(self) -> float:
+        return float(self.request.latency)
+
     def _splits_batch(self, feed: dict[str, np.ndarray]) -> bool:
         return self._queue is not None and self.fixed_batch() is None and len(next(iter(feed.values()))) > 1
 

@@ -30,10 +30,18 @@ def _pool_config(rounds: list[dict]) -> dict:
         return first
     samples = [s for config in rounds for s in config["samples_ms"]]
     stats = summarize(samples)
+    pooled = {key: value for key, value in first.items() if key != "runtime_clock_ms"}  # per round below
     return {
-        **first,
+        **pooled,
         "latency_ms": stats,
         "samples_ms": samples,
         "throughput_per_s": first["batch_size"] * 1e3 / stats["p50"],
-        "rounds": [{"p50": config["latency_ms"]["p50"], "n": config["latency_ms"]["n"]} for config in rounds],
+        "rounds": [_round_summary(config) for config in rounds],
     }
+
+
+def _round_summary(config: dict) -> dict:
+    summary = {"p50": config["latency_ms"]["p50"], "n": config["latency_ms"]["n"]}
+    if "runtime_clock_ms" in config:
+        summary["runtime_clock_p50"] = config["runtime_clock_ms"]["p50"]
+    return summary

@@ -43,11 +43,15 @@ def time_calls(call: Callable[[], object], warmup: int, iterations: int, time_bu
     return sample(call, iterations, time_budget_s)
 
 
-def sample(call: Callable[[], object], iterations: int, time_budget_s: float | None) -> list[float]:
+def sample(call: Callable[[], object], iterations: int, time_budget_s: float | None,
+           after_each: Callable[[], None] | None = None) -> list[float]:
+    """Timed runs of ``call``; ``after_each`` runs after each one, outside the timed span."""
     samples: list[float] = []
     deadline = None if time_budget_s is None else time.perf_counter() + time_budget_s
     while len(samples) < iterations:
         samples.append(time_call(call))
+        if after_each is not None:
+            after_each()
         if deadline is not None and time.perf_counter() >= deadline and len(samples) >= 10:
             break
     return samples
