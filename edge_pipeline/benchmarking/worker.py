@@ -138,7 +138,8 @@ def _time_config(job: dict, runner, eval_inputs, batch_size: int) -> dict:
         "first_inference_ms": first_ms,
     }
     if runtime_ms:
-        entry["runtime_clock_ms"] = {key: summarize(runtime_ms)[key] for key in ("p50", "p90", "p99", "n")}
+        clock_stats = summarize(runtime_ms)
+        entry["runtime_clock_ms"] = {key: clock_stats[key] for key in ("p50", "p90", "p99", "n")}
     if hasattr(runner, "runtime_info"):
         entry["runtime_info"] = runner.runtime_info()
     return entry
