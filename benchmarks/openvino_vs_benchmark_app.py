@@ -27,8 +27,8 @@ import tempfile
 from pathlib import Path
 
 from edge_pipeline import api
-from edge_pipeline.backends.openvino_options import parse_options
-from edge_pipeline.backends.openvino_runner import compile_config
+from edge_pipeline.backends.openvino.options import parse_options
+from edge_pipeline.backends.openvino.runner import compile_config
 from edge_pipeline.benchmarking.harness import run_worker
 from edge_pipeline.config.recipes import load_target
 

@@ -71,8 +71,8 @@ def _run_stages(recipe, out, overrides, cache_dir, stages: list[str]) -> Path:
 
 def compare(baseline: str | Path, new: str | Path, thresholds=None):
     """Gate a new run against a baseline (bundle dirs or report.json files); returns a Comparison."""
-    from edge_pipeline.reports.compare import compare_runs
-    from edge_pipeline.reports.gates import GateThresholds
-    from edge_pipeline.reports.run_loading import load_run
+    from edge_pipeline.reports.gates.compare import compare_runs
+    from edge_pipeline.reports.gates.thresholds import GateThresholds
+    from edge_pipeline.reports.gates.run_loading import load_run
 
     return compare_runs(load_run(baseline), load_run(new), thresholds or GateThresholds())

@@ -28,17 +28,17 @@ def register_backend(entry: BackendEntry) -> None:
 
 
 register_backend(
-    BackendEntry("onnxruntime", "edge_pipeline.backends.onnxruntime_backend:OnnxRuntimeBackend", "onnxruntime", ("onnxruntime",))
+    BackendEntry("onnxruntime", "edge_pipeline.backends.onnxruntime.backend:OnnxRuntimeBackend", "onnxruntime", ("onnxruntime",))
 )
 register_backend(
-    BackendEntry("openvino", "edge_pipeline.backends.openvino_backend:OpenVinoBackend", "openvino", ("openvino", "nncf"))
+    BackendEntry("openvino", "edge_pipeline.backends.openvino.backend:OpenVinoBackend", "openvino", ("openvino", "nncf"))
 )
 # The TensorRT backend makes its Q/DQ ONNX and Jetson bundle with onnx + onnxruntime alone; only
 # building and timing engines needs TensorRT itself (and a GPU).
 register_backend(
     BackendEntry(
         "tensorrt",
-        "edge_pipeline.backends.tensorrt_backend:TensorRtBackend",
+        "edge_pipeline.backends.tensorrt.backend:TensorRtBackend",
         "onnxruntime",
         ("onnx", "onnxruntime"),
         (

@@ -13,4 +13,4 @@ def register_report_writer(writer: Callable) -> Callable:
 
 
 # Built-in writers register themselves when imported; importing them here means every bundle gets them.
-import edge_pipeline.reports.html  # noqa: E402,F401  (report.html)
+import edge_pipeline.reports.html.render  # noqa: E402,F401  (report.html)

@@ -113,7 +113,7 @@ def test_unknown_backend_option_names_the_allowed_key(fp32_onnx, tmp_path):
 
 
 def test_mobile_options_round_trip_through_json():
-    from edge_pipeline.backends.onnxruntime_mobile import OrtMobileOptions
+    from edge_pipeline.backends.onnxruntime.mobile import OrtMobileOptions
 
     options = OrtMobileOptions(optimization_styles=["runtime"], fixed_batch_size=None, execution_providers=["xnnpack"])
     assert OrtMobileOptions.model_validate_json(options.model_dump_json()) == options

@@ -120,7 +120,7 @@ def test_compress_to_fp16_halves_the_weights(backend, target, tiny_onnx, fp32_ir
 
 
 def test_runtime_variants_are_explicit_precisions(backend, target, fp32_ir, calib):
-    from edge_pipeline.backends.openvino_runner import cpu_supports_bf16
+    from edge_pipeline.backends.openvino.runner import cpu_supports_bf16
 
     assert backend.runtime_variants("int8", target) == ["f32"]
     assert backend.runtime_variants("fp32", with_options(target, bf16_variant=False)) == ["f32"]

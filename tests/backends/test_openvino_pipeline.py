@@ -19,7 +19,7 @@ pytestmark = [
 
 
 def test_openvino_target_writes_f32_bf16_and_int8_rows(tmp_path, tiny_data):
-    from edge_pipeline.backends.openvino_runner import cpu_supports_bf16
+    from edge_pipeline.backends.openvino.runner import cpu_supports_bf16
 
     recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe_dict(tiny_data, targets=["x86-cpu-openvino"]))
     bundle = api.run(recipe, out=tmp_path / "bundle")

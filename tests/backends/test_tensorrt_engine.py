@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from edge_pipeline.backends.base import RunnerOptions
-from edge_pipeline.qdq.insert import insert_qdq
-from edge_pipeline.qdq.placement import plan_qdq
+from edge_pipeline.backends.tensorrt.qdq.insert import insert_qdq
+from edge_pipeline.backends.tensorrt.qdq.placement import plan_qdq
 
 pytestmark = [
     pytest.mark.tensorrt,
@@ -20,7 +20,7 @@ pytestmark = [
 
 
 def _gpu_or_skip() -> None:
-    from edge_pipeline.backends.tensorrt_engine import engine_unavailable_reason
+    from edge_pipeline.backends.tensorrt.engine import engine_unavailable_reason
 
     reason = engine_unavailable_reason()
     if reason is not None:
@@ -49,7 +49,7 @@ def qdq_model(tmp_path) -> Path:
 
 def _plan(path: Path) -> dict:
     from edge_pipeline.artifacts.hashing import sha256_file
-    from edge_pipeline.backends.tensorrt_options import TensorRtOptions, build_plan
+    from edge_pipeline.backends.tensorrt.options import TensorRtOptions, build_plan
 
     options = TensorRtOptions(min_batch=1, opt_batch=4, max_batch=8, benchmark_batch_sizes=[1, 4], workspace_mib=256)
     info = {"name": "input", "dtype": "float32", "sample_shape": [3, 8, 8]}
@@ -58,7 +58,7 @@ def _plan(path: Path) -> dict:
 
 def test_engine_builds_named_by_gpu_and_tensorrt_version(qdq_model, tmp_path):
     _gpu_or_skip()
-    from edge_pipeline.backends.tensorrt_engine import build_engine_artifact, engine_material
+    from edge_pipeline.backends.tensorrt.engine import build_engine_artifact, engine_material
 
     produced = build_engine_artifact(qdq_model, _plan(qdq_model), "int8", tmp_path / "engine")
     material = engine_material()
@@ -71,8 +71,8 @@ def test_engine_runner_matches_onnxruntime_and_reports_cuda_event_timings(qdq_mo
     _gpu_or_skip()
     import onnxruntime as ort
 
-    from edge_pipeline.backends.tensorrt_backend import TensorRtBackend
-    from edge_pipeline.backends.tensorrt_engine import build_engine_artifact
+    from edge_pipeline.backends.tensorrt.backend import TensorRtBackend
+    from edge_pipeline.backends.tensorrt.engine import build_engine_artifact
 
     engine = build_engine_artifact(qdq_model, _plan(qdq_model), "int8", tmp_path / "engine").path
     x = np.random.default_rng(0).standard_normal((4, 3, 8, 8)).astype(np.float32)
@@ -90,7 +90,7 @@ def test_device_script_builds_and_benchmarks(qdq_model, tmp_path):
     import json
     import shutil
 
-    from edge_pipeline.backends import tensorrt_device_script as script
+    from edge_pipeline.backends.tensorrt import device_script as script
 
     folder = tmp_path / "bundle"
     folder.mkdir()

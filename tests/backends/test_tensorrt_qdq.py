@@ -17,13 +17,13 @@ import onnxruntime as ort
 import pytest
 
 from edge_pipeline.backends.registry import get_backend
-from edge_pipeline.backends.tensorrt_backend import TensorRtBackend
+from edge_pipeline.backends.tensorrt.backend import TensorRtBackend
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.config.recipes import load_target
 from edge_pipeline.config.schema import QuantizeConfig
 from edge_pipeline.errors import ConfigError
-from edge_pipeline.qdq.checks import check_tensorrt_qdq
-from edge_pipeline.qdq.graph import GraphIndex
+from edge_pipeline.backends.tensorrt.qdq.checks import check_tensorrt_qdq
+from edge_pipeline.backends.tensorrt.qdq.graph import GraphIndex
 
 REPO = Path(__file__).resolve().parents[2]
 HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None
@@ -73,7 +73,7 @@ def test_config_that_is_not_tensorrt_int8_is_refused(tmp_path):
 
 
 def test_device_script_needs_only_tensorrt_numpy_and_cuda():
-    from edge_pipeline.backends import tensorrt_device_script
+    from edge_pipeline.backends.tensorrt import device_script as tensorrt_device_script
 
     tree = ast.parse(Path(tensorrt_device_script.__file__).read_text())
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_pipeline.reports.html import render_html
+from edge_pipeline.reports.html.render import render_html
 from tests.unit.report_factory import default_rows, make_artifacts, make_report
 
 pytestmark = pytest.mark.browser

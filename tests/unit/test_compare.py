@@ -4,14 +4,14 @@ import pytest
 
 from edge_pipeline import api
 from edge_pipeline.benchmarking.timing import summarize
-from edge_pipeline.reports.compare_errors import (
+from edge_pipeline.reports.gates.errors import (
     BaselineMissingArtifactError,
     ReportInputError,
     ReportMismatchError,
     UnknownSchemaError,
 )
-from edge_pipeline.reports.gates import FAIL, NOISE, PASS, SKIPPED, GateThresholds
-from edge_pipeline.reports.pareto import pareto_front
+from edge_pipeline.reports.gates.thresholds import FAIL, NOISE, PASS, SKIPPED, GateThresholds
+from edge_pipeline.reports.html.pareto import pareto_front
 from tests.unit.report_factory import (
     default_rows,
     make_manifest,

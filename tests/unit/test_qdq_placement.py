@@ -6,10 +6,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edge_pipeline.errors import ConfigError, StageError
-from edge_pipeline.qdq.checks import check_tensorrt_qdq
-from edge_pipeline.qdq.graph import GraphIndex
-from edge_pipeline.qdq.insert import insert_qdq
-from edge_pipeline.qdq.placement import plan_qdq
+from edge_pipeline.backends.tensorrt.qdq.checks import check_tensorrt_qdq
+from edge_pipeline.backends.tensorrt.qdq.graph import GraphIndex
+from edge_pipeline.backends.tensorrt.qdq.insert import insert_qdq
+from edge_pipeline.backends.tensorrt.qdq.placement import plan_qdq
 
 RNG = np.random.default_rng(0)
 COMMUTING = {"Relu", "MaxPool", "Reshape", "Transpose", "Flatten", "Concat", "GlobalAveragePool", "Clip"}

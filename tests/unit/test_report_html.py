@@ -3,8 +3,8 @@
 import re
 import xml.etree.ElementTree as ET
 
-from edge_pipeline.reports.html import render_bundle_html, render_html
-from edge_pipeline.reports.pareto import pareto_front
+from edge_pipeline.reports.html.render import render_bundle_html, render_html
+from edge_pipeline.reports.html.pareto import pareto_front
 from tests.unit.report_factory import default_rows, make_artifacts, make_manifest, make_report, write_run
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -86,7 +86,7 @@ def test_bundle_page_is_rebuilt_from_report_and_manifest(tmp_path):
 
 def test_bundles_get_report_html():
     from edge_pipeline.artifacts.bundle import _extra_writers
-    from edge_pipeline.reports.html import write_html_report
+    from edge_pipeline.reports.html.render import write_html_report
 
     assert write_html_report in _extra_writers()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge_pipeline.reports.svg_canvas import (
+from edge_pipeline.reports.html.svg_canvas import (
     PALETTE,
     LinearScale,
     empty_chart,

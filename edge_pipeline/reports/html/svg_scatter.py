@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edge_pipeline.reports.pareto import pareto_front
-from edge_pipeline.reports.svg_canvas import (
+from edge_pipeline.reports.html.pareto import pareto_front
+from edge_pipeline.reports.html.svg_canvas import (
     PALETTE,
     LinearScale,
     empty_chart,

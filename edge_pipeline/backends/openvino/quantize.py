@@ -21,7 +21,7 @@ from nncf.quantization.range_estimator import (
     StatisticsType,
 )
 
-from edge_pipeline.backends.openvino_options import OpenVinoOptions, check_eval_data, check_method
+from edge_pipeline.backends.openvino.options import OpenVinoOptions, check_eval_data, check_method
 from edge_pipeline.errors import ConfigError, StageError
 
 # Operations whose inputs NNCF quantizes; one without a FakeQuantize on its input runs in float.
@@ -185,7 +185,7 @@ def accuracy_controlled(model, plain, calib, eval_data, config, options, kwargs,
 
 
 def _accuracy(model: ov.Model, validation: nncf.Dataset) -> float:
-    from edge_pipeline.backends.openvino_runner import core
+    from edge_pipeline.backends.openvino.runner import core
 
     compiled = core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     return round(top1_percent(compiled, validation.get_data())[0], 4)

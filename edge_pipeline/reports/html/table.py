@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_pipeline.reports.svg_canvas import esc
+from edge_pipeline.reports.html.svg_canvas import esc
 
 # (header, how to get the cell's number from a row, format). Numbers go in data-sort so sorting is numeric.
 COLUMNS = [

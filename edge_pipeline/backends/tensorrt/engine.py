@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_pipeline.backends import tensorrt_device_script as device
+from edge_pipeline.backends.tensorrt import device_script as device
 from edge_pipeline.backends.base import InputInfo, ProducedArtifact, Runner
 from edge_pipeline.errors import StageError
 

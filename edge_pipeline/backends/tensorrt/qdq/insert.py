@@ -14,8 +14,8 @@ import onnx
 from onnx import helper, numpy_helper
 
 from edge_pipeline.errors import ConfigError, StageError
-from edge_pipeline.qdq.graph import GraphIndex
-from edge_pipeline.qdq.placement import QdqPlan, WeightSpec
+from edge_pipeline.backends.tensorrt.qdq.graph import GraphIndex
+from edge_pipeline.backends.tensorrt.qdq.placement import QdqPlan, WeightSpec
 
 INT8_MAX = 127
 MIN_OPSET = 13  # per-axis DequantizeLinear

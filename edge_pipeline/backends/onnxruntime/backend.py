@@ -104,7 +104,7 @@ class OnnxRuntimeBackend(Backend):
         return OnnxRuntimeRunner(path, options)
 
     def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path, eval_data=None) -> list[ProducedArtifact]:
-        from edge_pipeline.backends.onnxruntime_mobile import check_mobile_source, mobile_options, produce_mobile_artifacts
+        from edge_pipeline.backends.onnxruntime.mobile import check_mobile_source, mobile_options, produce_mobile_artifacts
 
         mobile = mobile_options(target)  # validated before calibration starts
         if mobile is not None:

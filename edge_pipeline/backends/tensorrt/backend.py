@@ -17,14 +17,14 @@ import onnx
 from edge_pipeline.artifacts.atomic import atomic_path, write_json
 from edge_pipeline.artifacts.hashing import sha256_file
 from edge_pipeline.backends.base import Backend, DeviceStep, ProducedArtifact, Runner, RunnerOptions
-from edge_pipeline.backends.tensorrt_calibration import activation_amax, collect_statistics, statistics_were_cached
-from edge_pipeline.backends.tensorrt_engine import ENGINE_KIND, build_engine_artifact, engine_material, engine_unavailable_reason, tensorrt_version
-from edge_pipeline.backends.tensorrt_options import TensorRtOptions, build_plan, tensorrt_options
+from edge_pipeline.backends.tensorrt.calibration import activation_amax, collect_statistics, statistics_were_cached
+from edge_pipeline.backends.tensorrt.engine import ENGINE_KIND, build_engine_artifact, engine_material, engine_unavailable_reason, tensorrt_version
+from edge_pipeline.backends.tensorrt.options import TensorRtOptions, build_plan, tensorrt_options
 from edge_pipeline.errors import ConfigError, StageError
-from edge_pipeline.qdq.checks import check_tensorrt_qdq
-from edge_pipeline.qdq.graph import ensure_node_names
-from edge_pipeline.qdq.insert import insert_qdq
-from edge_pipeline.qdq.placement import QdqPlan, plan_qdq
+from edge_pipeline.backends.tensorrt.qdq.checks import check_tensorrt_qdq
+from edge_pipeline.backends.tensorrt.qdq.graph import ensure_node_names
+from edge_pipeline.backends.tensorrt.qdq.insert import insert_qdq
+from edge_pipeline.backends.tensorrt.qdq.placement import QdqPlan, plan_qdq
 
 SIMULATED_VARIANT = "ort-simulated"
 ENGINE_VARIANT = "tensorrt"
@@ -53,10 +53,10 @@ class TensorRtBackend(Backend):
 
     def runner(self, path: Path, options: RunnerOptions) -> Runner:
         if Path(path).suffix in (".engine", ".plan"):
-            from edge_pipeline.backends.tensorrt_engine import TensorRtEngineRunner
+            from edge_pipeline.backends.tensorrt.engine import TensorRtEngineRunner
 
             return TensorRtEngineRunner(path, options)
-        from edge_pipeline.backends.onnxruntime_backend import OnnxRuntimeRunner
+        from edge_pipeline.backends.onnxruntime.backend import OnnxRuntimeRunner
 
         return OnnxRuntimeRunner(path, options)
 
@@ -187,8 +187,8 @@ def _engine_step(artifact, target, options: TensorRtOptions) -> DeviceStep:
 
 
 def _bundle_step(artifact, target, options: TensorRtOptions) -> DeviceStep:
-    from edge_pipeline.backends import tensorrt_device_script
-    from edge_pipeline.backends.tensorrt_bundle import write_device_bundle
+    from edge_pipeline.backends.tensorrt import device_script as tensorrt_device_script
+    from edge_pipeline.backends.tensorrt.bundle import write_device_bundle
 
     plan = _plan_for(artifact, target, options)
     provenance = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_pipeline.reports.svg_canvas import PALETTE, empty_chart, esc, short_number, svg_open, text
+from edge_pipeline.reports.html.svg_canvas import PALETTE, empty_chart, esc, short_number, svg_open, text
 
 WIDTH = 960
 LABEL_WIDTH, VALUE_WIDTH, ROW_HEIGHT, TOP = 400, 140, 22, 28

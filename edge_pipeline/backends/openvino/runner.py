@@ -15,7 +15,7 @@ import numpy as np
 import openvino as ov
 
 from edge_pipeline.backends.base import InputInfo, Runner, RunnerOptions
-from edge_pipeline.backends.openvino_options import OpenVinoOptions, parse_options
+from edge_pipeline.backends.openvino.options import OpenVinoOptions, parse_options
 from edge_pipeline.errors import ConfigError, StageError
 
 # Runtime variant -> INFERENCE_PRECISION_HINT. An INT8 IR's variant names the precision of the

@@ -16,8 +16,8 @@ from pathlib import Path
 import openvino as ov
 
 from edge_pipeline.backends.base import Backend, ProducedArtifact, Runner, RunnerOptions
-from edge_pipeline.backends.openvino_options import check_eval_data, check_method, parse_options
-from edge_pipeline.backends.openvino_runner import OpenVinoRunner, cpu_supports_bf16
+from edge_pipeline.backends.openvino.options import check_eval_data, check_method, parse_options
+from edge_pipeline.backends.openvino.runner import OpenVinoRunner, cpu_supports_bf16
 
 
 class OpenVinoBackend(Backend):
@@ -57,7 +57,7 @@ class OpenVinoBackend(Backend):
         return variants
 
     def prepare_fp32(self, onnx_path: Path, target, out_dir: Path) -> list[ProducedArtifact]:
-        from edge_pipeline.backends.openvino_convert import convert_onnx, save_ir
+        from edge_pipeline.backends.openvino.convert import convert_onnx, save_ir
 
         options = parse_options(target.options, f"target {target.metadata.name}")
         model = convert_onnx(onnx_path)
@@ -67,8 +67,8 @@ class OpenVinoBackend(Backend):
         return [ProducedArtifact(xml, "openvino-ir", "fp32", meta=meta)]
 
     def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path, eval_data=None) -> list[ProducedArtifact]:
-        from edge_pipeline.backends.openvino_convert import convert_onnx, save_ir
-        from edge_pipeline.backends.openvino_quantize import quantize_model
+        from edge_pipeline.backends.openvino.convert import convert_onnx, save_ir
+        from edge_pipeline.backends.openvino.quantize import quantize_model
 
         options = parse_options(target.options, f"target {target.metadata.name}")
         check_eval_data(config, eval_data)

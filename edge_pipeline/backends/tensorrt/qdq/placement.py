@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import onnx
 
-from edge_pipeline.qdq.graph import GraphIndex, attribute
+from edge_pipeline.backends.tensorrt.qdq.graph import GraphIndex, attribute
 
 WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 # TRT guide: "the recommended way to quantize weighted ops is to quantize all their inputs";

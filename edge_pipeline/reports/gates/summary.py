@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edge_pipeline.reports.compare import Comparison
-from edge_pipeline.reports.gates import FAIL, NOISE, PASS, SKIPPED
+from edge_pipeline.reports.gates.compare import Comparison
+from edge_pipeline.reports.gates.thresholds import FAIL, NOISE, PASS, SKIPPED
 
 STATUS_LABELS = {PASS: "✅ pass", FAIL: "❌ FAIL", NOISE: "〰️ within noise", SKIPPED: "⏭️ skipped"}
 GATE_ORDER = {"presence": 0, "latency": 1, "accuracy": 2, "size": 3}

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from edge_pipeline.config.base import StrictModel
-from edge_pipeline.reports.noise import median_ratio, spread_warning
+from edge_pipeline.reports.gates.noise import median_ratio, spread_warning
 
 PASS, FAIL, NOISE, SKIPPED = "pass", "fail", "within-noise", "skipped"
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_pipeline.reports.compare_errors import ReportInputError, UnknownSchemaError
+from edge_pipeline.reports.gates.errors import ReportInputError, UnknownSchemaError
 from edge_pipeline.reports.json_report import REPORT_SCHEMA_VERSION
 
 READABLE_SCHEMA_VERSIONS = frozenset({1})

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_pipeline.reports.compare_errors import BaselineMissingArtifactError, ReportMismatchError
-from edge_pipeline.reports.gates import (
+from edge_pipeline.reports.gates.errors import BaselineMissingArtifactError, ReportMismatchError
+from edge_pipeline.reports.gates.thresholds import (
     FAIL,
     NOISE,
     PASS,
@@ -27,7 +27,7 @@ from edge_pipeline.reports.gates import (
     size_gate,
 )
 from edge_pipeline.reports.json_report import baseline_key, is_baseline
-from edge_pipeline.reports.run_loading import LoadedRun
+from edge_pipeline.reports.gates.run_loading import LoadedRun
 
 
 @dataclass

@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import onnx
 
-from edge_pipeline.qdq.graph import GraphIndex
-from edge_pipeline.qdq.placement import WEIGHTED_OPS, output_channel_axis
+from edge_pipeline.backends.tensorrt.qdq.graph import GraphIndex
+from edge_pipeline.backends.tensorrt.qdq.placement import WEIGHTED_OPS, output_channel_axis
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 

@@ -11,14 +11,14 @@ import json
 from pathlib import Path
 
 from edge_pipeline.artifacts.atomic import write_text
-from edge_pipeline.reports.html_page import SCRIPT, STYLE
-from edge_pipeline.reports.html_table import results_table
-from edge_pipeline.reports.pareto import pareto_front
+from edge_pipeline.reports.html.page import SCRIPT, STYLE
+from edge_pipeline.reports.html.table import results_table
+from edge_pipeline.reports.html.pareto import pareto_front
 from edge_pipeline.reports.registry import register_report_writer
-from edge_pipeline.reports.svg_bars import metric_bars, stage_entries
-from edge_pipeline.reports.svg_canvas import esc
-from edge_pipeline.reports.svg_latency import latency_distribution_chart
-from edge_pipeline.reports.svg_scatter import accuracy_latency_chart
+from edge_pipeline.reports.html.svg_bars import metric_bars, stage_entries
+from edge_pipeline.reports.html.svg_canvas import esc
+from edge_pipeline.reports.html.svg_latency import latency_distribution_chart
+from edge_pipeline.reports.html.svg_scatter import accuracy_latency_chart
 
 HTML_REPORT_NAME = "report.html"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from edge_pipeline.reports.compare import Comparison
-from edge_pipeline.reports.gates import FAIL, SKIPPED
+from edge_pipeline.reports.gates.compare import Comparison
+from edge_pipeline.reports.gates.thresholds import FAIL, SKIPPED
 
 
 def render_junit(comparison: Comparison) -> str:
