@@ -126,14 +126,15 @@ def print_table(rows: dict, ours: dict, ours_clock: dict, theirs: dict, args) ->
           "timer of the same calls (request.latency, what benchmark_app reports)")
     width = 7 * args.rounds
     print(f"{'IR':<6} {'hint':<5} {'ours p50 ms':>11} {'ours, OV timer':>14} {'bench_app p50 ms':>16} {'ours/app':>9} "
-          f"{'per-round':>9} {'best/best':>9} {'OV timer/app':>12}   {'rounds ours':<{width}} {'rounds benchmark_app':<{width}} "
-          f"{'accuracy %':>10}")
+          f"{'per-round':>9} {'best/best':>9} {'OV timer/app':>12}   "
+          f"{'rounds ours':<{width}} {'rounds benchmark_app':<{width}} {'accuracy %':>10}")
     medians = {}
     for key, row in rows.items():
-        mine, clock, app = statistics.median(ours[key]), statistics.median(ours_clock[key]), statistics.median(theirs[key])
+        mine, clock = statistics.median(ours[key]), statistics.median(ours_clock[key])
+        app = statistics.median(theirs[key])
         medians[key] = (mine, app)
         # Ratios of the two measurements taken back to back share the machine's load of the moment.
-        paired = statistics.median(o / t for o, t in zip(ours[key], theirs[key]))
+        paired = statistics.median(o / t for o, t in zip(ours[key], theirs[key], strict=True))
         # The least disturbed round of each tool: on a shared machine, load only ever adds latency.
         best = min(ours[key]) / min(theirs[key])
         print(f"{key[0]:<6} {key[1]:<5} {mine:>11.3f} {clock:>14.3f} {app:>16.3f} {mine / app:>9.3f} {paired:>9.3f} "
@@ -146,7 +147,7 @@ def print_table(rows: dict, ours: dict, ours_clock: dict, theirs: dict, args) ->
     print("\nspeedup over the FP32 IR with the f32 hint, same run (accuracy from the bundle's report):")
     for key, (mine, app) in medians.items():
         delta = (rows[key]["accuracy"] - base_accuracy) if base_accuracy is not None else float("nan")
-        paired = statistics.median(b / v for b, v in zip(ours[("fp32", "f32")], ours[key]))
+        paired = statistics.median(b / v for b, v in zip(ours[("fp32", "f32")], ours[key], strict=True))
         print(f"  {key[0]:<5} {key[1]:<5} ours {base[0] / mine:5.2f}x (per-round {paired:5.2f}x)   "
               f"benchmark_app {base[1] / app:5.2f}x   accuracy delta {delta:+.2f} points")
 

@@ -48,8 +48,10 @@ def main() -> None:
     p50: dict[str, list[float]] = {label: [] for label in files}
     cold: dict[str, list[float]] = {label: [] for label in files}
     for _ in range(args.rounds):
-        result = api.benchmark(list(files.values()), batch_sizes=[1], threads=[1], warmup="auto", iterations=args.iterations)
-        for label, timed in zip(files, result["results"]):
+        result = api.benchmark(
+            list(files.values()), batch_sizes=[1], threads=[1], warmup="auto", iterations=args.iterations
+        )
+        for label, timed in zip(files, result["results"], strict=True):
             p50[label].append(timed["configs"][0]["latency_ms"]["p50"])
             start = timed["process_cold_start"]
             cold[label].append(start["load_s"] * 1e3 + start["first_inference_ms"])
@@ -60,7 +62,8 @@ def main() -> None:
     for label, path in files.items():
         size = path.stat().st_size / 1024
         cold_ms, latency = statistics.median(cold[label]), statistics.median(p50[label])
-        print(f"{label:<18} {size:>9.1f} {cold_ms:>8.2f} {cold_ms / base_cold:>10.2f}x {latency:>8.3f} {latency / base_p50:>9.2f}x")
+        print(f"{label:<18} {size:>9.1f} {cold_ms:>8.2f} {cold_ms / base_cold:>10.2f}x "
+              f"{latency:>8.3f} {latency / base_p50:>9.2f}x")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def main() -> None:
     from edge_pipeline.pruning.channels import count_macs_params, ignored_names, prune_channels
     from edge_pipeline.pruning.latency import LatencyProbe
     from edge_pipeline.shrinking.models import torch_accuracy
-    from edge_pipeline.zoo.digits import TEACHER_WIDTHS, digits_splits, trained_digits_resnet
+    from edge_pipeline.zoo.digits import digits_splits, trained_digits_resnet
 
     splits = digits_splits()
     evaluation = ArrayDataset(*splits["eval"], "digits-eval", "eval")
@@ -62,17 +62,18 @@ def main() -> None:
 
 
 def recovered(model, teacher, train, mode: str, epochs: int):
-    from edge_pipeline.config.shrink import PruneConfig
-    from edge_pipeline.pruning.schedule import recover
-    from edge_pipeline.shrinking.data import torch_dataset
-    from edge_pipeline.calibration.dataset import ArrayDataset
     import tempfile
     from pathlib import Path
 
+    from edge_pipeline.calibration.dataset import ArrayDataset
+    from edge_pipeline.config.shrink import PruneConfig
+    from edge_pipeline.pruning.schedule import recover
+    from edge_pipeline.shrinking.data import torch_dataset
+
     if mode == "none":
         return model.eval()
-    config = PruneConfig.model_validate({"recovery": {"loss": mode, "train": {"epochs": epochs, "lr": 0.02, "schedule": "cosine",
-                                                                              "seed": 0}}})
+    train_config = {"epochs": epochs, "lr": 0.02, "schedule": "cosine", "seed": 0}
+    config = PruneConfig.model_validate({"recovery": {"loss": mode, "train": train_config}})
     dataset = torch_dataset(ArrayDataset(*train, "digits-train", "train"))
     with tempfile.TemporaryDirectory(prefix="ep-ablation-") as tmp:
         recover(model, config, dataset, teacher, Path(tmp), f"recover {mode}")
@@ -80,16 +81,18 @@ def recovered(model, teacher, train, mode: str, epochs: int):
 
 
 def print_table(rows: list[dict], teacher_accuracy: float, args) -> None:
-    print(f"\nteacher: SmallResNet{TEACHER_WIDTHS}, accuracy {teacher_accuracy:.2f}%; ORT FP32 batch 1, {args.threads} threads; "
-          f"recovery {args.epochs} epochs (KD from the unpruned teacher, T=4, alpha=0.7)\n")
+    from edge_pipeline.zoo.digits import TEACHER_WIDTHS
+
+    print(f"\nteacher: SmallResNet{TEACHER_WIDTHS}, accuracy {teacher_accuracy:.2f}%; ORT FP32 batch 1, "
+          f"{args.threads} threads; recovery {args.epochs} epochs (KD from the unpruned teacher, T=4, alpha=0.7)\n")
     header = f"{'ratio':>5} {'recovery':>8} {'MACs/teacher':>12} {'params':>9} {'acc %':>7} {'d acc':>6} " \
              f"{'lat ms':>7} {'teacher ms':>10} {'lat/teacher':>11} {'train s':>7}"
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['ratio']:>5.2f} {r['recovery']:>8} {r['macs_vs_teacher']:>12.3f} {r['params']:>9,} {r['accuracy']:>7.2f} "
-              f"{r['accuracy'] - teacher_accuracy:>+6.2f} {r['latency_ms']:>7.3f} {r['teacher_latency_ms']:>10.3f} "
-              f"{r['latency_vs_teacher']:>11.3f} {r['train_s']:>7.1f}")
+        print(f"{r['ratio']:>5.2f} {r['recovery']:>8} {r['macs_vs_teacher']:>12.3f} {r['params']:>9,} "
+              f"{r['accuracy']:>7.2f} {r['accuracy'] - teacher_accuracy:>+6.2f} {r['latency_ms']:>7.3f} "
+              f"{r['teacher_latency_ms']:>10.3f} {r['latency_vs_teacher']:>11.3f} {r['train_s']:>7.1f}")
 
 
 if __name__ == "__main__":

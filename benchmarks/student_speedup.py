@@ -23,14 +23,15 @@ def main() -> None:
     args = arguments(__doc__).parse_args()
     bundle, rows = bundle_rows(args)
     labels = [f"{r['model']} {r['precision']}" for r in rows]
-    medians = dict(zip(labels, round_medians(bundle, rows, args.rounds, args.iterations)))
+    medians = dict(zip(labels, round_medians(bundle, rows, args.rounds, args.iterations), strict=True))
     base = statistics.median(medians["teacher fp32"])
     teacher_macs = next(r["macs"] for r in rows if r["model"] == "teacher")
     teacher_accuracy = next(r["accuracy"] for r in rows if r["model"] == "teacher" and r["precision"] == "fp32")
     print(f"ONNX Runtime, {args.target}, batch 1, 2 threads, {args.rounds} rounds x {args.iterations} runs")
-    print(f"{'artifact':<22} {'MACs/teacher':>12} {'p50 ms':>8} {'vs teacher fp32':>15} {'accuracy %':>10} {'d acc':>6}  rounds (p50 ms)")
+    print(f"{'artifact':<22} {'MACs/teacher':>12} {'p50 ms':>8} {'vs teacher fp32':>15} {'accuracy %':>10} "
+          f"{'d acc':>6}  rounds (p50 ms)")
     spreads = {k: ", ".join(f"{m:.3f}" for m in v) for k, v in medians.items()}
-    for label, row in zip(labels, rows):
+    for label, row in zip(labels, rows, strict=True):
         p50 = statistics.median(medians[label])
         print(f"{label:<22} {row['macs'] / teacher_macs:>12.3f} {p50:>8.3f} {base / p50:>14.2f}x "
               f"{row['accuracy']:>10.2f} {row['accuracy'] - teacher_accuracy:>+6.2f}  {spreads[label]}")

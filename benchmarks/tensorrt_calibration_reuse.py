@@ -20,9 +20,9 @@ import onnxruntime as ort
 
 from edge_pipeline.backends.tensorrt import calibration as tensorrt_calibration
 from edge_pipeline.backends.tensorrt.calibration import activation_amax, collect_statistics
-from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.backends.tensorrt.qdq.insert import insert_qdq
 from edge_pipeline.backends.tensorrt.qdq.placement import plan_qdq
+from edge_pipeline.calibration.dataset import ArrayDataset
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = Path("/tmp/trt-bundle/artifacts/teacher/onnx/fp32/teacher.fp32.onnx")

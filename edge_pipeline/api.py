@@ -10,15 +10,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge_pipeline.config.recipes import load_recipe
+from edge_pipeline.config.schema import Recipe
+from edge_pipeline.progress import progress
 
 
 def run(recipe: str | Path | None = None, out: str | Path = "bundle", overrides: list[str] | None = None,
         cache_dir: str | Path | None = None, use_cache: bool = True) -> Path:
     """Run the recipe's stages (the embedded default when ``recipe`` is None); return the bundle path."""
-    from edge_pipeline.pipeline import run_pipeline
-
     loaded = load_recipe(Path(recipe) if recipe else None, overrides)
-    return run_pipeline(loaded, Path(out), Path(cache_dir) if cache_dir else None, use_cache)
+    return run_recipe(loaded, Path(out), Path(cache_dir) if cache_dir else None, use_cache)
+
+
+def run_recipe(recipe: Recipe, out: Path, cache_dir: Path | None = None, use_cache: bool = True) -> Path:
+    """Run an already loaded recipe; under torchrun, helper ranks return ``out`` (rank 0 writes it)."""
+    from edge_pipeline.engine.run import Engine
+
+    bundle = Engine(recipe, cache_dir, use_cache).run(out)
+    if bundle is not None:
+        progress("package", f"bundle written: {bundle}")
+    return bundle or Path(out)
 
 
 def export(recipe: str | Path | None = None, out: str | Path = "export", overrides: list[str] | None = None,
@@ -62,11 +72,9 @@ def compare_benchmarks(baseline: str | Path, candidate: str | Path) -> dict:
 
 
 def _run_stages(recipe, out, overrides, cache_dir, stages: list[str]) -> Path:
-    from edge_pipeline.pipeline import run_pipeline
-
     loaded = load_recipe(Path(recipe) if recipe else None, overrides)
     loaded = loaded.model_copy(update={"stages": stages})
-    return run_pipeline(loaded, Path(out), Path(cache_dir) if cache_dir else None)
+    return run_recipe(loaded, Path(out), Path(cache_dir) if cache_dir else None)
 
 
 def compare(baseline: str | Path, new: str | Path, thresholds=None):

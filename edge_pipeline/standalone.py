@@ -9,42 +9,29 @@ from pathlib import Path
 from edge_pipeline.artifacts.atomic import atomic_directory, write_json
 from edge_pipeline.errors import ConfigError, DataError
 
-# The runtime mode a file is timed in unless --variant says otherwise: OpenVINO's honest FP32
-# (its CPU plugin would otherwise pick bf16 by itself).
-DEFAULT_VARIANTS = {"openvino": "f32"}
-ARTIFACT_SUFFIXES = {".onnx": "onnxruntime", ".ort": "onnxruntime", ".xml": "openvino", ".engine": "tensorrt", ".plan": "tensorrt"}
-
-
 def detect_backend(path: Path) -> str:
-    if not path.is_file():
-        raise ConfigError(f"artifact {path} does not exist; pass a model file (.onnx, .ort, OpenVINO .xml, TensorRT .engine)")
-    backend = ARTIFACT_SUFFIXES.get(path.suffix.lower())
-    if backend is None:
-        raise ConfigError(
-            f"cannot tell the runtime of {path}: '{path.suffix}' is not a recognised artifact format; "
-            f"use one of {sorted(ARTIFACT_SUFFIXES)}"
-        )
-    if backend == "openvino" and not path.with_suffix(".bin").is_file():
-        raise ConfigError(f"{path} is an OpenVINO IR without its weights: {path.with_suffix('.bin').name} must sit beside it")
-    return backend
+    """The registered backend that runs ``path`` (by its name; an IR's .bin must sit beside it)."""
+    from edge_pipeline.backends.registry import detect
+
+    return detect(path)[0].name
 
 
 def quantize_onnx(onnx_path: Path, target_name: str, calibration: Path, out: Path, overrides: list[str], input_name: str | None) -> Path:
     from edge_pipeline.backends.registry import get_backend
     from edge_pipeline.calibration.readers import load_dataset
     from edge_pipeline.config.loader import apply_overrides, validate_config
-    from edge_pipeline.config.recipes import load_target
     from edge_pipeline.config.schema import DatasetSpec, QuantizeConfig
+    from edge_pipeline.engine.run import resolve_target
     from edge_pipeline.modeling.onnx_export import check_onnx_file
 
-    target = load_target(target_name)
+    target = resolve_target(target_name)
     data = apply_overrides({"quantize": target.quantize.model_dump()}, overrides, "--set")
     config = validate_config(QuantizeConfig, data["quantize"], "--set quantize")
     if not onnx_path.is_file():
         raise ConfigError(f"ONNX model {onnx_path} does not exist")
     check_onnx_file(onnx_path)
-    sample_shape, dtype = onnx_input_signature(onnx_path, input_name)
-    dataset = load_dataset(DatasetSpec(path=calibration), sample_shape, dtype, "calibration")
+    input_spec = onnx_input_spec(onnx_path, input_name)
+    dataset = load_dataset(DatasetSpec(path=calibration), input_spec, "calibration")
     backend = get_backend(target.backend)
     with atomic_directory(out) as tmp:
         produced = backend.quantize(onnx_path, dataset, config, target, tmp)
@@ -54,9 +41,12 @@ def quantize_onnx(onnx_path: Path, target_name: str, calibration: Path, out: Pat
     return out / names[0]
 
 
-def onnx_input_signature(path: Path, input_name: str | None) -> tuple[tuple[int, ...], str]:
+def onnx_input_spec(path: Path, input_name: str | None):
+    """The InputSpec of the ONNX file's input (``input_name``, or its first)."""
     import onnx
     from onnx import helper
+
+    from edge_pipeline.config.schema import InputSpec
 
     graph = onnx.load(str(path), load_external_data=False).graph
     inputs = [i for i in graph.input if input_name is None or i.name == input_name]
@@ -66,7 +56,8 @@ def onnx_input_signature(path: Path, input_name: str | None) -> tuple[tuple[int,
     dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
     if any(d is None for d in dims[1:]):
         raise DataError(f"{path}: input '{inputs[0].name}' has dynamic non-batch dimensions {dims}; export with fixed ones")
-    return tuple(dims[1:]), helper.tensor_dtype_to_np_dtype(tensor.elem_type).name
+    batch = dims[0] if dims and dims[0] else 1
+    return InputSpec(name=inputs[0].name, shape=[batch, *dims[1:]], dtype=helper.tensor_dtype_to_np_dtype(tensor.elem_type).name)
 
 
 def benchmark_files(paths: list[Path], out: Path | None, eval_data: Path | None, batch_sizes: list[int],
@@ -117,19 +108,20 @@ def benchmark_files(paths: list[Path], out: Path | None, eval_data: Path | None,
 
 def _file_job(path: Path, backend: str, batch_sizes: list[int], threads: list[int], warmup: int | str, iterations: int,
               streams: list[int] | None, time_budget_s: float | None, variant: str | None, eval_inputs: Path | None) -> dict:
+    from edge_pipeline.backends.registry import descriptor
+
+    row = descriptor(backend)
     job = {
         "backend": backend,
         "artifact": str(path.resolve()),
-        "variant": variant or DEFAULT_VARIANTS.get(backend, "default"),
+        "variant": variant or row.default_variant,
         "batch_sizes": batch_sizes,
         "threads": threads,
-        "streams": streams if backend == "openvino" else None,
+        "streams": streams if "streams" in row.sweeps else None,
         "warmup": warmup,
         "iterations": iterations,
         "time_budget_s": time_budget_s,
         "eval_batch_size": 64,
-        "sample_shape": None,
-        "dtype": None,
         "on_fixed_batch": "error",
     }
     if eval_inputs is not None:
@@ -144,6 +136,7 @@ def compare_result_files(baseline: Path, candidate: Path) -> dict:
 
 
 def _eval_inputs(eval_data: Path | None, tmp: Path) -> Path | None:
+    """--data as named arrays: an .npz's arrays by input name ('x' serves a one-input model), or one .npy."""
     if eval_data is None:
         return None
     import numpy as np
@@ -151,12 +144,15 @@ def _eval_inputs(eval_data: Path | None, tmp: Path) -> Path | None:
     from edge_pipeline.benchmarking.harness import write_eval_inputs
 
     if not eval_data.is_file():
-        raise DataError(f"--data {eval_data} does not exist; pass a .npz with an 'x' array or a .npy")
-    if eval_data.suffix == ".npz":
-        with np.load(eval_data, allow_pickle=False) as archive:
-            if "x" not in archive:
-                raise DataError(f"--data {eval_data} has arrays {sorted(archive)}, not 'x'; save the inputs as x")
-            inputs = archive["x"]
-    else:
-        inputs = np.load(eval_data, allow_pickle=False)
-    return write_eval_inputs(inputs, tmp)
+        raise DataError(f"--data {eval_data} does not exist; pass a .npz of arrays named after the inputs (or 'x'), or a .npy")
+    try:
+        if eval_data.suffix == ".npz":
+            with np.load(eval_data, allow_pickle=False) as archive:
+                arrays = {name: archive[name] for name in archive.files if name not in ("y", "labels")}
+        else:
+            arrays = {"x": np.load(eval_data, allow_pickle=False)}
+    except (OSError, ValueError) as exc:
+        raise DataError(f"--data {eval_data} is not a readable numpy file ({exc}); re-save it with numpy.savez") from exc
+    if not arrays:
+        raise DataError(f"--data {eval_data} holds no input arrays; save them named after the model inputs (or 'x')")
+    return write_eval_inputs(arrays, tmp)

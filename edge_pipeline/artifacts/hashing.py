@@ -17,14 +17,28 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sha256_artifact(path: Path, sidecars: list[Path] | tuple[Path, ...] = ()) -> str:
+    """An artifact's content: its file with the files that travel with it (an IR's .xml names
+    shapes and offsets only, so two same-shaped models differ only in the .bin), or a folder's tree."""
+    path = Path(path)
+    if path.is_dir():
+        return sha256_tree(path)
+    if sidecars:
+        return sha256_json([sha256_file(path), *(sha256_file(s) for s in sidecars)])
+    return sha256_file(path)
+
+
+def artifact_size(path: Path, sidecars: list[Path] | tuple[Path, ...] = ()) -> int:
+    path = Path(path)
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size + sum(Path(s).stat().st_size for s in sidecars)
+
+
 def sha256_tree(path: Path) -> str:
-    """A folder hashes as its sorted relative paths and their file hashes."""
+    """A folder hashes as its sorted relative paths and their file hashes; a file as its bytes."""
     path = Path(path)
     if path.is_file():
-        weights = path.with_suffix(".bin")
-        if path.suffix == ".xml" and weights.is_file():
-            # An OpenVINO IR's .xml names shapes and offsets only; same-shaped models differ in the .bin.
-            return sha256_json([sha256_file(path), sha256_file(weights)])
         return sha256_file(path)
     digest = hashlib.sha256()
     for file in sorted(p for p in path.rglob("*") if p.is_file()):

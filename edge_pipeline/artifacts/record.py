@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Artifact(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
     id: str = Field(description="Unique name in the run, e.g. 'teacher.onnx.fp32'.")
     kind: str = Field(description="Format: 'onnx', 'ort', 'openvino-ir', 'torch-program', 'tensorrt-engine', ...")

@@ -10,10 +10,20 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edge_pipeline.errors import EdgePipelineError
+
+if TYPE_CHECKING:  # typing only: runners must import on a device with numpy and a runtime alone
+    from edge_pipeline.artifacts.record import Artifact
+    from edge_pipeline.calibration.dataset import ArrayDataset
+    from edge_pipeline.config.schema import QuantizeConfig, Recipe, TargetProfile
+
+# Named tensors cross every module boundary: input name -> array, output name -> array.
+Feed = dict[str, np.ndarray]
+Outputs = dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -54,11 +64,17 @@ class Runner(ABC):
     @abstractmethod
     def inputs(self) -> list[InputInfo]: ...
 
-    def infer(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
-        self._check_feed(feed)
-        return self._infer(feed)
+    @property
+    @abstractmethod
+    def output_names(self) -> list[str]:
+        """The model's output names, in the order ``_infer`` returns them."""
 
-    def prepare(self, feed: dict[str, np.ndarray]) -> Callable[[], object]:
+    def infer(self, feed: Feed) -> Outputs:
+        """Run ``feed`` (input name -> array) and return the outputs by name."""
+        self._check_feed(feed)
+        return dict(zip(self.output_names, self._infer(feed), strict=True))
+
+    def prepare(self, feed: Feed) -> Callable[[], object]:
         """Check ``feed`` once and return a call that runs inference on it: what timing loops time.
 
         A runtime that can bind inputs ahead (an OpenVINO infer request) returns its bare
@@ -68,7 +84,7 @@ class Runner(ABC):
         self._check_feed(feed)
         return lambda: self._infer(feed)
 
-    def has_runtime_clock(self, feed: dict[str, np.ndarray]) -> bool:
+    def has_runtime_clock(self, feed: Feed) -> bool:
         """Whether the runtime times each prepared call of ``feed`` itself (see runtime_latency_ms)."""
         return False
 
@@ -76,13 +92,14 @@ class Runner(ABC):
         """The runtime's own timing of the last prepared call, where has_runtime_clock says it keeps one."""
         raise NotImplementedError(f"{type(self).__name__} keeps no clock of its own")
 
-    def _check_feed(self, feed: dict[str, np.ndarray]) -> None:
+    def _check_feed(self, feed: Feed) -> None:
         expected = {i.name for i in self.inputs}
         if set(feed) != expected:
             raise EdgePipelineError(f"{self.path}: feed has inputs {sorted(feed)}, the model takes {sorted(expected)}")
 
     @abstractmethod
-    def _infer(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]: ...
+    def _infer(self, feed: Feed) -> list[np.ndarray]:
+        """The outputs in ``output_names`` order."""
 
     def runtime_info(self) -> dict:
         """What the runtime actually compiled (precision, threads, ...), recorded in each benchmark row."""
@@ -118,9 +135,9 @@ class DeviceStep:
 
 
 class Backend(ABC):
+    """What a backend does. What it *is* (files, extras, variants, options) is its registry row."""
+
     name: str = ""
-    extra: str = ""  # pip extra that installs the runtime
-    artifact_kinds: tuple[str, ...] = ()
     runs_exported_onnx = False  # True: the FP32 artifact is the exported ONNX itself
 
     @classmethod
@@ -130,29 +147,30 @@ class Backend(ABC):
     @abstractmethod
     def runner(self, path: Path, options: RunnerOptions) -> Runner: ...
 
-    def runtime_variants(self, precision: str, target) -> list[str]:
+    def runtime_variants(self, precision: str, target: TargetProfile) -> list[str]:
         """Runtime modes worth timing for an artifact of this precision (one row each)."""
         return ["default"]
 
-    def variants_for(self, artifact, target) -> list[str]:
+    def variants_for(self, artifact: Artifact, target: TargetProfile) -> list[str]:
         """Runtime variants for one artifact record; backends whose artifact kinds run differently
         (a TensorRT engine vs its ONNX) override this, the rest keep ``runtime_variants``."""
         return self.runtime_variants(artifact.precision, target)
 
-    def device_steps(self, artifact, target) -> list[DeviceStep]:
+    def device_steps(self, artifact: Artifact, target: TargetProfile) -> list[DeviceStep]:
         """Steps the quantize stage runs on each artifact made for ``target`` (none by default)."""
         return []
 
-    def check_target(self, target, recipe) -> None:  # noqa: B027 - optional hook
+    def check_target(self, target: TargetProfile, recipe: Recipe) -> None:  # noqa: B027 - optional hook
         """Raise a ConfigError/DataError for settings this backend rejects, before any stage runs."""
 
-    def prepare_fp32(self, onnx_path: Path, target, out_dir: Path) -> list[ProducedArtifact]:
+    def prepare_fp32(self, onnx_path: Path, target: TargetProfile, out_dir: Path) -> list[ProducedArtifact]:
         """The FP32 artifact(s) this backend runs, converted from the exported ONNX into ``out_dir``."""
         raise NotImplementedError(f"backend {self.name} runs the exported ONNX as its FP32 artifact")
 
     @abstractmethod
     def quantize(
-        self, onnx_path: Path, dataset, config, target, out_dir: Path, eval_data=None
+        self, onnx_path: Path, dataset: ArrayDataset, config: QuantizeConfig, target: TargetProfile, out_dir: Path,
+        eval_data: ArrayDataset | None = None,
     ) -> list[ProducedArtifact]:
         """INT8 artifact(s) in ``out_dir``. ``eval_data`` (labelled ArrayDataset or None) serves
         accuracy-controlled quantization (``config.max_drop``); backends without it ignore it."""

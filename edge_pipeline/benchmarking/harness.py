@@ -18,7 +18,10 @@ _ERRORS_BY_EXIT_CODE = {BackendUnavailableError.exit_code: BackendUnavailableErr
 
 def run_worker(job: dict, workdir: Path) -> dict:
     """Run ``edge_pipeline.benchmarking.worker`` on ``job``; raise with its message if it fails."""
+    from edge_pipeline.backends.registry import descriptor_record
+
     workdir.mkdir(parents=True, exist_ok=True)
+    job = {**job, "backend_row": descriptor_record(job["backend"])}
     job_path, result_path = workdir / "job.json", workdir / "result.json"
     job_path.write_text(json.dumps(job, default=str))
     env = dict(os.environ)
@@ -38,9 +41,10 @@ def run_worker(job: dict, workdir: Path) -> dict:
     return json.loads(result_path.read_text())
 
 
-def write_eval_inputs(inputs: np.ndarray, workdir: Path) -> Path:
+def write_eval_inputs(arrays: dict[str, np.ndarray], workdir: Path) -> Path:
+    """The worker's inputs, one array per model input name (an .npz)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    path = workdir / "eval_inputs.npy"
+    path = workdir / "eval_inputs.npz"
     if not path.exists():
-        np.save(path, inputs)
+        np.savez(path, **arrays)
     return path

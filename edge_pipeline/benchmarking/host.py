@@ -13,7 +13,6 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-RUNTIME_PACKAGES = ("numpy", "onnxruntime", "onnxruntime-gpu", "openvino", "tensorrt")
 _ARCH_ALIASES = {"amd64": "x86_64", "x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 
 
@@ -147,8 +146,10 @@ def _tool_output(command: list[str]) -> str | None:
 
 def runtime_versions() -> dict[str, str]:
     """Installed runtime packages, read from metadata so nothing heavy is imported."""
+    from edge_pipeline.backends.registry import tracked_packages
+
     found = {}
-    for package in RUNTIME_PACKAGES:
+    for package in dict.fromkeys(["numpy", *tracked_packages()]):
         try:
             found[package] = version(package)
         except PackageNotFoundError:

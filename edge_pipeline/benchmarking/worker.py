@@ -32,22 +32,48 @@ def _peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
-def _sample_shape(job: dict, runner) -> tuple[int, ...]:
-    if job.get("sample_shape"):
-        return tuple(job["sample_shape"])
-    dims = runner.inputs[0].shape[1:]
-    if not all(isinstance(d, int) and d > 0 for d in dims):
-        from edge_pipeline.errors import DataError
+def _input_specs(job: dict, runner) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Per model input: (sample shape, dtype), from the job (the recipe's specs) or the model itself."""
+    given = {spec["name"]: (tuple(spec["sample_shape"]), spec["dtype"]) for spec in job.get("inputs") or []}
+    specs = {}
+    for info in runner.inputs:
+        if info.name in given or (len(runner.inputs) == 1 and len(given) == 1):
+            specs[info.name] = given.get(info.name) or next(iter(given.values()))
+            continue
+        dims = info.shape[1:]
+        if not all(isinstance(d, int) and d > 0 for d in dims):
+            from edge_pipeline.errors import DataError
 
-        raise DataError(f"{runner.path}: input dimensions {list(dims)} are dynamic; pass sample data (--data) to fix them")
-    return tuple(dims)
+            raise DataError(f"{runner.path}: input '{info.name}' has dynamic dimensions {list(dims)}; "
+                            "pass sample data (--data) to fix them")
+        specs[info.name] = (tuple(dims), info.dtype)
+    return specs
 
 
-def _sample_batch(dtype: str, eval_inputs: np.ndarray | None, batch_size: int, sample_shape: tuple[int, ...]) -> np.ndarray:
-    if eval_inputs is not None and len(eval_inputs) > 0:
-        reps = int(np.ceil(batch_size / len(eval_inputs)))
-        return np.concatenate([eval_inputs] * reps)[:batch_size].astype(dtype)
-    return np.random.default_rng(0).standard_normal((batch_size, *sample_shape)).astype(dtype)
+def _feed(specs: dict[str, tuple[tuple[int, ...], str]], eval_inputs: dict[str, np.ndarray] | None,
+          batch_size: int) -> dict[str, np.ndarray]:
+    """One batch for every model input: real samples where given, else seeded synthetic data."""
+    rng = np.random.default_rng(0)
+    feed = {}
+    for name, (sample_shape, dtype) in specs.items():
+        samples = eval_inputs.get(name) if eval_inputs else None
+        if samples is not None and len(samples) > 0:
+            reps = int(np.ceil(batch_size / len(samples)))
+            feed[name] = np.concatenate([samples] * reps)[:batch_size].astype(dtype)
+        else:
+            feed[name] = rng.standard_normal((batch_size, *sample_shape)).astype(dtype)
+    return feed
+
+
+def _load_eval_inputs(job: dict, runner) -> dict[str, np.ndarray] | None:
+    """The eval arrays keyed by the model's input names (a one-array file feeds a one-input model)."""
+    if not job.get("eval_inputs"):
+        return None
+    from edge_pipeline.calibration.dataset import ArrayDataset
+
+    with np.load(job["eval_inputs"], allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    return ArrayDataset(arrays, None, job["eval_inputs"], "").named_for([i.name for i in runner.inputs])
 
 
 def refused_batch_sizes(runner, batch_sizes: list[int]) -> list[int]:
@@ -73,13 +99,14 @@ def _sweep(job: dict) -> list[tuple[int | None, int]]:
 
 def run_job(job: dict) -> dict:
     from edge_pipeline.backends.base import RunnerOptions
-    from edge_pipeline.benchmarking.runtimes import load_runtime_backend
+    from edge_pipeline.backends.registry import load_runtime_backend, register_record
 
+    if job.get("backend_row"):
+        register_record(job["backend_row"])  # a backend registered at run time in the parent process
     rss_start = _peak_rss_bytes()
     import_start = time.perf_counter()
     backend = load_runtime_backend(job["backend"], job["artifact"])
     runtime_import_s = time.perf_counter() - import_start
-    eval_inputs = np.load(job["eval_inputs"]) if job.get("eval_inputs") else None
     configs, cold, process_cold = [], {}, None
     for streams, threads in _sweep(job):
         settings = dict(job.get("settings") or {})
@@ -89,6 +116,7 @@ def run_job(job: dict) -> dict:
         load_start = time.perf_counter()
         with backend.runner(Path(job["artifact"]), options) as runner:
             load_s = time.perf_counter() - load_start
+            eval_inputs = _load_eval_inputs(job, runner)
             refused = refused_batch_sizes(runner, job["batch_sizes"])
             if refused and job.get("on_fixed_batch", "skip") == "error":
                 _refuse(runner, refused)
@@ -103,8 +131,8 @@ def run_job(job: dict) -> dict:
                 if process_cold is None:
                     process_cold = {**start, "runtime_import_s": runtime_import_s}
                 configs.append({**base, **entry, "load_s": load_s, "first_inference_ms": start["first_inference_ms"]})
-            if job.get("logits_out") and eval_inputs is not None and (streams, threads) == _sweep(job)[0]:
-                _write_logits(runner, runner.inputs[0].name, eval_inputs, job)
+            if job.get("outputs_out") and eval_inputs is not None and (streams, threads) == _sweep(job)[0]:
+                _write_outputs(runner, eval_inputs, job)
     return {
         "configs": configs,
         "cold_start": cold,
@@ -118,8 +146,7 @@ def run_job(job: dict) -> dict:
 def _time_config(job: dict, runner, eval_inputs, batch_size: int) -> dict:
     from edge_pipeline.benchmarking.timing import sample, summarize, time_call, warm_up
 
-    dtype = job.get("dtype") or runner.inputs[0].dtype
-    feed = {runner.inputs[0].name: _sample_batch(dtype, eval_inputs, batch_size, _sample_shape(job, runner))}
+    feed = _feed(_input_specs(job, runner), eval_inputs, batch_size)
     call = runner.prepare(feed)
     first_ms = time_call(call)
     warmup = warm_up(call, job["warmup"])
@@ -154,18 +181,21 @@ def _versions(backend) -> dict:
         return runtime_versions()
 
 
-def _write_logits(runner, input_name: str, eval_inputs: np.ndarray, job: dict) -> None:
+def _write_outputs(runner, eval_inputs: dict[str, np.ndarray], job: dict) -> None:
+    """Every output of the model on the eval inputs, saved by output name (an .npz)."""
+    specs = _input_specs(job, runner)
     batch = runner.fixed_batch() or job["eval_batch_size"]
-    dtype = job.get("dtype") or runner.inputs[0].dtype
-    outputs = []
-    for start in range(0, len(eval_inputs), batch):
-        chunk = eval_inputs[start : start + batch]
-        pad = batch - len(chunk) if runner.fixed_batch() else 0
+    count = len(next(iter(eval_inputs.values())))
+    collected: dict[str, list[np.ndarray]] = {name: [] for name in runner.output_names}
+    for start in range(0, count, batch):
+        chunk = {name: eval_inputs[name][start : start + batch].astype(specs[name][1]) for name in eval_inputs}
+        size = len(next(iter(chunk.values())))
+        pad = batch - size if runner.fixed_batch() else 0
         if pad:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
-        out = runner.infer({input_name: chunk.astype(dtype)})[0]
-        outputs.append(out[: len(out) - pad])
-    np.save(job["logits_out"], np.concatenate(outputs).astype(np.float32))
+            chunk = {name: np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]) for name, a in chunk.items()}
+        for name, value in runner.infer(chunk).items():
+            collected[name].append(value[:size])
+    np.savez(job["outputs_out"], **{name: np.concatenate(parts).astype(np.float32) for name, parts in collected.items()})
 
 
 def main(argv: list[str] | None = None) -> int:

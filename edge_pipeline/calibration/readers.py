@@ -7,14 +7,17 @@ from pathlib import Path
 import numpy as np
 
 from edge_pipeline.calibration.dataset import ArrayDataset, dataset_file_hash
-from edge_pipeline.config.schema import DatasetSpec
+from edge_pipeline.config.data import DatasetSpec
+from edge_pipeline.config.schema import InputSpec
 from edge_pipeline.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm"}
 
 
-def load_dataset(spec: DatasetSpec, sample_shape: tuple[int, ...], dtype: str, role: str) -> ArrayDataset:
+def load_dataset(spec: DatasetSpec, input_spec: InputSpec, role: str) -> ArrayDataset:
+    """The dataset named after the model input ``input_spec`` and checked against its shape and dtype."""
     path = Path(spec.path)
+    sample_shape = tuple(input_spec.shape[1:])
     if not path.exists():
         raise DataError(f"{role} data {path} does not exist; point data.{role}.path at a .npz, .npy or image folder")
     fmt = spec.format if spec.format != "auto" else _guess_format(path)
@@ -27,8 +30,8 @@ def load_dataset(spec: DatasetSpec, sample_shape: tuple[int, ...], dtype: str, r
     if spec.limit is not None:
         inputs = inputs[: spec.limit]
         labels = None if labels is None else labels[: spec.limit]
-    dataset = ArrayDataset(inputs, labels, str(path), f"{dataset_file_hash(path)}:{spec.limit}")
-    dataset.check_matches(sample_shape, dtype, role)
+    dataset = ArrayDataset({input_spec.name: inputs}, labels, str(path), f"{dataset_file_hash(path)}:{spec.limit}")
+    dataset.check_matches({input_spec.name: (sample_shape, input_spec.dtype)}, role)
     return dataset
 
 
@@ -50,7 +53,7 @@ def _read_npz(path: Path, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray | N
             inputs = archive[spec.inputs_key]
             labels = archive[spec.labels_key].astype(np.int64) if spec.labels_key in archive.files else None
     except (OSError, ValueError) as exc:
-        raise DataError(f"{path} is not a readable .npz archive ({exc}); re-save it with numpy.savez") from None
+        raise DataError(f"{path} is not a readable .npz archive ({exc}); re-save it with numpy.savez") from exc
     return inputs, labels
 
 
@@ -58,10 +61,12 @@ def _read_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise DataError(f"{path} is not a readable .npy array ({exc}); re-save it with numpy.save") from None
+        raise DataError(f"{path} is not a readable .npy array ({exc}); re-save it with numpy.save") from exc
 
 
-def _read_images(folder: Path, spec: DatasetSpec, sample_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None]:
+def _read_images(
+    folder: Path, spec: DatasetSpec, sample_shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Subfolders are classes (sorted names -> 0..K-1); loose images are unlabelled."""
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
@@ -78,8 +83,8 @@ def _read_images(folder: Path, spec: DatasetSpec, sample_shape: tuple[int, ...])
 def _preprocess(path: Path, spec: DatasetSpec, sample_shape: tuple[int, ...]) -> np.ndarray:
     try:
         from PIL import Image
-    except ImportError:
-        raise DataError("reading an image folder needs Pillow: pip install 'edge-pipeline[export]'") from None
+    except ImportError as exc:
+        raise DataError("reading an image folder needs Pillow: pip install 'edge-pipeline[export]'") from exc
     channels, height, width = sample_shape
     with Image.open(path) as img:
         img = img.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)

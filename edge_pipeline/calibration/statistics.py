@@ -51,7 +51,9 @@ class TensorStatistics:
         if self.edge > 0 and self.counts.any():
             old_width = 2 * self.edge / (2 * self.num_bins)
             centres = -self.edge + old_width * (np.arange(2 * self.num_bins) + 0.5)
-            self.counts = np.histogram(centres, bins=2 * self.num_bins, range=(-new_edge, new_edge), weights=self.counts)[0]
+            self.counts = np.histogram(
+                centres, bins=2 * self.num_bins, range=(-new_edge, new_edge), weights=self.counts
+            )[0]
         self.edge = new_edge
 
     def absolute_histogram(self) -> np.ndarray:

@@ -34,7 +34,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("artifacts", nargs="*", type=Path, help="model files to time")
     parser.add_argument("--batch-sizes", type=int_list, default=[1], help="comma-separated, e.g. 1,8")
     parser.add_argument("--threads", type=int_list, default=[2], help="comma-separated, e.g. 1,2,4")
-    parser.add_argument("--streams", type=int_list, default=None, help="OpenVINO streams to sweep, e.g. 1,2")
     parser.add_argument("--variant", default=None,
                         help="runtime mode, e.g. OpenVINO f32 or bf16 (default: f32 for OpenVINO, the runtime's own elsewhere)")
     parser.add_argument("--warmup", type=warmup_value, default=20,
@@ -48,6 +47,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--csv", type=Path, default=None, help="write the CSV here instead")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"), default=None,
                         help="print B/A latency ratios per matching configuration of two result files")
+    _add_backend_arguments(parser)
+
+
+def _add_backend_arguments(parser) -> None:
+    """Each backend's own flags, from its registry row (argparse only: no runtime is imported)."""
+    from edge_pipeline.backends.registry import BACKENDS, import_reference
+
+    for row in BACKENDS.values():
+        if row.cli_arguments:
+            import_reference(row.cli_arguments)(parser)
 
 
 def execute(args) -> int:
@@ -60,7 +69,7 @@ def execute(args) -> int:
     if not args.artifacts:
         raise ConfigError("name at least one artifact to time, e.g. edge-pipeline benchmark model.onnx")
     report = api.benchmark(args.artifacts, args.out, args.data, args.batch_sizes, args.threads, args.warmup,
-                           args.iterations, args.streams, args.csv, args.time_budget, args.variant,
+                           args.iterations, getattr(args, "streams", None), args.csv, args.time_budget, args.variant,
                            args.rounds)
     for result in report["results"]:
         _print_result(result)

@@ -53,9 +53,9 @@ def execute(args) -> int:
     from edge_pipeline import api
     from edge_pipeline.artifacts.atomic import write_text
     from edge_pipeline.reports.gates.errors import GATE_FAILED_EXIT_CODE
+    from edge_pipeline.reports.gates.junit import render_junit
     from edge_pipeline.reports.gates.summary import render_gate_markdown
     from edge_pipeline.reports.gates.thresholds import FAIL, NOISE, GateThresholds
-    from edge_pipeline.reports.gates.junit import render_junit
 
     thresholds = GateThresholds(max_latency_regression_pct=args.max_latency_regression,
                                 max_accuracy_drop_pp=args.max_accuracy_drop,

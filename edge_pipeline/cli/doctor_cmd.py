@@ -8,7 +8,7 @@ def add_arguments(parser) -> None:
 
 
 def execute(args) -> int:
-    from edge_pipeline.artifacts.versions import tool_versions
+    from edge_pipeline.engine.versions import tool_versions
     from edge_pipeline.backends.registry import BACKENDS, probe, probe_optional_features
     from edge_pipeline.benchmarking.host import fingerprint
 

@@ -8,7 +8,8 @@ def add_arguments(parser) -> None:
 
 
 def execute(args) -> int:
-    from edge_pipeline.config.recipes import available_targets, load_target
+    from edge_pipeline.config.recipes import available_targets
+    from edge_pipeline.engine.run import resolve_target as load_target
 
     for name in available_targets():
         target = load_target(name)

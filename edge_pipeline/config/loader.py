@@ -19,7 +19,7 @@ def read_yaml_mapping(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__}); fix the syntax") from None
+        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__}); fix the syntax") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
     return data
@@ -46,7 +46,7 @@ def validate_config(model_type: type[ConfigT], data: dict, source: str) -> Confi
     try:
         return model_type.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from None
+        raise ConfigError(format_validation_error(exc, source)) from exc
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:

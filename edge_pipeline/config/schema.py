@@ -7,11 +7,16 @@ only the keys the recipe sets win (see ``effective_stage_config``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
 from edge_pipeline.config.base import StrictModel
+
+# DatasetSpec lives in the leaf module config/data.py (shrink.py needs it too); importing it here
+# keeps `from edge_pipeline.config.schema import DatasetSpec` working.
+from edge_pipeline.config.data import DatasetSpec
+from edge_pipeline.config.shrink import DistillConfig, PruneConfig
 
 Precision = Literal["fp32", "fp16", "bf16", "int8"]
 CalibrationMethod = Literal["minmax", "entropy", "percentile"]
@@ -52,16 +57,6 @@ class InputSpec(StrictModel):
         if len(shape) < 2 or any(d <= 0 for d in shape):
             raise ValueError(f"shape {shape} must have a batch dimension and positive sizes, e.g. [1, 3, 224, 224]")
         return shape
-
-
-class DatasetSpec(StrictModel):
-    path: Path = Field(description="A .npz/.npy file or a folder of images (see calibration_data/README.md).")
-    format: Literal["auto", "npz", "npy", "images"] = Field("auto", description="How to read 'path'.")
-    inputs_key: str = Field("x", description="Array name of the model inputs inside a .npz.")
-    labels_key: str = Field("y", description="Array name of integer labels inside a .npz (optional).")
-    limit: int | None = Field(None, gt=0, description="Use at most this many samples.")
-    mean: list[float] = Field(default_factory=lambda: [0.0], description="Image preprocessing: per-channel mean.")
-    std: list[float] = Field(default_factory=lambda: [1.0], description="Image preprocessing: per-channel std.")
 
 
 class DataSpec(StrictModel):
@@ -125,11 +120,16 @@ class DeviceSpec(StrictModel):
     board: str | None = Field(None, description="Board name, e.g. 'jetson-orin'.")
 
 
+def _default_precisions() -> list[Precision]:
+    # A named function because mypy infers a lambda's ["fp32", "int8"] as list[str], not list[Precision].
+    return ["fp32", "int8"]
+
+
 class TargetProfile(StrictModel):
     metadata: Metadata = Field(description="Name (must equal the file name) and description.")
     backend: str = Field(description="Registered backend name, e.g. 'onnxruntime'.")
     device: DeviceSpec = Field(default_factory=DeviceSpec, description="Hardware the profile is tuned for.")
-    precisions: list[Precision] = Field(default_factory=lambda: ["fp32", "int8"], description="Artifacts made.")
+    precisions: list[Precision] = Field(default_factory=_default_precisions, description="Artifacts made.")
     export: ExportConfig = Field(default_factory=ExportConfig, description="Export settings this target needs.")
     quantize: QuantizeConfig = Field(default_factory=QuantizeConfig, description="Quantization defaults.")
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig, description="Benchmark defaults.")
@@ -152,8 +152,8 @@ class Recipe(StrictModel):
     benchmark: BenchmarkConfig = Field(
         default_factory=BenchmarkConfig, description="Overrides of the targets' benchmark defaults."
     )
-    distill: _shrink.DistillConfig | None = Field(None, description="Settings of the 'distill' stage (defaults when absent).")
-    prune: _shrink.PruneConfig | None = Field(None, description="Settings of the 'prune' stage (defaults when absent).")
+    distill: DistillConfig | None = Field(None, description="Settings of the 'distill' stage (defaults when absent).")
+    prune: PruneConfig | None = Field(None, description="Settings of the 'prune' stage (defaults when absent).")
 
     @field_validator("targets")
     @classmethod
@@ -163,17 +163,12 @@ class Recipe(StrictModel):
         return targets
 
 
-def effective_stage_config(recipe_section: StrictModel, target_section: StrictModel) -> StrictModel:
+SectionT = TypeVar("SectionT", bound=StrictModel)
+
+
+def effective_stage_config(recipe_section: SectionT, target_section: SectionT) -> SectionT:
     """Target defaults, overridden by the keys the recipe set explicitly."""
     merged = target_section.model_dump()
     merged.update(recipe_section.model_dump(exclude_unset=True))
     return type(target_section).model_validate(merged)
 
-
-# At the end: the shrink configs reuse DatasetSpec from this module, so they import after it exists.
-# When shrink.py is imported first it is still half-built here; pydantic then resolves the
-# '_shrink.*' annotations on Recipe's first use instead.
-from edge_pipeline.config import shrink as _shrink  # noqa: E402
-
-if hasattr(_shrink, "PruneConfig"):
-    Recipe.model_rebuild()

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from edge_pipeline.config.base import StrictModel
-from edge_pipeline.config.schema import DatasetSpec
+from edge_pipeline.config.data import DatasetSpec
 from edge_pipeline.config.training import TrainConfig
 
 DEFAULT_PROVIDER = "edge_pipeline.zoo.students:digits_train_arrays"

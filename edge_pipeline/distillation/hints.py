@@ -78,7 +78,7 @@ class StudentWithHints(nn.Module):
         logits = self.student(x)
         if self.tap is None:
             return logits, []
-        return logits, [adapter(f) for adapter, f in zip(self.adapters, self.tap.take())]
+        return logits, [adapter(f) for adapter, f in zip(self.adapters, self.tap.take(), strict=True)]
 
 
 def build_adapters(student: nn.Module, teacher: nn.Module, hints: list[HintSpec],
@@ -92,7 +92,7 @@ def build_adapters(student: nn.Module, teacher: nn.Module, hints: list[HintSpec]
         with torch.no_grad():
             student(example)
             teacher(example)
-        pairs = zip(student_tap.take(), teacher_tap.take(), hints)
+        pairs = zip(student_tap.take(), teacher_tap.take(), hints, strict=True)
         return [make_adapter(s.shape, t.shape, h) for s, t, h in pairs]
     finally:
         student_tap.close()

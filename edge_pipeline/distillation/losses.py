@@ -42,6 +42,6 @@ def hint_loss(student_features: list[torch.Tensor], teacher_features: list[torch
               weights: list[float]) -> torch.Tensor:
     """Sum of weighted MSEs between adapted student features and teacher features (same shapes)."""
     total = student_features[0].new_zeros(()) if student_features else torch.zeros(())
-    for student, teacher, weight in zip(student_features, teacher_features, weights):
+    for student, teacher, weight in zip(student_features, teacher_features, weights, strict=True):
         total = total + weight * F.mse_loss(student, teacher)
     return total

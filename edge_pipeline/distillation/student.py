@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
+from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.config.schema import ModelSpec
 from edge_pipeline.config.shrink import PruneConfig, StudentSpec
 from edge_pipeline.errors import ConfigError
-from edge_pipeline.stages.context import RunContext
 
 
 @dataclass
@@ -21,31 +22,33 @@ class Student:
     identity: str  # content digest of where it came from (part of the cache key)
 
 
-def build_student(ctx: RunContext, spec: StudentSpec, teacher: torch.nn.Module, example: torch.Tensor) -> Student:
+def build_student(teacher_spec: ModelSpec, earlier: Sequence[Artifact], spec: StudentSpec, teacher: torch.nn.Module,
+                  example: torch.Tensor) -> Student:
+    """``teacher_spec``: the recipe's model; ``earlier``: artifacts made by earlier stages."""
     if spec.source == "scaled":
-        student = _scaled(ctx, spec, teacher, example)
+        student = _scaled(teacher_spec, spec, teacher, example)
     elif spec.source == "factory":
         student = _from_factory(spec)
     else:
-        student = _from_previous(ctx)
+        student = _from_previous(earlier)
     check_outputs_match(student.model, teacher, example)
     return student
 
 
-def _scaled(ctx: RunContext, spec: StudentSpec, teacher: torch.nn.Module, example: torch.Tensor) -> Student:
+def _scaled(teacher_spec: ModelSpec, spec: StudentSpec, teacher: torch.nn.Module, example: torch.Tensor) -> Student:
     """The teacher with ``1 - width_multiplier`` of every layer's channels removed (uniformly, by L2 norm)."""
     from edge_pipeline.modeling.loading import model_source_digest
     from edge_pipeline.pruning.channels import ignored_names, prune_channels
     from edge_pipeline.shrinking.models import require_module_spec
 
-    require_module_spec(ctx.recipe.model, "distill.student.source=scaled")
+    require_module_spec(teacher_spec, "distill.student.source=scaled")
     ratio = 1.0 - spec.width_multiplier
     narrowing = PruneConfig(importance="l2", scope="uniform", round_to=spec.round_to, max_layer_ratio=ratio)
     model = copy.deepcopy(teacher)
     prune_channels(model, example, narrowing, ratio, ignored_names(model, narrowing, example))
     if spec.init == "random":
         _reinitialise(model, seed=0)
-    return Student(model, ctx.recipe.model, None, model_source_digest(ctx.recipe.model))
+    return Student(model, teacher_spec, None, model_source_digest(teacher_spec))
 
 
 def _from_factory(spec: StudentSpec) -> Student:
@@ -55,10 +58,10 @@ def _from_factory(spec: StudentSpec) -> Student:
     return Student(load_torch_model(model_spec), model_spec, None, model_source_digest(model_spec))
 
 
-def _from_previous(ctx: RunContext) -> Student:
+def _from_previous(earlier: Sequence[Artifact]) -> Student:
     from edge_pipeline.shrinking.models import STATE_KEY, latest_stage_model, load_stage_model
 
-    source = latest_stage_model(ctx)
+    source = latest_stage_model(earlier)
     if source is None:
         raise ConfigError(
             "distill.student.source=previous needs a model made by an earlier stage, but none ran; "

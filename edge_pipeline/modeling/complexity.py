@@ -15,7 +15,7 @@ def onnx_complexity(path: Path, batch_size: int = 1) -> dict[str, int]:
     graph = model.graph
     shapes = _value_shapes(graph, batch_size)
     initializers = {init.name: tuple(init.dims) for init in graph.initializer}
-    params = sum(int(np.prod(dims)) for init, dims in zip(graph.initializer, initializers.values()) if init.data_type == 1)
+    params = sum(int(np.prod(init.dims)) for init in graph.initializer if init.data_type == onnx.TensorProto.FLOAT)
     macs = sum(_node_macs(node, shapes, initializers) for node in graph.node)
     return {"params": params, "macs": macs}
 

@@ -21,11 +21,11 @@ def import_callable(reference: str, what: str = "factory"):
         raise ModelLoadError(f"{what} '{reference}' must look like 'package.module:callable'")
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 - any import failure is the user's module failing
+    except Exception as exc:  # any import failure is the user's module failing
         raise ModelLoadError(
             f"{what} '{reference}' does not import ({exc.__class__.__name__}: {exc}); "
             "check the module path and that its package is installed"
-        ) from None
+        ) from exc
     target = getattr(module, attr, None)
     if not callable(target):
         raise ModelLoadError(f"{what} '{reference}': module '{module_name}' has no callable '{attr}'")
@@ -41,8 +41,8 @@ def load_torch_model(spec: ModelSpec):
     factory = import_callable(spec.factory)
     try:
         model = factory(**spec.kwargs)
-    except Exception as exc:  # noqa: BLE001
-        raise ModelLoadError(f"factory '{spec.factory}' raised {exc.__class__.__name__}: {exc}") from None
+    except Exception as exc:
+        raise ModelLoadError(f"factory '{spec.factory}' raised {exc.__class__.__name__}: {exc}") from exc
     if not isinstance(model, torch.nn.Module):
         raise ModelLoadError(f"factory '{spec.factory}' returned {type(model).__name__}, not a torch.nn.Module")
     if spec.checkpoint is not None:
@@ -61,11 +61,11 @@ def read_state_dict(path: Path) -> dict:
         return load_file(str(path))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ModelLoadError(
             f"checkpoint {path} does not load with weights_only=True ({exc.__class__.__name__}); "
             "save a plain state_dict (torch.save(model.state_dict(), ...)) or a .safetensors file"
-        ) from None
+        ) from exc
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
@@ -83,7 +83,7 @@ def load_checkpoint(model, path: Path) -> None:
         raise ModelLoadError(
             f"checkpoint {path} does not fit the model from the factory: {detail}; "
             "use the checkpoint saved from this architecture, or fix model.kwargs"
-        ) from None
+        ) from exc
 
 
 def _load_program(path: Path):
@@ -93,8 +93,8 @@ def _load_program(path: Path):
         raise ModelLoadError(f"torch.export program {path} does not exist")
     try:
         return torch.export.load(str(path)).module()
-    except Exception as exc:  # noqa: BLE001
-        raise ModelLoadError(f"{path} is not a torch.export program ({exc.__class__.__name__}: {exc})") from None
+    except Exception as exc:
+        raise ModelLoadError(f"{path} is not a torch.export program ({exc.__class__.__name__}: {exc})") from exc
 
 
 def check_input_spec(model, spec: InputSpec) -> None:
@@ -105,11 +105,11 @@ def check_input_spec(model, spec: InputSpec) -> None:
     try:
         with torch.no_grad():
             model(example)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ModelLoadError(
             f"the model does not accept input.shape {spec.shape} ({spec.dtype}): "
             f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}; fix input.shape in the recipe"
-        ) from None
+        ) from exc
 
 
 def model_source_digest(spec: ModelSpec) -> str:

@@ -24,7 +24,8 @@ def export_onnx(model, spec: InputSpec, config: ExportConfig, out_path: Path, ch
     if config.simplify:
         _simplify(out_path)
     check_onnx_file(out_path)
-    numeric = compare_with_torch(model, out_path, check_inputs[: config.check_samples], fixed_batch=None if dynamic else spec.shape[0])
+    fixed_batch = None if dynamic else spec.shape[0]
+    numeric = compare_with_torch(model, out_path, check_inputs[: config.check_samples], fixed_batch=fixed_batch)
     if numeric["max_abs_diff"] > config.max_abs_diff or numeric["cosine"] < config.min_cosine:
         raise StageError(
             f"exported ONNX differs from PyTorch: max |diff| {numeric['max_abs_diff']:.3g} "
@@ -57,9 +58,9 @@ def _torch_export(model, spec: InputSpec, opset: int, dynamic: bool, out_path: P
                 dynamic_shapes=dynamic_shapes,
                 verbose=False,
             )
-    except Exception as exc:  # noqa: BLE001 - the exporter raises many types
+    except Exception as exc:  # the exporter raises many types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise StageError(f"torch.onnx.export failed at opset {opset}: {first}") from None
+        raise StageError(f"torch.onnx.export failed at opset {opset}: {first}") from exc
 
 
 def _simplify(path: Path) -> None:
@@ -76,9 +77,9 @@ def check_onnx_file(path: Path) -> None:
 
     try:
         onnx.checker.check_model(str(path), full_check=True)
-    except Exception as exc:  # noqa: BLE001 - checker raises ValidationError and protobuf errors
+    except Exception as exc:  # checker raises ValidationError and protobuf errors
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise StageError(f"onnx.checker rejects {path}: {first}; re-export the model or fix the graph") from None
+        raise StageError(f"onnx.checker rejects {path}: {first}; re-export the model or fix the graph") from exc
 
 
 def compare_with_torch(model, onnx_path: Path, inputs: np.ndarray, fixed_batch: int | None) -> dict:
@@ -87,12 +88,15 @@ def compare_with_torch(model, onnx_path: Path, inputs: np.ndarray, fixed_batch: 
     from edge_pipeline.backends.base import RunnerOptions
     from edge_pipeline.backends.registry import get_backend
 
-    batches = [inputs] if fixed_batch is None else [inputs[i : i + fixed_batch] for i in range(0, len(inputs) - fixed_batch + 1, fixed_batch)]
+    if fixed_batch is None:
+        batches = [inputs]
+    else:
+        batches = [inputs[i : i + fixed_batch] for i in range(0, len(inputs) - fixed_batch + 1, fixed_batch)]
     with torch.no_grad():
         expected = np.concatenate([model(torch.from_numpy(b)).numpy() for b in batches])
     with get_backend("onnxruntime").runner(onnx_path, RunnerOptions(threads=2)) as runner:
         name = runner.inputs[0].name
-        got = np.concatenate([runner.infer({name: b})[0] for b in batches])
+        got = np.concatenate([next(iter(runner.infer({name: b}).values())) for b in batches])
     a, b = expected.ravel().astype(np.float64), got.ravel().astype(np.float64)
     cosine = float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30))
     return {"samples": int(len(expected)), "max_abs_diff": float(np.abs(a - b).max()), "cosine": cosine}

@@ -52,7 +52,7 @@ def load_module(base: torch.nn.Module, directory: Path, files: dict[str, str]) -
         raise ModelLoadError(
             f"saved weights in {directory} do not fit the rebuilt architecture ({str(exc).splitlines()[0]}); "
             "the base model's factory changed since it was saved: clear the cache entry and re-run"
-        ) from None
+        ) from exc
     return base.eval()
 
 

@@ -31,7 +31,8 @@ def count_macs_params(model: torch.nn.Module, example: torch.Tensor) -> tuple[in
         else:  # Conv: each output element costs (Cin / groups) * prod(kernel) MACs
             total[0] += output.numel() * module.weight.shape[1] * module.weight[0, 0].numel()
 
-    counted = [m for m in model.modules() if isinstance(m, torch.nn.Linear | torch.nn.Conv1d | torch.nn.Conv2d | torch.nn.Conv3d)]
+    layer_types = torch.nn.Linear | torch.nn.Conv1d | torch.nn.Conv2d | torch.nn.Conv3d
+    counted = [m for m in model.modules() if isinstance(m, layer_types)]
     _forward_with_hooks(model, example, [(m, count) for m in counted])
     return total[0], sum(p.numel() for p in model.parameters())
 
@@ -113,7 +114,7 @@ def prune_channels(model: torch.nn.Module, example: torch.Tensor, config: PruneC
 
 def pruned_copy(model: torch.nn.Module, example: torch.Tensor, config: PruneConfig, ratio: float, ignored: list[str]):
     trial = copy.deepcopy(model)
-    for original, copied in zip(model.parameters(), trial.parameters()):
+    for original, copied in zip(model.parameters(), trial.parameters(), strict=True):
         if original.grad is not None:  # Taylor scores read the gradients; deepcopy drops them
             copied.grad = original.grad.clone()
     prune_channels(trial, example, config, ratio, ignored)

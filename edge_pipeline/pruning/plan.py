@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from edge_pipeline.config.shrink import PruneConfig
-from edge_pipeline.pruning.channels import count_macs_params, ignored_names, ratio_for_macs, smallest_macs
 from edge_pipeline.errors import ConfigError
+from edge_pipeline.pruning.channels import count_macs_params, ignored_names, ratio_for_macs, smallest_macs
 
 
 def macs_budget(config: PruneConfig, teacher_macs: int) -> int:

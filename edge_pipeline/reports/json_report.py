@@ -3,57 +3,68 @@ against the FP32 teacher baseline on the same target and configuration."""
 
 from __future__ import annotations
 
+from edge_pipeline.artifacts.record import Artifact
+from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.reports.mobile import mobile_section
+
 REPORT_SCHEMA_VERSION = 1
+BASELINE_DESCRIPTION = "teacher FP32 on each target, same batch size and threads"
+BASELINE_MODEL = "teacher"
+BASELINE_PRECISION = "fp32"
 
 
-# Rows that stand in for a runtime absent here (TensorRT's Q/DQ model run in ONNX Runtime) compare
-# only with each other, never with that runtime's own rows.
-SIMULATED_VARIANTS = ("ort-simulated",)
+def baseline_key(row: BenchmarkRow) -> tuple:
+    # Rows timed in a stand-in runtime (TensorRT's Q/DQ model run in ONNX Runtime) compare only
+    # with each other, never with that runtime's own rows.
+    return (row.target, row.batch_size, row.threads, row.simulated)
 
 
-def baseline_key(row: dict) -> tuple:
-    return (row["target"], row["batch_size"], row["threads"], row["runtime_variant"] in SIMULATED_VARIANTS)
+def is_baseline(row: BenchmarkRow) -> bool:
+    """The teacher's FP32 model in its backend's reference mode (not, say, a bf16 execution hint)."""
+    return row.model == BASELINE_MODEL and row.precision == BASELINE_PRECISION and row.reference_variant
 
 
-def is_baseline(row: dict) -> bool:
-    return row["model"] == "teacher" and row["precision"] == "fp32" and row["runtime_variant"] in (
-        "default", "f32", "tensorrt", *SIMULATED_VARIANTS
-    )
+def add_ratios(rows: list[BenchmarkRow]) -> list[BenchmarkRow]:
+    """New rows with their baseline's id and the ratios against it (rows are frozen)."""
+    baselines = {baseline_key(row): row for row in rows if is_baseline(row)}
+    return [with_ratios(row, baselines.get(baseline_key(row))) for row in rows]
 
 
-def add_ratios(rows: list[dict]) -> list[dict]:
-    baselines = {baseline_key(r): r for r in rows if is_baseline(r)}
-    for row in rows:
-        base = baselines.get(baseline_key(row))
-        row["baseline_artifact_id"] = base["artifact_id"] if base else None
-        # A simulation's timings are this CPU's, not the target runtime's: no speedup claimed for them.
-        timed = base is not None and row["runtime_variant"] not in SIMULATED_VARIANTS
-        row["speedup_vs_baseline"] = base["latency_ms"]["p50"] / row["latency_ms"]["p50"] if timed else None
-        row["size_ratio_vs_baseline"] = row["size_bytes"] / base["size_bytes"] if base else None
-        both = base is not None and row["accuracy"] is not None and base["accuracy"] is not None
-        row["accuracy_delta_vs_baseline"] = row["accuracy"] - base["accuracy"] if both else None
-    return rows
+def with_ratios(row: BenchmarkRow, base: BenchmarkRow | None) -> BenchmarkRow:
+    if base is None:
+        return row.model_copy(update={
+            "baseline_artifact_id": None, "speedup_vs_baseline": None,
+            "size_ratio_vs_baseline": None, "accuracy_delta_vs_baseline": None,
+        })
+    # A simulation's timings are this CPU's, not the target runtime's: no speedup claimed for them.
+    speedup = None if row.simulated else _ratio(base.latency_ms.p50, row.latency_ms.p50)
+    delta = None if row.accuracy is None or base.accuracy is None else row.accuracy - base.accuracy
+    return row.model_copy(update={
+        "baseline_artifact_id": base.artifact_id,
+        "speedup_vs_baseline": speedup,
+        "size_ratio_vs_baseline": _ratio(row.size_bytes, base.size_bytes),
+        "accuracy_delta_vs_baseline": delta,
+    })
 
 
-def build_report(ctx, placed: dict[str, str]) -> dict:
-    rows = []
-    for result in ctx.results:
-        row = dict(result)
-        row["artifact"] = placed.get(row["artifact_id"], row["artifact"])
-        rows.append(row)
-    return {
+def _ratio(numerator: float, denominator: float) -> float | None:
+    # A zero here means "not recorded" (a size the stage could not read), not an infinite ratio.
+    return numerator / denominator if denominator else None
+
+
+def build_report(recipe_name: str, targets: list[str], rows: list[BenchmarkRow], notes: list[str],
+                 artifacts: list[Artifact], placed: dict[str, str]) -> dict:
+    """The report.json content; ``placed`` maps artifact id -> its path inside the bundle."""
+    bundled = [row.model_copy(update={"artifact": placed.get(row.artifact_id, row.artifact)}) for row in rows]
+    report = {
         "schema_version": REPORT_SCHEMA_VERSION,
-        "recipe": ctx.recipe.metadata.name,
-        "targets": list(ctx.targets),
-        "baseline": "teacher FP32 on each target, same batch size and threads",
-        "notes": ctx.notes,
-        "results": add_ratios(rows),
-        **_mobile(ctx, placed),
+        "recipe": recipe_name,
+        "targets": list(targets),
+        "baseline": BASELINE_DESCRIPTION,
+        "notes": list(notes),
+        "results": [row.model_dump(mode="json") for row in add_ratios(bundled)],
     }
-
-
-def _mobile(ctx, placed: dict[str, str]) -> dict:
-    from edge_pipeline.reports.mobile import mobile_section
-
-    section = mobile_section(ctx.artifacts, placed)
-    return {"mobile": section} if section else {}
+    section = mobile_section(artifacts, placed)
+    if section:
+        report["mobile"] = section
+    return report

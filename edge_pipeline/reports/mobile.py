@@ -3,10 +3,15 @@ reduced-build operator config with their sizes, and the execution providers the 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from edge_pipeline.artifacts.record import Artifact
+
 _MOBILE_KINDS = ("ort", "ort-required-operators", "ort-ep-usability")
 
 
-def mobile_section(artifacts, placed: dict[str, str]) -> list[dict]:
+def mobile_section(artifacts: list[Artifact], placed: dict[str, str]) -> list[dict]:
     """One entry per (model, target) that has ORT Mobile artifacts; empty when none do."""
     groups: dict[tuple, dict] = {}
     for artifact in artifacts:
@@ -28,10 +33,7 @@ def mobile_section(artifacts, placed: dict[str, str]) -> list[dict]:
     return list(groups.values())
 
 
-def _ep_table(summary_path) -> dict | None:
-    import json
-    from pathlib import Path
-
+def _ep_table(summary_path: Path) -> dict | None:
     try:
         summary = json.loads(Path(summary_path).read_text())
     except (OSError, ValueError):

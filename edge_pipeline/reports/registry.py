@@ -1,13 +1,20 @@
-"""Writers that add files to a bundle beside report.json: ``writer(ctx, report, bundle_dir)``."""
+"""Writers that add files to a bundle beside report.json: ``writer(report, artifacts, bundle_dir)``,
+where ``report`` is the report.json content, ``artifacts`` the run's Artifact records (paths as
+during the run) and ``bundle_dir`` the folder being assembled."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-REPORT_WRITERS: list[Callable] = []
+from edge_pipeline.artifacts.record import Artifact
+
+ReportWriter = Callable[[dict, list[Artifact], Path], None]
+
+REPORT_WRITERS: list[ReportWriter] = []
 
 
-def register_report_writer(writer: Callable) -> Callable:
+def register_report_writer(writer: ReportWriter) -> ReportWriter:
     REPORT_WRITERS.append(writer)
     return writer
 

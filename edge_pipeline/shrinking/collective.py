@@ -1,9 +1,9 @@
-"""``cached_step`` for training that every torchrun rank joins, while rank 0 alone writes.
+"""A cached step for training that every torchrun rank joins, while rank 0 alone writes.
 
-Rank 0 runs the ordinary cached step. If it misses, it tells the other ranks to join the
+Rank 0 runs the ordinary step (``step(name, produce)``, the engine's cached step of the stage). If it misses, it tells the other ranks to join the
 computation (DDP needs every rank in each all-reduce); they train on their shard and write
 nothing. Rank 0 then broadcasts the published artifact records, so every rank continues with the
-same ``ctx.artifacts``. On one process this is exactly ``cached_step``.
+same artifacts. On one process this is exactly the stage's step.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge_pipeline.artifacts.record import Artifact
-from edge_pipeline.stages.context import RunContext, cached_step
+
+# The stage's step, bound to its cache material: (step name, produce) -> (artifacts, extras).
+Step = Callable[[str, Callable[[Path], tuple[list[Artifact], dict]]], tuple[list[Artifact], dict]]
 
 _JOIN = "join"
 
 
 def collective_step(
-    ctx: RunContext,
-    stage: str,
+    run_step: Step,
     step: str,
-    material: dict,
     compute: Callable[[], object],
     save: Callable[[object, Path], tuple[list[Artifact], dict]],
 ) -> tuple[list[Artifact], dict]:
@@ -30,13 +30,13 @@ def collective_step(
 
     dist_util.ensure_process_group()
     if dist_util.world_size() == 1:
-        return cached_step(ctx, stage, step, material, lambda directory: save(compute(), directory))
+        return run_step(step, lambda directory: save(compute(), directory))
     if dist_util.is_main_process():
         def produce(directory: Path):
             _broadcast(_JOIN)
             return save(compute(), directory)
 
-        artifacts, extras = cached_step(ctx, stage, step, material, produce)
+        artifacts, extras = run_step(step, produce)
         _broadcast(([a.model_dump(mode="json") for a in artifacts], extras))
         return artifacts, extras
     message = _broadcast(None)

@@ -7,32 +7,24 @@ import hashlib
 import numpy as np
 
 from edge_pipeline.calibration.dataset import ArrayDataset
+from edge_pipeline.config.schema import InputSpec
 from edge_pipeline.config.shrink import TransferData
 from edge_pipeline.errors import DataError
-from edge_pipeline.stages.context import RunContext
 
 
-def transfer_dataset(ctx: RunContext, spec: TransferData, setting: str) -> ArrayDataset:
-    """Load once per run and check against the recipe's input; ``setting`` names the recipe key in errors."""
-    cache_key = f"transfer:{spec.model_dump_json()}"
-    if cache_key not in ctx.datasets:
-        ctx.datasets[cache_key] = _load(ctx, spec, setting)
-    return ctx.datasets[cache_key]
-
-
-def _load(ctx: RunContext, spec: TransferData, setting: str) -> ArrayDataset:
-    sample_shape = tuple(ctx.recipe.input.shape[1:])
-    dtype = ctx.recipe.input.dtype
+def load_transfer(spec: TransferData, input_spec: InputSpec, setting: str) -> ArrayDataset:
+    """Load and check against the recipe's input; ``setting`` names the recipe key in errors."""
+    expected = {input_spec.name: (tuple(input_spec.shape[1:]), input_spec.dtype)}
     reference = spec.provider_reference()
     if reference is None:
         from edge_pipeline.calibration.readers import load_dataset
 
-        data = load_dataset(spec.dataset, sample_shape, dtype, setting)
+        data = load_dataset(spec.dataset, input_spec, setting)
     else:
         data = _from_provider(reference, setting)
-    data.check_matches(sample_shape, dtype, setting)
+    data.check_matches(expected, setting)
     if not spec.use_labels and data.labels is not None:
-        data = ArrayDataset(data.inputs, None, data.source, data.sha256 + ":unlabelled")
+        data = ArrayDataset(data.arrays, None, data.source, data.sha256 + ":unlabelled")
     return data
 
 

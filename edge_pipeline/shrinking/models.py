@@ -7,30 +7,28 @@ spec (what a later stage reads when it must train or prune the real nn.Module ag
 
 from __future__ import annotations
 
-import inspect
-import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from edge_pipeline.artifacts.hashing import sha256_file, sha256_json
+from edge_pipeline.artifacts.hashing import sha256_file
 from edge_pipeline.artifacts.record import Artifact
-from edge_pipeline.config.schema import ModelSpec
+from edge_pipeline.config.schema import InputSpec, ModelSpec
 from edge_pipeline.errors import ConfigError
-from edge_pipeline.stages.context import RunContext
 
 STATE_KEY = "module_state"
 
 
-def example_input(ctx: RunContext, batch: int = 2) -> torch.Tensor:
+def example_input(input_spec: InputSpec, batch: int = 2) -> torch.Tensor:
     """Zeros shaped like the recipe input; batch 2 keeps torch.export from specialising the batch to 1."""
-    return torch.zeros([batch, *ctx.recipe.input.shape[1:]], dtype=getattr(torch, ctx.recipe.input.dtype))
+    return torch.zeros([batch, *input_spec.shape[1:]], dtype=getattr(torch, input_spec.dtype))
 
 
-def load_teacher(ctx: RunContext) -> torch.nn.Module:
+def load_teacher(model_spec: ModelSpec) -> torch.nn.Module:
     from edge_pipeline.modeling.loading import load_torch_model
 
-    return load_torch_model(ctx.recipe.model)
+    return load_torch_model(model_spec)
 
 
 def require_module_spec(spec: ModelSpec, setting: str) -> None:
@@ -56,8 +54,8 @@ def load_stage_model(artifact: Artifact) -> torch.nn.Module:
     return load_module(base, Path(artifact.path).parent, state["files"])
 
 
-def latest_stage_model(ctx: RunContext) -> Artifact | None:
-    made = [a for a in ctx.artifacts if a.kind == "torch-program" and STATE_KEY in a.meta]
+def latest_stage_model(artifacts: Sequence[Artifact]) -> Artifact | None:
+    made = [a for a in artifacts if a.kind == "torch-program" and STATE_KEY in a.meta]
     return made[-1] if made else None
 
 
@@ -121,12 +119,3 @@ def save_stage_model(
         config=config,
         meta={**meta, STATE_KEY: {"files": files, "base_model": base_model.model_dump(mode="json")}},
     )
-
-
-def code_digest(*modules: str) -> str:
-    """Source of the modules that shape a stage's result: a code change re-runs the stage."""
-    sources = []
-    for name in modules:
-        __import__(name)
-        sources.append(inspect.getsource(sys.modules[name]))
-    return sha256_json(sources)

@@ -8,85 +8,84 @@ from pathlib import Path
 import numpy as np
 
 from edge_pipeline.artifacts.record import Artifact
-from edge_pipeline.backends.registry import get_backend
+from edge_pipeline.backends.registry import descriptor, get_backend
 from edge_pipeline.benchmarking.accuracy import agreement, top1_accuracy
 from edge_pipeline.benchmarking.harness import run_worker, write_eval_inputs
-from edge_pipeline.benchmarking.rounds import pool_rounds
 from edge_pipeline.benchmarking.host import host_arch, measurement_scope, timing_identity
+from edge_pipeline.benchmarking.rounds import pool_rounds
+from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.config.schema import BenchmarkConfig, effective_stage_config
-from edge_pipeline.stages.context import RunContext, cached_step
-from edge_pipeline.stages.data import eval_dataset
+from edge_pipeline.stages.base import StageOutput, StageRun
+
+TimedRow = tuple[Artifact, str, BenchmarkConfig, dict]  # artifact, runtime variant, settings, target options
 
 
-def run(ctx: RunContext) -> None:
-    evaluation = eval_dataset(ctx)
-    plan = timing_plan(ctx)
+def run(view: StageRun) -> StageOutput:
+    evaluation = view.data.eval()
+    plan = timing_plan(view)
     rounds: list[list[dict]] = [[] for _ in plan]
     # Round after round over every artifact (not all rounds of one, then the next): the rows a
     # speedup compares are then timed across the same stretch of the machine's load.
     for round_index in range(max((config.rounds for _, _, config, _ in plan), default=0)):
-        for results, (artifact, variant, config, settings) in zip(rounds, plan):
+        for results, (artifact, variant, config, settings) in zip(rounds, plan, strict=True):
             if round_index < config.rounds:
-                results.append(measure(ctx, artifact, variant, config, evaluation, settings, round_index))
-    measured = [(artifact, variant, pool_rounds(results)) for results, (artifact, variant, _, _) in zip(rounds, plan)]
-    ctx.results += build_rows(measured, evaluation)
-    _label_host_measurements(ctx)
+                results.append(measure(view, artifact, variant, config, evaluation, settings, round_index))
+    measured = [(artifact, variant, pool_rounds(results)) for results, (artifact, variant, _, _) in zip(rounds, plan, strict=True)]
+    rows = [_with_scope(row, view) for row in build_rows(measured, evaluation)]
+    return StageOutput(rows=rows, notes=_host_notes(rows))
 
 
-def timing_plan(ctx: RunContext) -> list[tuple[Artifact, str, BenchmarkConfig, dict]]:
+def timing_plan(view: StageRun) -> list[TimedRow]:
     """(artifact, runtime variant, benchmark config, target options) for every timed row."""
     plan = []
-    for artifact in [a for a in ctx.artifacts if a.target is not None and a.backend is not None]:
-        target = ctx.targets[artifact.target]
-        config = effective_stage_config(ctx.recipe.benchmark, target.benchmark)
-        backend = get_backend(artifact.backend)
-        if backend.artifact_kinds and artifact.kind not in backend.artifact_kinds:
+    for artifact in [a for a in view.artifacts if a.target is not None and a.backend is not None]:
+        target = view.targets[artifact.target]
+        artifact_format = descriptor(artifact.backend).format_of(artifact.kind)
+        if artifact_format is None or not artifact_format.timed:
             continue  # files beside the models (e.g. ORT's required_operators.config), nothing to time
+        config = effective_stage_config(view.recipe.benchmark, target.benchmark)
+        backend = get_backend(artifact.backend)
         plan += [(artifact, variant, config, target.options) for variant in backend.variants_for(artifact, target)]
     return plan
 
 
-def _label_host_measurements(ctx: RunContext) -> None:
+def _with_scope(row: BenchmarkRow, view: StageRun) -> BenchmarkRow:
     """Rows of targets whose instruction set this host lacks time the artifact here, not on the device."""
-    for row in ctx.results:
-        row["measured_on"] = measurement_scope(ctx.targets[row["target"]].device.arch)
-    foreign = sorted({r["target"] for r in ctx.results if r["measured_on"] == "host"})
-    if foreign:
-        ctx.notes.append(
-            f"Rows for {', '.join(foreign)} were timed on this {host_arch()} host: host measurements of those "
-            "artifacts, not device numbers; run `edge-pipeline benchmark` on the device for those."
-        )
+    return row.model_copy(update={"measured_on": measurement_scope(view.targets[row.target].device.arch)})
 
 
-def measure(ctx: RunContext, artifact: Artifact, variant: str, config: BenchmarkConfig, evaluation, settings: dict,
-            round_index: int = 0) -> dict:
-    """One round: a worker process times the artifact; the first round also scores it."""
+def _host_notes(rows: list[BenchmarkRow]) -> list[str]:
+    foreign = sorted({r.target for r in rows if r.measured_on == "host"})
+    if not foreign:
+        return []
+    return [f"Rows for {', '.join(foreign)} were timed on this {host_arch()} host: host measurements of those "
+            "artifacts, not device numbers; run `edge-pipeline benchmark` on the device for those."]
+
+
+def measure(view: StageRun, artifact: Artifact, variant: str, config: BenchmarkConfig, evaluation: ArrayDataset | None,
+            settings: dict, round_index: int = 0) -> dict:
+    """One round: a worker process times the artifact; the first round also runs the eval inputs."""
     scored = round_index == 0 and evaluation is not None
-    material = {
-        "round": round_index,
-        "artifact": artifact.sha256,
-        "variant": variant,
-        "config": config.model_dump(),
-        "eval": evaluation.sha256 if evaluation is not None else None,
-        "host": timing_identity(),
-        "settings": settings,
-    }
 
     def produce(directory: Path):
         with tempfile.TemporaryDirectory(prefix="ep-bench-") as tmp:
-            job = worker_job(ctx, artifact, variant, config, evaluation, settings, Path(tmp), scored)
+            job = worker_job(view, artifact, variant, config, evaluation, settings, Path(tmp), scored)
             result = run_worker(job, Path(tmp))
             if scored:
-                result["logits"] = np.load(job["logits_out"]).tolist()
+                with np.load(job["outputs_out"]) as outputs:
+                    result["outputs"] = {name: outputs[name].tolist() for name in outputs.files}
         return [], result
 
     step = f"{artifact.id} [{variant}]" + (f" round {round_index + 1}/{config.rounds}" if config.rounds > 1 else "")
-    _, result = cached_step(ctx, "benchmark", step, material, produce)
+    _, result = view.step(step, produce, inputs=(artifact,), config=config, data=(evaluation,), backend=artifact.backend,
+                          extra={"round": round_index, "variant": variant, "host": timing_identity(), "settings": settings})
     return result
 
 
-def worker_job(ctx: RunContext, artifact: Artifact, variant: str, config: BenchmarkConfig, evaluation, settings: dict,
-               tmp: Path, scored: bool = True) -> dict:
+def worker_job(view: StageRun, artifact: Artifact, variant: str, config: BenchmarkConfig,
+               evaluation: ArrayDataset | None, settings: dict, tmp: Path, scored: bool = True) -> dict:
+    input_spec = view.recipe.input
     job = {
         "backend": artifact.backend,
         "artifact": str(artifact.path),
@@ -98,42 +97,43 @@ def worker_job(ctx: RunContext, artifact: Artifact, variant: str, config: Benchm
         "iterations": config.iterations,
         "time_budget_s": config.time_budget_s,
         "eval_batch_size": config.eval_batch_size,
-        "sample_shape": ctx.recipe.input.shape[1:],
-        "dtype": ctx.recipe.input.dtype,
+        "inputs": [{"name": input_spec.name, "sample_shape": input_spec.shape[1:], "dtype": input_spec.dtype}],
     }
     if evaluation is not None:
-        job["eval_inputs"] = str(write_eval_inputs(evaluation.inputs, tmp))  # also the timed batch
+        job["eval_inputs"] = str(write_eval_inputs(dict(evaluation.arrays), tmp))  # also the timed batch
         if scored:
-            job["logits_out"] = str(tmp / "logits.npy")
+            job["outputs_out"] = str(tmp / "outputs.npz")
     return job
 
 
-def build_rows(measured: list[tuple[Artifact, str, dict]], evaluation) -> list[dict]:
+def build_rows(measured: list[tuple[Artifact, str, dict]], evaluation: ArrayDataset | None) -> list[BenchmarkRow]:
     references = {
-        (a.model, a.target): np.asarray(r["logits"])
+        (a.model, a.target): _first_output(r)
         for a, variant, r in measured
-        if a.precision == "fp32" and "logits" in r and _is_reference_variant(variant)
+        if a.precision == "fp32" and "outputs" in r and _is_reference(a, variant)
     }
     rows = []
     for artifact, variant, result in measured:
-        scores = _scores(artifact, result, evaluation, references.get((artifact.model, artifact.target)))
-        for config in result["configs"]:
-            if "skipped" in config:
-                continue
-            rows.append(_row(artifact, variant, result, config, scores))
+        scores = _scores(result, evaluation, references.get((artifact.model, artifact.target)))
+        rows += [_row(artifact, variant, result, config, scores) for config in result["configs"] if "skipped" not in config]
     return rows
 
 
-def _is_reference_variant(variant: str) -> bool:
-    # "ort-simulated": the TensorRT target's FP32 ONNX run in ONNX Runtime, the exact FP32 model.
-    return variant in ("default", "f32", "ort-simulated")
+def _is_reference(artifact: Artifact, variant: str) -> bool:
+    return variant in descriptor(artifact.backend).reference_variants
 
 
-def _scores(artifact: Artifact, result: dict, evaluation, reference) -> dict:
-    if "logits" not in result or evaluation is None:
+def _first_output(result: dict) -> np.ndarray:
+    # Accuracy and agreement read the first output (a classifier's logits); per-output fidelity
+    # for models with several outputs builds on the named outputs kept here.
+    return np.asarray(next(iter(result["outputs"].values())))
+
+
+def _scores(result: dict, evaluation: ArrayDataset | None, reference: np.ndarray | None) -> dict:
+    if "outputs" not in result or evaluation is None:
         return {"accuracy": None, "top1_agreement": None, "max_abs_diff": None}
-    logits = np.asarray(result["logits"])
-    scores = {"accuracy": top1_accuracy(logits, evaluation.labels) if evaluation.labelled else None}
+    logits = _first_output(result)
+    scores = {"accuracy": top1_accuracy(logits, evaluation.labels) if evaluation.labels is not None else None}
     if reference is not None:
         scores.update(agreement(logits, reference))
     else:
@@ -141,30 +141,33 @@ def _scores(artifact: Artifact, result: dict, evaluation, reference) -> dict:
     return scores
 
 
-def _row(artifact: Artifact, variant: str, result: dict, config: dict, scores: dict) -> dict:
-    return {
-        "artifact_id": artifact.id,
-        "artifact": str(artifact.path),
-        "model": artifact.model,
-        "backend": artifact.backend,
-        "precision": artifact.precision,
-        "runtime_variant": variant,
-        "target": artifact.target,
-        "batch_size": config["batch_size"],
-        "threads": config["threads"],
-        "latency_ms": config["latency_ms"],
-        "samples_ms": config["samples_ms"],
+def _row(artifact: Artifact, variant: str, result: dict, config: dict, scores: dict) -> BenchmarkRow:
+    row = descriptor(artifact.backend)
+    return BenchmarkRow(
+        artifact_id=artifact.id,
+        artifact=str(artifact.path),
+        model=artifact.model,
+        backend=artifact.backend,
+        precision=artifact.precision,
+        runtime_variant=variant,
+        target=artifact.target,
+        batch_size=config["batch_size"],
+        threads=config["threads"],
+        latency_ms=config["latency_ms"],
+        samples_ms=config["samples_ms"],
         # One median per fresh worker process; the percentiles above pool their samples.
-        "round_p50_ms": [r["p50"] for r in config.get("rounds", [config["latency_ms"]])],
-        "throughput_per_s": config["throughput_per_s"],
+        round_p50_ms=[r["p50"] for r in config.get("rounds", [config["latency_ms"]])],
+        throughput_per_s=config["throughput_per_s"],
         **scores,
-        "size_bytes": artifact.size_bytes,
-        "params": artifact.meta.get("params"),
-        "macs": artifact.meta.get("macs"),
-        "peak_memory_bytes": result["peak_rss_bytes"] - result["rss_start_bytes"],
-        "peak_rss_bytes": result["peak_rss_bytes"],
-        "cold_start": result["cold_start"].get(str(config["threads"])),
-        "runtime_versions": result["versions"],
+        size_bytes=artifact.size_bytes,
+        params=artifact.meta.get("params"),
+        macs=artifact.meta.get("macs"),
+        peak_memory_bytes=result["peak_rss_bytes"] - result["rss_start_bytes"],
+        peak_rss_bytes=result["peak_rss_bytes"],
+        cold_start=result["cold_start"].get(str(config["threads"])),
+        runtime_versions=result["versions"],
         # What the runtime compiled, read back (e.g. OpenVINO's inference precision), not what was asked.
-        "runtime_info": config.get("runtime_info", {}),
-    }
+        runtime_info=config.get("runtime_info", {}),
+        reference_variant=variant in row.reference_variants,
+        simulated=variant in row.simulated_variants,
+    )

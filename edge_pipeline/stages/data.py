@@ -1,25 +1,36 @@
-"""The run's datasets, loaded once and validated against the recipe's input spec."""
+"""The run's datasets, each loaded once and validated against the recipe's input spec."""
 
 from __future__ import annotations
 
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.calibration.readers import load_dataset
-from edge_pipeline.stages.context import RunContext
+from edge_pipeline.config.schema import Recipe
 
 
-def calibration_dataset(ctx: RunContext) -> ArrayDataset:
-    return _dataset(ctx, "calibration")
+class RunData:
+    """Loads on first use and keeps what it loaded (the engine makes one per run)."""
 
+    def __init__(self, recipe: Recipe):
+        self.recipe = recipe
+        self._loaded: dict[str, ArrayDataset] = {}
 
-def eval_dataset(ctx: RunContext) -> ArrayDataset | None:
-    if ctx.recipe.data.eval is None:
-        return None
-    return _dataset(ctx, "eval")
+    def calibration(self) -> ArrayDataset:
+        return self._load("calibration")
 
+    def eval(self) -> ArrayDataset | None:
+        return None if self.recipe.data.eval is None else self._load("eval")
 
-def _dataset(ctx: RunContext, role: str) -> ArrayDataset:
-    if role not in ctx.datasets:
-        spec = getattr(ctx.recipe.data, role)
-        sample_shape = tuple(ctx.recipe.input.shape[1:])
-        ctx.datasets[role] = load_dataset(spec, sample_shape, ctx.recipe.input.dtype, role)
-    return ctx.datasets[role]
+    def transfer(self, spec, setting: str) -> ArrayDataset:
+        """Distillation / recovery data (``spec``: a TransferData); ``setting`` names the recipe key in errors."""
+        from edge_pipeline.shrinking.data import load_transfer
+
+        key = f"transfer:{spec.model_dump_json()}"
+        if key not in self._loaded:
+            self._loaded[key] = load_transfer(spec, self.recipe.input, setting)
+        return self._loaded[key]
+
+    def _load(self, role: str) -> ArrayDataset:
+        if role not in self._loaded:
+            spec = getattr(self.recipe.data, role)
+            self._loaded[role] = load_dataset(spec, self.recipe.input, role)
+        return self._loaded[role]

@@ -1,5 +1,5 @@
-"""Export stage: every PyTorch model of the run (the recipe's teacher, and students made by
-earlier stages) becomes an FP32 ONNX artifact, checked against PyTorch on real inputs."""
+"""Export stage: every PyTorch model of the run (the recipe's model, and students made by earlier
+stages) becomes an FP32 ONNX artifact, checked against PyTorch on real inputs."""
 
 from __future__ import annotations
 
@@ -7,64 +7,51 @@ from pathlib import Path
 
 from edge_pipeline.artifacts.hashing import sha256_file
 from edge_pipeline.artifacts.record import Artifact
-from edge_pipeline.config.schema import ExportConfig
-from edge_pipeline.modeling.complexity import onnx_complexity
-from edge_pipeline.stages.context import RunContext, cached_step
-from edge_pipeline.stages.data import calibration_dataset
+from edge_pipeline.config.schema import ExportConfig, Recipe, TargetProfile
+from edge_pipeline.stages.base import StageOutput, StageRun
 
 TORCH_KINDS = ("torch-program",)
+# The export check runs the ONNX file in ONNX Runtime: its code is part of what made the artifact.
+CHECK_BACKEND = "onnxruntime"
 
 
-def export_config(ctx: RunContext) -> ExportConfig:
+def export_config(recipe: Recipe, targets: dict[str, TargetProfile] | None) -> ExportConfig:
     """The recipe's export settings; the opset is the highest any target asks for unless the recipe sets it."""
-    config = ctx.recipe.export
-    if "opset" not in config.model_fields_set:
-        opset = max(t.export.opset for t in ctx.targets.values())
-        config = config.model_copy(update={"opset": opset})
+    config = recipe.export
+    if "opset" not in config.model_fields_set and targets:
+        config = config.model_copy(update={"opset": max(t.export.opset for t in targets.values())})
     return config
 
 
-def run(ctx: RunContext) -> None:
+def run(view: StageRun) -> StageOutput:
     from edge_pipeline.modeling.loading import model_source_digest
 
-    config = export_config(ctx)
-    sources = [("teacher", None, model_source_digest(ctx.recipe.model))]
-    sources += [(a.model, a, a.sha256) for a in ctx.artifacts if a.kind in TORCH_KINDS]
-    for model_name, parent, digest in sources:
-        if ctx.find(model=model_name, kind="onnx", stage="export"):
-            continue
-        ctx.artifacts += export_one(ctx, model_name, parent, digest, config)
+    config = export_config(view.recipe, dict(view.targets))
+    made = [export_one(view, "teacher", None, model_source_digest(view.recipe.model), config)]
+    made += [export_one(view, a.model, a, a.sha256, config) for a in view.artifacts if a.kind in TORCH_KINDS]
+    return StageOutput(artifacts=[a for artifacts in made for a in artifacts])
 
 
-def export_one(ctx: RunContext, model_name: str, parent: Artifact | None, digest: str, config: ExportConfig) -> list[Artifact]:
-    calib = calibration_dataset(ctx)
-    material = {
-        "model": digest,
-        "input": ctx.recipe.input.model_dump(),
-        "config": config.model_dump(),
-        "check_data": calib.sha256,
-    }
+def export_one(view: StageRun, model_name: str, parent: Artifact | None, digest: str, config: ExportConfig) -> list[Artifact]:
+    calib = view.data.calibration()
+    input_spec = view.recipe.input
 
     def produce(directory: Path):
-        from edge_pipeline.modeling.loading import check_input_spec
+        from edge_pipeline.modeling.complexity import onnx_complexity
+        from edge_pipeline.modeling.loading import check_input_spec, load_torch_model
         from edge_pipeline.modeling.onnx_export import export_onnx
         from edge_pipeline.modeling.torch_artifacts import load_torch_artifact
 
-        model = load_torch_artifact(parent) if parent is not None else _recipe_model(ctx)
-        check_input_spec(model, ctx.recipe.input)
+        model = load_torch_artifact(parent) if parent is not None else load_torch_model(view.recipe.model)
+        check_input_spec(model, input_spec)
         out = directory / f"{model_name}.fp32.onnx"
-        meta = export_onnx(model, ctx.recipe.input, config, out, calib.inputs)
+        meta = export_onnx(model, input_spec, config, out, calib.named_for([input_spec.name])[input_spec.name])
         meta.update(onnx_complexity(out))
         return [_record(model_name, out, parent, config, meta)], {}
 
-    artifacts, _ = cached_step(ctx, "export", model_name, material, produce)
+    artifacts, _ = view.step(model_name, produce, config=config, data=(calib,),
+                             extra={"model": digest, "input": input_spec.model_dump(mode="json")}, backend=CHECK_BACKEND)
     return artifacts
-
-
-def _recipe_model(ctx: RunContext):
-    from edge_pipeline.modeling.loading import load_torch_model
-
-    return load_torch_model(ctx.recipe.model)
 
 
 def _record(model_name: str, path: Path, parent: Artifact | None, config: ExportConfig, meta: dict) -> Artifact:

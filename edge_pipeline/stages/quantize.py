@@ -1,92 +1,95 @@
-"""Quantize stage: per target, the backend's FP32 artifact and its INT8 artifact for each model."""
+"""Quantize stage: per target, the backend's FP32 artifact and its INT8 artifact for each model,
+then the backend's device steps (a TensorRT engine build, a Jetson bundle)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from edge_pipeline.artifacts.hashing import sha256_tree
+from edge_pipeline.artifacts.hashing import artifact_size, sha256_artifact
 from edge_pipeline.artifacts.record import Artifact
-from edge_pipeline.backends.base import ProducedArtifact
-from edge_pipeline.backends.registry import get_backend
+from edge_pipeline.backends.base import Backend, DeviceStep, ProducedArtifact
+from edge_pipeline.backends.registry import artifact_sidecars, get_backend
 from edge_pipeline.config.schema import QuantizeConfig, TargetProfile, effective_stage_config
-from edge_pipeline.stages.context import RunContext, cached_step
-from edge_pipeline.stages.data import calibration_dataset, eval_dataset
+from edge_pipeline.stages.base import StageOutput, StageRun
 
 
-def run(ctx: RunContext) -> None:
-    sources = ctx.find(kind="onnx", stage="export")
-    for target_name, target in ctx.targets.items():
+def run(view: StageRun) -> StageOutput:
+    sources = view.find(kind="onnx", stage="export")
+    made: list[Artifact] = []
+    notes: list[str] = []
+    for target in view.targets.values():
         backend = get_backend(target.backend)
-        config = effective_stage_config(ctx.recipe.quantize, target.quantize)
+        config = effective_stage_config(view.recipe.quantize, target.quantize)
+        for_target: list[Artifact] = []
         for source in sources:
             if "fp32" in target.precisions:
-                ctx.artifacts += prepare_fp32(ctx, backend, target, source)
+                for_target += prepare_fp32(view, backend, target, source)
             if "int8" in target.precisions:
-                ctx.artifacts += quantize_one(ctx, backend, target, config, source)
-        made_for_target = [a for a in ctx.artifacts if a.target == target_name and a.stage == "quantize"]
-        ctx.artifacts += run_device_steps(ctx, backend, target, made_for_target)
+                for_target += quantize_one(view, backend, target, config, source)
+        device_made, skipped = run_device_steps(view, backend, target, for_target)
+        made += for_target + device_made
+        notes += skipped
+    return StageOutput(artifacts=made, notes=notes)
 
 
-def run_device_steps(ctx: RunContext, backend, target: TargetProfile, artifacts: list[Artifact]) -> list[Artifact]:
-    """The backend's per-device steps (e.g. a TensorRT engine build); a step that cannot run on
-    this machine is recorded in the run's notes as skipped, with its fix, instead of failing."""
+def run_device_steps(view: StageRun, backend: Backend, target: TargetProfile,
+                     artifacts: list[Artifact]) -> tuple[list[Artifact], list[str]]:
+    """The backend's per-device steps; a step that cannot run on this machine becomes a note
+    (skipped, and the fix) instead of a failure."""
     made: list[Artifact] = []
+    notes: list[str] = []
     for artifact in artifacts:
         for step in backend.device_steps(artifact, target):
             if step.skipped:
-                ctx.notes.append(f"{artifact.id}: {step.name} skipped: {step.skipped}")
-                continue
-            made += _device_step(ctx, target, artifact, step)
-    return made
+                notes.append(f"{artifact.id}: {step.name} skipped: {step.skipped}")
+            else:
+                made += _device_step(view, target, artifact, step)
+    return made, notes
 
 
-def _device_step(ctx: RunContext, target: TargetProfile, artifact: Artifact, step) -> list[Artifact]:
-    material = {"artifact": artifact.sha256, "target": target.model_dump(mode="json"), **step.material}
-
+def _device_step(view: StageRun, target: TargetProfile, artifact: Artifact, step: DeviceStep) -> list[Artifact]:
     def produce(directory: Path):
         # The artifact is the source: the engine or bundle records it as its parent.
         return [_record(p, artifact, target, "quantize") for p in step.produce(directory)], {}
 
-    artifacts, _ = cached_step(ctx, "quantize", f"{artifact.id} {step.name}", material, produce)
+    artifacts, _ = view.step(f"{artifact.id} {step.name}", produce, inputs=(artifact,), config=target,
+                             extra=step.material, backend=target.backend)
     return artifacts
 
 
-def prepare_fp32(ctx: RunContext, backend, target: TargetProfile, source: Artifact) -> list[Artifact]:
+def prepare_fp32(view: StageRun, backend: Backend, target: TargetProfile, source: Artifact) -> list[Artifact]:
     if backend.runs_exported_onnx:
         return [_record(ProducedArtifact(source.path, source.kind, "fp32"), source, target, "quantize")]
-    material = {"onnx": source.sha256, "target": target.model_dump(mode="json"), "backend": backend.name}
 
     def produce(directory: Path):
         produced = backend.prepare_fp32(source.path, target, directory)
         return [_record(p, source, target, "quantize") for p in produced], {}
 
-    artifacts, _ = cached_step(ctx, "quantize", f"{source.model}/{target.metadata.name}/fp32", material, produce)
+    artifacts, _ = view.step(f"{source.model}/{target.metadata.name}/fp32", produce, inputs=(source,), config=target,
+                             backend=target.backend)
     return artifacts
 
 
-def quantize_one(ctx: RunContext, backend, target: TargetProfile, config: QuantizeConfig, source: Artifact) -> list[Artifact]:
-    calib = calibration_dataset(ctx)
-    material = {
-        "onnx": source.sha256,
-        "calibration": calib.sha256,
-        "config": config.model_dump(),
-        "target": target.model_dump(mode="json"),
-    }
+def quantize_one(view: StageRun, backend: Backend, target: TargetProfile, config: QuantizeConfig,
+                 source: Artifact) -> list[Artifact]:
+    calib = view.data.calibration()
     # Accuracy control (max_drop) scores candidates on the labelled eval split, so it keys the cache.
-    evaluation = eval_dataset(ctx) if config.max_drop is not None else None
-    if evaluation is not None:
-        material["eval"] = evaluation.sha256
+    evaluation = view.data.eval() if config.max_drop is not None else None
 
     def produce(directory: Path):
         produced = backend.quantize(source.path, calib, config, target, directory, eval_data=evaluation)
         return [_record(p, source, target, "quantize", config) for p in produced], {}
 
-    artifacts, _ = cached_step(ctx, "quantize", f"{source.model}/{target.metadata.name}/int8", material, produce)
+    artifacts, _ = view.step(f"{source.model}/{target.metadata.name}/int8", produce, inputs=(source,),
+                             config={"quantize": config.model_dump(mode="json"), "target": target.model_dump(mode="json")},
+                             data=(calib, evaluation), backend=target.backend)
     return artifacts
 
 
-def _record(produced: ProducedArtifact, source: Artifact, target: TargetProfile, stage: str, config=None) -> Artifact:
+def _record(produced: ProducedArtifact, source: Artifact, target: TargetProfile, stage: str,
+            config: QuantizeConfig | None = None) -> Artifact:
     path = Path(produced.path)
+    sidecars = artifact_sidecars(target.backend, produced.kind, path)
     variant = "" if produced.variant == "default" else f"-{produced.variant}"
     return Artifact(
         id=f"{source.model}/{target.metadata.name}/{produced.precision}{variant}",
@@ -98,17 +101,8 @@ def _record(produced: ProducedArtifact, source: Artifact, target: TargetProfile,
         precision=produced.precision,
         backend=target.backend,
         target=target.metadata.name,
-        sha256=sha256_tree(path),
-        size_bytes=_size(path),
+        sha256=sha256_artifact(path, sidecars),
+        size_bytes=artifact_size(path, sidecars),
         config=config.model_dump() if config is not None else {},
         meta={**{k: v for k, v in source.meta.items() if k in ("params", "macs")}, **produced.meta},
     )
-
-
-def _size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    size = path.stat().st_size
-    # OpenVINO IR keeps its weights in a .bin beside the .xml.
-    sibling = path.with_suffix(".bin")
-    return size + sibling.stat().st_size if path.suffix == ".xml" and sibling.is_file() else size

@@ -1,44 +1,58 @@
-"""Stage registry: a stage is a callable ``run(ctx)`` that adds artifacts or results to the run."""
+"""The stage registry: one descriptor per stage, in canonical order. Stage code imports on use, so a
+recipe without 'prune' never imports torch-pruning."""
 
 from __future__ import annotations
 
-import importlib
-import os
-from collections.abc import Callable
-
 from edge_pipeline.errors import ConfigError
+from edge_pipeline.stages.base import (
+    BUNDLE,
+    ONNX,
+    RECIPE_MODEL,
+    RESULTS,
+    TARGET_ARTIFACT,
+    TORCH_PROGRAM,
+    StageDescriptor,
+)
 
-# name -> "module:function"; imported on use so a recipe without 'prune' never imports torch-pruning.
-STAGES: dict[str, str] = {
-    "export": "edge_pipeline.stages.export:run",
-    "quantize": "edge_pipeline.stages.quantize:run",
-    "benchmark": "edge_pipeline.stages.benchmark:run",
-    "distill": "edge_pipeline.stages.distill:run",
-    "prune": "edge_pipeline.stages.prune:run",
-}
-
-# Stages whose training every torchrun rank joins (DDP); under torchrun the other stages and the
-# bundle run on rank 0 alone.
-COLLECTIVE_STAGES: set[str] = {"distill", "prune"}
+STAGES: dict[str, StageDescriptor] = {}
 
 
-def runs_on_this_process(name: str) -> bool:
-    """Under torchrun (RANK set) ranks other than 0 run only the collective stages; never the bundle."""
-    return name in COLLECTIVE_STAGES or int(os.environ.get("RANK", "0")) == 0
+def register_stage(descriptor: StageDescriptor) -> None:
+    STAGES[descriptor.name] = descriptor
 
 
-def register_stage(name: str, reference: str) -> None:
-    STAGES[name] = reference
-
-
-def get_stage(name: str) -> Callable:
+def stage(name: str) -> StageDescriptor:
     if name not in STAGES:
         raise ConfigError(f"unknown stage '{name}' in recipe 'stages'; known stages: {', '.join(STAGES)}")
-    module_name, _, attr = STAGES[name].partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+    return STAGES[name]
 
 
-def validate_stage_names(names: list[str]) -> None:
-    unknown = [n for n in names if n not in STAGES]
-    if unknown:
-        raise ConfigError(f"recipe 'stages' lists unknown {unknown}; known stages: {', '.join(STAGES)}")
+_AFTER_SHRINKING = ("export", "quantize", "benchmark", "package")
+
+register_stage(StageDescriptor(
+    "distill", "edge_pipeline.stages.distill:run", "teacher -> student knowledge distillation",
+    consumes=(RECIPE_MODEL,), produces=(TORCH_PROGRAM,), followers=("prune", *_AFTER_SHRINKING),
+    config_field="distill", collective=True,
+))
+register_stage(StageDescriptor(
+    "prune", "edge_pipeline.stages.prune:run", "structural channel pruning with recovery training",
+    consumes=(RECIPE_MODEL,), produces=(TORCH_PROGRAM,), followers=("distill", *_AFTER_SHRINKING),
+    config_field="prune", collective=True,
+))
+register_stage(StageDescriptor(
+    "export", "edge_pipeline.stages.export:run", "PyTorch -> ONNX, checked against PyTorch",
+    consumes=(RECIPE_MODEL,), produces=(ONNX,), followers=("quantize", "benchmark", "package"),
+    config_field="export",
+))
+register_stage(StageDescriptor(
+    "quantize", "edge_pipeline.stages.quantize:run", "per-target FP32 and INT8 artifacts",
+    consumes=(ONNX,), produces=(TARGET_ARTIFACT,), followers=("benchmark", "package"), config_field="quantize",
+))
+register_stage(StageDescriptor(
+    "benchmark", "edge_pipeline.stages.benchmark:run", "latency, memory and fidelity per artifact",
+    consumes=(TARGET_ARTIFACT,), produces=(RESULTS,), followers=("package",), config_field="benchmark",
+))
+register_stage(StageDescriptor(
+    "package", "edge_pipeline.stages.package:run", "the release bundle: artifacts, manifest, reports",
+    consumes=(), produces=(BUNDLE,), followers=(),
+))

@@ -41,9 +41,29 @@ class EpochCheckpoints:
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         with torch.no_grad():
-            for param, saved in zip(extra_params or [], state["extra"]):
+            for param, saved in zip(extra_params or [], state["extra"], strict=False):
                 param.copy_(saved)
         from edge_pipeline.progress import progress
 
         progress("train", f"resumed from {path.name}")
         return int(state["epoch"])
+
+
+def remove_checkpoints(directory: Path) -> None:
+    """Drop the epoch files this module wrote once a stage's result is published, then the folder
+    if nothing else is in it: only files named as ours are ever removed."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return
+    for path in directory.rglob("epoch-*.pt"):
+        path.unlink(missing_ok=True)
+    for folder in sorted((p for p in directory.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        _remove_if_empty(folder)  # per-step folders of a pruning schedule
+    _remove_if_empty(directory)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # holding files we did not write

@@ -79,9 +79,8 @@ def digits_resnet(widths: tuple[int, int, int] = TEACHER_WIDTHS):
 
 def trained_digits_resnet(widths: tuple[int, int, int] = TEACHER_WIDTHS, epochs: int | None = None):
     """The default teacher: trained on first use, then loaded from the cache."""
-    from safetensors.torch import load_file
-
     import torch
+    from safetensors.torch import load_file
 
     config = DEFAULT_TRAINING if epochs is None else DEFAULT_TRAINING.model_copy(update={"epochs": epochs})
     torch.manual_seed(config.seed)  # the initial weights are part of what the seed fixes

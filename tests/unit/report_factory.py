@@ -1,5 +1,6 @@
-"""Synthetic runs for report and gate tests: report.json rows shaped like the benchmark stage's,
-with real repeated timings drawn around a chosen median, and manifest artifact records.
+"""Synthetic runs for report and gate tests: BenchmarkRow objects like the benchmark stage's, with
+real repeated timings drawn around a chosen median, the report.json that build_report makes of them,
+and manifest artifact records.
 
 Building these costs milliseconds, so the compare/HTML tests never run the pipeline.
 """
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_pipeline.benchmarking.rows import BenchmarkRow, LatencyStats
 from edge_pipeline.benchmarking.timing import summarize
-from edge_pipeline.reports.json_report import REPORT_SCHEMA_VERSION, add_ratios
+from edge_pipeline.reports.json_report import build_report
+from edge_pipeline.reports.report_rows import report_rows
 
 ORT = "x86-cpu-onnxruntime"
 OV = "x86-cpu-openvino"
@@ -27,52 +30,60 @@ def timings(median_ms: float, n: int = 200, spread: float = 0.04, seed: int = 0)
 
 
 def make_row(model: str, precision: str, target: str = ORT, *, median_ms: float, accuracy: float | None,
-             size_bytes: int, variant: str = "default", batch: int = 1, threads: int = 2,
-             params: int = 2_774_282, macs: int = 105_007_616, seed: int = 0, n: int = 200) -> dict:
+             size_bytes: int, variant: str = "default", reference: bool = True, simulated: bool = False,
+             batch: int = 1, threads: int = 2, params: int = 2_774_282, macs: int = 105_007_616,
+             seed: int = 0, n: int = 200) -> BenchmarkRow:
+    """``reference``: the variant is its backend's FP32 reference mode (what the registry would say)."""
     backend = "openvino" if "openvino" in target else "onnxruntime"
     samples = timings(median_ms * batch ** 0.8, n=n, seed=seed)
-    latency = summarize(samples)
-    return {
-        "artifact_id": f"{model}/{target}/{precision}",
-        "artifact": f"artifacts/{model}/{target}/{precision}/model.onnx",
-        "model": model, "backend": backend, "precision": precision, "runtime_variant": variant,
-        "target": target, "batch_size": batch, "threads": threads,
-        "latency_ms": latency, "samples_ms": samples,
-        "throughput_per_s": 1e3 * batch / latency["p50"],
-        "accuracy": accuracy, "top1_agreement": None if accuracy is None else 99.5, "max_abs_diff": 0.01,
-        "size_bytes": size_bytes, "params": params, "macs": macs,
-        "peak_memory_bytes": 12 * 2**20, "peak_rss_bytes": 300 * 2**20, "cold_start": None,
-        "runtime_versions": {backend: "1.0"},
-    }
+    latency = LatencyStats.model_validate(summarize(samples))
+    return BenchmarkRow(
+        artifact_id=f"{model}/{target}/{precision}",
+        artifact=f"artifacts/{model}/{target}/{precision}/model.onnx",
+        model=model, backend=backend, precision=precision, runtime_variant=variant,
+        target=target, batch_size=batch, threads=threads,
+        latency_ms=latency, samples_ms=samples,
+        throughput_per_s=1e3 * batch / latency.p50,
+        accuracy=accuracy, top1_agreement=None if accuracy is None else 99.5, max_abs_diff=0.01,
+        size_bytes=size_bytes, params=params, macs=macs,
+        peak_memory_bytes=12 * 2**20, peak_rss_bytes=300 * 2**20, cold_start=None,
+        runtime_versions={backend: "1.0"}, reference_variant=reference, simulated=simulated,
+    )
 
 
-def default_rows(seed: int = 0, batches: tuple[int, ...] = (1,)) -> list[dict]:
-    """Teacher and student, FP32 and INT8, on ONNX Runtime and OpenVINO (f32/bf16 variants)."""
+def changed(row: BenchmarkRow, **updates) -> BenchmarkRow:
+    """A copy of a (frozen) row with some fields replaced, validated like a row read from report.json."""
+    return BenchmarkRow.model_validate({**row.model_dump(), **updates})
+
+
+def with_timings(row: BenchmarkRow, samples: list[float]) -> BenchmarkRow:
+    """The row re-measured: these timings, and the summary the benchmark stage would make of them."""
+    return changed(row, samples_ms=samples, latency_ms=summarize(samples))
+
+
+def default_rows(seed: int = 0, batches: tuple[int, ...] = (1,)) -> list[BenchmarkRow]:
+    """Teacher and student, FP32 and INT8, on ONNX Runtime and OpenVINO (f32 reference, bf16 hint)."""
     rows = []
     for batch in batches:
-        for offset, (model, precision, target, variant, ms, acc, size, params) in enumerate([
-            ("teacher", "fp32", ORT, "default", 1.50, 98.89, 11_105_645, 2_774_282),
-            ("teacher", "int8", ORT, "default", 0.53, 98.70, 2_836_379, 2_774_282),
-            ("student", "fp32", ORT, "default", 0.62, 98.52, 2_900_000, 700_000),
-            ("student", "int8", ORT, "default", 0.24, 98.33, 760_000, 700_000),
-            ("teacher", "fp32", OV, "f32", 1.35, 98.89, 11_105_645, 2_774_282),
-            ("teacher", "fp32", OV, "bf16", 0.80, 98.81, 11_105_645, 2_774_282),
-            ("teacher", "int8", OV, "default", 0.45, 98.74, 2_900_000, 2_774_282),
+        for offset, (model, precision, target, variant, reference, ms, acc, size, params) in enumerate([
+            ("teacher", "fp32", ORT, "default", True, 1.50, 98.89, 11_105_645, 2_774_282),
+            ("teacher", "int8", ORT, "default", True, 0.53, 98.70, 2_836_379, 2_774_282),
+            ("student", "fp32", ORT, "default", True, 0.62, 98.52, 2_900_000, 700_000),
+            ("student", "int8", ORT, "default", True, 0.24, 98.33, 760_000, 700_000),
+            ("teacher", "fp32", OV, "f32", True, 1.35, 98.89, 11_105_645, 2_774_282),
+            ("teacher", "fp32", OV, "bf16", False, 0.80, 98.81, 11_105_645, 2_774_282),
+            ("teacher", "int8", OV, "default", True, 0.45, 98.74, 2_900_000, 2_774_282),
         ]):
             rows.append(make_row(model, precision, target, median_ms=ms, accuracy=acc, size_bytes=size, variant=variant,
-                                 batch=batch, params=params, macs=params * 38, seed=seed * 100 + offset + batch))
+                                 reference=reference, batch=batch, params=params, macs=params * 38,
+                                 seed=seed * 100 + offset + batch))
     return rows
 
 
-def make_report(rows: list[dict], recipe: str = "digits-resnet") -> dict:
-    return {
-        "schema_version": REPORT_SCHEMA_VERSION,
-        "recipe": recipe,
-        "targets": sorted({r["target"] for r in rows}),
-        "baseline": "teacher FP32 on each target, same batch size and threads",
-        "notes": ["synthetic report made by tests/unit/report_factory.py"],
-        "results": add_ratios(rows),
-    }
+def make_report(rows: list[BenchmarkRow], recipe: str = "digits-resnet") -> dict:
+    """The report.json content build_report makes of these rows (no artifacts placed, no mobile part)."""
+    return build_report(recipe, sorted({r.target for r in rows}), rows,
+                        ["synthetic report made by tests/unit/report_factory.py"], artifacts=[], placed={})
 
 
 def make_artifacts() -> list[dict]:
@@ -112,14 +123,13 @@ def write_run(directory: Path, report: dict, manifest: dict | None = None) -> Pa
 
 def with_int8_replaced_by_fp32(report: dict, seed: int = 7) -> dict:
     """The release mistake the latency gate exists for: the INT8 slot ships the FP32 model."""
-    rows = []
-    for row in report["results"]:
-        if row["precision"] == "int8":
-            fp32 = next(r for r in report["results"] if r["model"] == row["model"] and r["target"] == row["target"]
-                        and r["precision"] == "fp32" and r["batch_size"] == row["batch_size"]
-                        and r["runtime_variant"] in ("default", "f32"))
-            samples = timings(fp32["latency_ms"]["p50"], n=len(fp32["samples_ms"]), seed=seed)
-            row = {**row, "samples_ms": samples, "latency_ms": summarize(samples), "size_bytes": fp32["size_bytes"],
-                   "accuracy": fp32["accuracy"]}
-        rows.append(dict(row))
-    return make_report(rows, report["recipe"])
+    rows = report_rows(report)
+    swapped = [_shipped_as_fp32(row, rows, seed) if row.precision == "int8" else row for row in rows]
+    return make_report(swapped, report["recipe"])
+
+
+def _shipped_as_fp32(row: BenchmarkRow, rows: list[BenchmarkRow], seed: int) -> BenchmarkRow:
+    fp32 = next(r for r in rows if r.model == row.model and r.target == row.target and r.precision == "fp32"
+                and r.batch_size == row.batch_size and r.reference_variant)
+    samples = timings(fp32.latency_ms.p50, n=len(fp32.samples_ms), seed=seed)
+    return changed(with_timings(row, samples), size_bytes=fp32.size_bytes, accuracy=fp32.accuracy)

@@ -1,26 +1,35 @@
-"""Release gates on synthetic runs built from report.json-shaped rows (no pipeline run)."""
+"""Release gates on synthetic runs built from BenchmarkRow objects (no pipeline run)."""
+
+import json
+from pathlib import Path
 
 import pytest
 
 from edge_pipeline import api
-from edge_pipeline.benchmarking.timing import summarize
 from edge_pipeline.reports.gates.errors import (
     BaselineMissingArtifactError,
     ReportInputError,
     ReportMismatchError,
     UnknownSchemaError,
 )
+from edge_pipeline.reports.gates.run_loading import load_run
 from edge_pipeline.reports.gates.thresholds import FAIL, NOISE, PASS, SKIPPED, GateThresholds
 from edge_pipeline.reports.html.pareto import pareto_front
+from edge_pipeline.reports.json_report import add_ratios
+from edge_pipeline.reports.report_rows import report_rows
 from tests.unit.report_factory import (
+    changed,
     default_rows,
     make_manifest,
     make_report,
     make_row,
     timings,
     with_int8_replaced_by_fp32,
+    with_timings,
     write_run,
 )
+
+STORED_BASELINES = sorted((Path(__file__).parents[2] / "baselines").glob("*/report.json"))
 
 
 @pytest.fixture
@@ -36,9 +45,9 @@ def test_a_run_compared_with_itself_passes_every_gate(baseline):
     comparison = api.compare(baseline, baseline)
     assert comparison.passed
     assert {r.status for r in comparison.results} == {PASS}
-    rows = make_report(default_rows())["results"]
+    rows = default_rows()
     assert len(by_gate(comparison, "latency")) == len(rows)
-    assert len(by_gate(comparison, "size")) == len({r["artifact_id"] for r in rows})
+    assert len(by_gate(comparison, "size")) == len({r.artifact_id for r in rows})
 
 
 def test_int8_replaced_by_fp32_fails_the_latency_gate_clearly(tmp_path, baseline):
@@ -47,7 +56,8 @@ def test_int8_replaced_by_fp32_fails_the_latency_gate_clearly(tmp_path, baseline
     comparison = api.compare(baseline, new)
     assert not comparison.passed
     failed_latency = [r for r in by_gate(comparison, "latency") if r.status == FAIL]
-    assert {r.subject.split(" ")[0] for r in failed_latency} == {r["artifact_id"] for r in swapped["results"] if r["precision"] == "int8"}
+    int8_ids = {r.artifact_id for r in report_rows(swapped) if r.precision == "int8"}
+    assert {r.subject.split(" ")[0] for r in failed_latency} == int8_ids
     message = next(r.message for r in failed_latency if r.subject.startswith("teacher/x86-cpu-onnxruntime/int8"))
     assert "latency regressed beyond the +5% limit" in message and "0.53" in message and "1.5" in message
     assert all(r.status == PASS for r in by_gate(comparison, "latency") if "/fp32" in r.subject)
@@ -55,10 +65,8 @@ def test_int8_replaced_by_fp32_fails_the_latency_gate_clearly(tmp_path, baseline
 
 
 def one_row_run(tmp_path, name, samples, **row_changes):
-    row = make_row("teacher", "fp32", median_ms=1.0, accuracy=98.0, size_bytes=1000)
-    row.update(samples_ms=samples, latency_ms=summarize(samples))
-    row.update(row_changes)
-    return write_run(tmp_path / name, make_report([row]))
+    row = with_timings(make_row("teacher", "fp32", median_ms=1.0, accuracy=98.0, size_bytes=1000), samples)
+    return write_run(tmp_path / name, make_report([changed(row, **row_changes)]))
 
 
 def latency_status(tmp_path, base_samples, new_samples):
@@ -86,15 +94,15 @@ def test_a_small_slowdown_within_the_limit_passes(tmp_path):
 
 
 def test_without_raw_timings_the_stored_median_intervals_are_used(tmp_path):
-    base = one_row_run(tmp_path, "a", timings(1.0, n=300, spread=0.01, seed=1), samples_ms=None)
-    new = one_row_run(tmp_path, "b", timings(1.5, n=300, spread=0.01, seed=2), samples_ms=None)
+    base = one_row_run(tmp_path, "a", timings(1.0, n=300, spread=0.01, seed=1), samples_ms=[])
+    new = one_row_run(tmp_path, "b", timings(1.5, n=300, spread=0.01, seed=2), samples_ms=[])
     result = by_gate(api.compare(base, new), "latency")[0]
     assert result.status == FAIL and "95% median intervals" in result.message
 
 
 def test_accuracy_gate_uses_percentage_points(tmp_path):
     rows = default_rows()
-    dropped = [dict(r, accuracy=r["accuracy"] - (0.8 if r["precision"] == "int8" else 0.3)) for r in rows]
+    dropped = [changed(r, accuracy=r.accuracy - (0.8 if r.precision == "int8" else 0.3)) for r in rows]
     new = write_run(tmp_path / "new", make_report(dropped))
     base = write_run(tmp_path / "base", make_report(default_rows()))
     results = by_gate(api.compare(base, new), "accuracy")
@@ -106,14 +114,14 @@ def test_accuracy_gate_uses_percentage_points(tmp_path):
 
 
 def test_accuracy_is_skipped_without_a_labelled_eval_set(tmp_path):
-    rows = [dict(r, accuracy=None) for r in default_rows()]
+    rows = [changed(r, accuracy=None) for r in default_rows()]
     run = write_run(tmp_path / "run", make_report(rows))
     results = by_gate(api.compare(run, run), "accuracy")
     assert results and all(r.status == SKIPPED for r in results)
 
 
 def test_an_artifact_the_new_run_lost_fails_the_presence_gate(tmp_path, baseline):
-    rows = [r for r in default_rows() if r["model"] != "student"]
+    rows = [r for r in default_rows() if r.model != "student"]
     comparison = api.compare(baseline, write_run(tmp_path / "new", make_report(rows), make_manifest()))
     lost = by_gate(comparison, "presence")
     assert len(lost) == 2 and all(r.status == FAIL for r in lost) and not comparison.passed
@@ -133,7 +141,7 @@ def test_different_models_are_refused(tmp_path, baseline):
 
 
 def test_a_baseline_without_the_new_artifact_is_refused(tmp_path):
-    base = write_run(tmp_path / "base", make_report([r for r in default_rows() if r["model"] == "teacher"]))
+    base = write_run(tmp_path / "base", make_report([r for r in default_rows() if r.model == "teacher"]))
     new = write_run(tmp_path / "new", make_report(default_rows()))
     with pytest.raises(BaselineMissingArtifactError, match="no measurement for student/x86-cpu-onnxruntime") as error:
         api.compare(base, new)
@@ -178,9 +186,7 @@ def test_a_busy_machine_is_named_as_the_likely_cause(tmp_path):
 
 
 def test_vs_teacher_basis_cancels_a_uniformly_slower_machine(tmp_path, baseline):
-    slower = [dict(r, samples_ms=[v * 1.5 for v in r["samples_ms"]]) for r in default_rows()]
-    for row in slower:
-        row["latency_ms"] = summarize(row["samples_ms"])
+    slower = [with_timings(r, [v * 1.5 for v in r.samples_ms]) for r in default_rows()]
     new = write_run(tmp_path / "slow-host", make_report(slower), make_manifest())
     assert not api.compare(baseline, new).passed
     relative = api.compare(baseline, new, GateThresholds(latency_basis="vs-teacher"))
@@ -201,3 +207,64 @@ def test_vs_teacher_basis_still_catches_the_fp32_swap(tmp_path, baseline):
 def test_a_manifest_or_benchmark_file_is_pointed_to_the_report(tmp_path, baseline):
     with pytest.raises(ReportInputError, match="'edge_pipeline.bundle' file, not a run report"):
         api.compare(baseline / "manifest.json", baseline)
+
+
+def test_a_malformed_row_is_one_line_naming_the_file_and_the_row(tmp_path, baseline):
+    report = make_report(default_rows())
+    del report["results"][2]["latency_ms"]["p50"]
+    report["results"][2]["batch_size"] = "two"
+    broken = write_run(tmp_path / "broken", report)
+    with pytest.raises(ReportInputError) as error:
+        api.compare(baseline, broken)
+    message = str(error.value)
+    assert str(broken / "report.json") in message and "results[2] (student/x86-cpu-onnxruntime/fp32)" in message
+    assert "batch_size" in message and "latency_ms.p50" in message and "\n" not in message
+    assert error.value.exit_code == 2
+
+
+def test_a_row_with_an_unknown_field_is_refused(tmp_path, baseline):
+    report = make_report(default_rows())
+    report["results"][0]["latency_p50"] = 1.0  # a typo'd field must not pass silently
+    with pytest.raises(ReportInputError, match=r"results\[0\] .*latency_p50"):
+        api.compare(baseline, write_run(tmp_path / "typo", report))
+
+
+def test_simulated_rows_take_a_simulated_baseline_and_claim_no_speedup():
+    real = make_row("teacher", "fp32", median_ms=2.0, accuracy=98.0, size_bytes=1000, variant="native")
+    simulated_fp32 = make_row("teacher", "fp32", median_ms=1.0, accuracy=98.0, size_bytes=1000,
+                              variant="stand-in", simulated=True)
+    simulated_int8 = make_row("student", "int8", median_ms=0.5, accuracy=97.0, size_bytes=250,
+                              variant="stand-in", simulated=True)
+    ratios = {(r.artifact_id, r.simulated): r for r in add_ratios([real, simulated_fp32, simulated_int8])}
+    student = ratios[("student/x86-cpu-onnxruntime/int8", True)]
+    assert student.baseline_artifact_id == "teacher/x86-cpu-onnxruntime/fp32"
+    assert student.speedup_vs_baseline is None and student.size_ratio_vs_baseline == 0.25
+    assert student.accuracy_delta_vs_baseline == pytest.approx(-1.0)
+    assert ratios[("teacher/x86-cpu-onnxruntime/fp32", False)].speedup_vs_baseline == 1.0
+
+
+def test_only_the_reference_variant_is_the_baseline():
+    rows = add_ratios(default_rows())
+    bf16 = next(r for r in rows if r.runtime_variant == "bf16")
+    f32 = next(r for r in rows if r.runtime_variant == "f32")
+    assert bf16.baseline_artifact_id == f32.artifact_id
+    assert bf16.speedup_vs_baseline == pytest.approx(f32.latency_ms.p50 / bf16.latency_ms.p50)
+    unreferenced = add_ratios([changed(r, reference_variant=False) for r in default_rows()])
+    assert all(r.baseline_artifact_id is None and r.speedup_vs_baseline is None for r in unreferenced)
+
+
+def test_add_ratios_returns_new_rows_and_leaves_its_input_alone():
+    rows = default_rows()
+    before = [r.model_dump() for r in rows]
+    with_ratios = add_ratios(rows)
+    assert [r.model_dump() for r in rows] == before
+    assert all(r.baseline_artifact_id is not None for r in with_ratios)
+
+
+@pytest.mark.parametrize("stored", STORED_BASELINES, ids=lambda p: p.parent.name)
+def test_stored_baselines_load_and_keep_their_ratios(stored):
+    run = load_run(stored)
+    recomputed = add_ratios(run.rows)
+    assert [r.baseline_artifact_id for r in recomputed] == [r.baseline_artifact_id for r in run.rows]
+    assert [r.speedup_vs_baseline for r in recomputed] == pytest.approx([r.speedup_vs_baseline for r in run.rows])
+    assert [r.model_dump(mode="json") for r in run.rows] == json.loads(stored.read_text())["results"]

@@ -81,7 +81,16 @@ def test_unknown_schema_exits_8(runs, tmp_path, capsys):
 
 
 def test_baseline_missing_artifact_exits_7(tmp_path, capsys):
-    base = write_run(tmp_path / "b", make_report([r for r in default_rows() if r["precision"] == "fp32"]))
+    base = write_run(tmp_path / "b", make_report([r for r in default_rows() if r.precision == "fp32"]))
     new = write_run(tmp_path / "n", make_report(default_rows()))
     assert main(["compare", str(base / "report.json"), str(new)]) == 7
     assert "has no measurement for" in capsys.readouterr().err
+
+
+def test_a_malformed_row_exits_2_with_one_line(runs, tmp_path, capsys):
+    report = make_report(default_rows())
+    report["results"][0]["threads"] = "many"
+    broken = write_run(tmp_path / "broken", report)
+    assert main(["compare", str(runs["base"]), str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "results[0] (teacher/x86-cpu-onnxruntime/fp32)" in err and "Traceback" not in err

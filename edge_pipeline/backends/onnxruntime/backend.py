@@ -48,10 +48,15 @@ class OnnxRuntimeRunner(Runner):
         except Exception as exc:  # noqa: BLE001 - ORT raises several unrelated types
             raise StageError(f"ONNX Runtime cannot load {self.path}: {str(exc).splitlines()[0]}") from None
         self._inputs = [InputInfo(i.name, tuple(i.shape), _ort_dtype(i.type)) for i in self.session.get_inputs()]
+        self._outputs = [o.name for o in self.session.get_outputs()]
 
     @property
     def inputs(self) -> list[InputInfo]:
         return self._inputs
+
+    @property
+    def output_names(self) -> list[str]:
+        return self._outputs
 
     def _infer(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self.session.run(None, feed)
@@ -63,19 +68,19 @@ def _ort_dtype(type_string: str) -> str:
     )
 
 
-class _ArrayReader:
-    """The CalibrationDataReader protocol (get_next), without importing onnxruntime.quantization here."""
+class _FeedReader:
+    """The CalibrationDataReader protocol (get_next) over named feeds, without importing
+    onnxruntime.quantization here."""
 
-    def __init__(self, input_name: str, batches: list[np.ndarray]):
-        self.input_name = input_name
-        self._batches = batches
+    def __init__(self, feeds: list[dict[str, np.ndarray]]):
+        self._batches = feeds
         self._next = 0
 
     def get_next(self):
         if self._next >= len(self._batches):
             return None
         self._next += 1
-        return {self.input_name: self._batches[self._next - 1]}
+        return self._batches[self._next - 1]
 
     def __len__(self) -> int:
         return len(self._batches)
@@ -86,8 +91,6 @@ class _ArrayReader:
 
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
-    extra = "onnxruntime"
-    artifact_kinds = ("onnx", "ort")
     runs_exported_onnx = True
 
     @classmethod
@@ -122,10 +125,11 @@ class OnnxRuntimeBackend(Backend):
         settings = quantization_settings(config, target)
         model = onnx.load(str(onnx_path))
         excluded = nodes_to_exclude(model, config.exclude_nodes, config.exclude_op_types)
-        input_name = model.graph.input[0].name
+        input_names = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
         fixed_batch = _fixed_batch(model)
         calib = dataset.take(config.samples)
-        batches = [b for b in calib.batches(fixed_batch or 16) if fixed_batch is None or len(b) == fixed_batch]
+        batches = [feed for feed in calib.feeds(fixed_batch or 16, input_names)
+                   if fixed_batch is None or len(next(iter(feed.values()))) == fixed_batch]
         if not batches:
             raise StageError(f"no calibration batch of the model's fixed batch size {fixed_batch}; add samples")
         out_path = Path(out_dir) / "model.int8.onnx"
@@ -133,7 +137,7 @@ class OnnxRuntimeBackend(Backend):
         with tempfile.TemporaryDirectory(prefix="ep-ort-quant-") as tmp:
             prepared = Path(tmp) / "prepared.onnx"
             quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=False)
-            collect_ranges(prepared, _ArrayReader(input_name, batches), config, settings, cache_path, Path(tmp))
+            collect_ranges(prepared, _FeedReader(batches), config, settings, cache_path, Path(tmp))
             quantize_static(
                 str(prepared),
                 str(out_path),

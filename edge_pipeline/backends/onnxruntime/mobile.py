@@ -15,18 +15,12 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Literal
-
-from pydantic import Field
-
 from edge_pipeline.artifacts.atomic import write_json
 from edge_pipeline.backends.base import ProducedArtifact
-from edge_pipeline.config.base import StrictModel
+from edge_pipeline.backends.onnxruntime.options import OnnxRuntimeOptions, OrtMobileOptions
 from edge_pipeline.errors import ConfigError, StageError
 from edge_pipeline.logs import quiet_logger
 
-OPTIONS_KEY = "ort_mobile"
-ExecutionProviderName = Literal["nnapi", "coreml", "xnnpack"]
 
 # The kernels ORT's XNNPACK EP registers (onnxruntime/core/providers/xnnpack), in the checker's
 # "domain:op -> caveat" form. Q/DQ count only as part of a QDQ node unit around one of these ops,
@@ -52,43 +46,12 @@ XNNPACK_SUPPORTED_OPS = {
 }
 
 
-class OrtMobileOptions(StrictModel):
-    """``options.ort_mobile`` of a target profile: what to make beside the INT8 QDQ ONNX."""
-
-    optimization_styles: list[Literal["fixed", "runtime"]] = Field(
-        default_factory=lambda: ["fixed", "runtime"],
-        min_length=1,
-        description="fixed: optimizations baked in (CPU EP). runtime: saved for replay, for NNAPI/CoreML.",
-    )
-    target_platform: Literal["arm", "amd64"] = Field(
-        "arm", description="arm allows int8 QDQ fusions (session.qdqisint8allowed); amd64 allows NCHWc."
-    )
-    fixed_batch_size: int | None = Field(
-        1, gt=0, description="Fix the batch dimension before conversion (NNAPI needs static shapes); null keeps it."
-    )
-    required_operators: bool = Field(True, description="Write required_operators.config for a reduced-op build.")
-    type_reduction: bool = Field(False, description="Also reduce per-operator types in the config.")
-    execution_providers: list[ExecutionProviderName] = Field(
-        default_factory=lambda: ["nnapi", "coreml", "xnnpack"], description="EPs to check partitioning for."
-    )
-
-
 def mobile_options(target) -> OrtMobileOptions | None:
     """The validated ``options.ort_mobile`` of ``target``, or None when it asks for no mobile artifacts."""
-    from edge_pipeline.config.loader import validate_config
+    from edge_pipeline.backends.registry import typed_options
 
-    unknown = set(target.options) - {OPTIONS_KEY}
-    if unknown:
-        raise ConfigError(
-            f"target {target.metadata.name}: unknown options {sorted(unknown)} for the onnxruntime backend; "
-            f"allowed: ['{OPTIONS_KEY}']"
-        )
-    raw = target.options.get(OPTIONS_KEY)
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"target {target.metadata.name}: options.{OPTIONS_KEY} must be a mapping, got {raw!r}")
-    return validate_config(OrtMobileOptions, raw, f"target {target.metadata.name} options.{OPTIONS_KEY}")
+    options: OnnxRuntimeOptions = typed_options(target)
+    return options.ort_mobile
 
 
 def produce_mobile_artifacts(qdq_onnx: Path, out_dir: Path, options: OrtMobileOptions) -> list[ProducedArtifact]:
@@ -190,7 +153,7 @@ def check_mobile_source(onnx_path: Path, options: OrtMobileOptions) -> None:
         if not all(d.HasField("dim_value") and d.dim_value > 0 for d in dims):
             raise ConfigError(
                 f"{onnx_path.name}: input '{graph_input.name}' has dynamic non-batch dimensions, so "
-                f"options.{OPTIONS_KEY}.fixed_batch_size cannot fix its shape; set it to null or export fixed shapes"
+                f"options.ort_mobile.fixed_batch_size cannot fix its shape; set it to null or export fixed shapes"
             )
 
 

@@ -22,8 +22,6 @@ from edge_pipeline.backends.openvino.runner import OpenVinoRunner, cpu_supports_
 
 class OpenVinoBackend(Backend):
     name = "openvino"
-    extra = "openvino"
-    artifact_kinds = ("openvino-ir",)
     runs_exported_onnx = False
 
     @classmethod

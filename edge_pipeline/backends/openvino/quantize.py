@@ -104,14 +104,14 @@ def quantize_kwargs(config, options: OpenVinoOptions, ignored: IgnoredOps, sampl
     }
 
 
-def calibration_set(dataset, samples: int) -> tuple[nncf.Dataset, int]:
-    """One sample per item: the IR's batch is dynamic and NNCF's subset_size counts items."""
+def calibration_set(dataset, samples: int, input_names: list[str]) -> tuple[nncf.Dataset, int]:
+    """One sample per item, as a named feed: the IR's batch is dynamic and NNCF's subset_size counts items."""
     calib = dataset.take(samples)
-    return nncf.Dataset([calib.inputs[i : i + 1] for i in range(len(calib))]), len(calib)
+    return nncf.Dataset(list(calib.feeds(1, input_names))), len(calib)
 
 
-def validation_set(eval_data) -> nncf.Dataset:
-    items = [(eval_data.inputs[i : i + 1], int(eval_data.labels[i])) for i in range(len(eval_data))]
+def validation_set(eval_data, input_names: list[str]) -> nncf.Dataset:
+    items = list(zip(eval_data.feeds(1, input_names), (int(label) for label in eval_data.labels), strict=True))
     return nncf.Dataset(items, lambda item: item[0])
 
 
@@ -136,7 +136,8 @@ def quantize_model(model: ov.Model, dataset, config, options: OpenVinoOptions, e
     check_eval_data(config, eval_data)
     ignored = resolve_ignored_ops(model, config.exclude_nodes, config.exclude_op_types)
     advanced = activation_ranges(config)
-    calib, count = calibration_set(dataset, config.samples)
+    input_names = [port.get_any_name() for port in model.inputs]
+    calib, count = calibration_set(dataset, config.samples, input_names)
     kwargs = quantize_kwargs(config, options, ignored, count)
     quantized = _run_nncf(lambda: nncf.quantize(model, calib, advanced_parameters=advanced, **kwargs))
     meta = {
@@ -157,7 +158,7 @@ def quantize_model(model: ov.Model, dataset, config, options: OpenVinoOptions, e
 
 
 def accuracy_controlled(model, plain, calib, eval_data, config, options, kwargs, advanced) -> tuple[ov.Model, dict]:
-    validation = validation_set(eval_data)
+    validation = validation_set(eval_data, [port.get_any_name() for port in model.inputs])
     restorer = AdvancedAccuracyRestorerParameters(max_num_iterations=options.max_iterations or 2**31)
     controlled = _run_nncf(
         lambda: nncf.quantize_with_accuracy_control(

@@ -73,6 +73,7 @@ class OpenVinoRunner(Runner):
         if self.settings.performance_hint == "throughput":
             self._queue = ov.AsyncInferQueue(self.compiled, self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self._inputs = [_input_info(port) for port in self.compiled.inputs]
+        self._outputs = [_port_name(port, f"output_{i}") for i, port in enumerate(self.compiled.outputs)]
 
     def close(self) -> None:
         self._queue = self.request = self.compiled = None
@@ -81,6 +82,10 @@ class OpenVinoRunner(Runner):
     @property
     def inputs(self) -> list[InputInfo]:
         return self._inputs
+
+    @property
+    def output_names(self) -> list[str]:
+        return self._outputs
 
     def _infer(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         if self._splits_batch(feed):
@@ -171,3 +176,9 @@ def _precision_name(element_type) -> str:
 def _input_info(port) -> InputInfo:
     shape = tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
     return InputInfo(port.get_any_name(), shape, port.get_element_type().to_dtype().name)
+
+
+def _port_name(port, fallback: str) -> str:
+    # An output converted from ONNX keeps its tensor name; one made by a graph pass may have none.
+    names = port.get_names()
+    return port.get_any_name() if names else fallback

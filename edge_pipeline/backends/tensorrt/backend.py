@@ -34,9 +34,6 @@ BUNDLE_KIND = "tensorrt-device-bundle"
 
 class TensorRtBackend(Backend):
     name = "tensorrt"
-    extra = "tensorrt"
-    # Benchmarked kinds; the Jetson bundle and the statistics file are shipped, not timed here.
-    artifact_kinds = ("onnx", ENGINE_KIND)
     runs_exported_onnx = True
 
     @classmethod

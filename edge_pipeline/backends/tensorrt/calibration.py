@@ -38,15 +38,16 @@ def statistics_were_cached(model: onnx.ModelProto, tensors: list[str], dataset, 
 
 def _collect(model: onnx.ModelProto, tensors: list[str], calib, num_bins: int) -> CalibrationStatistics:
     session = ort.InferenceSession(_with_outputs(model, tensors), _options(), providers=["CPUExecutionProvider"])
-    input_name = session.get_inputs()[0].name
+    input_names = [i.name for i in session.get_inputs()]
     fixed = session.get_inputs()[0].shape[0]
     batch = fixed if isinstance(fixed, int) and fixed > 0 else 32
     collector = StatisticsCollector(tensors, num_bins)
-    for inputs in calib.batches(batch):
-        if len(inputs) != batch and isinstance(fixed, int):
+    for feed in calib.feeds(batch, input_names):
+        size = len(next(iter(feed.values())))
+        if size != batch and isinstance(fixed, int):
             continue  # a fixed-batch model cannot take the ragged last batch
-        values = session.run(tensors, {input_name: inputs})
-        collector.update(dict(zip(tensors, values)), len(inputs))
+        values = session.run(tensors, feed)
+        collector.update(dict(zip(tensors, values, strict=True)), size)
     if collector.samples == 0:
         raise StageError(f"no calibration batch of the model's fixed batch size {batch}; add samples")
     return collector.result()

@@ -91,6 +91,10 @@ class TensorRtEngineRunner(Runner):
     def inputs(self) -> list[InputInfo]:
         return self._inputs
 
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.session.output_names)
+
     def _infer(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         self._last_feed = feed
         return self.session.run(feed)

@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.reports.gates.errors import BaselineMissingArtifactError, ReportMismatchError
+from edge_pipeline.reports.gates.run_loading import LoadedRun
 from edge_pipeline.reports.gates.thresholds import (
     FAIL,
     NOISE,
@@ -27,7 +29,6 @@ from edge_pipeline.reports.gates.thresholds import (
     size_gate,
 )
 from edge_pipeline.reports.json_report import baseline_key, is_baseline
-from edge_pipeline.reports.gates.run_loading import LoadedRun
 
 
 @dataclass
@@ -52,8 +53,8 @@ class Comparison:
                 f"{self.count(NOISE)} within noise, {self.count(SKIPPED)} skipped")
 
 
-def row_key(row: dict) -> tuple:
-    return (row["artifact_id"], row["runtime_variant"], row["batch_size"], row["threads"])
+def row_key(row: BenchmarkRow) -> tuple:
+    return (row.artifact_id, row.runtime_variant, row.batch_size, row.threads)
 
 
 def describe(key: tuple) -> str:
@@ -80,14 +81,19 @@ def compare_runs(baseline: LoadedRun, new: LoadedRun, thresholds: GateThresholds
     return comparison
 
 
-def teacher_references(baseline: LoadedRun, new: LoadedRun, base_row: dict, new_row: dict) -> tuple[dict, dict] | None:
+def teacher_references(baseline: LoadedRun, new: LoadedRun, base_row: BenchmarkRow,
+                       new_row: BenchmarkRow) -> tuple[BenchmarkRow, BenchmarkRow] | None:
     """Each run's FP32 teacher row in the row's own target and configuration, the report's baseline."""
-    base_ref = next((r for r in baseline.rows if is_baseline(r) and baseline_key(r) == baseline_key(base_row)), None)
-    new_ref = next((r for r in new.rows if is_baseline(r) and baseline_key(r) == baseline_key(new_row)), None)
+    base_ref = reference_row(baseline.rows, base_row)
+    new_ref = reference_row(new.rows, new_row)
     return (base_ref, new_ref) if base_ref is not None and new_ref is not None else None
 
 
-def _first_per(rows: dict, group) -> list[tuple]:
+def reference_row(rows: list[BenchmarkRow], row: BenchmarkRow) -> BenchmarkRow | None:
+    return next((r for r in rows if is_baseline(r) and baseline_key(r) == baseline_key(row)), None)
+
+
+def _first_per(rows: dict[tuple, BenchmarkRow], group) -> list[tuple]:
     seen: dict = {}
     for key in rows:
         seen.setdefault(group(key), key)
@@ -122,7 +128,8 @@ def model_identity(manifest: dict) -> dict:
     return {**model, "input_shape": input_spec.get("shape"), "input_dtype": input_spec.get("dtype")}
 
 
-def check_baseline_covers(base_rows: dict, new_rows: dict, baseline_source: Path) -> None:
+def check_baseline_covers(base_rows: dict[tuple, BenchmarkRow], new_rows: dict[tuple, BenchmarkRow],
+                          baseline_source: Path) -> None:
     missing = [key for key in new_rows if key not in base_rows]
     if not missing:
         return

@@ -11,8 +11,8 @@ from edge_pipeline.reports.gates.thresholds import FAIL, SKIPPED
 def render_junit(comparison: Comparison) -> str:
     failures, skipped = comparison.count(FAIL), comparison.count(SKIPPED)
     counts = {"tests": str(len(comparison.results)), "failures": str(failures), "errors": "0", "skipped": str(skipped)}
-    root = ET.Element("testsuites", name="edge-pipeline release gates", **counts)
-    suite = ET.SubElement(root, "testsuite", name=f"gates.{comparison.recipe}", **counts)
+    root = ET.Element("testsuites", {"name": "edge-pipeline release gates", **counts})
+    suite = ET.SubElement(root, "testsuite", {"name": f"gates.{comparison.recipe}", **counts})
     properties = ET.SubElement(suite, "properties")
     for name, value in _properties(comparison):
         ET.SubElement(properties, "property", name=name, value=value)

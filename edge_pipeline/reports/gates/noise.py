@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge_pipeline.benchmarking.rows import BenchmarkRow
+
 
 @dataclass(frozen=True)
 class RatioEstimate:
@@ -20,20 +22,19 @@ class RatioEstimate:
     method: str         # how the interval was obtained, said in the gate message
 
 
-def median_ratio(baseline_row: dict, new_row: dict, confidence: float, resamples: int,
-                 baseline_ref: dict | None = None, new_ref: dict | None = None) -> RatioEstimate:
+def median_ratio(baseline_row: BenchmarkRow, new_row: BenchmarkRow, confidence: float, resamples: int,
+                 baseline_ref: BenchmarkRow | None = None, new_ref: BenchmarkRow | None = None) -> RatioEstimate:
     """new p50 / baseline p50. With reference rows (each run's own FP32 teacher) it is
     (new / new_ref) / (baseline / baseline_ref): the change in latency relative to the teacher, which
     cancels a uniformly faster or slower machine."""
     over = [new_row] + ([baseline_ref] if baseline_ref else [])
     under = [baseline_row] + ([new_ref] if new_ref else [])
-    ratio = _product([r["latency_ms"]["p50"] for r in over]) / _product([r["latency_ms"]["p50"] for r in under])
-    samples_over, samples_under = [_samples(r) for r in over], [_samples(r) for r in under]
-    if all(s is not None for s in samples_over + samples_under):
+    ratio = _product([r.latency_ms.p50 for r in over]) / _product([r.latency_ms.p50 for r in under])
+    samples_over, samples_under = _all_samples(over), _all_samples(under)
+    if samples_over is not None and samples_under is not None:
         return _bootstrap(samples_over, samples_under, confidence, resamples)
-    intervals_over = [r["latency_ms"].get("median_ci95") for r in over]
-    intervals_under = [r["latency_ms"].get("median_ci95") for r in under]
-    if all(intervals_over + intervals_under):
+    intervals_over, intervals_under = _all_intervals(over), _all_intervals(under)
+    if intervals_over is not None and intervals_under is not None:
         # Without raw samples, the widest ratio the median intervals allow (conservative).
         low = _product([ci[0] for ci in intervals_over]) / _product([ci[1] for ci in intervals_under])
         high = _product([ci[1] for ci in intervals_over]) / _product([ci[0] for ci in intervals_under])
@@ -45,9 +46,29 @@ def _product(values: list[float]) -> float:
     return float(np.prod(values))
 
 
-def _samples(row: dict) -> np.ndarray | None:
-    samples = row.get("samples_ms")
-    if not samples or len(samples) < 5:
+def _all_samples(rows: list[BenchmarkRow]) -> list[np.ndarray] | None:
+    """Each row's timings, or None when any row lacks them (then no bootstrap is possible)."""
+    samples = [_samples(row) for row in rows]
+    present = [s for s in samples if s is not None]
+    return present if len(present) == len(rows) else None
+
+
+def _all_intervals(rows: list[BenchmarkRow]) -> list[tuple[float, float]] | None:
+    """Each row's median interval, or None when any row lacks one."""
+    intervals = [_median_interval(row) for row in rows]
+    present = [ci for ci in intervals if ci is not None]
+    return present if len(present) == len(rows) else None
+
+
+def _median_interval(row: BenchmarkRow) -> tuple[float, float] | None:
+    low, high = row.latency_ms.median_ci95
+    # (0, 0) is LatencyStats' default: no interval was recorded, and dividing by it means nothing.
+    return (low, high) if low > 0 and high > 0 else None
+
+
+def _samples(row: BenchmarkRow) -> np.ndarray | None:
+    samples = row.samples_ms
+    if len(samples) < 5:
         return None
     return np.asarray(samples, dtype=np.float64)
 
@@ -71,7 +92,7 @@ def _resampled_medians(samples: np.ndarray, rng: np.random.Generator, resamples:
     return np.median(samples[picks], axis=1)
 
 
-def relative_spread(row: dict) -> float | None:
+def relative_spread(row: BenchmarkRow) -> float | None:
     """Interquartile range over median of a row's timings: ~0.02-0.05 on a quiet CPU."""
     samples = _samples(row)
     if samples is None:
@@ -80,7 +101,7 @@ def relative_spread(row: dict) -> float | None:
     return float((q75 - q25) / q50) if q50 > 0 else None
 
 
-def spread_warning(baseline_row: dict, new_row: dict) -> str | None:
+def spread_warning(baseline_row: BenchmarkRow, new_row: BenchmarkRow) -> str | None:
     """Say so when one side's timings are far noisier than the other's: the interval only knows the
     noise inside each run, and a machine busy during one run shifts that whole run."""
     base, new = relative_spread(baseline_row), relative_spread(new_row)

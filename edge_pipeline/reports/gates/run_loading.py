@@ -6,11 +6,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.reports.gates.errors import ReportInputError, UnknownSchemaError
 from edge_pipeline.reports.json_report import REPORT_SCHEMA_VERSION
+from edge_pipeline.reports.report_rows import validate_rows
 
 READABLE_SCHEMA_VERSIONS = frozenset({1})
-REQUIRED_ROW_KEYS = ("artifact_id", "runtime_variant", "batch_size", "threads", "latency_ms", "size_bytes", "accuracy")
 
 
 @dataclass(frozen=True)
@@ -18,10 +19,7 @@ class LoadedRun:
     source: Path
     report: dict
     manifest: dict | None
-
-    @property
-    def rows(self) -> list[dict]:
-        return self.report["results"]
+    rows: list[BenchmarkRow]  # report["results"], validated
 
 
 def load_run(path: str | Path) -> LoadedRun:
@@ -31,17 +29,19 @@ def load_run(path: str | Path) -> LoadedRun:
         raise ReportInputError(f"{path}: no report found; pass a bundle directory or its report.json")
     report = _read_json(report_path)
     _check_schema(report, report_path)
-    _check_rows(report, report_path)
+    rows = _read_rows(report, report_path)
     manifest_path = report_path.with_name("manifest.json")
     manifest = _read_json(manifest_path) if manifest_path.is_file() else None
-    return LoadedRun(source=report_path, report=report, manifest=manifest)
+    return LoadedRun(source=report_path, report=report, manifest=manifest, rows=rows)
 
 
 def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReportInputError(f"{path}: not readable JSON ({exc.__class__.__name__}); pass a report.json written by edge-pipeline") from None
+        raise ReportInputError(
+            f"{path}: not readable JSON ({exc.__class__.__name__}); pass a report.json written by edge-pipeline"
+        ) from exc
     if not isinstance(data, dict):
         raise ReportInputError(f"{path}: the top level must be a JSON object; pass a report.json written by edge-pipeline")
     return data
@@ -61,10 +61,7 @@ def _check_schema(report: dict, path: Path) -> None:
         )
 
 
-def _check_rows(report: dict, path: Path) -> None:
+def _read_rows(report: dict, path: Path) -> list[BenchmarkRow]:
     if not isinstance(report.get("recipe"), str) or not isinstance(report.get("results"), list):
         raise ReportInputError(f"{path}: missing 'recipe' or 'results'; pass a report.json written by edge-pipeline")
-    for index, row in enumerate(report["results"]):
-        missing = [key for key in REQUIRED_ROW_KEYS if key not in row]
-        if missing:
-            raise ReportInputError(f"{path}: results[{index}] lacks {', '.join(missing)}; pass a complete report.json")
+    return validate_rows(report["results"], str(path))

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.config.base import StrictModel
 from edge_pipeline.reports.gates.noise import median_ratio, spread_warning
 
@@ -44,8 +45,8 @@ class GateResult:
         return self.status == FAIL
 
 
-def latency_gate(subject: str, base: dict, new: dict, limits: GateThresholds,
-                 references: tuple[dict, dict] | None = None) -> GateResult:
+def latency_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: GateThresholds,
+                 references: tuple[BenchmarkRow, BenchmarkRow] | None = None) -> GateResult:
     """``references``: (baseline run's teacher row, new run's teacher row) for the vs-teacher basis."""
     if limits.latency_basis == "vs-teacher":
         if references is None:
@@ -54,12 +55,12 @@ def latency_gate(subject: str, base: dict, new: dict, limits: GateThresholds,
             return GateResult("latency", subject, SKIPPED, "this is the FP32 teacher every other row is measured against")
     estimate = median_ratio(base, new, limits.confidence, limits.bootstrap_resamples, *(references or (None, None)))
     limit = 1.0 + limits.max_latency_regression_pct / 100
-    b, n = base["latency_ms"]["p50"], new["latency_ms"]["p50"]
+    b, n = base.latency_ms.p50, new.latency_ms.p50
     interval = f"{_pct(estimate.low)}..{_pct(estimate.high)}"
     if references is None:
         head = f"p50 {b:.3f} -> {n:.3f} ms ({_pct(estimate.ratio)}; {estimate.method} {interval})"
     else:
-        b_rel, n_rel = b / references[0]["latency_ms"]["p50"], n / references[1]["latency_ms"]["p50"]
+        b_rel, n_rel = b / references[0].latency_ms.p50, n / references[1].latency_ms.p50
         head = (f"p50 relative to the FP32 teacher {b_rel:.3f} -> {n_rel:.3f} (absolute {b:.3f} -> {n:.3f} ms; "
                 f"{_pct(estimate.ratio)}; {estimate.method} {interval})")
     allowed = f"+{limits.max_latency_regression_pct:g}%"
@@ -74,8 +75,8 @@ def latency_gate(subject: str, base: dict, new: dict, limits: GateThresholds,
     return GateResult("latency", subject, status, message, b, n, _pct(estimate.ratio))
 
 
-def accuracy_gate(subject: str, base: dict, new: dict, limits: GateThresholds) -> GateResult:
-    b, n = base.get("accuracy"), new.get("accuracy")
+def accuracy_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: GateThresholds) -> GateResult:
+    b, n = base.accuracy, new.accuracy
     if b is None or n is None:
         return GateResult("accuracy", subject, SKIPPED, "no accuracy recorded (no labelled eval set); not gated", b, n)
     drop = b - n
@@ -87,8 +88,8 @@ def accuracy_gate(subject: str, base: dict, new: dict, limits: GateThresholds) -
     return GateResult("accuracy", subject, FAIL, f"{head}: accuracy dropped more than the {allowed} allowed", b, n, change)
 
 
-def size_gate(subject: str, base: dict, new: dict, limits: GateThresholds) -> GateResult:
-    b, n = base["size_bytes"], new["size_bytes"]
+def size_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: GateThresholds) -> GateResult:
+    b, n = base.size_bytes, new.size_bytes
     ratio = n / b if b else float("inf")
     head = f"size {b / 1024:.0f} -> {n / 1024:.0f} KiB ({_pct(ratio)})"
     allowed = f"+{limits.max_size_growth_pct:g}%"

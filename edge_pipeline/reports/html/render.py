@@ -7,25 +7,31 @@ distributions, the full table with ratios against the FP32 teacher, and the run'
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from edge_pipeline.artifacts.atomic import write_text
+from edge_pipeline.artifacts.record import Artifact
+from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.reports.gates.run_loading import load_run
 from edge_pipeline.reports.html.page import SCRIPT, STYLE
-from edge_pipeline.reports.html.table import results_table
 from edge_pipeline.reports.html.pareto import pareto_front
-from edge_pipeline.reports.registry import register_report_writer
 from edge_pipeline.reports.html.svg_bars import metric_bars, stage_entries
 from edge_pipeline.reports.html.svg_canvas import esc
 from edge_pipeline.reports.html.svg_latency import latency_distribution_chart
 from edge_pipeline.reports.html.svg_scatter import accuracy_latency_chart
+from edge_pipeline.reports.html.table import results_table
+from edge_pipeline.reports.registry import register_report_writer
+from edge_pipeline.reports.report_rows import report_rows
 
 HTML_REPORT_NAME = "report.html"
 
 
 def render_html(report: dict, artifacts: list[dict]) -> str:
     """The page for one run; ``artifacts`` are manifest-style artifact records in pipeline order."""
-    rows = report.get("results", [])
+    return _page(report, report_rows(report), artifacts)
+
+
+def _page(report: dict, rows: list[BenchmarkRow], artifacts: list[dict]) -> str:
     charts = _per_config(rows, accuracy_latency_chart, "Accuracy vs latency")
     entries = stage_entries(artifacts)
     bars = [
@@ -60,31 +66,37 @@ def render_html(report: dict, artifacts: list[dict]) -> str:
     )
 
 
-def _per_config(rows: list[dict], chart, name: str) -> list[str]:
+def _per_config(rows: list[BenchmarkRow], chart, name: str) -> list[str]:
     """One chart per (batch size, threads): latencies of different configurations are not comparable."""
-    configs = sorted({(r["batch_size"], r["threads"]) for r in rows})
+    configs = sorted({(r.batch_size, r.threads) for r in rows})
     if not configs:
         return [chart([], name)]
-    return [chart([r for r in rows if (r["batch_size"], r["threads"]) == c], f"{name}, batch {c[0]}, {c[1]} threads") for c in configs]
+    return [chart([r for r in rows if (r.batch_size, r.threads) == c], f"{name}, batch {c[0]}, {c[1]} threads") for c in configs]
 
 
-def _glance(rows: list[dict]) -> str:
+def _glance(rows: list[BenchmarkRow]) -> str:
     """Per target: the fastest artifact on the Pareto front, its speedup and accuracy change."""
-    cards = []
-    for target in sorted({r["target"] for r in rows}):
-        candidates = [r for r in rows if r["target"] == target and r.get("accuracy") is not None] or [r for r in rows if r["target"] == target]
-        front = pareto_front([(r["latency_ms"]["p50"], r.get("accuracy") or 0.0) for r in candidates])
-        best = candidates[front[0]]
-        speedup = best.get("speedup_vs_baseline")
-        delta = best.get("accuracy_delta_vs_baseline")
-        cards.append(
-            f'<div class="card"><div class="muted">{esc(target)}</div><b>{esc(best["model"])} {esc(best["precision"])}</b> '
-            f'[{esc(best["runtime_variant"])}], batch {best["batch_size"]}<br>'
-            f'p50 {best["latency_ms"]["p50"]:.3f} ms' + (f", {speedup:.2f}× vs FP32 teacher" if speedup else "")
-            + (f'<br>accuracy {best["accuracy"]:.2f}% ({delta:+.2f} pp)' if delta is not None else "")
-            + f'<br>size {best["size_bytes"] / 1024:.0f} KiB</div>'
-        )
+    cards = [_glance_card(target, best_on_front([r for r in rows if r.target == target]))
+             for target in sorted({r.target for r in rows})]
     return f'<div class="glance">{"".join(cards) or "<p>No benchmark rows.</p>"}</div>'
+
+
+def best_on_front(rows: list[BenchmarkRow]) -> BenchmarkRow:
+    """The fastest row no other row beats on both latency and accuracy (scored rows preferred)."""
+    candidates = [r for r in rows if r.accuracy is not None] or rows
+    front = pareto_front([(r.latency_ms.p50, r.accuracy or 0.0) for r in candidates])
+    return candidates[front[0]]
+
+
+def _glance_card(target: str, best: BenchmarkRow) -> str:
+    speedup, delta = best.speedup_vs_baseline, best.accuracy_delta_vs_baseline
+    return (
+        f'<div class="card"><div class="muted">{esc(target)}</div><b>{esc(best.model)} {esc(best.precision)}</b> '
+        f'[{esc(best.runtime_variant)}], batch {best.batch_size}<br>'
+        f'p50 {best.latency_ms.p50:.3f} ms' + (f", {speedup:.2f}× vs FP32 teacher" if speedup else "")
+        + (f'<br>accuracy {best.accuracy:.2f}% ({delta:+.2f} pp)' if delta is not None else "")
+        + f'<br>size {best.size_bytes / 1024:.0f} KiB</div>'
+    )
 
 
 def _notes(notes: list[str]) -> str:
@@ -95,14 +107,12 @@ def _notes(notes: list[str]) -> str:
 
 def render_bundle_html(bundle: Path) -> str:
     """Re-render the page of a finished bundle from its report.json and manifest.json."""
-    bundle = Path(bundle)
-    report = json.loads((bundle / "report.json").read_text())
-    manifest_path = bundle / "manifest.json"
-    artifacts = json.loads(manifest_path.read_text())["artifacts"] if manifest_path.is_file() else []
-    return render_html(report, artifacts)
+    run = load_run(bundle)  # a bad report or row is a ReportInputError naming the file and the row
+    artifacts = run.manifest.get("artifacts", []) if run.manifest else []
+    return _page(run.report, run.rows, artifacts)
 
 
 @register_report_writer
-def write_html_report(ctx, report: dict, bundle_dir: Path) -> None:
-    artifacts = [a.model_dump(mode="json") for a in ctx.artifacts]
-    write_text(Path(bundle_dir) / HTML_REPORT_NAME, render_html(report, artifacts))
+def write_html_report(report: dict, artifacts: list[Artifact], bundle_dir: Path) -> None:
+    records = [artifact.model_dump(mode="json") for artifact in artifacts]
+    write_text(Path(bundle_dir) / HTML_REPORT_NAME, render_html(report, records))

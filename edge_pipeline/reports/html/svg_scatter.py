@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.reports.html.pareto import pareto_front
 from edge_pipeline.reports.html.svg_canvas import (
     PALETTE,
@@ -21,37 +22,39 @@ LEFT, RIGHT, TOP, BOTTOM = 70, 230, 34, 60
 PRECISION_SHAPES = {"fp32": "circle", "fp16": "diamond", "bf16": "diamond", "int8": "square"}
 
 
-def point_label(row: dict) -> str:
-    variant = "" if row["runtime_variant"] == "default" else f":{row['runtime_variant']}"
-    return f"{row['model']} {row['precision']}{variant}"
+def point_label(row: BenchmarkRow) -> str:
+    # A backend's plain reference mode goes unnamed; other modes (a bf16 hint, a simulation) are named.
+    plain = row.reference_variant and not row.simulated
+    variant = "" if plain else f":{row.runtime_variant}"
+    return f"{row.model} {row.precision}{variant}"
 
 
 MAX_LABELLED_POINTS = 12
 
 
-def accuracy_latency_chart(rows: list[dict], title: str) -> str:
-    scored = [r for r in rows if r.get("accuracy") is not None]
+def accuracy_latency_chart(rows: list[BenchmarkRow], title: str) -> str:
+    scored = [r for r in rows if r.accuracy is not None]
     if not scored:
         return empty_chart("accuracy-latency", WIDTH, f"{title}: no accuracy measured (no labelled eval set)")
-    points = [(r["latency_ms"]["p50"], r["accuracy"]) for r in scored]
+    points = [(r.latency_ms.p50, r.accuracy) for r in scored if r.accuracy is not None]
     front = pareto_front(points)
     x_lo, x_hi = padded_domain([p[0] for p in points], floor=0.0)
     # Room on the right so the slowest points can carry their labels on the usual side.
     x = LinearScale(x_lo, x_hi + (x_hi - x_lo) * 0.2, LEFT, WIDTH - RIGHT)
     y = LinearScale(*padded_domain([p[1] for p in points]), HEIGHT - BOTTOM, TOP)
-    targets = sorted({r["target"] for r in scored})
+    targets = sorted({r.target for r in scored})
     colors = {t: PALETTE[i % len(PALETTE)] for i, t in enumerate(targets)}
     parts = [svg_open(WIDTH, HEIGHT, "accuracy-latency", title), text(0, 16, title, "start", "chart-title")]
     parts.append(y_axis(y, LEFT, nice_ticks(y.lo, y.hi), "top-1 accuracy %", grid_to=WIDTH - RIGHT, fmt=lambda v: f"{v:g}"))
     parts.append(x_axis(x, HEIGHT - BOTTOM, nice_ticks(x.lo, x.hi), "p50 latency, ms (lower is better)", fmt=lambda v: f"{v:g}"))
     parts.append(_front_line([points[i] for i in front], x, y))
     placed: list[tuple[float, float, float]] = []
-    for index, (row, (lat, acc)) in enumerate(zip(scored, points)):
+    for index, (row, (lat, acc)) in enumerate(zip(scored, points, strict=True)):
         on_front = index in front
-        tip = f"{row['artifact_id']} [{row['runtime_variant']}]: {lat:.3f} ms, {acc:.2f}%" + (" (Pareto front)" if on_front else "")
+        tip = f"{row.artifact_id} [{row.runtime_variant}]: {lat:.3f} ms, {acc:.2f}%" + (" (Pareto front)" if on_front else "")
         if on_front:
             parts.append(f'<circle class="front-ring" cx="{x(lat):.1f}" cy="{y(acc):.1f}" r="10"/>')
-        parts.append(marker(PRECISION_SHAPES.get(row["precision"], "triangle"), x(lat), y(acc), 5.5, colors[row["target"]], tip))
+        parts.append(marker(PRECISION_SHAPES.get(row.precision, "triangle"), x(lat), y(acc), 5.5, colors[row.target], tip))
         if on_front or len(scored) <= MAX_LABELLED_POINTS:
             # Many runs put dozens of points here: naming only the front keeps the chart readable;
             # every point still names itself on hover, and the table below lists them all.
@@ -85,14 +88,14 @@ def _front_line(front_points: list[tuple[float, float]], x: LinearScale, y: Line
         return ""
     # Steps, not diagonals: between two front points nothing better is known to exist.
     coords = []
-    for (lat, acc), (next_lat, _) in zip(front_points, front_points[1:] + [(None, None)]):
+    for (lat, acc), (next_lat, _) in zip(front_points, front_points[1:] + [(None, None)], strict=True):
         coords.append(f"{x(lat):.1f},{y(acc):.1f}")
         if next_lat is not None:
             coords.append(f"{x(next_lat):.1f},{y(acc):.1f}")
     return f'<polyline class="front-line" points="{" ".join(coords)}"/>'
 
 
-def _legend(colors: dict[str, str], rows: list[dict]) -> str:
+def _legend(colors: dict[str, str], rows: list[BenchmarkRow]) -> str:
     left = WIDTH - RIGHT + 16
     parts, line = [text(left, TOP + 4, "target", "start", "legend-title")], TOP + 28
     for target, color in colors.items():
@@ -101,7 +104,7 @@ def _legend(colors: dict[str, str], rows: list[dict]) -> str:
         line += 18
     line += 8
     parts.append(text(left, line, "precision", "start", "legend-title"))
-    for precision in sorted({r["precision"] for r in rows}):
+    for precision in sorted({r.precision for r in rows}):
         line += 18
         parts.append(marker(PRECISION_SHAPES.get(precision, "triangle"), left + 5, line - 4, 5, "#555", precision, "legend-mark"))
         parts.append(text(left + 16, line, precision, "start", "legend"))

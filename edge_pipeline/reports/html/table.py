@@ -2,38 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.reports.html.svg_canvas import esc
+from edge_pipeline.reports.markdown import table_order
 
 # (header, how to get the cell's number from a row, format). Numbers go in data-sort so sorting is numeric.
-COLUMNS = [
-    ("target", lambda r: r["target"], "{}"),
-    ("model", lambda r: r["model"], "{}"),
-    ("precision", lambda r: r["precision"], "{}"),
-    ("runtime", lambda r: f"{r['backend']}:{r['runtime_variant']}", "{}"),
-    ("batch", lambda r: r["batch_size"], "{}"),
-    ("threads", lambda r: r["threads"], "{}"),
-    ("rounds", lambda r: len(r.get("round_p50_ms") or [None]), "{}"),
-    ("p50 ms", lambda r: r["latency_ms"]["p50"], "{:.3f}"),
-    ("p90 ms", lambda r: r["latency_ms"].get("p90"), "{:.3f}"),
-    ("p99 ms", lambda r: r["latency_ms"].get("p99"), "{:.3f}"),
-    ("throughput/s", lambda r: r.get("throughput_per_s"), "{:.0f}"),
-    ("speedup vs FP32 teacher", lambda r: r.get("speedup_vs_baseline"), "{:.2f}×"),
-    ("accuracy %", lambda r: r.get("accuracy"), "{:.2f}"),
-    ("Δacc pp", lambda r: r.get("accuracy_delta_vs_baseline"), "{:+.2f}"),
-    ("top-1 agree %", lambda r: r.get("top1_agreement"), "{:.2f}"),
-    ("size KiB", lambda r: r["size_bytes"] / 1024, "{:.0f}"),
-    ("size vs FP32 teacher", lambda r: r.get("size_ratio_vs_baseline"), "{:.2f}×"),
-    ("MACs M", lambda r: r.get("macs") and r["macs"] / 1e6, "{:.1f}"),
-    ("params M", lambda r: r.get("params") and r["params"] / 1e6, "{:.3f}"),
-    ("peak MiB", lambda r: None if r.get("peak_memory_bytes") is None else r["peak_memory_bytes"] / 2**20, "{:.1f}"),
+COLUMNS: list[tuple[str, Callable[[BenchmarkRow], object], str]] = [
+    ("target", lambda r: r.target, "{}"),
+    ("model", lambda r: r.model, "{}"),
+    ("precision", lambda r: r.precision, "{}"),
+    ("runtime", lambda r: f"{r.backend}:{r.runtime_variant}", "{}"),
+    ("batch", lambda r: r.batch_size, "{}"),
+    ("threads", lambda r: r.threads, "{}"),
+    ("rounds", lambda r: len(r.round_p50_ms) or 1, "{}"),
+    ("p50 ms", lambda r: r.latency_ms.p50, "{:.3f}"),
+    ("p90 ms", lambda r: r.latency_ms.p90, "{:.3f}"),
+    ("p99 ms", lambda r: r.latency_ms.p99, "{:.3f}"),
+    ("throughput/s", lambda r: r.throughput_per_s, "{:.0f}"),
+    ("speedup vs FP32 teacher", lambda r: r.speedup_vs_baseline, "{:.2f}×"),
+    ("accuracy %", lambda r: r.accuracy, "{:.2f}"),
+    ("Δacc pp", lambda r: r.accuracy_delta_vs_baseline, "{:+.2f}"),
+    ("top-1 agree %", lambda r: r.top1_agreement, "{:.2f}"),
+    ("size KiB", lambda r: r.size_bytes / 1024, "{:.0f}"),
+    ("size vs FP32 teacher", lambda r: r.size_ratio_vs_baseline, "{:.2f}×"),
+    ("MACs M", lambda r: r.macs and r.macs / 1e6, "{:.1f}"),
+    ("params M", lambda r: r.params and r.params / 1e6, "{:.3f}"),
+    ("peak MiB", lambda r: r.peak_memory_bytes / 2**20, "{:.1f}"),
 ]
 
 
-def results_table(rows: list[dict]) -> str:
+def results_table(rows: list[BenchmarkRow]) -> str:
     head = "".join(f'<th scope="col" title="click to sort">{esc(name)}</th>' for name, _, _ in COLUMNS)
     body = []
-    for row in sorted(rows, key=lambda r: (r["target"], r["batch_size"], r["threads"], -r["latency_ms"]["p50"])):
-        klass = ' class="baseline-row"' if row.get("baseline_artifact_id") == row["artifact_id"] else ""
+    for row in sorted(rows, key=table_order):
+        klass = ' class="baseline-row"' if row.baseline_artifact_id == row.artifact_id else ""
         body.append(f"<tr{klass}>" + "".join(_cell(getter(row), fmt) for _, getter, fmt in COLUMNS) + "</tr>")
     return f'<div class="table-wrap"><table id="results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 

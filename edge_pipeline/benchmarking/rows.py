@@ -1,0 +1,68 @@
+"""One benchmark result row: an (artifact, runtime variant, batch size, threads) measurement.
+
+The benchmark stage makes these; report.json stores them as JSON (``model_dump(mode="json")``)
+and every report, gate and comparison reads them back with ``BenchmarkRow.model_validate``.
+Numbers that compare a row with its baseline are filled in by the report (``with_ratios``).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LatencyStats(BaseModel):
+    """Outlier-robust latency summary in milliseconds (benchmarking.timing.summarize)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    p50: float
+    p90: float
+    p99: float
+    mean: float = 0.0
+    std: float = 0.0
+    min: float = 0.0
+    max: float = 0.0
+    median_ci95: tuple[float, float] = (0.0, 0.0)
+    mad: float = 0.0
+    iqr: float = 0.0
+    trimmed_mean: float = 0.0
+    outliers: int = 0
+    n: int = 0
+
+
+class BenchmarkRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    artifact_id: str
+    artifact: str = Field(description="Artifact path: absolute during a run, bundle-relative in a bundle.")
+    model: str
+    backend: str
+    precision: str
+    runtime_variant: str
+    target: str
+    batch_size: int
+    threads: int
+    latency_ms: LatencyStats
+    samples_ms: list[float] = Field(default_factory=list)
+    round_p50_ms: list[float] = Field(default_factory=list, description="One median per fresh worker process.")
+    throughput_per_s: float
+    accuracy: float | None = None
+    top1_agreement: float | None = None
+    max_abs_diff: float | None = None
+    size_bytes: int = 0
+    params: int | None = None
+    macs: int | None = None
+    peak_memory_bytes: int = 0
+    peak_rss_bytes: int = 0
+    cold_start: dict | None = None
+    runtime_versions: dict[str, str] = Field(default_factory=dict)
+    runtime_info: dict = Field(default_factory=dict, description="What the runtime compiled, read back.")
+    measured_on: str = Field("device", description="'device', or 'host' when this host lacks the target's ISA.")
+    reference_variant: bool = Field(
+        False, description="The backend's FP32 reference mode (its registry row's reference_variants)."
+    )
+    simulated: bool = Field(False, description="Timed in a stand-in runtime (TensorRT Q/DQ run in ONNX Runtime).")
+    baseline_artifact_id: str | None = None
+    speedup_vs_baseline: float | None = None
+    size_ratio_vs_baseline: float | None = None
+    accuracy_delta_vs_baseline: float | None = None

@@ -1,0 +1,138 @@
+"""Run a recipe: check it, run its stages in order, each on a fresh frozen view of the run.
+
+The engine alone computes cache keys (stage, step, the inputs' content, config, tool versions and
+the digest of the code the stage runs), talks to the cache and records lineage. Under torchrun,
+every rank joins the collective stages (DDP training); rank 0 alone runs the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge_pipeline.artifacts.cache import StageCache, StageKey
+from edge_pipeline.artifacts.record import Artifact
+from edge_pipeline.backends.registry import descriptor, get_backend, import_reference, probe, typed_options
+from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.config.locations import cache_root
+from edge_pipeline.config.recipes import load_target
+from edge_pipeline.config.schema import Recipe, TargetProfile, effective_stage_config
+from edge_pipeline.engine.code import code_digest, package_modules
+from edge_pipeline.engine.order import plan_stages
+from edge_pipeline.engine.versions import tool_versions
+from edge_pipeline.progress import progress
+from edge_pipeline.stages.base import Producer, StageDescriptor, StageOutput, StageRun, StepRecord
+from edge_pipeline.stages.data import RunData
+
+
+@dataclass
+class RunState:
+    """What the stages have made so far; only the engine appends to it."""
+
+    artifacts: list[Artifact] = field(default_factory=list)
+    rows: list[BenchmarkRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    lineage: list[StepRecord] = field(default_factory=list)
+    bundle: Path | None = None
+
+
+class Engine:
+    def __init__(self, recipe: Recipe, cache_dir: Path | None = None, use_cache: bool = True):
+        self.recipe = recipe
+        self.stages = plan_stages(recipe.stages)  # a bad stage list fails before anything loads
+        self.targets = resolve_targets(recipe)
+        root = Path(cache_dir) if cache_dir else cache_root()
+        self.cache = StageCache(root / "stages", enabled=use_cache)
+        self.workdir = root
+        self.tool_versions = tool_versions()
+        self.data = RunData(recipe)
+        self.state = RunState()
+
+    def run(self, out: Path | None) -> Path | None:
+        # Bad data and target settings fail here, before any model is trained or exported.
+        self.data.calibration()
+        self.data.eval()
+        check_targets(self.recipe, self.targets)
+        for descriptor_ in self.stages:
+            if runs_on_this_process(descriptor_):
+                self._run_stage(descriptor_, out)
+        return self.state.bundle
+
+    def _run_stage(self, stage: StageDescriptor, out: Path | None) -> None:
+        progress(stage.name, "start")
+        output: StageOutput = import_reference(stage.run)(self._view(stage.name, out))
+        self.state.artifacts += output.artifacts
+        self.state.rows += output.rows
+        self.state.notes += output.notes
+        self.state.bundle = output.bundle or self.state.bundle
+
+    def _view(self, stage: str, out: Path | None) -> StageRun:
+        return StageRun(
+            stage=stage, recipe=self.recipe, targets=self.targets, artifacts=tuple(self.state.artifacts),
+            rows=tuple(self.state.rows), notes=tuple(self.state.notes), data=self.data, workdir=self.workdir,
+            out=out, tool_versions=self.tool_versions, lineage=tuple(self.state.lineage), step_runner=self._step,
+        )
+
+    def _step(self, stage: str, step: str, material: dict, produce: Producer, backend: str | None) -> tuple[list[Artifact], dict]:
+        key = StageKey(stage, {"step": step, **material, "tools": self.tool_versions, "code": stage_code_digest(stage, backend)})
+        started = time.perf_counter()
+        entry = self.cache.lookup(key)
+        cached = entry is not None
+        if entry is None:
+            progress(stage, f"{step}: running")
+            with self.cache.build(key) as building:
+                artifacts, extras = produce(building.directory)
+                building.payload = {"artifacts": [_relative(a, building.directory) for a in artifacts], "extras": extras}
+            entry = building  # published: its directory now points at the final entry
+        else:
+            progress(stage, f"{step}: unchanged, re-using cached result")
+        artifacts = [_absolute(a, entry.directory) for a in entry.payload["artifacts"]]
+        self.state.lineage.append(StepRecord(stage, step, key.digest[:16], cached, round(time.perf_counter() - started, 3)))
+        return artifacts, entry.payload["extras"]
+
+
+def stage_code_digest(stage: str, backend: str | None = None) -> str:
+    from edge_pipeline.stages.registry import stage as stage_descriptor
+
+    roots = {stage_descriptor(stage).run.partition(":")[0]}
+    if backend is not None:
+        roots |= package_modules(descriptor(backend).backend.partition(":")[0].rpartition(".")[0])
+    return code_digest(frozenset(roots))
+
+
+def runs_on_this_process(stage: StageDescriptor) -> bool:
+    """Under torchrun (RANK set) ranks other than 0 run only the collective stages."""
+    return stage.collective or int(os.environ.get("RANK", "0")) == 0
+
+
+def resolve_targets(recipe: Recipe) -> dict[str, TargetProfile]:
+    """Target profiles by their own name (a recipe may name a profile by its YAML path)."""
+    targets = [resolve_target(name) for name in recipe.targets]
+    return {target.metadata.name: target for target in targets}
+
+
+def resolve_target(name: str) -> TargetProfile:
+    """A target profile whose backend exists and whose options its backend's options model accepts."""
+    target = load_target(name)
+    typed_options(target)
+    return target
+
+
+def check_targets(recipe: Recipe, targets: dict[str, TargetProfile]) -> None:
+    """Backend-specific settings fail here; an uninstalled backend still fails where it is used."""
+    for target in targets.values():
+        if probe(target.backend)[0]:
+            config = effective_stage_config(recipe.quantize, target.quantize)
+            get_backend(target.backend).check_target(target.model_copy(update={"quantize": config}), recipe)
+
+
+def _relative(artifact: Artifact, directory: Path) -> dict:
+    data = artifact.model_dump(mode="json")
+    data["path"] = str(Path(artifact.path).resolve().relative_to(directory.resolve()))
+    return data
+
+
+def _absolute(data: dict, directory: Path) -> Artifact:
+    return Artifact.model_validate({**data, "path": str(directory / data["path"])})
