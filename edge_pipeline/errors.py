@@ -1,4 +1,16 @@
-"""One root exception; each subclass maps to a distinct CLI exit code."""
+"""One root exception; each subclass maps to a distinct CLI exit code.
+
+Exit codes (the one table; `edge-pipeline` returns these):
+
+    0   success
+    1   EdgePipelineError   any other deliberate failure
+    2   ConfigError, ModelLoadError, DataError   bad input: recipe, target, model or data
+    3   BackendUnavailableError   a runtime package is missing (the message names the pip extra)
+    4   StageError   a stage ran and its result failed a check
+    130 interrupted (Ctrl-C); finished steps stay cached
+"""
+
+from __future__ import annotations
 
 
 class EdgePipelineError(Exception):
@@ -35,3 +47,7 @@ class StageError(EdgePipelineError):
     """A stage ran but its result failed a check (export tolerance, ONNX checker, quantizer)."""
 
     exit_code = 4
+
+
+INTERRUPTED_EXIT_CODE = 130
+

@@ -69,7 +69,7 @@ def load_result_file(path: Path) -> dict:
     try:
         report = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not JSON ({exc.msg}); pass a file written by `edge-pipeline benchmark --out`") from None
+        raise ConfigError(f"{path} is not JSON ({exc.msg}); pass a file written by `edge-pipeline benchmark --out`") from exc
     if not isinstance(report, dict) or report.get("kind") != RESULT_KIND:
         raise ConfigError(f"{path} is not an `edge-pipeline benchmark` result (kind must be '{RESULT_KIND}')")
     return report

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 
 from edge_pipeline import __version__
-from edge_pipeline.errors import EdgePipelineError
+from edge_pipeline.errors import INTERRUPTED_EXIT_CODE, EdgePipelineError
 
 # Subcommand name -> module. Each module has add_arguments(parser) and execute(args) -> int,
 # and its docstring is the help text. Modules import heavy packages only inside execute().
@@ -28,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Turn a trained PyTorch model into measured, device-ready edge artifacts.",
     )
     parser.add_argument("--version", action="version", version=f"edge-pipeline {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="on error, print the full traceback with its causes (also EDGE_PIPELINE_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
@@ -41,14 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get("EDGE_PIPELINE_DEBUG", "") not in ("", "0")
     try:
         return int(args.execute(args) or 0)
     except EdgePipelineError as exc:
+        if debug:
+            traceback.print_exception(exc, file=sys.stderr)
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted; finished stages stay cached, nothing half-written was kept", file=sys.stderr)
-        return 130
+        return INTERRUPTED_EXIT_CODE
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def _from_provider(reference: str, setting: str) -> ArrayDataset:
     try:
         result = provider()
     except Exception as exc:  # noqa: BLE001 - the user's function failing
-        raise DataError(f"{setting}.provider '{reference}' raised {exc.__class__.__name__}: {exc}") from None
+        raise DataError(f"{setting}.provider '{reference}' raised {exc.__class__.__name__}: {exc}") from exc
     inputs, labels = result if isinstance(result, tuple) else (result, None)
     inputs = np.ascontiguousarray(np.asarray(inputs))
     labels = None if labels is None else np.asarray(labels).astype(np.int64)

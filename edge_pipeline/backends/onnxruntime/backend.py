@@ -46,7 +46,7 @@ class OnnxRuntimeRunner(Runner):
         try:
             self.session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - ORT raises several unrelated types
-            raise StageError(f"ONNX Runtime cannot load {self.path}: {str(exc).splitlines()[0]}") from None
+            raise StageError(f"ONNX Runtime cannot load {self.path}: {str(exc).splitlines()[0]}") from exc
         self._inputs = [InputInfo(i.name, tuple(i.shape), _ort_dtype(i.type)) for i in self.session.get_inputs()]
         self._outputs = [o.name for o in self.session.get_outputs()]
 

@@ -121,7 +121,7 @@ def convert_to_ort(source: Path, ort_dir: Path, options: OrtMobileOptions) -> tu
                     enable_type_reduction=options.type_reduction,
                 )
         except Exception as exc:  # noqa: BLE001 - the tool raises bare Exceptions from ORT
-            raise StageError(f"ORT-format conversion ({style}) of {source.name} failed: {str(exc).splitlines()[0]}") from None
+            raise StageError(f"ORT-format conversion ({style}) of {source.name} failed: {str(exc).splitlines()[0]}") from exc
         stem = source.with_suffix("").name
         models[style] = ort_dir / f"{stem}{_STYLE_SUFFIX[style]}.ort"
         config_name = "required_operators_and_types" if options.type_reduction else "required_operators"

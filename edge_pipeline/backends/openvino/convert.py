@@ -18,7 +18,7 @@ def convert_onnx(onnx_path: Path) -> ov.Model:
     try:
         return ov.convert_model(str(onnx_path))
     except Exception as exc:  # noqa: BLE001 - OpConversionFailure and friends share no public base
-        raise StageError(_conversion_message(Path(onnx_path), str(exc))) from None
+        raise StageError(_conversion_message(Path(onnx_path), str(exc))) from exc
 
 
 def _conversion_message(onnx_path: Path, error: str) -> str:

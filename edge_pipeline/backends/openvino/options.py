@@ -54,7 +54,7 @@ def parse_options(options: dict, where: str) -> OpenVinoOptions:
         allowed = ", ".join(OpenVinoOptions.model_fields)
         raise ConfigError(
             f"{where}: options.{key}: {first['msg']}; OpenVINO options are: {allowed}"
-        ) from None
+        ) from exc
 
 
 def check_method(config) -> None:

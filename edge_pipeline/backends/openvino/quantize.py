@@ -199,8 +199,8 @@ def _run_nncf(call):
     try:
         return call()
     except nncf.ValidationError as exc:
-        raise ConfigError(f"NNCF rejected the quantization settings: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"NNCF rejected the quantization settings: {str(exc).splitlines()[0]}") from exc
     except (nncf.InternalError, RuntimeError, ValueError) as exc:
-        raise StageError(f"NNCF quantization failed: {str(exc).splitlines()[0]}") from None
+        raise StageError(f"NNCF quantization failed: {str(exc).splitlines()[0]}") from exc
     finally:
         nncf.common.logging.nncf_logger.setLevel(previous)

@@ -65,7 +65,7 @@ class OpenVinoRunner(Runner):
         try:
             self.compiled = core().compile_model(str(self.path), "CPU", config)
         except Exception as exc:  # noqa: BLE001 - OpenVINO raises plain RuntimeError subclasses
-            raise StageError(f"OpenVINO cannot load {self.path}: {str(exc).strip().splitlines()[0]}") from None
+            raise StageError(f"OpenVINO cannot load {self.path}: {str(exc).strip().splitlines()[0]}") from exc
         self._check_precision()
         self.request = self.compiled.create_infer_request()
         self._bound: dict[str, np.ndarray] = {}

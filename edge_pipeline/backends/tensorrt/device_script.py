@@ -122,8 +122,8 @@ def cuda_runtime():
     except ImportError:
         try:
             from cuda import cudart as runtime
-        except ImportError:
-            raise SystemExit("no CUDA binding: pip install cuda-python (matching the device's CUDA major)") from None
+        except ImportError as exc:
+            raise SystemExit("no CUDA binding: pip install cuda-python (matching the device's CUDA major)") from exc
     return runtime
 
 

@@ -54,7 +54,7 @@ def build_engine_artifact(onnx_path: Path, plan: dict, precision: str, directory
     try:
         build = device.build_engine(Path(onnx_path), plan, engine_path, _timing_cache(plan, material))
     except RuntimeError as exc:
-        raise StageError(f"TensorRT engine build for {onnx_path.name} failed: {exc}") from None
+        raise StageError(f"TensorRT engine build for {onnx_path.name} failed: {exc}") from exc
     meta = {**material, "build": build, "plan": plan}
     return ProducedArtifact(engine_path, ENGINE_KIND, precision, variant="engine", meta=meta)
 
@@ -76,7 +76,7 @@ class TensorRtEngineRunner(Runner):
         try:
             self.session = device.EngineSession(self.path)
         except (RuntimeError, SystemExit) as exc:
-            raise StageError(f"TensorRT cannot load {self.path.name}: {exc}") from None
+            raise StageError(f"TensorRT cannot load {self.path.name}: {exc}") from exc
         engine = self.session.engine
         self._inputs = [
             InputInfo(name, tuple(d if d >= 0 else None for d in engine.get_tensor_shape(name)), str(np.dtype(self.session.trt.nptype(engine.get_tensor_dtype(name)))))

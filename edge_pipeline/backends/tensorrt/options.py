@@ -52,7 +52,7 @@ def tensorrt_options(target) -> TensorRtOptions:
         raise ConfigError(
             f"target '{target.metadata.name}' options.{where}: {first['msg']}; allowed keys: "
             f"{', '.join(TensorRtOptions.model_fields)}"
-        ) from None
+        ) from exc
 
 
 def build_plan(model_file: str, model_sha256: str, input_info: dict, options: TensorRtOptions, precision: str, warmup: int, iterations: int) -> dict:
