@@ -60,8 +60,8 @@ def benchmark(artifacts: list[str | Path], out: str | Path | None = None, eval_d
     from edge_pipeline.standalone import benchmark_files
 
     return benchmark_files([Path(a) for a in artifacts], Path(out) if out else None,
-                           Path(eval_data) if eval_data else None, batch_sizes or [1], threads or [2], warmup, iterations,
-                           streams, Path(csv_out) if csv_out else None, time_budget_s, variant, rounds)
+                           Path(eval_data) if eval_data else None, batch_sizes or [1], threads or [2], warmup,
+                           iterations, streams, Path(csv_out) if csv_out else None, time_budget_s, variant, rounds)
 
 
 def compare_benchmarks(baseline: str | Path, candidate: str | Path) -> dict:
@@ -80,7 +80,7 @@ def _run_stages(recipe, out, overrides, cache_dir, stages: list[str]) -> Path:
 def compare(baseline: str | Path, new: str | Path, thresholds=None):
     """Gate a new run against a baseline (bundle dirs or report.json files); returns a Comparison."""
     from edge_pipeline.reports.gates.compare import compare_runs
-    from edge_pipeline.reports.gates.thresholds import GateThresholds
     from edge_pipeline.reports.gates.run_loading import load_run
+    from edge_pipeline.reports.gates.thresholds import GateThresholds
 
     return compare_runs(load_run(baseline), load_run(new), thresholds or GateThresholds())

@@ -9,6 +9,7 @@ from pathlib import Path
 from edge_pipeline.artifacts.atomic import atomic_directory, write_json
 from edge_pipeline.errors import ConfigError, DataError
 
+
 def detect_backend(path: Path) -> str:
     """The registered backend that runs ``path`` (by its name; an IR's .bin must sit beside it)."""
     from edge_pipeline.backends.registry import detect
@@ -16,7 +17,8 @@ def detect_backend(path: Path) -> str:
     return detect(path)[0].name
 
 
-def quantize_onnx(onnx_path: Path, target_name: str, calibration: Path, out: Path, overrides: list[str], input_name: str | None) -> Path:
+def quantize_onnx(onnx_path: Path, target_name: str, calibration: Path, out: Path, overrides: list[str],
+                  input_name: str | None) -> Path:
     from edge_pipeline.backends.registry import get_backend
     from edge_pipeline.calibration.readers import load_dataset
     from edge_pipeline.config.loader import apply_overrides, validate_config
@@ -35,8 +37,10 @@ def quantize_onnx(onnx_path: Path, target_name: str, calibration: Path, out: Pat
     backend = get_backend(target.backend)
     with atomic_directory(out) as tmp:
         produced = backend.quantize(onnx_path, dataset, config, target, tmp)
-        write_json(tmp / "quantize.json", {"source": str(onnx_path), "target": target_name, "config": config.model_dump(),
-                                           "artifacts": [{"path": p.path.name, "precision": p.precision, "meta": p.meta} for p in produced]})
+        write_json(tmp / "quantize.json", {
+            "source": str(onnx_path), "target": target_name, "config": config.model_dump(),
+            "artifacts": [{"path": p.path.name, "precision": p.precision, "meta": p.meta} for p in produced],
+        })
         names = [p.path.name for p in produced]
     return out / names[0]
 
@@ -55,9 +59,12 @@ def onnx_input_spec(path: Path, input_name: str | None):
     tensor = inputs[0].type.tensor_type
     dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
     if any(d is None for d in dims[1:]):
-        raise DataError(f"{path}: input '{inputs[0].name}' has dynamic non-batch dimensions {dims}; export with fixed ones")
+        raise DataError(
+            f"{path}: input '{inputs[0].name}' has dynamic non-batch dimensions {dims}; export with fixed ones"
+        )
     batch = dims[0] if dims and dims[0] else 1
-    return InputSpec(name=inputs[0].name, shape=[batch, *dims[1:]], dtype=helper.tensor_dtype_to_np_dtype(tensor.elem_type).name)
+    return InputSpec(name=inputs[0].name, shape=[batch, *dims[1:]],
+                     dtype=helper.tensor_dtype_to_np_dtype(tensor.elem_type).name)
 
 
 def benchmark_files(paths: list[Path], out: Path | None, eval_data: Path | None, batch_sizes: list[int],
@@ -84,10 +91,11 @@ def benchmark_files(paths: list[Path], out: Path | None, eval_data: Path | None,
         jobs = [_file_job(path, backends[path], batch_sizes, threads, warmup, iterations, streams, time_budget_s,
                           variant, eval_inputs) for path in paths]
         for round_index in range(rounds):
-            for index, (path, job) in enumerate(zip(paths, jobs)):
+            for index, (path, job) in enumerate(zip(paths, jobs, strict=True)):
                 measured[index].append(run_worker(job, Path(tmp) / f"{round_index}-{index}-{path.name}"))
-    results = [{"artifact": str(path), "backend": job["backend"], "variant": job["variant"], **pool_rounds(rounds_of_path)}
-               for path, job, rounds_of_path in zip(paths, jobs, measured)]
+    results = [{"artifact": str(path), "backend": job["backend"], "variant": job["variant"],
+                **pool_rounds(rounds_of_path)}
+               for path, job, rounds_of_path in zip(paths, jobs, measured, strict=True)]
     report = {
         "schema_version": RESULT_SCHEMA_VERSION,
         "kind": RESULT_KIND,
@@ -106,8 +114,9 @@ def benchmark_files(paths: list[Path], out: Path | None, eval_data: Path | None,
     return report
 
 
-def _file_job(path: Path, backend: str, batch_sizes: list[int], threads: list[int], warmup: int | str, iterations: int,
-              streams: list[int] | None, time_budget_s: float | None, variant: str | None, eval_inputs: Path | None) -> dict:
+def _file_job(path: Path, backend: str, batch_sizes: list[int], threads: list[int], warmup: int | str,
+              iterations: int, streams: list[int] | None, time_budget_s: float | None, variant: str | None,
+              eval_inputs: Path | None) -> dict:
     from edge_pipeline.backends.registry import descriptor
 
     row = descriptor(backend)
@@ -144,7 +153,9 @@ def _eval_inputs(eval_data: Path | None, tmp: Path) -> Path | None:
     from edge_pipeline.benchmarking.harness import write_eval_inputs
 
     if not eval_data.is_file():
-        raise DataError(f"--data {eval_data} does not exist; pass a .npz of arrays named after the inputs (or 'x'), or a .npy")
+        raise DataError(
+            f"--data {eval_data} does not exist; pass a .npz of arrays named after the inputs (or 'x'), or a .npy"
+        )
     try:
         if eval_data.suffix == ".npz":
             with np.load(eval_data, allow_pickle=False) as archive:
@@ -152,7 +163,9 @@ def _eval_inputs(eval_data: Path | None, tmp: Path) -> Path | None:
         else:
             arrays = {"x": np.load(eval_data, allow_pickle=False)}
     except (OSError, ValueError) as exc:
-        raise DataError(f"--data {eval_data} is not a readable numpy file ({exc}); re-save it with numpy.savez") from exc
+        raise DataError(
+            f"--data {eval_data} is not a readable numpy file ({exc}); re-save it with numpy.savez"
+        ) from exc
     if not arrays:
         raise DataError(f"--data {eval_data} holds no input arrays; save them named after the model inputs (or 'x')")
     return write_eval_inputs(arrays, tmp)

@@ -31,7 +31,8 @@ def imports_of(path: Path) -> list[tuple[int, str]]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "edge_pipeline"]
-        elif isinstance(node, ast.ImportFrom) and not node.level and node.module and node.module.split(".")[0] == "edge_pipeline":
+        elif (isinstance(node, ast.ImportFrom) and not node.level and node.module
+              and node.module.split(".")[0] == "edge_pipeline"):
             found.append((node.lineno, node.module))
     return found
 
@@ -48,7 +49,8 @@ def test_no_upward_imports():
     upward = []
     for path in sorted(PACKAGE.rglob("*.py")):
         relative = path.relative_to(PACKAGE)
-        source = relative.parts[0].removesuffix(".py") if len(relative.parts) > 1 or relative.stem != "__init__" else "__init__"
+        source = (relative.parts[0].removesuffix(".py") if len(relative.parts) > 1 or relative.stem != "__init__"
+                  else "__init__")
         for line, module in imports_of(path):
             target = top_package(module)
             if layers[target] > layers[source]:

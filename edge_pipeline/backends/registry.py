@@ -100,12 +100,15 @@ def register_record(record: dict) -> None:
     """Register a row sent by ``descriptor_record`` unless this process already has one by that name."""
     if record["name"] in BACKENDS:
         return
-    formats = tuple(ArtifactFormat(**{k: tuple(v) if isinstance(v, list) else v for k, v in f.items()})
-                    for f in record["formats"])
+    formats = tuple(ArtifactFormat(**_lists_to_tuples(f)) for f in record["formats"])
     features = tuple(OptionalFeature(f["name"], tuple(f["modules"]), f["fix"]) for f in record["optional_features"])
-    plain = {k: tuple(v) if isinstance(v, list) else v for k, v in record.items()
-             if k not in ("formats", "optional_features")}
+    plain = _lists_to_tuples({k: v for k, v in record.items() if k not in ("formats", "optional_features")})
     register_backend(BackendDescriptor(**plain, formats=formats, optional_features=features))
+
+
+def _lists_to_tuples(fields: dict[str, Any]) -> dict[str, Any]:
+    """JSON turned the row's tuples into lists; the frozen dataclasses hold tuples."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
 
 
 def import_reference(reference: str) -> Any:
@@ -127,7 +130,8 @@ def probe(name: str) -> tuple[bool, str]:
         try:
             importlib.import_module(module)
         except Exception as exc:  # noqa: BLE001 - a broken install is as unavailable as a missing one
-            return False, f"{module} not importable ({exc.__class__.__name__}: {exc}); install with: {install_hint(name)}"
+            return False, (f"{module} not importable ({exc.__class__.__name__}: {exc}); "
+                           f"install with: {install_hint(name)}")
     return True, "ok"
 
 
@@ -160,9 +164,10 @@ def load_runtime_backend(name: str, artifact: str = ""):
     for_what = f" to run {artifact}" if artifact else ""
     try:
         importlib.import_module(runtime)
-    except Exception as exc:  # noqa: BLE001 - a broken install is as unavailable as a missing one
+    except Exception as exc:
         raise BackendUnavailableError(
-            f"{runtime} is needed{for_what} but does not import ({exc.__class__.__name__}: {exc}); install it with: {hint}"
+            f"{runtime} is needed{for_what} but does not import ({exc.__class__.__name__}: {exc}); "
+            f"install it with: {hint}"
         ) from exc
     try:
         return import_reference(row.backend)()
@@ -195,7 +200,7 @@ def detect(path: Path) -> tuple[BackendDescriptor, ArtifactFormat]:
     for spec in found.required_sidecars:
         sidecar = _sidecar(path, spec)
         if not sidecar.is_file():
-            raise ConfigError(f"{path} is a {found.kind} artifact without {sidecar.name}: it must sit beside it")
+            raise ConfigError(f"{path} ({found.kind}) cannot load without {sidecar.name}: {sidecar.name} must sit beside it")
     return row, found
 
 
@@ -214,12 +219,20 @@ def artifact_sidecars(backend: str | None, kind: str, path: Path) -> list[Path]:
 
 def typed_options(target) -> Any:
     """A target's ``options`` validated by its backend's options model (the dict when it has none)."""
-    from edge_pipeline.config.loader import validate_config
+    from pydantic import ValidationError
+
+    from edge_pipeline.config.loader import format_validation_error
 
     row = descriptor(target.backend)
     if row.options is None:
         return target.options
-    return validate_config(import_reference(row.options), target.options or {}, f"target {target.metadata.name} options")
+    model = import_reference(row.options)
+    try:
+        return model.model_validate(target.options or {})
+    except ValidationError as exc:
+        where = f"target {target.metadata.name} options"
+        raise ConfigError(f"{format_validation_error(exc, where)}; {row.name} options are: "
+                          f"{', '.join(model.model_fields)}") from exc
 
 
 def tracked_packages() -> list[str]:

@@ -54,12 +54,11 @@ def cpu_frequencies(root: Path = Path("/")) -> dict:
     cpus = sorted((root / "sys/devices/system/cpu").glob("cpu[0-9]*/cpufreq"), key=lambda p: int(p.parent.name[3:]))
     per_cpu = {}
     for cpufreq in cpus:
-        read = lambda name: _read(cpufreq, name)  # noqa: E731 - tiny local reader
         per_cpu[cpufreq.parent.name] = {
-            "governor": read("scaling_governor"),
-            "cur_khz": _int(read("scaling_cur_freq")),
-            "min_khz": _int(read("scaling_min_freq")),
-            "max_khz": _int(read("scaling_max_freq")),
+            "governor": _read(cpufreq, "scaling_governor"),
+            "cur_khz": _int(_read(cpufreq, "scaling_cur_freq")),
+            "min_khz": _int(_read(cpufreq, "scaling_min_freq")),
+            "max_khz": _int(_read(cpufreq, "scaling_max_freq")),
         }
     governors = sorted({c["governor"] for c in per_cpu.values() if c["governor"]})
     locked = bool(per_cpu) and all(c["min_khz"] is not None and c["min_khz"] == c["max_khz"] for c in per_cpu.values())

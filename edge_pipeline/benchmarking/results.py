@@ -65,11 +65,15 @@ def to_csv(report: dict) -> str:
 
 def load_result_file(path: Path) -> dict:
     if not path.is_file():
-        raise ConfigError(f"benchmark result {path} does not exist; write one with `edge-pipeline benchmark ... --out {path}`")
+        raise ConfigError(
+            f"benchmark result {path} does not exist; write one with `edge-pipeline benchmark ... --out {path}`"
+        )
     try:
         report = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not JSON ({exc.msg}); pass a file written by `edge-pipeline benchmark --out`") from exc
+        raise ConfigError(
+            f"{path} is not JSON ({exc.msg}); pass a file written by `edge-pipeline benchmark --out`"
+        ) from exc
     if not isinstance(report, dict) or report.get("kind") != RESULT_KIND:
         raise ConfigError(f"{path} is not an `edge-pipeline benchmark` result (kind must be '{RESULT_KIND}')")
     return report
@@ -77,7 +81,8 @@ def load_result_file(path: Path) -> dict:
 
 def _key(row: dict) -> tuple:
     # The file name, not the path: the same bundle unpacked in two places (or on two devices) matches.
-    return (Path(row["artifact"]).name, row["backend"], row["variant"], row["batch_size"], row["threads"], row["streams"])
+    return (Path(row["artifact"]).name, row["backend"], row["variant"], row["batch_size"], row["threads"],
+            row["streams"])
 
 
 def compare(baseline: dict, candidate: dict) -> dict:
@@ -107,8 +112,10 @@ def _overlap(a: dict, b: dict) -> bool:
 
 
 def render_comparison(comparison: dict, names: tuple[str, str]) -> str:
-    lines = [f"baseline A: {names[0]}  ({comparison['hosts'][0]})", f"candidate B: {names[1]}  ({comparison['hosts'][1]})", ""]
-    header = f"{'artifact':<40} {'variant':<8} {'batch':>5} {'thr':>3} {'str':>3} {'A p50 ms':>10} {'B p50 ms':>10} {'B/A':>7} {'A/B':>7}  note"
+    lines = [f"baseline A: {names[0]}  ({comparison['hosts'][0]})",
+             f"candidate B: {names[1]}  ({comparison['hosts'][1]})", ""]
+    header = (f"{'artifact':<40} {'variant':<8} {'batch':>5} {'thr':>3} {'str':>3} "
+              f"{'A p50 ms':>10} {'B p50 ms':>10} {'B/A':>7} {'A/B':>7}  note")
     lines += [header, "-" * len(header)]
     for row in comparison["matched"]:
         lines.append(

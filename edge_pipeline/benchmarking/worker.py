@@ -195,7 +195,8 @@ def _write_outputs(runner, eval_inputs: dict[str, np.ndarray], job: dict) -> Non
             chunk = {name: np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]) for name, a in chunk.items()}
         for name, value in runner.infer(chunk).items():
             collected[name].append(value[:size])
-    np.savez(job["outputs_out"], **{name: np.concatenate(parts).astype(np.float32) for name, parts in collected.items()})
+    np.savez(job["outputs_out"],
+             **{name: np.concatenate(parts).astype(np.float32) for name, parts in collected.items()})
 
 
 def main(argv: list[str] | None = None) -> int:

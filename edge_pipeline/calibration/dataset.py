@@ -87,7 +87,7 @@ class ArrayDataset:
             if got != tuple(sample_shape):
                 raise DataError(
                     f"{role} data {self.source}: input '{name}' has samples shaped {list(got)} but the model needs "
-                    f"{list(sample_shape)} (batch excluded); regenerate the data or fix the recipe's input shape"
+                    f"{list(sample_shape)} (batch excluded); regenerate the data or fix input.shape in the recipe"
                 )
             if arrays[name].dtype != np.dtype(dtype):
                 raise DataError(

@@ -35,7 +35,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-sizes", type=int_list, default=[1], help="comma-separated, e.g. 1,8")
     parser.add_argument("--threads", type=int_list, default=[2], help="comma-separated, e.g. 1,2,4")
     parser.add_argument("--variant", default=None,
-                        help="runtime mode, e.g. OpenVINO f32 or bf16 (default: f32 for OpenVINO, the runtime's own elsewhere)")
+                        help="runtime mode, e.g. OpenVINO f32 or bf16 "
+                             "(default: f32 for OpenVINO, the runtime's own elsewhere)")
     parser.add_argument("--warmup", type=warmup_value, default=20,
                         help="untimed runs first, or 'auto': until the median of 10 runs moves < 5%%")
     parser.add_argument("--iterations", type=int, default=200, help="timed runs per configuration")
@@ -64,7 +65,9 @@ def execute(args) -> int:
 
     if args.compare:
         if args.artifacts:
-            raise ConfigError("--compare takes two result files and no artifacts; run the benchmark and compare separately")
+            raise ConfigError(
+                "--compare takes two result files and no artifacts; run the benchmark and compare separately"
+            )
         return _print_comparison(api.compare_benchmarks(*args.compare), args.compare)
     if not args.artifacts:
         raise ConfigError("name at least one artifact to time, e.g. edge-pipeline benchmark model.onnx")

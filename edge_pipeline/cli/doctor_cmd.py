@@ -8,12 +8,13 @@ def add_arguments(parser) -> None:
 
 
 def execute(args) -> int:
-    from edge_pipeline.engine.versions import tool_versions
     from edge_pipeline.backends.registry import BACKENDS, probe, probe_optional_features
     from edge_pipeline.benchmarking.host import fingerprint
+    from edge_pipeline.engine.versions import tool_versions
 
     host = fingerprint()
-    print(f"host: {host['cpu_model']} ({host['usable_cpus']} usable cpus, flags: {', '.join(host['cpu_flags']) or '-'})")
+    print(f"host: {host['cpu_model']} "
+          f"({host['usable_cpus']} usable cpus, flags: {', '.join(host['cpu_flags']) or '-'})")
     for name in BACKENDS:
         ok, reason = probe(name)
         print(f"{name:<12} {'ok' if ok else 'missing'}{'' if ok else ': ' + reason}")

@@ -39,7 +39,8 @@ def imported_modules(source: str, root: Path = PACKAGE_ROOT) -> set[str]:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.split(".")[0] == PACKAGE)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == PACKAGE and not node.level:
+        elif (isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == PACKAGE
+              and not node.level):
             found.add(node.module)
             found.update(f"{node.module}.{a.name}" for a in node.names if module_file(f"{node.module}.{a.name}", root))
     return found

@@ -12,11 +12,15 @@ PACKAGE = "package"
 def plan_stages(names: list[str]) -> list[StageDescriptor]:
     """The stages to run, in order, with 'package' last; any misuse is a one-line ConfigError."""
     if not names:
-        raise ConfigError(f"recipe 'stages' is empty; list the stages to run, e.g. {valid_order(['export', 'quantize', 'benchmark'])}")
+        raise ConfigError(
+            f"recipe 'stages' is empty; list the stages to run, e.g. {valid_order(['export', 'quantize', 'benchmark'])}"
+        )
     descriptors = [stage(name) for name in names]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
-        raise ConfigError(f"recipe 'stages' lists {', '.join(duplicated)} more than once; a valid order: {valid_order(names)}")
+        raise ConfigError(
+            f"recipe 'stages' lists {', '.join(duplicated)} more than once; a valid order: {valid_order(names)}"
+        )
     if names[-1] != PACKAGE:
         descriptors.append(stage(PACKAGE))
     _check_order(descriptors, names)
@@ -35,7 +39,8 @@ def _check_order(descriptors: list[StageDescriptor], names: list[str]) -> None:
         for later in descriptors[index + 1 :]:
             if later.name not in earlier.followers:
                 raise ConfigError(
-                    f"recipe 'stages': '{later.name}' cannot come after '{earlier.name}'; a valid order: {valid_order(names)}"
+                    f"recipe 'stages': '{later.name}' cannot come after '{earlier.name}'; "
+                    f"a valid order: {valid_order(names)}"
                 )
 
 

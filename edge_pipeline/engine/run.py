@@ -75,8 +75,10 @@ class Engine:
             out=out, tool_versions=self.tool_versions, lineage=tuple(self.state.lineage), step_runner=self._step,
         )
 
-    def _step(self, stage: str, step: str, material: dict, produce: Producer, backend: str | None) -> tuple[list[Artifact], dict]:
-        key = StageKey(stage, {"step": step, **material, "tools": self.tool_versions, "code": stage_code_digest(stage, backend)})
+    def _step(self, stage: str, step: str, material: dict, produce: Producer,
+              backend: str | None) -> tuple[list[Artifact], dict]:
+        key = StageKey(stage, {"step": step, **material, "tools": self.tool_versions,
+                               "code": stage_code_digest(stage, backend)})
         started = time.perf_counter()
         entry = self.cache.lookup(key)
         cached = entry is not None
@@ -84,12 +86,15 @@ class Engine:
             progress(stage, f"{step}: running")
             with self.cache.build(key) as building:
                 artifacts, extras = produce(building.directory)
-                building.payload = {"artifacts": [_relative(a, building.directory) for a in artifacts], "extras": extras}
+                building.payload = {"artifacts": [_relative(a, building.directory) for a in artifacts],
+                                    "extras": extras}
             entry = building  # published: its directory now points at the final entry
         else:
             progress(stage, f"{step}: unchanged, re-using cached result")
         artifacts = [_absolute(a, entry.directory) for a in entry.payload["artifacts"]]
-        self.state.lineage.append(StepRecord(stage, step, key.digest[:16], cached, round(time.perf_counter() - started, 3)))
+        self.state.lineage.append(
+            StepRecord(stage, step, key.digest[:16], cached, round(time.perf_counter() - started, 3))
+        )
         return artifacts, entry.payload["extras"]
 
 

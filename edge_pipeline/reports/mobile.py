@@ -51,7 +51,8 @@ def render_mobile_markdown(section: list[dict]) -> list[str]:
                          f"| {item['size_bytes'] / 1024:.1f} |")
         usable = group.get("usable_execution_providers")
         if usable is not None:
-            lines += ["", f"Execution providers that can take this model: {', '.join(usable) or 'none (CPU EP only)'}.", ""]
+            lines += ["", f"Execution providers that can take this model: {', '.join(usable) or 'none (CPU EP only)'}.",
+                      ""]
         lines += _ep_lines(group.get("execution_providers") or {})
     return lines
 
@@ -59,7 +60,8 @@ def render_mobile_markdown(section: list[dict]) -> list[str]:
 def _ep_lines(providers: dict) -> list[str]:
     if not providers:
         return []
-    lines = ["| EP | verdict | nodes on EP | partitions | unsupported ops | with fixed shapes |", "|---|---|---|---|---|---|"]
+    lines = ["| EP | verdict | nodes on EP | partitions | unsupported ops | with fixed shapes |",
+             "|---|---|---|---|---|---|"]
     for name, verdict in providers.items():
         fixed = verdict.get("if_shapes_fixed")
         lines.append(

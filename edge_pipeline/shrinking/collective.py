@@ -1,9 +1,10 @@
 """A cached step for training that every torchrun rank joins, while rank 0 alone writes.
 
-Rank 0 runs the ordinary step (``step(name, produce)``, the engine's cached step of the stage). If it misses, it tells the other ranks to join the
-computation (DDP needs every rank in each all-reduce); they train on their shard and write
-nothing. Rank 0 then broadcasts the published artifact records, so every rank continues with the
-same artifacts. On one process this is exactly the stage's step.
+Rank 0 runs the ordinary step (``step(name, produce)``, the engine's cached step of the stage). If
+it misses, it tells the other ranks to join the computation (DDP needs every rank in each
+all-reduce); they train on their shard and write nothing. Rank 0 then broadcasts the published
+artifact records, so every rank continues with the same artifacts. On one process this is exactly
+the stage's step.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def _from_provider(reference: str, setting: str) -> ArrayDataset:
     provider = import_callable(reference, what=f"{setting}.provider")
     try:
         result = provider()
-    except Exception as exc:  # noqa: BLE001 - the user's function failing
+    except Exception as exc:
         raise DataError(f"{setting}.provider '{reference}' raised {exc.__class__.__name__}: {exc}") from exc
     inputs, labels = result if isinstance(result, tuple) else (result, None)
     inputs = np.ascontiguousarray(np.asarray(inputs))

@@ -50,7 +50,8 @@ Producer = Callable[[Path], tuple[list[Artifact], dict]]
 class StepRunner(Protocol):
     """The engine's side of ``StageRun.step``: key, cache, lineage."""
 
-    def __call__(self, stage: str, step: str, material: dict, produce: Producer, backend: str | None) -> tuple[list[Artifact], dict]: ...
+    def __call__(self, stage: str, step: str, material: dict, produce: Producer,
+                 backend: str | None) -> tuple[list[Artifact], dict]: ...
 
 
 @dataclass(frozen=True)

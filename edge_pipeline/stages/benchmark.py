@@ -16,6 +16,7 @@ from edge_pipeline.benchmarking.rounds import pool_rounds
 from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.config.schema import BenchmarkConfig, effective_stage_config
+from edge_pipeline.errors import StageError
 from edge_pipeline.stages.base import StageOutput, StageRun
 
 TimedRow = tuple[Artifact, str, BenchmarkConfig, dict]  # artifact, runtime variant, settings, target options
@@ -31,7 +32,8 @@ def run(view: StageRun) -> StageOutput:
         for results, (artifact, variant, config, settings) in zip(rounds, plan, strict=True):
             if round_index < config.rounds:
                 results.append(measure(view, artifact, variant, config, evaluation, settings, round_index))
-    measured = [(artifact, variant, pool_rounds(results)) for results, (artifact, variant, _, _) in zip(rounds, plan, strict=True)]
+    measured = [(artifact, variant, pool_rounds(results))
+                for results, (artifact, variant, _, _) in zip(rounds, plan, strict=True)]
     rows = [_with_scope(row, view) for row in build_rows(measured, evaluation)]
     return StageOutput(rows=rows, notes=_host_notes(rows))
 
@@ -39,7 +41,9 @@ def run(view: StageRun) -> StageOutput:
 def timing_plan(view: StageRun) -> list[TimedRow]:
     """(artifact, runtime variant, benchmark config, target options) for every timed row."""
     plan = []
-    for artifact in [a for a in view.artifacts if a.target is not None and a.backend is not None]:
+    for artifact in view.artifacts:
+        if artifact.target is None or artifact.backend is None:
+            continue
         target = view.targets[artifact.target]
         artifact_format = descriptor(artifact.backend).format_of(artifact.kind)
         if artifact_format is None or not artifact_format.timed:
@@ -78,8 +82,10 @@ def measure(view: StageRun, artifact: Artifact, variant: str, config: BenchmarkC
         return [], result
 
     step = f"{artifact.id} [{variant}]" + (f" round {round_index + 1}/{config.rounds}" if config.rounds > 1 else "")
-    _, result = view.step(step, produce, inputs=(artifact,), config=config, data=(evaluation,), backend=artifact.backend,
-                          extra={"round": round_index, "variant": variant, "host": timing_identity(), "settings": settings})
+    _, result = view.step(step, produce, inputs=(artifact,), config=config, data=(evaluation,),
+                          backend=artifact.backend,
+                          extra={"round": round_index, "variant": variant, "host": timing_identity(),
+                                 "settings": settings})
     return result
 
 
@@ -115,12 +121,19 @@ def build_rows(measured: list[tuple[Artifact, str, dict]], evaluation: ArrayData
     rows = []
     for artifact, variant, result in measured:
         scores = _scores(result, evaluation, references.get((artifact.model, artifact.target)))
-        rows += [_row(artifact, variant, result, config, scores) for config in result["configs"] if "skipped" not in config]
+        rows += [_row(artifact, variant, result, config, scores)
+                 for config in result["configs"] if "skipped" not in config]
     return rows
 
 
 def _is_reference(artifact: Artifact, variant: str) -> bool:
-    return variant in descriptor(artifact.backend).reference_variants
+    return variant in descriptor(_timed_backend(artifact)).reference_variants
+
+
+def _timed_backend(artifact: Artifact) -> str:
+    if artifact.backend is None:  # timing_plan times only artifacts that name their backend
+        raise StageError(f"artifact {artifact.id} names no backend to time it with")
+    return artifact.backend
 
 
 def _first_output(result: dict) -> np.ndarray:
@@ -142,7 +155,7 @@ def _scores(result: dict, evaluation: ArrayDataset | None, reference: np.ndarray
 
 
 def _row(artifact: Artifact, variant: str, result: dict, config: dict, scores: dict) -> BenchmarkRow:
-    row = descriptor(artifact.backend)
+    row = descriptor(_timed_backend(artifact))
     return BenchmarkRow(
         artifact_id=artifact.id,
         artifact=str(artifact.path),

@@ -42,8 +42,9 @@ def run(view: StageRun) -> StageOutput:
     _check_later_prune_budget(recipe, student.model, teacher, example)
     material = {"teacher": model_source_digest(recipe.model), "student_source": student.identity,
                 "input": recipe.input.model_dump(mode="json")}
-    checkpoints = view.workdir / "checkpoints" / STAGE / sha256_json({**material, "config": config.model_dump(mode="json"),
-                                                                    "data": data.sha256})[:24]
+    checkpoints = view.workdir / "checkpoints" / STAGE / sha256_json(
+        {**material, "config": config.model_dump(mode="json"), "data": data.sha256}
+    )[:24]
 
     def compute():
         from edge_pipeline.distillation.trainer import distill

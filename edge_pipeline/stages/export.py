@@ -32,7 +32,8 @@ def run(view: StageRun) -> StageOutput:
     return StageOutput(artifacts=[a for artifacts in made for a in artifacts])
 
 
-def export_one(view: StageRun, model_name: str, parent: Artifact | None, digest: str, config: ExportConfig) -> list[Artifact]:
+def export_one(view: StageRun, model_name: str, parent: Artifact | None, digest: str,
+               config: ExportConfig) -> list[Artifact]:
     calib = view.data.calibration()
     input_spec = view.recipe.input
 
@@ -50,7 +51,8 @@ def export_one(view: StageRun, model_name: str, parent: Artifact | None, digest:
         return [_record(model_name, out, parent, config, meta)], {}
 
     artifacts, _ = view.step(model_name, produce, config=config, data=(calib,),
-                             extra={"model": digest, "input": input_spec.model_dump(mode="json")}, backend=CHECK_BACKEND)
+                             extra={"model": digest, "input": input_spec.model_dump(mode="json")},
+                             backend=CHECK_BACKEND)
     return artifacts
 
 

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge_pipeline.artifacts.hashing import sha256_json
 from edge_pipeline.config.schema import ModelSpec, Recipe
 from edge_pipeline.config.shrink import PruneConfig
-from edge_pipeline.errors import ConfigError
+from edge_pipeline.errors import ConfigError, StageError
 from edge_pipeline.stages.base import StageOutput, StageRun
 from edge_pipeline.training.checkpoints import remove_checkpoints
+
+if TYPE_CHECKING:  # typing only: torch is imported where the stage runs, not when it is registered
+    from torch import nn
 
 STAGE = "prune"
 
@@ -49,8 +53,9 @@ def run(view: StageRun) -> StageOutput:
         from edge_pipeline.benchmarking.host import timing_identity
 
         material["host"] = timing_identity()  # a measured budget depends on the machine
-    checkpoints = view.workdir / "checkpoints" / STAGE / sha256_json({**material, "config": config.model_dump(mode="json"),
-                                                                    "data": data.sha256})[:24]
+    checkpoints = view.workdir / "checkpoints" / STAGE / sha256_json(
+        {**material, "config": config.model_dump(mode="json"), "data": data.sha256}
+    )[:24]
     measure_latency = _latency_measure(view, teacher, config)  # an unknown backend fails here, before training
 
     def compute():
@@ -82,7 +87,7 @@ def run(view: StageRun) -> StageOutput:
 
 @dataclass
 class PruneSource:
-    model: object  # the nn.Module to prune
+    model: nn.Module  # the model to prune
     base: ModelSpec  # what load_stage_model rebuilds before applying the saved architecture
     parent: str | None  # artifact id it came from
     digest: str  # content digest (part of the cache key)
@@ -120,7 +125,12 @@ def _latency_measure(view: StageRun, teacher, config: PruneConfig):
         if dist_util.is_main_process() else None
 
     def measure(model, label: str) -> dict:
-        return main_rank_value(lambda: probe.measure(model, label))
+        def on_main_rank() -> dict:
+            if probe is None:  # main_rank_value calls this on the main process only, which has the probe
+                raise StageError("the latency probe runs on torchrun rank 0 only")
+            return probe.measure(model, label)
+
+        return main_rank_value(on_main_rank)
 
     return measure
 

@@ -10,6 +10,7 @@ from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.backends.base import Backend, DeviceStep, ProducedArtifact
 from edge_pipeline.backends.registry import artifact_sidecars, get_backend
 from edge_pipeline.config.schema import QuantizeConfig, TargetProfile, effective_stage_config
+from edge_pipeline.errors import StageError
 from edge_pipeline.stages.base import StageOutput, StageRun
 
 
@@ -50,6 +51,8 @@ def run_device_steps(view: StageRun, backend: Backend, target: TargetProfile,
 def _device_step(view: StageRun, target: TargetProfile, artifact: Artifact, step: DeviceStep) -> list[Artifact]:
     def produce(directory: Path):
         # The artifact is the source: the engine or bundle records it as its parent.
+        if step.produce is None:  # run_device_steps sends only steps that are not skipped, which produce
+            raise StageError(f"device step '{step.name}' of {artifact.id} has nothing to run")
         return [_record(p, artifact, target, "quantize") for p in step.produce(directory)], {}
 
     artifacts, _ = view.step(f"{artifact.id} {step.name}", produce, inputs=(artifact,), config=target,
@@ -81,7 +84,8 @@ def quantize_one(view: StageRun, backend: Backend, target: TargetProfile, config
         return [_record(p, source, target, "quantize", config) for p in produced], {}
 
     artifacts, _ = view.step(f"{source.model}/{target.metadata.name}/int8", produce, inputs=(source,),
-                             config={"quantize": config.model_dump(mode="json"), "target": target.model_dump(mode="json")},
+                             config={"quantize": config.model_dump(mode="json"),
+                                     "target": target.model_dump(mode="json")},
                              data=(calib, evaluation), backend=target.backend)
     return artifacts
 

@@ -49,7 +49,7 @@ def test_x86_uses_unsigned_activations(fp32_onnx, calib, tmp_path):
     assert produced.meta["activation_type"] == "uint8"
     assert "uint8" in qdq_types(produced.path)
     with get_backend("onnxruntime").runner(produced.path, RunnerOptions(threads=1)) as runner:
-        out = runner.infer({"input": calib.inputs[:4]})[0]
+        out = list(runner.infer({"input": calib.inputs[:4]}).values())[0]
     assert out.shape == (4, 4) and np.isfinite(out).all()
 
 

@@ -70,12 +70,12 @@ def int8_ir(backend, target, tiny_onnx, calib, tmp_path_factory):
 
 def run(backend, path, variant, x, target, threads=1):
     with backend.runner(path, RunnerOptions(threads=threads, variant=variant, settings=target.options)) as runner:
-        return runner.infer({"input": x})[0], runner.runtime_info()
+        return list(runner.infer({"input": x}).values())[0], runner.runtime_info()
 
 
 def ort_reference(onnx_path, x):
     with get_backend("onnxruntime").runner(onnx_path, RunnerOptions(threads=1)) as runner:
-        return runner.infer({"input": x})[0]
+        return list(runner.infer({"input": x}).values())[0]
 
 
 def test_fp32_ir_keeps_fp32_weights_and_runs_in_f32(backend, target, fp32_ir, tiny_onnx, calib):
@@ -91,10 +91,10 @@ def test_fp32_ir_keeps_fp32_weights_and_runs_in_f32(backend, target, fp32_ir, ti
 def test_runner_sees_new_arrays_and_in_place_changes(backend, target, fp32_ir, tiny_onnx, calib):
     x = calib.inputs[:2].copy()
     with backend.runner(fp32_ir.path, RunnerOptions(threads=1, variant="f32", settings=target.options)) as runner:
-        first = runner.infer({"input": x})[0]
+        first = list(runner.infer({"input": x}).values())[0]
         x[:] = calib.inputs[2:4]  # same array, new content: shared memory must see it
-        second = runner.infer({"input": x})[0]
-        third = runner.infer({"input": calib.inputs[4:7]})[0]  # another array and batch size
+        second = list(runner.infer({"input": x}).values())[0]
+        third = list(runner.infer({"input": calib.inputs[4:7]}).values())[0]  # another array and batch size
     reference = ort_reference(tiny_onnx, calib.inputs[:7])
     np.testing.assert_allclose(np.concatenate([first, second, third]), reference, atol=1e-4)
 
@@ -103,7 +103,7 @@ def test_prepared_call_is_the_bound_request(backend, target, fp32_ir, calib):
     """The timed call is the infer request itself on inputs bound once, as benchmark_app times it."""
     x = calib.inputs[:3]
     with backend.runner(fp32_ir.path, RunnerOptions(threads=1, variant="f32", settings=target.options)) as runner:
-        expected = runner.infer({"input": x})[0]
+        expected = list(runner.infer({"input": x}).values())[0]
         call = runner.prepare({"input": x})
         assert call == runner.request.infer
         call()
@@ -134,7 +134,8 @@ def test_runtime_variants_are_explicit_precisions(backend, target, fp32_ir, cali
 
 def test_int8_ir_runs_quantized_layers(backend, target, int8_ir, tiny_onnx, calib):
     assert int8_ir.precision == "int8" and int8_ir.meta["float_compute_ops"] == []
-    assert int8_ir.meta["preset"] == "performance" and int8_ir.meta["calibration"] == {"method": "minmax", "samples": 32}
+    assert int8_ir.meta["preset"] == "performance"
+    assert int8_ir.meta["calibration"] == {"method": "minmax", "samples": 32}
     out, info = run(backend, int8_ir.path, "f32", calib.inputs[:8], target)
     assert set(info["compute_layer_precisions"]) <= {"u8", "i8"}
     reference = ort_reference(tiny_onnx, calib.inputs[:8])
@@ -192,7 +193,8 @@ def test_unconvertible_operator_names_the_op_and_node(backend, target, tmp_path)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("com.example", 1)])
     path = tmp_path / "bad.onnx"
     onnx.save(model, str(path))
-    with pytest.raises(StageError, match=r"no conversion rule for operator\(s\) com.example.Frobnicate \(nodes: frob\)"):
+    with pytest.raises(StageError,
+                       match=r"no conversion rule for operator\(s\) com.example.Frobnicate \(nodes: frob\)"):
         backend.prepare_fp32(path, target, tmp_path / "out")
 
 

@@ -64,7 +64,8 @@ def fragile(tmp_path_factory):
 def test_tight_max_drop_keeps_an_operation_in_float(fragile, tmp_path):
     path, calib, evaluation = fragile
     config = QuantizeConfig(samples=48, max_drop=1.0)
-    produced = get_backend("openvino").quantize(path, calib, config, load_target("x86-cpu-openvino"), tmp_path, eval_data=evaluation)[0]
+    produced = get_backend("openvino").quantize(path, calib, config, load_target("x86-cpu-openvino"), tmp_path,
+                                                eval_data=evaluation)[0]
     report = produced.meta["accuracy_control"]
     accuracy = report["accuracy"]
     assert accuracy["fp32"] == 100.0

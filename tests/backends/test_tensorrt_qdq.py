@@ -18,12 +18,12 @@ import pytest
 
 from edge_pipeline.backends.registry import get_backend
 from edge_pipeline.backends.tensorrt.backend import TensorRtBackend
+from edge_pipeline.backends.tensorrt.qdq.checks import check_tensorrt_qdq
+from edge_pipeline.backends.tensorrt.qdq.graph import GraphIndex
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.config.recipes import load_target
 from edge_pipeline.config.schema import QuantizeConfig
 from edge_pipeline.errors import ConfigError
-from edge_pipeline.backends.tensorrt.qdq.checks import check_tensorrt_qdq
-from edge_pipeline.backends.tensorrt.qdq.graph import GraphIndex
 
 REPO = Path(__file__).resolve().parents[2]
 HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None
@@ -76,8 +76,10 @@ def test_device_script_needs_only_tensorrt_numpy_and_cuda():
     from edge_pipeline.backends.tensorrt import device_script as tensorrt_device_script
 
     tree = ast.parse(Path(tensorrt_device_script.__file__).read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    imported = {alias.name.split(".")[0]
+                for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0]
+                 for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     third_party = {name for name in imported if name not in sys.stdlib_module_names and name != "__future__"}
     assert third_party <= DEVICE_PACKAGES, third_party
 
@@ -189,7 +191,8 @@ def test_default_run_writes_the_qdq_model_and_the_jetson_bundle(tmp_path, defaul
     assert {"model.int8.qdq.onnx", "build_and_benchmark.py", "bundle.json", "manifest.json", "README.md"} <= names
     py_compile.compile(str(device_bundle / "build_and_benchmark.py"), cfile=str(tmp_path / "script.pyc"), doraise=True)
     dry = subprocess.run(
-        [sys.executable, str(device_bundle / "build_and_benchmark.py"), "--dry-run"], capture_output=True, text=True, cwd=tmp_path
+        [sys.executable, str(device_bundle / "build_and_benchmark.py"), "--dry-run"],
+        capture_output=True, text=True, cwd=tmp_path,
     )
     assert dry.returncode == 0, dry.stderr
     assert "profile:      min 1x1x8x8" in dry.stdout and "trtexec --onnx=model.int8.qdq.onnx" in dry.stdout

@@ -12,7 +12,8 @@ from tests.conftest import tiny_recipe_dict, write_recipe
 
 @pytest.mark.parametrize(("stages", "message"), [
     ([], "is empty"),
-    (["quantize", "benchmark", "export"], "'export' cannot come after 'quantize'; a valid order: [export, quantize, benchmark]"),
+    (["quantize", "benchmark", "export"],
+     "'export' cannot come after 'quantize'; a valid order: [export, quantize, benchmark]"),
     (["export", "export", "quantize"], "lists export more than once"),
     (["benchmark"], "'benchmark' needs target-artifact, which quantize makes"),
     (["export", "distill"], "'distill' cannot come after 'export'"),

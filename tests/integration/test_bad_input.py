@@ -1,7 +1,6 @@
 """Each kind of bad input: one-line error naming the thing and the fix, non-zero exit, no bundle."""
 
 import numpy as np
-import pytest
 import torch
 
 from edge_pipeline.cli.main import main
@@ -101,7 +100,8 @@ def test_onnx_the_checker_rejects(tmp_path, tiny_data, capsys):
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"definitely not protobuf")
     out = tmp_path / "q"
-    code, err = run_cli(capsys, "quantize", str(broken), "--calibration", str(tiny_data["calibration"]), "--out", str(out))
+    code, err = run_cli(capsys, "quantize", str(broken), "--calibration", str(tiny_data["calibration"]),
+                        "--out", str(out))
     assert_clean_failure(code, err, out, "broken.onnx")
 
 

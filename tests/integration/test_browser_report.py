@@ -54,7 +54,8 @@ def check_in_browser(page: Path, tmp_path: Path, name: str) -> Path:
     assert console == [], console
 
     screenshot = tmp_path / f"{name}.png"
-    shot = run_chromium(page, tmp_path / f"{name}-profile-shot", "--window-size=1280,3000", f"--screenshot={screenshot}")
+    shot = run_chromium(page, tmp_path / f"{name}-profile-shot", "--window-size=1280,3000",
+                        f"--screenshot={screenshot}")
     assert shot.returncode == 0 and screenshot.is_file(), shot.stderr[-2000:]
     assert_not_blank(screenshot)
     if os.environ.get("EDGE_PIPELINE_SCREENSHOTS"):

@@ -32,7 +32,8 @@ sys.meta_path.insert(0, _Blocker())
 """
 
 
-def run_blocked_cli(tmp_path: Path, blocked: tuple[str, ...], *argv: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+def run_blocked_cli(tmp_path: Path, blocked: tuple[str, ...],
+                    *argv: str) -> tuple[subprocess.CompletedProcess, list[str]]:
     """`edge-pipeline ...` in a fresh interpreter (and its benchmark workers) where ``blocked`` cannot import."""
     site = tmp_path / "blocker"
     site.mkdir(exist_ok=True)
@@ -40,7 +41,8 @@ def run_blocked_cli(tmp_path: Path, blocked: tuple[str, ...], *argv: str) -> tup
     log = tmp_path / "blocked-imports.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)]),
            "EP_TEST_BLOCKED": ",".join(blocked), "EP_TEST_BLOCK_LOG": str(log)}
-    proc = subprocess.run([sys.executable, "-m", "edge_pipeline.cli.main", *argv], env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "edge_pipeline.cli.main", *argv], env=env, capture_output=True,
+                          text=True)
     attempted = log.read_text().split() if log.exists() else []
     return proc, attempted
 
@@ -180,7 +182,8 @@ def test_unrecognised_artifact_format_names_the_file_and_formats(tmp_path, capsy
 
 def test_missing_runtime_names_the_device_extra(bundle, tmp_path):
     ort_model = bundle_files(bundle, "ort")[0]
-    proc, _ = run_blocked_cli(tmp_path, ("onnxruntime", *EXPORT_TOOLING), "benchmark", str(ort_model), "--iterations", "5")
+    proc, _ = run_blocked_cli(tmp_path, ("onnxruntime", *EXPORT_TOOLING), "benchmark", str(ort_model),
+                              "--iterations", "5")
     assert proc.returncode == 3, proc.stderr
     assert "pip install 'edge-pipeline[device-onnxruntime]'" in proc.stderr and ort_model.name in proc.stderr
 

@@ -15,11 +15,10 @@ REQUIRED_RESULT_KEYS = {
 
 @pytest.fixture(scope="module")
 def tiny_bundle(tmp_path_factory):
-    from tests.conftest import tiny_recipe_dict, write_recipe
-
     import numpy as np
 
     from edge_pipeline.testing.tiny import labelled_arrays
+    from tests.conftest import tiny_recipe_dict, write_recipe
 
     root = tmp_path_factory.mktemp("tiny-run")
     data = {}
@@ -84,7 +83,8 @@ def test_config_change_invalidates_only_downstream(tmp_path, tiny_recipe):
     cache = tmp_path / "cache"
     api.run(tiny_recipe, tmp_path / "a", cache_dir=cache)
     bundle = api.run(tiny_recipe, tmp_path / "b", overrides=["quantize.method=percentile"], cache_dir=cache)
-    steps = {s["stage"] + ":" + s["step"]: s["cached"] for s in json.loads((bundle / "manifest.json").read_text())["steps"]}
+    steps = {s["stage"] + ":" + s["step"]: s["cached"]
+             for s in json.loads((bundle / "manifest.json").read_text())["steps"]}
     assert steps["export:teacher"] is True
     assert steps["quantize:teacher/x86-cpu-onnxruntime/int8"] is False
 

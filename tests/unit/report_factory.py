@@ -105,8 +105,10 @@ def make_manifest(recipe: str = "digits-resnet", factory: str = "edge_pipeline.z
                   cpu: str = "AMD EPYC") -> dict:
     return {
         "schema_version": 1, "kind": "edge_pipeline.bundle",
-        "recipe": {"name": recipe, "snapshot": {"model": {"factory": factory, "kwargs": {}, "checkpoint": None, "program": None},
-                                                 "input": {"shape": [1, 1, 16, 16], "dtype": "float32"}}},
+        "recipe": {"name": recipe, "snapshot": {
+            "model": {"factory": factory, "kwargs": {}, "checkpoint": None, "program": None},
+            "input": {"shape": [1, 1, 16, 16], "dtype": "float32"},
+        }},
         "host": {"cpu_model": cpu, "usable_cpus": 2},
         "tool_versions": {"onnxruntime": "1.32.0"},
         "artifacts": make_artifacts(),

@@ -21,7 +21,8 @@ def fake_cpus(root: Path, governor: str, min_khz: int, max_khz: int) -> None:
 
 
 def test_jetson_board_power_mode_and_clock_locks(tmp_path):
-    write(tmp_path, "proc/cpuinfo", "processor\t: 0\nmodel name\t: ARMv8 Processor rev 1 (v8l)\nFeatures\t: fp asimd asimddp\n")
+    write(tmp_path, "proc/cpuinfo",
+          "processor\t: 0\nmodel name\t: ARMv8 Processor rev 1 (v8l)\nFeatures\t: fp asimd asimddp\n")
     write(tmp_path, "proc/meminfo", "MemTotal:       7999999 kB\n")
     write(tmp_path, "proc/device-tree/model", "NVIDIA Jetson Orin Nano Developer Kit\x00")
     write(tmp_path, "etc/nv_tegra_release", "# R36 (release), REVISION: 3.0, GCID: 36923193\n")

@@ -22,7 +22,8 @@ def test_auto_warmup_stops_once_the_window_median_settles(monkeypatch):
 
 def test_auto_warmup_gives_up_at_the_cap(monkeypatch):
     values = iter(np.tile([1.0, 3.0], 10_000))
-    monkeypatch.setattr(timing, "time_call", lambda call: float(np.mean([next(values) for _ in range(timing.SETTLE_WINDOW + 1)])))
+    monkeypatch.setattr(timing, "time_call",
+                        lambda call: float(np.mean([next(values) for _ in range(timing.SETTLE_WINDOW + 1)])))
     done = warm_up(lambda: None, "auto")
     assert done["calls"] <= timing.SETTLE_MAX_CALLS
 

@@ -89,7 +89,8 @@ def test_the_same_regression_measured_tightly_fails(tmp_path):
 
 
 def test_a_small_slowdown_within_the_limit_passes(tmp_path):
-    result = latency_status(tmp_path, timings(1.0, n=300, spread=0.01, seed=1), timings(1.02, n=300, spread=0.01, seed=2))
+    result = latency_status(tmp_path, timings(1.0, n=300, spread=0.01, seed=1),
+                            timings(1.02, n=300, spread=0.01, seed=2))
     assert result.status == PASS and "within the +5% limit" in result.message
 
 

@@ -21,7 +21,8 @@ def runs(tmp_path):
 
 def compare(runs, tmp_path, new, *extra):
     junit, markdown = tmp_path / "gates.xml", tmp_path / "gates.md"
-    code = main(["compare", str(runs["base"]), str(runs[new]), "--junit", str(junit), "--markdown", str(markdown), *extra])
+    code = main(["compare", str(runs["base"]), str(runs[new]), "--junit", str(junit), "--markdown", str(markdown),
+                 *extra])
     return code, ET.parse(junit).getroot(), markdown.read_text()
 
 
@@ -40,11 +41,14 @@ def test_self_comparison_exits_zero_and_both_outputs_say_passed(runs, tmp_path, 
 def test_swapped_int8_fails_with_the_same_failures_in_junit_and_markdown(runs, tmp_path, capsys):
     code, root, markdown = compare(runs, tmp_path, "swapped")
     assert code == 5
-    failures = {(cls.removeprefix("gates."), name, fail.get("message")) for cls, name, fail in junit_cases(root) if fail is not None}
+    failures = {(cls.removeprefix("gates."), name, fail.get("message"))
+                for cls, name, fail in junit_cases(root) if fail is not None}
     assert int(root.get("failures")) == len(failures) > 0
     listed = set(re.findall(r"^- \*\*(\w+)\*\* `([^`]+)`: (.+)$", markdown.split("### All gates")[0], re.M))
     assert listed == failures
-    assert ("latency", "teacher/x86-cpu-onnxruntime/int8 [default] batch 1 threads 2") in {(g, s) for g, s, _ in failures}
+    assert ("latency", "teacher/x86-cpu-onnxruntime/int8 [default] batch 1 threads 2") in {
+        (g, s) for g, s, _ in failures
+    }
     assert markdown.count("❌ FAIL") == len(failures)
     out = capsys.readouterr().out
     assert "FAIL" in out and "latency regressed beyond the +5% limit" in out and "release gates FAILED" in out
@@ -52,7 +56,8 @@ def test_swapped_int8_fails_with_the_same_failures_in_junit_and_markdown(runs, t
 
 def test_one_testcase_per_gate_in_junit_matches_the_markdown_table(runs, tmp_path):
     _, root, markdown = compare(runs, tmp_path, "swapped")
-    table_rows = [line for line in markdown.split("### All gates")[1].splitlines() if line.startswith("| ") and "`" in line]
+    table_rows = [line for line in markdown.split("### All gates")[1].splitlines()
+                  if line.startswith("| ") and "`" in line]
     assert len(table_rows) == len(junit_cases(root))
 
 

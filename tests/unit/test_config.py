@@ -7,7 +7,6 @@ from edge_pipeline.config.loader import load_config
 from edge_pipeline.config.recipes import available_targets, load_recipe, load_target
 from edge_pipeline.config.schema import (
     BenchmarkConfig,
-    DataSpec,
     ExportConfig,
     QuantizeConfig,
     Recipe,

@@ -27,14 +27,17 @@ def test_kd_loss_mixes_hard_labels_by_alpha():
     config = KDLoss(temperature=2.0, alpha=0.25)
     soft = soft_target_loss(student, teacher, 2.0)
     hard = F.cross_entropy(student, labels)
-    assert kd_loss(student, teacher, labels, config).item() == pytest.approx((0.25 * soft + 0.75 * hard).item(), rel=1e-5)
+    assert kd_loss(student, teacher, labels, config).item() == pytest.approx((0.25 * soft + 0.75 * hard).item(),
+                                                                             rel=1e-5)
 
 
 def test_unlabelled_samples_get_kd_only():
     student, teacher = torch.randn(6, 4), torch.randn(6, 4)
     unlabelled = torch.full((6,), UNLABELLED)
     config = KDLoss(temperature=2.0, alpha=0.5)
-    assert kd_loss(student, teacher, unlabelled, config).item() == pytest.approx(soft_target_loss(student, teacher, 2.0).item())
+    assert kd_loss(student, teacher, unlabelled, config).item() == pytest.approx(
+        soft_target_loss(student, teacher, 2.0).item()
+    )
 
 
 def test_adapter_is_identity_or_1x1_conv_or_linear():
@@ -54,7 +57,8 @@ def test_hint_layer_that_does_not_exist_names_the_setting():
     hints = [HintSpec(teacher_layer="conv", student_layer="no_such_layer")]
     with pytest.raises(ConfigError, match=r"distill.hints.*no_such_layer"):
         build_adapters(student, teacher, hints, example_inputs()[0])
-    adapters = build_adapters(student, teacher, [HintSpec(teacher_layer="conv", student_layer="conv")], example_inputs()[0])
+    adapters = build_adapters(student, teacher, [HintSpec(teacher_layer="conv", student_layer="conv")],
+                              example_inputs()[0])
     assert isinstance(adapters[0], torch.nn.Conv2d) and (adapters[0].in_channels, adapters[0].out_channels) == (4, 8)
 
 
@@ -64,7 +68,8 @@ def test_config_round_trips_through_json(config_type):
     assert config_type.model_validate_json(config.model_dump_json()) == config
 
 
-@pytest.mark.parametrize("changes", [{"target": {"ratio": 1.0}}, {"target": {"ratio": 0}}, {"target": {"macs_fraction": 1.5}},
+@pytest.mark.parametrize("changes", [{"target": {"ratio": 1.0}}, {"target": {"ratio": 0}},
+                                     {"target": {"macs_fraction": 1.5}},
                                      {"round_to": 0}, {"importance": "random"}, {"stepz": 2}])
 def test_prune_config_rejects_bad_values(changes):
     with pytest.raises(ValueError):

@@ -33,7 +33,7 @@ def test_distill_writes_a_checkpoint_per_epoch_and_resumes(tmp_path):
     assert sorted(p.name for p in (tmp_path / "ckpt").glob("*.pt")) == ["epoch-0001.pt", "epoch-0002.pt"]
     # A re-run (e.g. after an interruption) starts from the newest checkpoint, not from its own init.
     resumed = run_once(seed=123)
-    for a, b in zip(first.state_dict().values(), resumed.state_dict().values()):
+    for a, b in zip(first.state_dict().values(), resumed.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)
 
 
@@ -55,7 +55,8 @@ def run_bad(tmp_path, tiny_data, capsys, **sections):
 
 
 def test_student_factory_with_other_outputs(tmp_path, tiny_data, transfer, capsys):
-    student = {"source": "factory", "factory": "edge_pipeline.testing.tiny:tiny_residual_net", "kwargs": {"num_classes": 3}}
+    student = {"source": "factory", "factory": "edge_pipeline.testing.tiny:tiny_residual_net",
+               "kwargs": {"num_classes": 3}}
     message = run_bad(tmp_path, tiny_data, capsys, distill={"student": student, "data": transfer})
     assert "distill.student outputs [2, 3]" in message and "teacher outputs [2, 4]" in message
 

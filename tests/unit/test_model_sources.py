@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from edge_pipeline.calibration.readers import load_dataset
-from edge_pipeline.config.schema import DatasetSpec, ModelSpec
+from edge_pipeline.config.schema import DatasetSpec, InputSpec, ModelSpec
 from edge_pipeline.errors import DataError, ModelLoadError
 from edge_pipeline.modeling.loading import load_torch_model
 from edge_pipeline.testing.tiny import example_inputs, tiny_residual_net
@@ -56,7 +56,7 @@ def write_images(folder, labelled: bool):
 def test_image_folder_with_class_subfolders(tmp_path):
     write_images(tmp_path / "imgs", labelled=True)
     spec = DatasetSpec(path=tmp_path / "imgs", mean=[0.5, 0.5, 0.5], std=[0.25, 0.25, 0.25])
-    data = load_dataset(spec, (3, 8, 8), "float32", "calibration")
+    data = load_dataset(spec, InputSpec(shape=[1, 3, 8, 8]), "calibration")
     assert data.inputs.shape == (6, 3, 8, 8) and data.inputs.dtype == np.float32
     assert sorted(set(data.labels.tolist())) == [0, 1]
     assert data.inputs.min() >= -2.0 - 1e-6 and data.inputs.max() <= 2.0 + 1e-6
@@ -64,17 +64,17 @@ def test_image_folder_with_class_subfolders(tmp_path):
 
 def test_loose_images_are_unlabelled(tmp_path):
     write_images(tmp_path / "imgs", labelled=False)
-    data = load_dataset(DatasetSpec(path=tmp_path / "imgs"), (1, 8, 8), "float32", "calibration")
+    data = load_dataset(DatasetSpec(path=tmp_path / "imgs"), InputSpec(shape=[1, 1, 8, 8]), "calibration")
     assert data.labels is None and data.inputs.shape == (6, 1, 8, 8)
 
 
 def test_empty_image_folder(tmp_path):
     (tmp_path / "imgs").mkdir()
     with pytest.raises(DataError, match="has no"):
-        load_dataset(DatasetSpec(path=tmp_path / "imgs"), (3, 8, 8), "float32", "calibration")
+        load_dataset(DatasetSpec(path=tmp_path / "imgs"), InputSpec(shape=[1, 3, 8, 8]), "calibration")
 
 
 def test_npz_without_the_named_array(tmp_path):
     np.savez(tmp_path / "d.npz", images=np.zeros((2, 3, 8, 8), np.float32))
     with pytest.raises(DataError, match="inputs_key"):
-        load_dataset(DatasetSpec(path=tmp_path / "d.npz"), (3, 8, 8), "float32", "calibration")
+        load_dataset(DatasetSpec(path=tmp_path / "d.npz"), InputSpec(shape=[1, 3, 8, 8]), "calibration")

@@ -14,7 +14,8 @@ def test_probe_times_candidate_and_teacher_on_onnxruntime():
     from edge_pipeline.testing.tiny import labelled_arrays, tiny_residual_net
 
     inputs, _ = labelled_arrays(8)
-    probe = LatencyProbe(tiny_residual_net(width=16), InputSpec(shape=[1, 3, 8, 8]), inputs, PruneTarget(kind="latency", threads=1))
+    probe = LatencyProbe(tiny_residual_net(width=16), InputSpec(shape=[1, 3, 8, 8]), inputs,
+                         PruneTarget(kind="latency", threads=1))
     try:
         measured = probe.measure(tiny_residual_net(width=4), "candidate")
     finally:

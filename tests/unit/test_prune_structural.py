@@ -104,4 +104,5 @@ def test_bn_scale_needs_batchnorm():
     from edge_pipeline.testing.tiny import example_inputs, tiny_residual_net
 
     with pytest.raises(ConfigError, match="no BatchNorm"):
-        check_reachable(tiny_residual_net(), tiny_residual_net(), example_inputs()[0], PruneConfig(importance="bn_scale"))
+        check_reachable(tiny_residual_net(), tiny_residual_net(), example_inputs()[0],
+                        PruneConfig(importance="bn_scale"))

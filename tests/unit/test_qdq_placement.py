@@ -5,11 +5,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edge_pipeline.errors import ConfigError, StageError
 from edge_pipeline.backends.tensorrt.qdq.checks import check_tensorrt_qdq
 from edge_pipeline.backends.tensorrt.qdq.graph import GraphIndex
 from edge_pipeline.backends.tensorrt.qdq.insert import insert_qdq
 from edge_pipeline.backends.tensorrt.qdq.placement import plan_qdq
+from edge_pipeline.errors import ConfigError, StageError
 
 RNG = np.random.default_rng(0)
 COMMUTING = {"Relu", "MaxPool", "Reshape", "Transpose", "Flatten", "Concat", "GlobalAveragePool", "Clip"}

@@ -29,7 +29,8 @@ def test_time_calls_counts_warmup_separately():
 def _round(samples: list[float]) -> dict:
     return {
         "configs": [
-            {"batch_size": 4, "threads": 2, "latency_ms": summarize(samples), "samples_ms": samples, "throughput_per_s": 0.0},
+            {"batch_size": 4, "threads": 2, "latency_ms": summarize(samples), "samples_ms": samples,
+             "throughput_per_s": 0.0},
             {"batch_size": 8, "threads": 2, "skipped": "model batch is fixed at 4"},
         ],
         "cold_start": {"2": {"load_s": 0.1}},

@@ -45,7 +45,7 @@ class OnnxRuntimeRunner(Runner):
             so.add_session_config_entry("session.enable_saved_runtime_optimizations", "1")
         try:
             self.session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - ORT raises several unrelated types
+        except Exception as exc:
             raise StageError(f"ONNX Runtime cannot load {self.path}: {str(exc).splitlines()[0]}") from exc
         self._inputs = [InputInfo(i.name, tuple(i.shape), _ort_dtype(i.type)) for i in self.session.get_inputs()]
         self._outputs = [o.name for o in self.session.get_outputs()]
@@ -106,8 +106,13 @@ class OnnxRuntimeBackend(Backend):
     def runner(self, path: Path, options: RunnerOptions) -> Runner:
         return OnnxRuntimeRunner(path, options)
 
-    def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path, eval_data=None) -> list[ProducedArtifact]:
-        from edge_pipeline.backends.onnxruntime.mobile import check_mobile_source, mobile_options, produce_mobile_artifacts
+    def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path,
+                 eval_data=None) -> list[ProducedArtifact]:
+        from edge_pipeline.backends.onnxruntime.mobile import (
+            check_mobile_source,
+            mobile_options,
+            produce_mobile_artifacts,
+        )
 
         mobile = mobile_options(target)  # validated before calibration starts
         if mobile is not None:

@@ -15,12 +15,12 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
+
 from edge_pipeline.artifacts.atomic import write_json
 from edge_pipeline.backends.base import ProducedArtifact
 from edge_pipeline.backends.onnxruntime.options import OnnxRuntimeOptions, OrtMobileOptions
 from edge_pipeline.errors import ConfigError, StageError
 from edge_pipeline.logs import quiet_logger
-
 
 # The kernels ORT's XNNPACK EP registers (onnxruntime/core/providers/xnnpack), in the checker's
 # "domain:op -> caveat" form. Q/DQ count only as part of a QDQ node unit around one of these ops,
@@ -120,8 +120,10 @@ def convert_to_ort(source: Path, ort_dir: Path, options: OrtMobileOptions) -> tu
                     target_platform=options.target_platform,
                     enable_type_reduction=options.type_reduction,
                 )
-        except Exception as exc:  # noqa: BLE001 - the tool raises bare Exceptions from ORT
-            raise StageError(f"ORT-format conversion ({style}) of {source.name} failed: {str(exc).splitlines()[0]}") from exc
+        except Exception as exc:
+            raise StageError(
+                f"ORT-format conversion ({style}) of {source.name} failed: {str(exc).splitlines()[0]}"
+            ) from exc
         stem = source.with_suffix("").name
         models[style] = ort_dir / f"{stem}{_STYLE_SUFFIX[style]}.ort"
         config_name = "required_operators_and_types" if options.type_reduction else "required_operators"
@@ -175,7 +177,7 @@ def usability_summary(model_path: Path, providers: list[str]) -> dict:
         xnnpack_ops = Path(tmp) / "xnnpack_supported_ops.md"
         xnnpack_ops.write_text("".join(f"|{op}|{caveat}|\n" for op, caveat in XNNPACK_SUPPORTED_OPS.items()))
         # ORT's checker reads an op table file; the private helper is the only entry that takes one.
-        checks["xnnpack"] = lambda m, fixed: uc._check_ep_partitioning(m, xnnpack_ops, fixed)  # noqa: SLF001
+        checks["xnnpack"] = lambda m, fixed: uc._check_ep_partitioning(m, xnnpack_ops, fixed)
         optimized = Path(tmp) / model_path.name
         optimize_model(model_path, optimized, use_external_initializers=True)
         model = ModelProtoWithShapeInfo(optimized).model_with_shape_info

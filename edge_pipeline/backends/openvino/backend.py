@@ -64,7 +64,8 @@ class OpenVinoBackend(Backend):
         meta = {"weights_precision": weights, "converter": f"openvino.convert_model {ov.get_version()}"}
         return [ProducedArtifact(xml, "openvino-ir", "fp32", meta=meta)]
 
-    def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path, eval_data=None) -> list[ProducedArtifact]:
+    def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path,
+                 eval_data=None) -> list[ProducedArtifact]:
         from edge_pipeline.backends.openvino.convert import convert_onnx, save_ir
         from edge_pipeline.backends.openvino.quantize import quantize_model
 

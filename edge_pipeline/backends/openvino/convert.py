@@ -17,7 +17,7 @@ def convert_onnx(onnx_path: Path) -> ov.Model:
     """Convert with OpenVINO's ONNX frontend; an unsupported operator names itself and its nodes."""
     try:
         return ov.convert_model(str(onnx_path))
-    except Exception as exc:  # noqa: BLE001 - OpConversionFailure and friends share no public base
+    except Exception as exc:
         raise StageError(_conversion_message(Path(onnx_path), str(exc))) from exc
 
 

@@ -25,7 +25,9 @@ from edge_pipeline.backends.openvino.options import OpenVinoOptions, check_eval_
 from edge_pipeline.errors import ConfigError, StageError
 
 # Operations whose inputs NNCF quantizes; one without a FakeQuantize on its input runs in float.
-WEIGHTED_TYPES = {"Convolution", "GroupConvolution", "MatMul", "ConvolutionBackpropData", "GroupConvolutionBackpropData"}
+WEIGHTED_TYPES = {
+    "Convolution", "GroupConvolution", "MatMul", "ConvolutionBackpropData", "GroupConvolutionBackpropData"
+}
 # ONNX op types people write in exclude_op_types, and the OpenVINO types they become.
 ONNX_TO_OPENVINO_TYPES = {
     "Conv": "Convolution",
@@ -63,7 +65,7 @@ def resolve_ignored_ops(model: ov.Model, names: list[str], op_types: list[str]) 
     for name in names:
         matches = [f for f in friendly if f == name or f.startswith(f"{name}/")]
         if not matches:
-            sample = ", ".join(f for f, op in zip(friendly, ops) if op.get_type_name() in WEIGHTED_TYPES)
+            sample = ", ".join(f for f, op in zip(friendly, ops, strict=True) if op.get_type_name() in WEIGHTED_TYPES)
             raise ConfigError(
                 f"quantize.exclude_nodes '{name}' matches no OpenVINO operation; use an ONNX node or OpenVINO "
                 f"operation name such as: {sample[:300]}"
@@ -89,7 +91,8 @@ def activation_ranges(config) -> AdvancedQuantizationParameters:
         ranges = RangeEstimatorParametersSet.MINMAX
     else:
         outlier = (100.0 - config.percentile) / 100.0
-        collector = StatisticsCollectorParameters(StatisticsType.QUANTILE, AggregatorType.MEAN, quantile_outlier_prob=outlier)
+        collector = StatisticsCollectorParameters(StatisticsType.QUANTILE, AggregatorType.MEAN,
+                                                  quantile_outlier_prob=outlier)
         ranges = RangeEstimatorParameters(min=collector, max=collector)
     return AdvancedQuantizationParameters(activations_range_estimator_params=ranges)
 
@@ -173,7 +176,8 @@ def accuracy_controlled(model, plain, calib, eval_data, config, options, kwargs,
             **kwargs,
         )
     )
-    scores = {name: _accuracy(m, validation) for name, m in (("fp32", model), ("int8_plain", plain), ("int8", controlled))}
+    scores = {name: _accuracy(m, validation)
+              for name, m in (("fp32", model), ("int8_plain", plain), ("int8", controlled))}
     kept = sorted(set(float_compute_ops(controlled)) - set(float_compute_ops(plain)))
     return controlled, {
         "max_drop_points": config.max_drop,

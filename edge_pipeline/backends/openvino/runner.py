@@ -64,14 +64,15 @@ class OpenVinoRunner(Runner):
         config = compile_config(self.settings, self.options.threads, self.precision)
         try:
             self.compiled = core().compile_model(str(self.path), "CPU", config)
-        except Exception as exc:  # noqa: BLE001 - OpenVINO raises plain RuntimeError subclasses
+        except Exception as exc:
             raise StageError(f"OpenVINO cannot load {self.path}: {str(exc).strip().splitlines()[0]}") from exc
         self._check_precision()
         self.request = self.compiled.create_infer_request()
         self._bound: dict[str, np.ndarray] = {}
         self._queue = None
         if self.settings.performance_hint == "throughput":
-            self._queue = ov.AsyncInferQueue(self.compiled, self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+            self._queue = ov.AsyncInferQueue(self.compiled,
+                                             self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self._inputs = [_input_info(port) for port in self.compiled.inputs]
         self._outputs = [_port_name(port, f"output_{i}") for i, port in enumerate(self.compiled.outputs)]
 
@@ -118,7 +119,8 @@ class OpenVinoRunner(Runner):
         loop costs: the inference and one copy of the outputs. Holding the arrays keeps them alive,
         so an unchanged identity means unchanged memory.
         """
-        if self._bound.keys() == feed.keys() and all(self._bound[k] is v and v.flags.c_contiguous for k, v in feed.items()):
+        if self._bound.keys() == feed.keys() and all(self._bound[k] is v and v.flags.c_contiguous
+                                                     for k, v in feed.items()):
             return
         for name, value in feed.items():
             self.request.set_tensor(name, ov.Tensor(np.ascontiguousarray(value), shared_memory=True))
@@ -135,7 +137,7 @@ class OpenVinoRunner(Runner):
             outputs[index] = [np.array(request.get_output_tensor(i).data) for i in range(len(self.compiled.outputs))]
 
         self._queue.set_callback(collect)
-        for index, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+        for index, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
             self._queue.start_async({name: value[start:stop] for name, value in feed.items()}, index)
         self._queue.wait_all()
         return [np.concatenate([outputs[i][o] for i in range(parts)]) for o in range(len(self.compiled.outputs))]

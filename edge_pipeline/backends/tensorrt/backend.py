@@ -18,13 +18,19 @@ from edge_pipeline.artifacts.atomic import atomic_path, write_json
 from edge_pipeline.artifacts.hashing import sha256_file
 from edge_pipeline.backends.base import Backend, DeviceStep, ProducedArtifact, Runner, RunnerOptions
 from edge_pipeline.backends.tensorrt.calibration import activation_amax, collect_statistics, statistics_were_cached
-from edge_pipeline.backends.tensorrt.engine import ENGINE_KIND, build_engine_artifact, engine_material, engine_unavailable_reason, tensorrt_version
+from edge_pipeline.backends.tensorrt.engine import (
+    ENGINE_KIND,
+    build_engine_artifact,
+    engine_material,
+    engine_unavailable_reason,
+    tensorrt_version,
+)
 from edge_pipeline.backends.tensorrt.options import TensorRtOptions, build_plan, tensorrt_options
-from edge_pipeline.errors import ConfigError, StageError
 from edge_pipeline.backends.tensorrt.qdq.checks import check_tensorrt_qdq
 from edge_pipeline.backends.tensorrt.qdq.graph import ensure_node_names
 from edge_pipeline.backends.tensorrt.qdq.insert import insert_qdq
 from edge_pipeline.backends.tensorrt.qdq.placement import QdqPlan, plan_qdq
+from edge_pipeline.errors import ConfigError, StageError
 
 SIMULATED_VARIANT = "ort-simulated"
 ENGINE_VARIANT = "tensorrt"
@@ -63,7 +69,8 @@ class TensorRtBackend(Backend):
     def variants_for(self, artifact, target) -> list[str]:
         return [ENGINE_VARIANT] if artifact.kind == ENGINE_KIND else [SIMULATED_VARIANT]
 
-    def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path, eval_data=None) -> list[ProducedArtifact]:
+    def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path,
+                 eval_data=None) -> list[ProducedArtifact]:
         check_quantize_config(config, target)
         options = tensorrt_options(target)
         model = onnx.load(str(onnx_path))
@@ -104,11 +111,15 @@ class TensorRtBackend(Backend):
             "float_nodes": plan.float_nodes,
             "accuracy_here": f"{SIMULATED_VARIANT}: the Q/DQ model run in ONNX Runtime, not a TensorRT measurement",
         }
-        statistics_meta = {"tensors": len(statistics.tensors), "calibration": calibration,
-                           "derive": "edge_pipeline.calibration.statistics.CalibrationStatistics.load(path).ranges(method, symmetric)"}
+        statistics_meta = {
+            "tensors": len(statistics.tensors),
+            "calibration": calibration,
+            "derive": "edge_pipeline.calibration.statistics.CalibrationStatistics.load(path).ranges(method, symmetric)",
+        }
         return [
             ProducedArtifact(model_path, "onnx", "int8", meta=meta),
-            ProducedArtifact(stats_path, STATISTICS_KIND, "int8", variant="calibration-statistics", meta=statistics_meta),
+            ProducedArtifact(stats_path, STATISTICS_KIND, "int8", variant="calibration-statistics",
+                             meta=statistics_meta),
         ]
 
     def device_steps(self, artifact, target) -> list[DeviceStep]:
@@ -131,23 +142,34 @@ def check_quantize_config(config, target) -> None:
     """TensorRT's INT8 is signed and symmetric with per-channel weights; refuse anything else early."""
     name = target.metadata.name
     if config.activation_type == "uint8":
-        raise ConfigError(f"target '{name}': quantize.activation_type uint8 is not TensorRT INT8; set it to int8 (or auto)")
+        raise ConfigError(
+            f"target '{name}': quantize.activation_type uint8 is not TensorRT INT8; set it to int8 (or auto)"
+        )
     if config.symmetric_activations is False:
-        raise ConfigError(f"target '{name}': TensorRT needs symmetric activations (zero-point 0); remove quantize.symmetric_activations: false")
+        raise ConfigError(
+            f"target '{name}': TensorRT needs symmetric activations (zero-point 0); "
+            "remove quantize.symmetric_activations: false"
+        )
     if not config.per_channel:
-        raise ConfigError(f"target '{name}': the TensorRT Q/DQ model quantizes weights per channel; set quantize.per_channel: true")
+        raise ConfigError(
+            f"target '{name}': the TensorRT Q/DQ model quantizes weights per channel; set quantize.per_channel: true"
+        )
 
 
 def _check_exclusions(model: onnx.ModelProto, config) -> None:
     names = {n.name for n in model.graph.node}
     missing = [n for n in config.exclude_nodes if n not in names]
     if missing:
-        raise ConfigError(f"quantize.exclude_nodes {missing} match no node; node names look like: {', '.join(sorted(names)[:5])}")
+        raise ConfigError(
+            f"quantize.exclude_nodes {missing} match no node; node names look like: {', '.join(sorted(names)[:5])}"
+        )
 
 
 def plan_record(plan: QdqPlan) -> dict:
     return {
-        "quantized_tensors": {t: {"consumers": [list(c) for c in uses], "rule": plan.reasons[t]} for t, uses in plan.activations.items()},
+        "quantized_tensors": {
+            t: {"consumers": [list(c) for c in uses], "rule": plan.reasons[t]} for t, uses in plan.activations.items()
+        },
         "weights": [{"node": w.node, "tensor": w.tensor, "axis": w.axis, "channels": w.channels} for w in plan.weights],
         "float_nodes": plan.float_nodes,
         "residual_adds": plan.residual_adds,
@@ -161,7 +183,10 @@ def _input_info(onnx_path: Path) -> dict:
     dims = graph_input.type.tensor_type.shape.dim
     sample = [d.dim_value if d.HasField("dim_value") else None for d in dims[1:]]
     if any(d is None or d <= 0 for d in sample):
-        raise ConfigError(f"{onnx_path.name}: input '{graph_input.name}' has dynamic non-batch dims {sample}; export with fixed sample shape")
+        raise ConfigError(
+            f"{onnx_path.name}: input '{graph_input.name}' has dynamic non-batch dims {sample}; "
+            "export with fixed sample shape"
+        )
     dtype = onnx.helper.tensor_dtype_to_np_dtype(graph_input.type.tensor_type.elem_type).name
     return {"name": graph_input.name, "dtype": dtype, "sample_shape": sample}
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from edge_pipeline.artifacts.atomic import write_json, write_text
 from edge_pipeline.artifacts.hashing import sha256_file
-from edge_pipeline.backends.tensorrt import device_script as tensorrt_device_script
 from edge_pipeline.backends.base import ProducedArtifact
+from edge_pipeline.backends.tensorrt import device_script as tensorrt_device_script
 from edge_pipeline.backends.tensorrt.device_script import PLAN_FILE, trtexec_command
 
 BUNDLE_KIND = "tensorrt-device-bundle"

@@ -20,7 +20,8 @@ _MEMO: dict[tuple, CalibrationStatistics] = {}
 _MEMO_LIMIT = 8
 
 
-def collect_statistics(model: onnx.ModelProto, tensors: list[str], dataset, samples: int, num_bins: int) -> CalibrationStatistics:
+def collect_statistics(model: onnx.ModelProto, tensors: list[str], dataset, samples: int,
+                       num_bins: int) -> CalibrationStatistics:
     """Statistics for ``tensors`` over the first ``samples`` calibration samples."""
     calib = dataset.take(samples)
     key = (hashlib.sha256(model.SerializeToString()).hexdigest(), calib.sha256, tuple(sorted(tensors)), num_bins)
@@ -33,7 +34,9 @@ def collect_statistics(model: onnx.ModelProto, tensors: list[str], dataset, samp
 
 def statistics_were_cached(model: onnx.ModelProto, tensors: list[str], dataset, samples: int, num_bins: int) -> bool:
     calib = dataset.take(samples)
-    return (hashlib.sha256(model.SerializeToString()).hexdigest(), calib.sha256, tuple(sorted(tensors)), num_bins) in _MEMO
+    return (
+        hashlib.sha256(model.SerializeToString()).hexdigest(), calib.sha256, tuple(sorted(tensors)), num_bins
+    ) in _MEMO
 
 
 def _collect(model: onnx.ModelProto, tensors: list[str], calib, num_bins: int) -> CalibrationStatistics:
@@ -73,4 +76,5 @@ def _options() -> ort.SessionOptions:
 
 def activation_amax(statistics: CalibrationStatistics, method: str, percentile: float) -> dict[str, float]:
     """tensor -> amax under TensorRT's symmetric policy."""
-    return {name: float(max(abs(low), abs(high))) for name, (low, high) in statistics.ranges(method, True, percentile).items()}
+    return {name: float(max(abs(low), abs(high)))
+            for name, (low, high) in statistics.ranges(method, True, percentile).items()}

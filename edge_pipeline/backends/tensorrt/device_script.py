@@ -77,15 +77,19 @@ def describe_plan(plan: dict, folder: Path) -> list[str]:
         except Exception as exc:  # noqa: BLE001 - a dry run reports, it does not fail
             capability = f"unknown ({exc.__class__.__name__})"
     engine = engine_file_name(plan["model"], plan["model_sha256"], capability or "<sm>", trt_version or "<trt>")
+    dla = ("core " + str(plan["dla_core"]) + " with GPU fallback" if plan.get("dla_core") is not None
+           else "off (GPU only)")
     lines = [
         f"model:        {plan['model']} (sha256 {plan['model_sha256'][:12]}...)",
-        f"precision:    {plan['precision']} -- explicit Q/DQ in a strongly typed network, no calibrator, no precision flags",
+        f"precision:    {plan['precision']} -- explicit Q/DQ in a strongly typed network, "
+        "no calibrator, no precision flags",
         f"input:        {plan['input']['name']} {plan['input']['dtype']}",
-        f"profile:      min {shape_text(profile['min'])}  opt {shape_text(profile['opt'])}  max {shape_text(profile['max'])}",
+        f"profile:      min {shape_text(profile['min'])}  opt {shape_text(profile['opt'])}  "
+        f"max {shape_text(profile['max'])}",
         f"workspace:    {plan['workspace_mib']} MiB",
         f"opt level:    {plan['builder_optimization_level']}",
         f"timing cache: {_timing_cache_state(plan, folder)}",
-        f"DLA:          {'core ' + str(plan['dla_core']) + ' with GPU fallback' if plan.get('dla_core') is not None else 'off (GPU only)'}",
+        f"DLA:          {dla}",
         f"benchmark:    batch sizes {plan['benchmark']['batch_sizes']}, warmup {plan['benchmark']['warmup']}, "
         f"iterations {plan['benchmark']['iterations']} (CUDA events; H2D, compute, D2H timed apart)",
         f"TensorRT:     {trt_version or 'not installed here (pip install tensorrt, or JetPack 6/7 ships it)'}",
@@ -175,7 +179,9 @@ def build_engine(onnx_path: Path, plan: dict, engine_path: Path, timing_cache_pa
     started = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path}; rerun with trtexec --verbose to see why")
+        raise RuntimeError(
+            f"TensorRT failed to build an engine from {onnx_path}; rerun with trtexec --verbose to see why"
+        )
     _write_bytes(engine_path, bytes(serialized))
     if timing_cache_path is not None:
         timing_cache_path.parent.mkdir(parents=True, exist_ok=True)
@@ -234,14 +240,16 @@ class EngineSession:
         for name in self.input_names:
             device, host, view = self.buffers[name]
             np.copyto(view, feed[name], casting="same_kind")
-            cuda_call(cudart.cudaMemcpyAsync(device, host, view.nbytes, cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, stream))
+            cuda_call(cudart.cudaMemcpyAsync(device, host, view.nbytes, cudart.cudaMemcpyKind.cudaMemcpyHostToDevice,
+                                             stream))
         cuda_call(cudart.cudaEventRecord(copied_in, stream))
         if not self.context.execute_async_v3(int(stream)):
             raise RuntimeError("TensorRT execute_async_v3 failed")
         cuda_call(cudart.cudaEventRecord(computed, stream))
         for name in self.output_names:
             device, host, view = self.buffers[name]
-            cuda_call(cudart.cudaMemcpyAsync(host, device, view.nbytes, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost, stream))
+            cuda_call(cudart.cudaMemcpyAsync(host, device, view.nbytes, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost,
+                                             stream))
         cuda_call(cudart.cudaEventRecord(copied_out, stream))
         cuda_call(cudart.cudaEventSynchronize(copied_out))
         self.timings.append(
@@ -258,10 +266,12 @@ class EngineSession:
         if shape == self.shape:
             return
         self._free()
-        for name, dims in zip(self.input_names, shape):
+        for name, dims in zip(self.input_names, shape, strict=True):
             if not self.context.set_input_shape(name, dims):
                 profile = self.engine.get_tensor_profile_shape(name, 0)
-                raise RuntimeError(f"input {name} shape {dims} is outside the engine's profile (min, opt, max) {profile}")
+                raise RuntimeError(
+                    f"input {name} shape {dims} is outside the engine's profile (min, opt, max) {profile}"
+                )
         for name in self.input_names + self.output_names:
             dims = tuple(self.context.get_tensor_shape(name))
             dtype = np.dtype(self.trt.nptype(self.engine.get_tensor_dtype(name)))
@@ -309,13 +319,14 @@ def benchmark_engine(engine_path: Path, plan: dict, batch_sizes: list[int]) -> l
     try:
         sample_shape = plan["profile"]["opt"][1:]
         for batch in batch_sizes:
-            feed = {session.input_names[0]: np.random.default_rng(0).standard_normal((batch, *sample_shape)).astype(plan["input"]["dtype"])}
+            sample = np.random.default_rng(0).standard_normal((batch, *sample_shape)).astype(plan["input"]["dtype"])
+            feed = {session.input_names[0]: sample}
             for _ in range(plan["benchmark"]["warmup"]):
                 session.run(feed)
             session.timings.clear()
             for _ in range(plan["benchmark"]["iterations"]):
                 session.run(feed)
-            h2d, compute, d2h = (list(column) for column in zip(*session.timings))
+            h2d, compute, d2h = (list(column) for column in zip(*session.timings, strict=True))
             total = [a + b + c for a, b, c in session.timings]
             rows.append(
                 {
@@ -337,8 +348,10 @@ def benchmark_engine(engine_path: Path, plan: dict, batch_sizes: list[int]) -> l
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dry-run", action="store_true", help="print the build plan and a trtexec command; needs no TensorRT")
-    parser.add_argument("--bundle-dir", type=Path, default=Path(__file__).resolve().parent, help="folder holding bundle.json")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the build plan and a trtexec command; needs no TensorRT")
+    parser.add_argument("--bundle-dir", type=Path, default=Path(__file__).resolve().parent,
+                        help="folder holding bundle.json")
     parser.add_argument("--batch-sizes", type=int, nargs="+", help="override the plan's benchmark batch sizes")
     parser.add_argument("--rebuild", action="store_true", help="build even if a matching engine exists")
     args = parser.parse_args(argv)
@@ -353,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
 def build_and_benchmark(plan: dict, folder: Path, batch_sizes: list[int], rebuild: bool) -> int:
     trt_version = installed_tensorrt_version()
     if trt_version is None:
-        print("TensorRT is not installed: JetPack 6/7 ships it, or pip install tensorrt; --dry-run works without it", file=sys.stderr)
+        print("TensorRT is not installed: JetPack 6/7 ships it, or pip install tensorrt; --dry-run works without it",
+              file=sys.stderr)
         return 3
     onnx_path = folder / plan["model"]
     if hashlib.sha256(onnx_path.read_bytes()).hexdigest() != plan["model_sha256"]:
@@ -371,9 +385,10 @@ def build_and_benchmark(plan: dict, folder: Path, batch_sizes: list[int], rebuil
     for row in report["results"]:
         lat, comp = row["latency_ms"], row["compute_ms"]
         print(
-            f"batch {row['batch_size']:>3}: compute p50 {comp['p50']:.3f} ms p90 {comp['p90']:.3f} p99 {comp['p99']:.3f} | "
-            f"H2D p50 {row['h2d_ms']['p50']:.3f} | D2H p50 {row['d2h_ms']['p50']:.3f} | total p50 {lat['p50']:.3f} ms | "
-            f"{row['throughput_per_s']:.0f}/s"
+            f"batch {row['batch_size']:>3}: "
+            f"compute p50 {comp['p50']:.3f} ms p90 {comp['p90']:.3f} p99 {comp['p99']:.3f} | "
+            f"H2D p50 {row['h2d_ms']['p50']:.3f} | D2H p50 {row['d2h_ms']['p50']:.3f} | "
+            f"total p50 {lat['p50']:.3f} ms | {row['throughput_per_s']:.0f}/s"
         )
     results_path = folder / f"benchmark.sm{report['compute_capability']}.trt{trt_version}.json"
     _write_bytes(results_path, (json.dumps(report, indent=2) + "\n").encode())

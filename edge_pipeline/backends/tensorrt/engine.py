@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_pipeline.backends.tensorrt import device_script as device
 from edge_pipeline.backends.base import InputInfo, ProducedArtifact, Runner
+from edge_pipeline.backends.tensorrt import device_script as device
 from edge_pipeline.errors import StageError
 
 ENGINE_KIND = "tensorrt-engine"
@@ -49,7 +49,8 @@ def engine_material() -> dict:
 
 def build_engine_artifact(onnx_path: Path, plan: dict, precision: str, directory: Path) -> ProducedArtifact:
     material = engine_material()
-    name = device.engine_file_name(Path(onnx_path).name, plan["model_sha256"], material["compute_capability"], material["tensorrt"])
+    name = device.engine_file_name(Path(onnx_path).name, plan["model_sha256"], material["compute_capability"],
+                                   material["tensorrt"])
     engine_path = Path(directory) / name
     try:
         build = device.build_engine(Path(onnx_path), plan, engine_path, _timing_cache(plan, material))
@@ -79,7 +80,11 @@ class TensorRtEngineRunner(Runner):
             raise StageError(f"TensorRT cannot load {self.path.name}: {exc}") from exc
         engine = self.session.engine
         self._inputs = [
-            InputInfo(name, tuple(d if d >= 0 else None for d in engine.get_tensor_shape(name)), str(np.dtype(self.session.trt.nptype(engine.get_tensor_dtype(name)))))
+            InputInfo(
+                name,
+                tuple(d if d >= 0 else None for d in engine.get_tensor_shape(name)),
+                str(np.dtype(self.session.trt.nptype(engine.get_tensor_dtype(name)))),
+            )
             for name in self.session.input_names
         ]
         self._last_feed = None
@@ -106,9 +111,11 @@ class TensorRtEngineRunner(Runner):
         self.session.timings.clear()
         for _ in range(iterations):
             self.session.run(self._last_feed)
-        h2d, compute, d2h = (list(column) for column in zip(*self.session.timings))
+        h2d, compute, d2h = (list(column) for column in zip(*self.session.timings, strict=True))
         return {
             "tensorrt": tensorrt_version(),
             "compute_capability": device.compute_capability(),
-            "cuda_event_ms": {"h2d": device.summarize(h2d), "compute": device.summarize(compute), "d2h": device.summarize(d2h)},
+            "cuda_event_ms": {
+                "h2d": device.summarize(h2d), "compute": device.summarize(compute), "d2h": device.summarize(d2h)
+            },
         }

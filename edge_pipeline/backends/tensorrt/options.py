@@ -24,22 +24,34 @@ class TensorRtOptions(StrictModel):
     opt_batch: int = Field(8, gt=0, description="Optimization profile: batch TensorRT tunes kernels for.")
     max_batch: int = Field(32, gt=0, description="Optimization profile: largest batch the engine accepts.")
     workspace_mib: int = Field(1024, gt=0, description="Builder workspace memory-pool limit in MiB.")
-    builder_optimization_level: int = Field(3, ge=0, le=5, description="0-5; higher searches more tactics, builds slower.")
+    builder_optimization_level: int = Field(
+        3, ge=0, le=5, description="0-5; higher searches more tactics, builds slower."
+    )
     timing_cache: bool = Field(True, description="Persist the builder's timing cache next to the engine and reuse it.")
-    dla_core: int | None = Field(None, ge=0, description="Jetson Orin DLA core (0 or 1), with GPU fallback; None: GPU only.")
-    min_channels: int = Field(16, gt=0, description="Weighted ops with fewer channels (K/N) stay in float (no INT8 kernels).")
+    dla_core: int | None = Field(
+        None, ge=0, description="Jetson Orin DLA core (0 or 1), with GPU fallback; None: GPU only."
+    )
+    min_channels: int = Field(
+        16, gt=0, description="Weighted ops with fewer channels (K/N) stay in float (no INT8 kernels)."
+    )
     benchmark_batch_sizes: list[int] = Field(
         default_factory=lambda: [1, 8], description="Batch sizes the device script times (within min..max)."
     )
-    event_iterations: int = Field(200, gt=0, description="Runs timed with CUDA events per batch size (H2D/compute/D2H).")
+    event_iterations: int = Field(
+        200, gt=0, description="Runs timed with CUDA events per batch size (H2D/compute/D2H)."
+    )
 
     @model_validator(mode="after")
     def _ordered_profile(self) -> TensorRtOptions:
         if not self.min_batch <= self.opt_batch <= self.max_batch:
-            raise ValueError(f"need min_batch <= opt_batch <= max_batch, got {self.min_batch}, {self.opt_batch}, {self.max_batch}")
+            raise ValueError(
+                f"need min_batch <= opt_batch <= max_batch, got {self.min_batch}, {self.opt_batch}, {self.max_batch}"
+            )
         outside = [b for b in self.benchmark_batch_sizes if not self.min_batch <= b <= self.max_batch]
         if outside:
-            raise ValueError(f"benchmark_batch_sizes {outside} lie outside the profile {self.min_batch}..{self.max_batch}")
+            raise ValueError(
+                f"benchmark_batch_sizes {outside} lie outside the profile {self.min_batch}..{self.max_batch}"
+            )
         return self
 
 
@@ -55,7 +67,8 @@ def tensorrt_options(target) -> TensorRtOptions:
         ) from exc
 
 
-def build_plan(model_file: str, model_sha256: str, input_info: dict, options: TensorRtOptions, precision: str, warmup: int, iterations: int) -> dict:
+def build_plan(model_file: str, model_sha256: str, input_info: dict, options: TensorRtOptions, precision: str,
+               warmup: int, iterations: int) -> dict:
     """What bundle.json holds; ``input_info``: name, dtype and the per-sample shape (batch excluded)."""
     sample = list(input_info["sample_shape"])
     return {

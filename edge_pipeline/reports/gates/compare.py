@@ -67,9 +67,11 @@ def compare_runs(baseline: LoadedRun, new: LoadedRun, thresholds: GateThresholds
     base_rows = {row_key(r): r for r in baseline.rows}
     new_rows = {row_key(r): r for r in new.rows}
     check_baseline_covers(base_rows, new_rows, baseline.source)
-    comparison = Comparison(baseline.source, new.source, new.report["recipe"], thresholds, notes=environment_notes(baseline, new))
+    comparison = Comparison(baseline.source, new.source, new.report["recipe"], thresholds,
+                            notes=environment_notes(baseline, new))
     for key, new_row in new_rows.items():
-        references = teacher_references(baseline, new, base_rows[key], new_row) if thresholds.latency_basis == "vs-teacher" else None
+        references = (teacher_references(baseline, new, base_rows[key], new_row)
+                      if thresholds.latency_basis == "vs-teacher" else None)
         comparison.results.append(latency_gate(describe(key), base_rows[key], new_row, thresholds, references))
     for key in _first_per(new_rows, lambda k: k[:2]):
         subject = f"{key[0]} [{key[1]}]"
@@ -146,7 +148,9 @@ def environment_notes(baseline: LoadedRun, new: LoadedRun) -> list[str]:
     if baseline.manifest and new.manifest:
         base_host, new_host = _host_identity(baseline.manifest), _host_identity(new.manifest)
         if base_host != new_host:
-            notes.append(f"measured on different hosts ({base_host} vs {new_host}): latency differences include the hardware")
+            notes.append(
+                f"measured on different hosts ({base_host} vs {new_host}): latency differences include the hardware"
+            )
         changed = _changed_versions(baseline.manifest.get("tool_versions", {}), new.manifest.get("tool_versions", {}))
         if changed:
             notes.append("tool versions changed: " + ", ".join(changed))
@@ -159,4 +163,5 @@ def _host_identity(manifest: dict) -> str:
 
 
 def _changed_versions(base: dict, new: dict) -> list[str]:
-    return [f"{name} {base.get(name)} -> {new.get(name)}" for name in sorted(base.keys() | new.keys()) if base.get(name) != new.get(name)]
+    return [f"{name} {base.get(name)} -> {new.get(name)}"
+            for name in sorted(base.keys() | new.keys()) if base.get(name) != new.get(name)]

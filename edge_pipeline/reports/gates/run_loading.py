@@ -43,7 +43,9 @@ def _read_json(path: Path) -> dict:
             f"{path}: not readable JSON ({exc.__class__.__name__}); pass a report.json written by edge-pipeline"
         ) from exc
     if not isinstance(data, dict):
-        raise ReportInputError(f"{path}: the top level must be a JSON object; pass a report.json written by edge-pipeline")
+        raise ReportInputError(
+            f"{path}: the top level must be a JSON object; pass a report.json written by edge-pipeline"
+        )
     return data
 
 
@@ -51,7 +53,9 @@ def _check_schema(report: dict, path: Path) -> None:
     kind = report.get("kind")
     if kind is not None:
         # Other edge-pipeline files (a bundle manifest, an `edge-pipeline benchmark` result) carry a kind.
-        raise ReportInputError(f"{path}: this is a '{kind}' file, not a run report; pass the bundle directory or its report.json")
+        raise ReportInputError(
+            f"{path}: this is a '{kind}' file, not a run report; pass the bundle directory or its report.json"
+        )
     version = report.get("schema_version")
     if version not in READABLE_SCHEMA_VERSIONS:
         readable = ", ".join(str(v) for v in sorted(READABLE_SCHEMA_VERSIONS))

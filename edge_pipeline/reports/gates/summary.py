@@ -22,9 +22,11 @@ def render_gate_markdown(comparison: Comparison) -> str:
     failed = [r for r in comparison.results if r.status == FAIL]
     if failed:
         lines += ["### Failed gates", ""] + [f"- **{r.gate}** `{r.subject}`: {r.message}" for r in failed] + [""]
-    lines += ["### All gates", "", "| gate | artifact / configuration | change | result | detail |", "|---|---|---|---|---|"]
+    lines += ["### All gates", "", "| gate | artifact / configuration | change | result | detail |",
+              "|---|---|---|---|---|"]
     for r in sorted(comparison.results, key=lambda r: (r.subject.split(" ")[0], GATE_ORDER.get(r.gate, 9), r.subject)):
-        lines.append(f"| {r.gate} | `{r.subject}` | {r.change or '–'} | {STATUS_LABELS[r.status]} | {_cell(r.message)} |")
+        lines.append(f"| {r.gate} | `{r.subject}` | {r.change or '–'} | {STATUS_LABELS[r.status]} "
+                     f"| {_cell(r.message)} |")
     if comparison.notes:
         lines += ["", "### Notes", ""] + [f"- {note}" for note in comparison.notes]
     return "\n".join(lines) + "\n"

@@ -25,9 +25,14 @@ class GateThresholds(StrictModel):
     max_accuracy_drop_pp: float = Field(0.5, ge=0, description="largest allowed top-1 accuracy drop, percentage points")
     max_size_growth_pct: float = Field(10.0, ge=0, description="largest allowed artifact size increase, percent")
     latency_basis: Literal["absolute", "vs-teacher"] = Field(
-        "absolute", description="gate absolute p50, or p50 relative to the same run's FP32 teacher (for a baseline from other hardware)")
+        "absolute",
+        description="gate absolute p50, or p50 relative to the same run's FP32 teacher "
+                    "(for a baseline from other hardware)",
+    )
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="confidence level of the latency noise interval")
-    bootstrap_resamples: int = Field(2000, ge=200, le=100_000, description="bootstrap resamples for the latency interval")
+    bootstrap_resamples: int = Field(
+        2000, ge=200, le=100_000, description="bootstrap resamples for the latency interval"
+    )
 
 
 @dataclass(frozen=True)
@@ -50,9 +55,11 @@ def latency_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: Ga
     """``references``: (baseline run's teacher row, new run's teacher row) for the vs-teacher basis."""
     if limits.latency_basis == "vs-teacher":
         if references is None:
-            return GateResult("latency", subject, SKIPPED, "no FP32 teacher row in the same configuration to compare against")
+            return GateResult("latency", subject, SKIPPED,
+                              "no FP32 teacher row in the same configuration to compare against")
         if base is references[0]:
-            return GateResult("latency", subject, SKIPPED, "this is the FP32 teacher every other row is measured against")
+            return GateResult("latency", subject, SKIPPED,
+                              "this is the FP32 teacher every other row is measured against")
     estimate = median_ratio(base, new, limits.confidence, limits.bootstrap_resamples, *(references or (None, None)))
     limit = 1.0 + limits.max_latency_regression_pct / 100
     b, n = base.latency_ms.p50, new.latency_ms.p50
@@ -67,7 +74,8 @@ def latency_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: Ga
     if estimate.ratio <= limit:
         status, verdict = PASS, f"within the {allowed} limit"
     elif estimate.low <= limit:
-        status, verdict = NOISE, f"above the {allowed} limit, but the interval reaches below it: within measurement noise, not failed"
+        status, verdict = NOISE, (f"above the {allowed} limit, but the interval reaches below it: "
+                                  "within measurement noise, not failed")
     else:
         status, verdict = FAIL, f"latency regressed beyond the {allowed} limit, outside the measurement noise"
     warning = spread_warning(base, new)
@@ -85,7 +93,8 @@ def accuracy_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: G
     allowed = f"{limits.max_accuracy_drop_pp:g} pp"
     if drop <= limits.max_accuracy_drop_pp:
         return GateResult("accuracy", subject, PASS, f"{head}: within the {allowed} allowed drop", b, n, change)
-    return GateResult("accuracy", subject, FAIL, f"{head}: accuracy dropped more than the {allowed} allowed", b, n, change)
+    return GateResult("accuracy", subject, FAIL, f"{head}: accuracy dropped more than the {allowed} allowed", b, n,
+                      change)
 
 
 def size_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: GateThresholds) -> GateResult:
@@ -99,7 +108,8 @@ def size_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: GateT
 
 
 def missing_gate(subject: str) -> GateResult:
-    return GateResult("presence", subject, FAIL, "in the baseline but missing from the new run: the release lost this artifact")
+    return GateResult("presence", subject, FAIL,
+                      "in the baseline but missing from the new run: the release lost this artifact")
 
 
 def _pct(ratio: float) -> str:

@@ -44,16 +44,20 @@ def _page(report: dict, rows: list[BenchmarkRow], artifacts: list[dict]) -> str:
     title = f"edge_pipeline report: {report.get('recipe', '?')}"
     sections = [
         f"<h1>{esc(title)}</h1>",
-        f'<p class="sub">Targets: {esc(", ".join(report.get("targets", [])))}. Baseline: {esc(report.get("baseline", "?"))}.</p>',
+        f'<p class="sub">Targets: {esc(", ".join(report.get("targets", [])))}. '
+        f'Baseline: {esc(report.get("baseline", "?"))}.</p>',
         "<h2>At a glance</h2>", _glance(rows),
         "<h2>Accuracy vs latency</h2>",
         '<p class="sub">One point per artifact and runtime variant; ringed points form the Pareto front '
         "(nothing else is both faster and more accurate).</p>",
         *charts,
-        "<h2>Model size through the stages</h2>", '<p class="sub">Ratios are against the first (teacher) entry.</p>', *bars,
+        "<h2>Model size through the stages</h2>",
+        '<p class="sub">Ratios are against the first (teacher) entry.</p>',
+        *bars,
         "<h2>Latency distribution</h2>",
         '<p class="sub">Box: p25–p75; whiskers: p1–p99; black line: median with its 95% interval shaded; '
-        "dots: individual timed calls; anything past the axis end is drawn at the edge (its p99 written beside it).</p>",
+        "dots: individual timed calls; anything past the axis end is drawn at the edge "
+        "(its p99 written beside it).</p>",
         *distributions,
         "<h2>All results</h2>", results_table(rows),
         _notes(report.get("notes", [])),
@@ -62,7 +66,8 @@ def _page(report: dict, rows: list[BenchmarkRow], artifacts: list[dict]) -> str:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{STYLE}</style></head>"
-        f'<body data-charts-expected="{chart_count}">' + "\n".join(sections) + f"<script>{SCRIPT}</script></body></html>\n"
+        f'<body data-charts-expected="{chart_count}">' + "\n".join(sections)
+        + f"<script>{SCRIPT}</script></body></html>\n"
     )
 
 
@@ -71,7 +76,8 @@ def _per_config(rows: list[BenchmarkRow], chart, name: str) -> list[str]:
     configs = sorted({(r.batch_size, r.threads) for r in rows})
     if not configs:
         return [chart([], name)]
-    return [chart([r for r in rows if (r.batch_size, r.threads) == c], f"{name}, batch {c[0]}, {c[1]} threads") for c in configs]
+    return [chart([r for r in rows if (r.batch_size, r.threads) == c], f"{name}, batch {c[0]}, {c[1]} threads")
+            for c in configs]
 
 
 def _glance(rows: list[BenchmarkRow]) -> str:

@@ -63,8 +63,10 @@ def metric_bars(entries: list[dict], metric: str, title: str, unit: str = "") ->
         length = max(bar_span * value / largest, 1.0)
         color = PALETTE[index % len(PALETTE)]
         tip = f"{entry['label']}: {short_number(value)}{unit}"
-        parts.append(f'<rect class="mark bar" data-mark="1" x="{LABEL_WIDTH}" y="{y + 3}" width="{length:.1f}" height="{ROW_HEIGHT - 6}" fill="{color}"><title>{esc(tip)}</title></rect>')
+        parts.append(f'<rect class="mark bar" data-mark="1" x="{LABEL_WIDTH}" y="{y + 3}" width="{length:.1f}" '
+                     f'height="{ROW_HEIGHT - 6}" fill="{color}"><title>{esc(tip)}</title></rect>')
         ratio = f" ({value / reference:.2f}×)" if reference else ""
-        parts.append(text(LABEL_WIDTH + length + 6, y + 14, f"{short_number(value)}{unit}{ratio}", "start", "bar-value"))
+        parts.append(text(LABEL_WIDTH + length + 6, y + 14, f"{short_number(value)}{unit}{ratio}", "start",
+                          "bar-value"))
     parts.append("</svg>")
     return "".join(parts)

@@ -62,7 +62,8 @@ def short_number(value: float) -> str:
 
 def svg_open(width: int, height: int, name: str, description: str) -> str:
     return (f'<svg class="chart" data-chart="{esc(name)}" xmlns="http://www.w3.org/2000/svg" '
-            f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" aria-label="{esc(description)}">'
+            f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+            f'role="img" aria-label="{esc(description)}">'
             f"<title>{esc(description)}</title>")
 
 
@@ -81,7 +82,8 @@ def x_axis(scale: LinearScale, y: float, ticks: list[float], label: str, fmt=sho
     return "".join(parts)
 
 
-def y_axis(scale: LinearScale, x: float, ticks: list[float], label: str, grid_to: float | None = None, fmt=short_number) -> str:
+def y_axis(scale: LinearScale, x: float, ticks: list[float], label: str, grid_to: float | None = None,
+           fmt=short_number) -> str:
     parts = [f'<line class="axis" x1="{x:.1f}" y1="{scale.start:.1f}" x2="{x:.1f}" y2="{scale.end:.1f}"/>']
     for tick in ticks:
         y = scale(tick)
@@ -89,7 +91,8 @@ def y_axis(scale: LinearScale, x: float, ticks: list[float], label: str, grid_to
             parts.append(f'<line class="grid" x1="{x:.1f}" y1="{y:.1f}" x2="{grid_to:.1f}" y2="{y:.1f}"/>')
         parts.append(text(x - 6, y + 4, fmt(tick), "end", "tick-label"))
     middle = (scale.start + scale.end) / 2
-    parts.append(text(x - 44, middle, label, "middle", "axis-label", f' transform="rotate(-90 {x - 44:.1f} {middle:.1f})"'))
+    parts.append(text(x - 44, middle, label, "middle", "axis-label",
+                      f' transform="rotate(-90 {x - 44:.1f} {middle:.1f})"'))
     return "".join(parts)
 
 
@@ -101,12 +104,15 @@ def marker(shape: str, x: float, y: float, size: float, color: str, tooltip: str
         return (f'<rect class="{klass}" data-mark="1" x="{x - size:.1f}" y="{y - size:.1f}" width="{2 * size:.1f}" '
                 f'height="{2 * size:.1f}" fill="{color}">{tip}</rect>')
     if shape == "triangle":
-        points = f"{x:.1f},{y - size * 1.2:.1f} {x - size * 1.1:.1f},{y + size * 0.8:.1f} {x + size * 1.1:.1f},{y + size * 0.8:.1f}"
+        points = (f"{x:.1f},{y - size * 1.2:.1f} {x - size * 1.1:.1f},{y + size * 0.8:.1f} "
+                  f"{x + size * 1.1:.1f},{y + size * 0.8:.1f}")
         return f'<polygon class="{klass}" data-mark="1" points="{points}" fill="{color}">{tip}</polygon>'
     if shape == "diamond":
-        points = f"{x:.1f},{y - size * 1.3:.1f} {x + size * 1.1:.1f},{y:.1f} {x:.1f},{y + size * 1.3:.1f} {x - size * 1.1:.1f},{y:.1f}"
+        points = (f"{x:.1f},{y - size * 1.3:.1f} {x + size * 1.1:.1f},{y:.1f} "
+                  f"{x:.1f},{y + size * 1.3:.1f} {x - size * 1.1:.1f},{y:.1f}")
         return f'<polygon class="{klass}" data-mark="1" points="{points}" fill="{color}">{tip}</polygon>'
-    return f'<circle class="{klass}" data-mark="1" cx="{x:.1f}" cy="{y:.1f}" r="{size:.1f}" fill="{color}">{tip}</circle>'
+    return (f'<circle class="{klass}" data-mark="1" cx="{x:.1f}" cy="{y:.1f}" r="{size:.1f}" '
+            f'fill="{color}">{tip}</circle>')
 
 
 def empty_chart(name: str, width: int, message: str) -> str:

@@ -75,11 +75,13 @@ def latency_distribution_chart(rows: list[BenchmarkRow], title: str = "Latency d
     height = TOP + ROW_HEIGHT * len(rows) + BOTTOM
     parts = [svg_open(WIDTH, height, "latency-distribution", title), text(0, 16, title, "start", "chart-title")]
     for tick in nice_ticks(scale.lo, scale.hi, 6):
-        parts.append(f'<line class="grid" x1="{scale(tick):.1f}" y1="{TOP}" x2="{scale(tick):.1f}" y2="{height - BOTTOM}"/>')
+        parts.append(f'<line class="grid" x1="{scale(tick):.1f}" y1="{TOP}" '
+                     f'x2="{scale(tick):.1f}" y2="{height - BOTTOM}"/>')
     rng = np.random.default_rng(0)  # dot jitter only; fixed so the file is reproducible
     for index, (row, stat) in enumerate(zip(ordered, stats, strict=True)):
         parts.append(_row_marks(row, stat, scale, TOP + index * ROW_HEIGHT, PALETTE[index % len(PALETTE)], rng))
-    parts.append(x_axis(scale, height - BOTTOM, nice_ticks(scale.lo, scale.hi, 6), "latency per call, ms", fmt=lambda v: f"{v:g}"))
+    parts.append(x_axis(scale, height - BOTTOM, nice_ticks(scale.lo, scale.hi, 6), "latency per call, ms",
+                        fmt=lambda v: f"{v:g}"))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -92,18 +94,23 @@ def _row_marks(row: BenchmarkRow, stat: Distribution, scale: LinearScale, top: f
         shown = samples if samples.size <= MAX_DOTS else rng.choice(samples, MAX_DOTS, replace=False)
         jitter = rng.uniform(-ROW_HEIGHT * 0.35, ROW_HEIGHT * 0.35, shown.size)
         # Clip far outliers to the axis end so one stall does not squash every box.
-        dots = "".join(f'<circle cx="{scale(min(v, scale.hi)):.1f}" cy="{middle + j:.1f}" r="1.3"/>' for v, j in zip(shown, jitter, strict=True))
+        dots = "".join(f'<circle cx="{scale(min(v, scale.hi)):.1f}" cy="{middle + j:.1f}" r="1.3"/>'
+                       for v, j in zip(shown, jitter, strict=True))
         parts.append(f'<g class="dots" fill="{color}">{dots}</g>')
     tip = (f"{row_label(row)}: p50 {stat.p50:.3f} ms (95% CI {stat.ci[0]:.3f}-{stat.ci[1]:.3f}), "
            f"p25-p75 {stat.p25:.3f}-{stat.p75:.3f}, p1-p99 {stat.p1:.3f}-{stat.p99:.3f}, n={samples.size}")
     whisker_end = scale(min(stat.p99, scale.hi))
-    parts.append(f'<line class="whisker" x1="{scale(stat.p1):.1f}" y1="{middle:.1f}" x2="{whisker_end:.1f}" y2="{middle:.1f}"/>')
+    parts.append(f'<line class="whisker" x1="{scale(stat.p1):.1f}" y1="{middle:.1f}" '
+                 f'x2="{whisker_end:.1f}" y2="{middle:.1f}"/>')
     if stat.p99 > scale.hi:
         parts.append(text(whisker_end + 3, middle + 4, f"p99 {stat.p99:.2f}", "start", "tick-label"))
     box_left, box_right = scale(stat.p25), scale(min(stat.p75, scale.hi))
-    parts.append(f'<rect class="mark box" data-mark="1" x="{box_left:.1f}" y="{middle - 8:.1f}" width="{max(box_right - box_left, 1.5):.1f}" '
+    parts.append(f'<rect class="mark box" data-mark="1" x="{box_left:.1f}" y="{middle - 8:.1f}" '
+                 f'width="{max(box_right - box_left, 1.5):.1f}" '
                  f'height="16" stroke="{color}"><title>{esc(tip)}</title></rect>')
     ci_left, ci_right = scale(stat.ci[0]), scale(stat.ci[1])
-    parts.append(f'<rect class="median-ci" x="{ci_left:.1f}" y="{middle - 8:.1f}" width="{max(ci_right - ci_left, 1.0):.1f}" height="16"/>')
-    parts.append(f'<line class="median" x1="{scale(stat.p50):.1f}" y1="{middle - 10:.1f}" x2="{scale(stat.p50):.1f}" y2="{middle + 10:.1f}"/>')
+    parts.append(f'<rect class="median-ci" x="{ci_left:.1f}" y="{middle - 8:.1f}" '
+                 f'width="{max(ci_right - ci_left, 1.0):.1f}" height="16"/>')
+    parts.append(f'<line class="median" x1="{scale(stat.p50):.1f}" y1="{middle - 10:.1f}" '
+                 f'x2="{scale(stat.p50):.1f}" y2="{middle + 10:.1f}"/>')
     return "".join(parts)

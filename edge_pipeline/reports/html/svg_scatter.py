@@ -45,16 +45,20 @@ def accuracy_latency_chart(rows: list[BenchmarkRow], title: str) -> str:
     targets = sorted({r.target for r in scored})
     colors = {t: PALETTE[i % len(PALETTE)] for i, t in enumerate(targets)}
     parts = [svg_open(WIDTH, HEIGHT, "accuracy-latency", title), text(0, 16, title, "start", "chart-title")]
-    parts.append(y_axis(y, LEFT, nice_ticks(y.lo, y.hi), "top-1 accuracy %", grid_to=WIDTH - RIGHT, fmt=lambda v: f"{v:g}"))
-    parts.append(x_axis(x, HEIGHT - BOTTOM, nice_ticks(x.lo, x.hi), "p50 latency, ms (lower is better)", fmt=lambda v: f"{v:g}"))
+    parts.append(y_axis(y, LEFT, nice_ticks(y.lo, y.hi), "top-1 accuracy %", grid_to=WIDTH - RIGHT,
+                        fmt=lambda v: f"{v:g}"))
+    parts.append(x_axis(x, HEIGHT - BOTTOM, nice_ticks(x.lo, x.hi), "p50 latency, ms (lower is better)",
+                        fmt=lambda v: f"{v:g}"))
     parts.append(_front_line([points[i] for i in front], x, y))
     placed: list[tuple[float, float, float]] = []
     for index, (row, (lat, acc)) in enumerate(zip(scored, points, strict=True)):
         on_front = index in front
-        tip = f"{row.artifact_id} [{row.runtime_variant}]: {lat:.3f} ms, {acc:.2f}%" + (" (Pareto front)" if on_front else "")
+        tip = (f"{row.artifact_id} [{row.runtime_variant}]: {lat:.3f} ms, {acc:.2f}%"
+               + (" (Pareto front)" if on_front else ""))
         if on_front:
             parts.append(f'<circle class="front-ring" cx="{x(lat):.1f}" cy="{y(acc):.1f}" r="10"/>')
-        parts.append(marker(PRECISION_SHAPES.get(row.precision, "triangle"), x(lat), y(acc), 5.5, colors[row.target], tip))
+        parts.append(marker(PRECISION_SHAPES.get(row.precision, "triangle"), x(lat), y(acc), 5.5, colors[row.target],
+                            tip))
         if on_front or len(scored) <= MAX_LABELLED_POINTS:
             # Many runs put dozens of points here: naming only the front keeps the chart readable;
             # every point still names itself on hover, and the table below lists them all.
@@ -106,7 +110,8 @@ def _legend(colors: dict[str, str], rows: list[BenchmarkRow]) -> str:
     parts.append(text(left, line, "precision", "start", "legend-title"))
     for precision in sorted({r.precision for r in rows}):
         line += 18
-        parts.append(marker(PRECISION_SHAPES.get(precision, "triangle"), left + 5, line - 4, 5, "#555", precision, "legend-mark"))
+        parts.append(marker(PRECISION_SHAPES.get(precision, "triangle"), left + 5, line - 4, 5, "#555", precision,
+                            "legend-mark"))
         parts.append(text(left + 16, line, precision, "start", "legend"))
     line += 26
     parts.append(f'<circle class="front-ring" cx="{left + 5}" cy="{line - 4}" r="7"/>')

@@ -39,7 +39,8 @@ def results_table(rows: list[BenchmarkRow]) -> str:
     for row in sorted(rows, key=table_order):
         klass = ' class="baseline-row"' if row.baseline_artifact_id == row.artifact_id else ""
         body.append(f"<tr{klass}>" + "".join(_cell(getter(row), fmt) for _, getter, fmt in COLUMNS) + "</tr>")
-    return f'<div class="table-wrap"><table id="results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+    return (f'<div class="table-wrap"><table id="results"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
 def _cell(value, fmt: str) -> str:

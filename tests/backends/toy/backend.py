@@ -74,7 +74,8 @@ class ToyBackend(Backend):
     def prepare_fp32(self, onnx_path: Path, target, out_dir: Path) -> list[ProducedArtifact]:
         return [_write(onnx.load(str(onnx_path)), Path(out_dir), "fp32")]
 
-    def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path, eval_data=None) -> list[ProducedArtifact]:
+    def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path,
+                 eval_data=None) -> list[ProducedArtifact]:
         model = onnx.load(str(onnx_path))
         bits = ToyOptions.model_validate(target.options).weight_bits
         for index, tensor in enumerate(model.graph.initializer):

@@ -90,9 +90,11 @@ def _check_residual(graph: GraphIndex, add, report: QdqReport) -> None:
     report.residual_adds += 1
     # Rule: exactly one input -- the skip -- is Q/DQ'd; the other is a quantized weighted op's
     # own output that TensorRT fuses the Add into.
-    fused = [w and not q for w, q in zip(from_weighted, quantized)]
+    fused = [w and not q for w, q in zip(from_weighted, quantized, strict=True)]
     if sum(quantized) != 1 or not any(fused):
-        report.problems.append(f"{add.name}: residual Add needs exactly one Q/DQ'd skip input beside a fusable conv output")
+        report.problems.append(
+            f"{add.name}: residual Add needs exactly one Q/DQ'd skip input beside a fusable conv output"
+        )
 
 
 def _is_dequantized(graph: GraphIndex, tensor: str) -> bool:

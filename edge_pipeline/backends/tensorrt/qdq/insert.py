@@ -13,9 +13,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from edge_pipeline.errors import ConfigError, StageError
 from edge_pipeline.backends.tensorrt.qdq.graph import GraphIndex
 from edge_pipeline.backends.tensorrt.qdq.placement import QdqPlan, WeightSpec
+from edge_pipeline.errors import ConfigError, StageError
 
 INT8_MAX = 127
 MIN_OPSET = 13  # per-axis DequantizeLinear
@@ -57,7 +57,9 @@ def insert_qdq(model: onnx.ModelProto, plan: QdqPlan, amax: dict[str, float]) ->
 def _check_opset(model: onnx.ModelProto) -> None:
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset < MIN_OPSET:
-        raise ConfigError(f"ONNX opset {opset} has no per-channel DequantizeLinear; export with opset >= {MIN_OPSET} (export.opset)")
+        raise ConfigError(
+            f"ONNX opset {opset} has no per-channel DequantizeLinear; export with opset >= {MIN_OPSET} (export.opset)"
+        )
 
 
 def _group_scales(plan: QdqPlan, amax: dict[str, float]) -> dict[str, float]:
@@ -78,9 +80,12 @@ def _activation_pair(graph, tensor: str, scale: float) -> list:
         ]
     )
     return [
-        helper.make_node("QuantizeLinear", [tensor, scale_name, zero_name], [f"{tensor}/quantized"], name=f"{tensor}/Q"),
         helper.make_node(
-            "DequantizeLinear", [f"{tensor}/quantized", scale_name, zero_name], [dequantized(tensor)], name=f"{tensor}/DQ"
+            "QuantizeLinear", [tensor, scale_name, zero_name], [f"{tensor}/quantized"], name=f"{tensor}/Q"
+        ),
+        helper.make_node(
+            "DequantizeLinear", [f"{tensor}/quantized", scale_name, zero_name], [dequantized(tensor)],
+            name=f"{tensor}/DQ",
         ),
     ]
 

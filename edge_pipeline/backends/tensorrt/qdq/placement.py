@@ -55,7 +55,8 @@ class QdqPlan:
         self.reasons.setdefault(tensor, reason)
 
 
-def plan_qdq(model: onnx.ModelProto, exclude_nodes=(), exclude_op_types=(), min_channels: int = MIN_CHANNELS) -> QdqPlan:
+def plan_qdq(model: onnx.ModelProto, exclude_nodes=(), exclude_op_types=(),
+             min_channels: int = MIN_CHANNELS) -> QdqPlan:
     graph = GraphIndex.build(model)
     plan = QdqPlan()
     quantized_ops = set()
@@ -165,7 +166,8 @@ def _quantize_residual_skip(graph: GraphIndex, add, quantized_ops: set, plan: Qd
 def _fuses_into_producer(graph: GraphIndex, tensor: str, quantized_ops: set) -> bool:
     producer = graph.producers.get(tensor)
     single_use = len(graph.consumers.get(tensor, [])) == 1 and tensor not in graph.graph_outputs
-    return producer is not None and producer.name in quantized_ops and producer.op_type in RESIDUAL_FUSERS and single_use
+    return (producer is not None and producer.name in quantized_ops and producer.op_type in RESIDUAL_FUSERS
+            and single_use)
 
 
 def _concat_scale_groups(graph: GraphIndex, plan: QdqPlan) -> list[set]:
