@@ -200,7 +200,9 @@ def detect(path: Path) -> tuple[BackendDescriptor, ArtifactFormat]:
     for spec in found.required_sidecars:
         sidecar = _sidecar(path, spec)
         if not sidecar.is_file():
-            raise ConfigError(f"{path} ({found.kind}) cannot load without {sidecar.name}: {sidecar.name} must sit beside it")
+            raise ConfigError(
+                f"{path} ({found.kind}) cannot load without {sidecar.name}: {sidecar.name} must sit beside it"
+            )
     return row, found
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from edge_pipeline.reports.html.render import render_html
-from tests.unit.report_factory import default_rows, make_artifacts, make_report
+from tests.reports.report_factory import default_rows, make_artifacts, make_report
 
 pytestmark = pytest.mark.browser
 

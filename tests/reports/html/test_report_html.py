@@ -13,7 +13,7 @@ from edge_pipeline.reports.html.render import render_bundle_html, render_html, w
 from edge_pipeline.reports.json_report import build_report
 from edge_pipeline.reports.markdown import render_markdown
 from edge_pipeline.reports.report_rows import report_rows
-from tests.unit.report_factory import (
+from tests.reports.report_factory import (
     changed,
     default_rows,
     make_artifacts,

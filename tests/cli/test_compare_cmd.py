@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from edge_pipeline.cli.main import main
-from tests.unit.report_factory import default_rows, make_manifest, make_report, with_int8_replaced_by_fp32, write_run
+from tests.reports.report_factory import default_rows, make_manifest, make_report, with_int8_replaced_by_fp32, write_run
 
 
 @pytest.fixture

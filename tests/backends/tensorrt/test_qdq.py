@@ -1,6 +1,6 @@
 """The TensorRT backend without TensorRT: Q/DQ model, ORT-simulated accuracy, the Jetson bundle.
 
-Real onnx/onnxruntime throughout; the engine tests live in test_tensorrt_engine.py and skip here.
+Real onnx/onnxruntime throughout; the engine tests live in test_engine.py and skip here.
 """
 
 import ast
@@ -25,7 +25,7 @@ from edge_pipeline.config.recipes import load_target
 from edge_pipeline.config.schema import QuantizeConfig
 from edge_pipeline.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None
 DEVICE_PACKAGES = {"numpy", "tensorrt", "cuda"}
 
@@ -57,7 +57,7 @@ def test_backend_loads_without_tensorrt_and_says_what_is_skipped():
         kind, precision, id, path, meta = "onnx", "int8", "m/x86-gpu-tensorrt/int8", REPO / "x.onnx", {}
 
     if HAS_TENSORRT:
-        return  # the engine tests in test_tensorrt_engine.py cover this path
+        return  # the engine tests in test_engine.py cover this path
     steps = backend.device_steps(Onnx(), target)
     assert steps[0].skipped.startswith("tensorrt not installed; fix: ")
 

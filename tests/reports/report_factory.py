@@ -83,7 +83,7 @@ def default_rows(seed: int = 0, batches: tuple[int, ...] = (1,)) -> list[Benchma
 def make_report(rows: list[BenchmarkRow], recipe: str = "digits-resnet") -> dict:
     """The report.json content build_report makes of these rows (no artifacts placed, no mobile part)."""
     return build_report(recipe, sorted({r.target for r in rows}), rows,
-                        ["synthetic report made by tests/unit/report_factory.py"], artifacts=[], placed={})
+                        ["synthetic report made by tests/reports/report_factory.py"], artifacts=[], placed={})
 
 
 def make_artifacts() -> list[dict]:

@@ -17,7 +17,7 @@ from edge_pipeline.reports.gates.thresholds import FAIL, NOISE, PASS, SKIPPED, G
 from edge_pipeline.reports.html.pareto import pareto_front
 from edge_pipeline.reports.json_report import add_ratios
 from edge_pipeline.reports.report_rows import report_rows
-from tests.unit.report_factory import (
+from tests.reports.report_factory import (
     changed,
     default_rows,
     make_manifest,
@@ -29,7 +29,7 @@ from tests.unit.report_factory import (
     write_run,
 )
 
-STORED_BASELINES = sorted((Path(__file__).parents[2] / "baselines").glob("*/report.json"))
+STORED_BASELINES = sorted((Path(__file__).parents[3] / "baselines").glob("*/report.json"))
 
 
 @pytest.fixture
