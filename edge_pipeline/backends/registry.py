@@ -187,8 +187,10 @@ def detect(path: Path) -> tuple[BackendDescriptor, ArtifactFormat]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"artifact {path} does not exist; pass a model file ({', '.join(known_suffixes())})")
+    # A format run in a stand-in runtime (TensorRT's Q/DQ ONNX in ONNX Runtime) belongs to the
+    # runtime that runs it: a bare .onnx file is ONNX Runtime's.
     matches = [(len(s), row, f) for row in BACKENDS.values() for f in row.formats for s in f.suffixes
-               if f.timed and path.name.lower().endswith(s)]
+               if f.timed and f.runtime_module is None and path.name.lower().endswith(s)]
     if not matches:
         raise ConfigError(
             f"cannot tell the runtime of {path}: '{path.suffix}' is not a recognised artifact format; "
@@ -207,7 +209,8 @@ def detect(path: Path) -> tuple[BackendDescriptor, ArtifactFormat]:
 
 
 def known_suffixes() -> list[str]:
-    return sorted({s for row in BACKENDS.values() for f in row.formats if f.timed for s in f.suffixes})
+    return sorted({s for row in BACKENDS.values() for f in row.formats if f.timed and f.runtime_module is None
+                   for s in f.suffixes})
 
 
 def artifact_sidecars(backend: str | None, kind: str, path: Path) -> list[Path]:
@@ -285,7 +288,7 @@ register_backend(BackendDescriptor(
     packages=("tensorrt", "cuda-python"),
     formats=(
         ArtifactFormat("tensorrt-engine", (".engine", ".plan")),
-        ArtifactFormat("onnx", (), sidecars=("+.data",), runtime_module="onnxruntime",
+        ArtifactFormat("onnx", (".onnx",), sidecars=("+.data",), runtime_module="onnxruntime",
                        runtime_extra="device-onnxruntime"),
         ArtifactFormat("tensorrt-device-bundle", (), directory=True, timed=False),
         ArtifactFormat("calibration-statistics", (), timed=False),
