@@ -1,0 +1,24 @@
+"""The benchmark stage times every artifact once per round, round after round, in fresh processes,
+and pools the samples (what the x86 targets' `benchmark.rounds: 3` relies on)."""
+
+from __future__ import annotations
+
+import json
+
+from edge_pipeline import api
+from tests.conftest import tiny_recipe_dict, write_recipe
+
+
+def test_rows_pool_interleaved_rounds(tmp_path, tiny_data):
+    recipe = tiny_recipe_dict(tiny_data, targets=["x86-cpu-onnxruntime", "x86-cpu-openvino"])
+    recipe["benchmark"] = {"warmup": 2, "iterations": 10, "rounds": 2}
+    bundle = api.run(write_recipe(tmp_path / "r.yaml", recipe), tmp_path / "bundle", cache_dir=tmp_path / "cache")
+    report = json.loads((bundle / "report.json").read_text())
+    for row in report["results"]:
+        assert len(row["round_p50_ms"]) == 2, row["artifact_id"]
+        assert min(row["round_p50_ms"]) <= row["latency_ms"]["p50"] <= max(row["round_p50_ms"])
+    steps = [s["step"] for s in json.loads((bundle / "manifest.json").read_text())["steps"]]
+    timed = [s for s in steps if " round " in s]
+    # Round 1 of every artifact comes before round 2 of any.
+    assert max(i for i, s in enumerate(timed) if s.endswith("round 1/2")) < min(
+        i for i, s in enumerate(timed) if s.endswith("round 2/2"))
