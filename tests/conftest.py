@@ -82,7 +82,10 @@ TRIMMED_DEFAULT = [
 
 
 def pytest_collection_modifyitems(config, items):
-    config.wants_default_run = any("default_run" in getattr(item, "fixturenames", ()) for item in items)
+    """Tests of the default run go last: its cold run starts with the session and goes on beside the rest."""
+    uses = [item for item in items if "default_run" in getattr(item, "fixturenames", ())]
+    config.wants_default_run = bool(uses)
+    items[:] = [item for item in items if item not in uses] + uses
 
 
 @dataclass
