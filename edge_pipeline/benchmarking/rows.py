@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge_pipeline.benchmarking.fidelity import OutputFidelity
+
 
 class LatencyStats(BaseModel):
     """Outlier-robust latency summary in milliseconds (benchmarking.timing.summarize)."""
@@ -49,6 +51,9 @@ class BenchmarkRow(BaseModel):
     accuracy: float | None = None
     top1_agreement: float | None = None
     max_abs_diff: float | None = None
+    fidelity: dict[str, OutputFidelity] = Field(
+        default_factory=dict, description="Per output name, against the same model's FP32 reference row on the target."
+    )
     size_bytes: int = 0
     params: int | None = None
     macs: int | None = None

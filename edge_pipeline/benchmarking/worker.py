@@ -32,9 +32,13 @@ def _peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
-def _input_specs(job: dict, runner) -> dict[str, tuple[tuple[int, ...], str]]:
-    """Per model input: (sample shape, dtype), from the job (the recipe's specs) or the model itself."""
-    given = {spec["name"]: (tuple(spec["sample_shape"]), spec["dtype"]) for spec in job.get("inputs") or []}
+InputSpecs = dict[str, tuple[tuple[int, ...], str, tuple[float, float] | None]]
+
+
+def _input_specs(job: dict, runner) -> InputSpecs:
+    """Per model input: (sample shape, dtype, value range), from the job (the recipe's specs) or the model."""
+    given = {spec["name"]: (tuple(spec["sample_shape"]), spec["dtype"], _range(spec.get("value_range")))
+             for spec in job.get("inputs") or []}
     specs = {}
     for info in runner.inputs:
         if info.name in given or (len(runner.inputs) == 1 and len(given) == 1):
@@ -46,23 +50,39 @@ def _input_specs(job: dict, runner) -> dict[str, tuple[tuple[int, ...], str]]:
 
             raise DataError(f"{runner.path}: input '{info.name}' has dynamic dimensions {list(dims)}; "
                             "pass sample data (--data) to fix them")
-        specs[info.name] = (tuple(dims), info.dtype)
+        specs[info.name] = (tuple(dims), info.dtype, None)
     return specs
 
 
-def _feed(specs: dict[str, tuple[tuple[int, ...], str]], eval_inputs: dict[str, np.ndarray] | None,
-          batch_size: int) -> dict[str, np.ndarray]:
+def _range(value: list | None) -> tuple[float, float] | None:
+    return (float(value[0]), float(value[1])) if value else None
+
+
+def _feed(specs: InputSpecs, eval_inputs: dict[str, np.ndarray] | None, batch_size: int) -> dict[str, np.ndarray]:
     """One batch for every model input: real samples where given, else seeded synthetic data."""
     rng = np.random.default_rng(0)
     feed = {}
-    for name, (sample_shape, dtype) in specs.items():
+    for name, (sample_shape, dtype, value_range) in specs.items():
         samples = eval_inputs.get(name) if eval_inputs else None
         if samples is not None and len(samples) > 0:
             reps = int(np.ceil(batch_size / len(samples)))
             feed[name] = np.concatenate([samples] * reps)[:batch_size].astype(dtype)
         else:
-            feed[name] = rng.standard_normal((batch_size, *sample_shape)).astype(dtype)
+            feed[name] = synthetic((batch_size, *sample_shape), dtype, value_range, rng)
     return feed
+
+
+def synthetic(shape: tuple[int, ...], dtype: str, value_range: tuple[float, float] | None,
+              rng: np.random.Generator) -> np.ndarray:
+    """Seeded data of the input's dtype: integers inside the declared range (no negative token ids),
+    booleans as True (an attention mask that keeps every token), floats standard normal."""
+    kind = np.dtype(dtype).kind
+    if kind == "b":
+        return np.ones(shape, dtype=bool)
+    if kind in "iu":
+        low, high = value_range or (0, 2)
+        return rng.integers(int(low), int(high), size=shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
 
 
 def _load_eval_inputs(job: dict, runner) -> dict[str, np.ndarray] | None:

@@ -14,25 +14,50 @@ from edge_pipeline.errors import DataError
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm"}
 
 
-def load_dataset(spec: DatasetSpec, input_spec: InputSpec, role: str) -> ArrayDataset:
-    """The dataset named after the model input ``input_spec`` and checked against its shape and dtype."""
+def load_dataset(spec: DatasetSpec, inputs: InputSpec | list[InputSpec], role: str) -> ArrayDataset:
+    """The dataset keyed by the model's input names and checked against each input's shape and dtype.
+
+    A .npz holds one array per input name (a one-input model may use ``inputs_key``, 'x'), plus
+    optional integer labels; a .npy or an image folder feeds a one-input model.
+    """
+    specs = [inputs] if isinstance(inputs, InputSpec) else list(inputs)
     path = Path(spec.path)
-    sample_shape = tuple(input_spec.shape[1:])
     if not path.exists():
         raise DataError(f"{role} data {path} does not exist; point data.{role}.path at a .npz, .npy or image folder")
     fmt = spec.format if spec.format != "auto" else _guess_format(path)
     if fmt == "npz":
-        inputs, labels = _read_npz(path, spec)
-    elif fmt == "npy":
-        inputs, labels = _read_npy(path), None
+        arrays, labels = _read_npz(path, spec, [s.name for s in specs])
     else:
-        inputs, labels = _read_images(path, spec, sample_shape)
+        if len(specs) != 1:
+            raise DataError(f"{role} data {path}: a .{fmt} holds one array, the model takes inputs "
+                            f"{[s.name for s in specs]}; save a .npz with one array per input name")
+        single = _read_npy(path) if fmt == "npy" else None
+        labels = None
+        if single is None:
+            single, labels = _read_images(path, spec, specs[0].sample_shape)
+        arrays = {specs[0].name: single}
     if spec.limit is not None:
-        inputs = inputs[: spec.limit]
+        arrays = {name: a[: spec.limit] for name, a in arrays.items()}
         labels = None if labels is None else labels[: spec.limit]
-    dataset = ArrayDataset({input_spec.name: inputs}, labels, str(path), f"{dataset_file_hash(path)}:{spec.limit}")
-    dataset.check_matches({input_spec.name: (sample_shape, input_spec.dtype)}, role)
+    dataset = ArrayDataset(arrays, labels, str(path), f"{dataset_file_hash(path)}:{spec.limit}")
+    dataset.check_matches({s.name: (s.sample_shape, s.dtype) for s in specs}, role)
+    check_value_ranges(dataset, specs, role)
     return dataset
+
+
+def check_value_ranges(dataset: ArrayDataset, specs: list[InputSpec], role: str) -> None:
+    """Integer inputs (token ids) outside their declared range would index past an embedding."""
+    arrays = dataset.named_for([s.name for s in specs])
+    for spec in specs:
+        if spec.value_range is None or not len(arrays[spec.name]):
+            continue
+        low, high = spec.value_range
+        values = arrays[spec.name]
+        outside = int(((values < low) | (values >= high)).sum())
+        if outside:
+            raise DataError(f"{role} data {dataset.source}: input '{spec.name}' has {outside} values outside its "
+                            f"value_range [{low:g}, {high:g}) (min {values.min()}, max {values.max()}); fix the data "
+                            "or the range")
 
 
 def _guess_format(path: Path) -> str:
@@ -43,18 +68,23 @@ def _guess_format(path: Path) -> str:
     raise DataError(f"cannot tell the format of {path}; use a .npz, .npy or an image folder, or set 'format'")
 
 
-def _read_npz(path: Path, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray | None]:
+def _read_npz(path: Path, spec: DatasetSpec, names: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     try:
         with np.load(path, allow_pickle=False) as archive:
-            if spec.inputs_key not in archive.files:
+            if all(name in archive.files for name in names):
+                arrays = {name: archive[name] for name in names}
+            elif len(names) == 1 and spec.inputs_key in archive.files:
+                arrays = {names[0]: archive[spec.inputs_key]}
+            else:
+                wanted = names if len(names) > 1 else [names[0], spec.inputs_key]
                 raise DataError(
-                    f"{path} has no array '{spec.inputs_key}' (it has {archive.files}); set inputs_key to one of them"
+                    f"{path} has arrays {archive.files}, none named {' or '.join(repr(w) for w in wanted)}; "
+                    "save one array per model input name (or set inputs_key for a one-input model)"
                 )
-            inputs = archive[spec.inputs_key]
             labels = archive[spec.labels_key].astype(np.int64) if spec.labels_key in archive.files else None
     except (OSError, ValueError) as exc:
         raise DataError(f"{path} is not a readable .npz archive ({exc}); re-save it with numpy.savez") from exc
-    return inputs, labels
+    return arrays, labels
 
 
 def _read_npy(path: Path) -> np.ndarray:

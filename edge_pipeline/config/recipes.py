@@ -29,7 +29,7 @@ def resolve_recipe_paths(recipe: Recipe, base: Path) -> Recipe:
         spec.path = absolute(spec.path)
     if updated.distill is not None:
         updated.distill.student.checkpoint = absolute(updated.distill.student.checkpoint)
-    for field in ("checkpoint", "program"):
+    for field in ("checkpoint", "program", "onnx"):
         value = getattr(updated.model, field)
         setattr(updated.model, field, absolute(value))
     return updated

@@ -35,21 +35,32 @@ class ModelSpec(StrictModel):
         None, description="State dict (.pt/.pth loaded with weights_only=True, or .safetensors)."
     )
     program: Path | None = Field(None, description="A torch.export program (.pt2) instead of a factory.")
+    onnx: Path | None = Field(
+        None, description="An ONNX file exported elsewhere: its dynamic dims are fixed from the recipe's inputs, "
+        "old opsets converted, dead constants folded; distill and prune need a PyTorch model instead."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
-        if (self.factory is None) == (self.program is None):
-            raise ValueError("set exactly one of 'factory' or 'program'")
+        sources = [name for name in ("factory", "program", "onnx") if getattr(self, name) is not None]
+        if len(sources) != 1:
+            raise ValueError(f"set exactly one of 'factory', 'program' or 'onnx' (got {sources or 'none'})")
         if self.program is not None and self.checkpoint is not None:
             raise ValueError("'checkpoint' goes with 'factory'; a torch.export program carries its weights")
         return self
 
 
 class InputSpec(StrictModel):
-    name: str = Field("input", description="Graph input name in the exported ONNX.")
-    shape: list[int] = Field(description="Full shape with the batch dimension first, e.g. [1, 3, 224, 224].")
-    dtype: Literal["float32", "float16", "int64", "int32", "uint8"] = Field("float32", description="Input dtype.")
+    name: str = Field("input", description="Graph input name in the exported ONNX (the forward() argument's order).")
+    shape: list[int] = Field(description="Full shape, batch first, e.g. [1, 3, 224, 224] or [1, 128].")
+    dtype: Literal["float32", "float16", "int64", "int32", "uint8", "bool"] = Field("float32", description="dtype.")
     dynamic_batch: bool = Field(True, description="Export the batch dimension as dynamic.")
+    dynamic_axes: dict[int, str] = Field(
+        default_factory=dict, description="Other dynamic dimensions by axis, named, e.g. {1: sequence}."
+    )
+    value_range: tuple[float, float] | None = Field(
+        None, description="[low, high) of the values, e.g. [0, 30522] for token ids: synthetic feeds stay inside it."
+    )
 
     @field_validator("shape")
     @classmethod
@@ -57,6 +68,19 @@ class InputSpec(StrictModel):
         if len(shape) < 2 or any(d <= 0 for d in shape):
             raise ValueError(f"shape {shape} must have a batch dimension and positive sizes, e.g. [1, 3, 224, 224]")
         return shape
+
+    @model_validator(mode="after")
+    def _axes_inside(self) -> InputSpec:
+        bad = [axis for axis in self.dynamic_axes if not 0 < axis < len(self.shape)]
+        if bad:
+            raise ValueError(f"dynamic_axes {bad} are not non-batch axes of shape {self.shape}")
+        if self.value_range is not None and not self.value_range[0] < self.value_range[1]:
+            raise ValueError(f"value_range {list(self.value_range)} must be [low, high) with low < high")
+        return self
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.shape[1:])
 
 
 class DataSpec(StrictModel):
@@ -91,6 +115,14 @@ class QuantizeConfig(StrictModel):
         description="Accuracy-controlled INT8 (OpenVINO/NNCF): largest top-1 drop, in points, on the labelled "
         "data.eval; quantized ops are reverted to float until it holds. Other backends ignore it.",
     )
+    min_cosine: float | None = Field(
+        None, gt=0, le=1, description="Fidelity floor: every output of every artifact this step writes must reach "
+        "this cosine to the FP32 model on the calibration samples, or the step fails naming the output."
+    )
+    min_cosine_per_output: dict[str, float] = Field(
+        default_factory=dict, description="Per-output floors by output name, e.g. {boxes: 0.999}; override min_cosine."
+    )
+    fidelity_samples: int = Field(32, gt=0, description="Calibration samples the load-and-fidelity check runs.")
 
 
 class BenchmarkConfig(StrictModel):
@@ -139,7 +171,18 @@ class TargetProfile(StrictModel):
 class Recipe(StrictModel):
     metadata: Metadata = Field(description="Name and description of the recipe.")
     model: ModelSpec = Field(description="The trained PyTorch model (the teacher).")
-    input: InputSpec = Field(description="The model's input signature.")
+    input: InputSpec | None = Field(None, description="The model's one input (shorthand for a one-entry 'inputs').")
+    inputs: list[InputSpec] | None = Field(
+        None, description="The model's inputs in forward() order: name, shape, dtype, dynamic axes, value range."
+    )
+    outputs: list[str] | None = Field(
+        None, description="Names for the model's outputs in order (tuples, dicts and nested outputs flattened); "
+        "default: dict keys, else 'output' for one output and output_0, output_1, ... for several."
+    )
+    class_score_outputs: list[str] | None = Field(
+        None, description="Outputs that hold class scores (top-1 agreement; accuracy on labels for the first one); "
+        "default: every 2-D float output. [] for none, e.g. an embedding model."
+    )
     data: DataSpec = Field(description="Calibration and evaluation data.")
     stages: list[str] = Field(
         default_factory=lambda: ["export", "quantize", "benchmark"], description="Stages in run order."
@@ -161,6 +204,30 @@ class Recipe(StrictModel):
         if not targets:
             raise ValueError("list at least one target profile, e.g. ['x86-cpu-onnxruntime']")
         return targets
+
+    @model_validator(mode="after")
+    def _one_input_form(self) -> Recipe:
+        if (self.input is None) == (self.inputs is None):
+            raise ValueError("set exactly one of 'input' (one input) or 'inputs' (a list, one entry per model input)")
+        names = [spec.name for spec in self.input_specs]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"inputs need distinct names, got {names}")
+        return self
+
+    @property
+    def input_specs(self) -> list[InputSpec]:
+        """The model's inputs; a one-input recipe is the one-entry case."""
+        return [self.input] if self.input is not None else list(self.inputs or [])
+
+    @property
+    def single_input(self) -> InputSpec:
+        """The one input of a one-input model (what training stages take today)."""
+        specs = self.input_specs
+        if len(specs) != 1:
+            from edge_pipeline.errors import ConfigError
+
+            raise ConfigError(f"this step takes a one-input model; the recipe lists inputs {[s.name for s in specs]}")
+        return specs[0]
 
 
 SectionT = TypeVar("SectionT", bound=StrictModel)

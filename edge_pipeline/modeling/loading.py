@@ -36,6 +36,11 @@ def load_torch_model(spec: ModelSpec):
     """Return an nn.Module in eval mode."""
     import torch
 
+    if spec.onnx is not None:
+        raise ModelLoadError(
+            f"model.onnx {spec.onnx} is an ONNX file, not a PyTorch model; distill and prune need model.factory "
+            "(or model.program): run export, quantize and benchmark on the ONNX file"
+        )
     if spec.program is not None:
         return _load_program(Path(spec.program))
     factory = import_callable(spec.factory)
@@ -97,25 +102,40 @@ def _load_program(path: Path):
         raise ModelLoadError(f"{path} is not a torch.export program ({exc.__class__.__name__}: {exc})") from exc
 
 
-def check_input_spec(model, spec: InputSpec) -> None:
-    """Run one forward pass on the declared shape so a wrong shape fails before export."""
+def check_input_specs(model, specs: list[InputSpec]) -> None:
+    """Run one forward pass on the declared inputs so a wrong shape or count fails before export."""
     import torch
 
-    example = torch.zeros(spec.shape, dtype=getattr(torch, spec.dtype))
+    from edge_pipeline.modeling.onnx_export import example_tensors
+
+    example = example_tensors(specs, specs[0].shape[0])
+    declared = (f"input.shape {specs[0].shape} ({specs[0].dtype})" if len(specs) == 1
+                else "inputs " + ", ".join(f"{s.name} {s.shape} {s.dtype}" for s in specs))
     try:
         with torch.no_grad():
-            model(example)
+            model(*example)
+    except TypeError as exc:
+        raise ModelLoadError(
+            f"the model's forward() does not take the recipe's {declared}: "
+            f"{str(exc).splitlines()[0]}; list one entry per forward() argument under 'inputs'"
+        ) from exc
     except Exception as exc:
         raise ModelLoadError(
-            f"the model does not accept input.shape {spec.shape} ({spec.dtype}): "
-            f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}; fix input.shape in the recipe"
+            f"the model does not accept the recipe's {declared}: "
+            f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}; fix input.shape (or inputs) in the recipe"
         ) from exc
 
 
 def model_source_digest(spec: ModelSpec) -> str:
     """Content identity of the model source: factory code, kwargs and weight files."""
     material: dict = {"kwargs": spec.kwargs}
-    if spec.program is not None:
+    if spec.onnx is not None:
+        onnx_path = Path(spec.onnx)
+        material["onnx"] = sha256_file(onnx_path) if onnx_path.is_file() else str(onnx_path)
+        data = Path(str(onnx_path) + ".data")
+        if data.is_file():
+            material["onnx_data"] = sha256_file(data)
+    elif spec.program is not None:
         material["program"] = sha256_file(Path(spec.program)) if Path(spec.program).is_file() else str(spec.program)
     else:
         material["factory"] = spec.factory

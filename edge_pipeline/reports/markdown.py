@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.reports.fidelity import render_fidelity_markdown
 from edge_pipeline.reports.mobile import render_mobile_markdown
 from edge_pipeline.reports.report_rows import report_rows
 
@@ -24,7 +25,9 @@ def table_order(row: BenchmarkRow) -> tuple:
 def render_markdown(report: dict) -> str:
     lines = [f"# edge_pipeline report: {report['recipe']}", "", f"Baseline: {report['baseline']}.", ""]
     lines += [HEADER, "|" + "---|" * (HEADER.count("|") - 1)]
-    lines += [_table_line(row) for row in sorted(report_rows(report), key=table_order)]
+    rows = report_rows(report)
+    lines += [_table_line(row) for row in sorted(rows, key=table_order)]
+    lines += render_fidelity_markdown(rows)
     if report.get("mobile"):
         lines += render_mobile_markdown(report["mobile"])
     for note in report.get("notes", []):

@@ -9,7 +9,8 @@ import numpy as np
 
 from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.backends.registry import descriptor, get_backend
-from edge_pipeline.benchmarking.accuracy import agreement, top1_accuracy
+from edge_pipeline.benchmarking.accuracy import top1_accuracy
+from edge_pipeline.benchmarking.fidelity import fidelity_by_output, is_classifier_like
 from edge_pipeline.benchmarking.harness import run_worker, write_eval_inputs
 from edge_pipeline.benchmarking.host import host_arch, measurement_scope, timing_identity
 from edge_pipeline.benchmarking.rounds import pool_rounds
@@ -34,7 +35,7 @@ def run(view: StageRun) -> StageOutput:
                 results.append(measure(view, artifact, variant, config, evaluation, settings, round_index))
     measured = [(artifact, variant, pool_rounds(results))
                 for results, (artifact, variant, _, _) in zip(rounds, plan, strict=True)]
-    rows = [_with_scope(row, view) for row in build_rows(measured, evaluation)]
+    rows = [_with_scope(row, view) for row in build_rows(measured, evaluation, view.recipe.class_score_outputs)]
     return StageOutput(rows=rows, notes=_host_notes(rows))
 
 
@@ -91,7 +92,6 @@ def measure(view: StageRun, artifact: Artifact, variant: str, config: BenchmarkC
 
 def worker_job(view: StageRun, artifact: Artifact, variant: str, config: BenchmarkConfig,
                evaluation: ArrayDataset | None, settings: dict, tmp: Path, scored: bool = True) -> dict:
-    input_spec = view.recipe.input
     job = {
         "backend": artifact.backend,
         "artifact": str(artifact.path),
@@ -103,7 +103,9 @@ def worker_job(view: StageRun, artifact: Artifact, variant: str, config: Benchma
         "iterations": config.iterations,
         "time_budget_s": config.time_budget_s,
         "eval_batch_size": config.eval_batch_size,
-        "inputs": [{"name": input_spec.name, "sample_shape": input_spec.shape[1:], "dtype": input_spec.dtype}],
+        "inputs": [{"name": spec.name, "sample_shape": list(spec.sample_shape), "dtype": spec.dtype,
+                    "value_range": list(spec.value_range) if spec.value_range else None}
+                   for spec in view.recipe.input_specs],
     }
     if evaluation is not None:
         job["eval_inputs"] = str(write_eval_inputs(dict(evaluation.arrays), tmp))  # also the timed batch
@@ -112,15 +114,17 @@ def worker_job(view: StageRun, artifact: Artifact, variant: str, config: Benchma
     return job
 
 
-def build_rows(measured: list[tuple[Artifact, str, dict]], evaluation: ArrayDataset | None) -> list[BenchmarkRow]:
+def build_rows(measured: list[tuple[Artifact, str, dict]], evaluation: ArrayDataset | None,
+               class_scores: list[str] | None = None) -> list[BenchmarkRow]:
+    """``class_scores``: the outputs holding class scores (None: every 2-D float output)."""
     references = {
-        (a.model, a.target): _first_output(r)
+        (a.model, a.target): _outputs(r)
         for a, variant, r in measured
         if a.precision == "fp32" and "outputs" in r and _is_reference(a, variant)
     }
     rows = []
     for artifact, variant, result in measured:
-        scores = _scores(result, evaluation, references.get((artifact.model, artifact.target)))
+        scores = _scores(result, evaluation, references.get((artifact.model, artifact.target)), class_scores)
         rows += [_row(artifact, variant, result, config, scores)
                  for config in result["configs"] if "skipped" not in config]
     return rows
@@ -136,21 +140,25 @@ def _timed_backend(artifact: Artifact) -> str:
     return artifact.backend
 
 
-def _first_output(result: dict) -> np.ndarray:
-    # Accuracy and agreement read the first output (a classifier's logits); per-output fidelity
-    # for models with several outputs builds on the named outputs kept here.
-    return np.asarray(next(iter(result["outputs"].values())))
+def _outputs(result: dict) -> dict[str, np.ndarray]:
+    return {name: np.asarray(values) for name, values in result["outputs"].items()}
 
 
-def _scores(result: dict, evaluation: ArrayDataset | None, reference: np.ndarray | None) -> dict:
+def _scores(result: dict, evaluation: ArrayDataset | None, reference: dict[str, np.ndarray] | None,
+            class_scores: list[str] | None) -> dict:
+    """Accuracy on labels (the first output, when it holds class scores) and fidelity per output."""
+    scores: dict = {"accuracy": None, "top1_agreement": None, "max_abs_diff": None, "fidelity": {}}
     if "outputs" not in result or evaluation is None:
-        return {"accuracy": None, "top1_agreement": None, "max_abs_diff": None}
-    logits = _first_output(result)
-    scores = {"accuracy": top1_accuracy(logits, evaluation.labels) if evaluation.labels is not None else None}
+        return scores
+    outputs = _outputs(result)
+    first_name, first = next(iter(outputs.items()))
+    first_scores = is_classifier_like(first) if class_scores is None else first_name in class_scores
+    if evaluation.labels is not None and first_scores:
+        scores["accuracy"] = top1_accuracy(first, evaluation.labels)
     if reference is not None:
-        scores.update(agreement(logits, reference))
-    else:
-        scores.update({"top1_agreement": None, "max_abs_diff": None})
+        scores["fidelity"] = fidelity_by_output(outputs, reference, class_scores)
+        headline = next(iter(scores["fidelity"].values()))
+        scores.update({"top1_agreement": headline.top1_agreement, "max_abs_diff": headline.max_abs_diff})
     return scores
 
 

@@ -26,11 +26,11 @@ class RunData:
 
         key = f"transfer:{spec.model_dump_json()}"
         if key not in self._loaded:
-            self._loaded[key] = load_transfer(spec, self.recipe.input, setting)
+            self._loaded[key] = load_transfer(spec, self.recipe.single_input, setting)
         return self._loaded[key]
 
     def _load(self, role: str) -> ArrayDataset:
         if role not in self._loaded:
             spec = getattr(self.recipe.data, role)
-            self._loaded[role] = load_dataset(spec, self.recipe.input, role)
+            self._loaded[role] = load_dataset(spec, self.recipe.input_specs, role)
         return self._loaded[role]

@@ -34,14 +34,14 @@ def run(view: StageRun) -> StageOutput:
     recipe = view.recipe
     config = distill_config(recipe)
     teacher = load_teacher(recipe.model)
-    example = example_input(recipe.input)
+    example = example_input(recipe.single_input)
     student = build_student(recipe.model, view.artifacts, config.student, teacher, example)
     adapters = build_adapters(student.model, teacher, config.hints, example)
     data = view.data.transfer(config.data, "distill.data")
     evaluation = view.data.eval()
     _check_later_prune_budget(recipe, student.model, teacher, example)
     material = {"teacher": model_source_digest(recipe.model), "student_source": student.identity,
-                "input": recipe.input.model_dump(mode="json")}
+                "input": recipe.single_input.model_dump(mode="json")}
     checkpoints = view.workdir / "checkpoints" / STAGE / sha256_json(
         {**material, "config": config.model_dump(mode="json"), "data": data.sha256}
     )[:24]

@@ -27,6 +27,8 @@ def run(view: StageRun) -> StageOutput:
     from edge_pipeline.modeling.loading import model_source_digest
 
     config = export_config(view.recipe, dict(view.targets))
+    if view.recipe.model.onnx is not None:
+        return StageOutput(artifacts=ingest_one(view, model_source_digest(view.recipe.model), config))
     made = [export_one(view, "teacher", None, model_source_digest(view.recipe.model), config)]
     made += [export_one(view, a.model, a, a.sha256, config) for a in view.artifacts if a.kind in TORCH_KINDS]
     return StageOutput(artifacts=[a for artifacts in made for a in artifacts])
@@ -35,24 +37,45 @@ def run(view: StageRun) -> StageOutput:
 def export_one(view: StageRun, model_name: str, parent: Artifact | None, digest: str,
                config: ExportConfig) -> list[Artifact]:
     calib = view.data.calibration()
-    input_spec = view.recipe.input
+    specs = view.recipe.input_specs
 
     def produce(directory: Path):
         from edge_pipeline.modeling.complexity import onnx_complexity
-        from edge_pipeline.modeling.loading import check_input_spec, load_torch_model
+        from edge_pipeline.modeling.loading import check_input_specs, load_torch_model
         from edge_pipeline.modeling.onnx_export import export_onnx
         from edge_pipeline.modeling.torch_artifacts import load_torch_artifact
 
         model = load_torch_artifact(parent) if parent is not None else load_torch_model(view.recipe.model)
-        check_input_spec(model, input_spec)
+        check_input_specs(model, specs)
         out = directory / f"{model_name}.fp32.onnx"
-        meta = export_onnx(model, input_spec, config, out, calib.named_for([input_spec.name])[input_spec.name])
+        meta = export_onnx(model, specs, config, out, calib.named_for([s.name for s in specs]), view.recipe.outputs)
         meta.update(onnx_complexity(out))
         return [_record(model_name, out, parent, config, meta)], {}
 
-    artifacts, _ = view.step(model_name, produce, config=config, data=(calib,),
-                             extra={"model": digest, "input": input_spec.model_dump(mode="json")},
-                             backend=CHECK_BACKEND)
+    identity = {"model": digest, "inputs": [s.model_dump(mode="json") for s in specs], "outputs": view.recipe.outputs}
+    artifacts, _ = view.step(model_name, produce, config=config, data=(calib,), extra=identity, backend=CHECK_BACKEND)
+    return artifacts
+
+
+def ingest_one(view: StageRun, digest: str, config: ExportConfig) -> list[Artifact]:
+    """The recipe's ONNX file, prepared (fixed dims, opset, folded constants) and run once in ORT."""
+    calib = view.data.calibration()
+    specs = view.recipe.input_specs
+    source = Path(view.recipe.model.onnx or "")
+
+    def produce(directory: Path):
+        from edge_pipeline.modeling.complexity import onnx_complexity
+        from edge_pipeline.modeling.onnx_export import run_once
+        from edge_pipeline.modeling.onnx_source import ingest_onnx
+
+        out = directory / "teacher.fp32.onnx"
+        meta = ingest_onnx(source, specs, config, out)
+        meta["numeric_check"] = run_once(out, calib.take(config.check_samples))
+        meta.update(onnx_complexity(out))
+        return [_record("teacher", out, None, config, meta)], {}
+
+    identity = {"onnx": digest, "inputs": [s.model_dump(mode="json") for s in specs]}
+    artifacts, _ = view.step("teacher", produce, config=config, data=(calib,), extra=identity, backend=CHECK_BACKEND)
     return artifacts
 
 

@@ -41,14 +41,14 @@ def run(view: StageRun) -> StageOutput:
     source = _input_model(view)
     name = config.model_name or f"{source.lineage}-pruned"
     teacher = load_teacher(recipe.model)
-    example = example_input(recipe.input)
+    example = example_input(recipe.single_input)
     check_reachable(source.model, teacher, example, config)
     ignored = ignored_names(source.model, config, example)
     data = view.data.transfer(config.data, "prune.data")
     evaluation = view.data.eval()
     _check_labels(config, data)
     material = {"model": source.digest, "teacher": model_source_digest(recipe.model),
-                "input": recipe.input.model_dump(mode="json")}
+                "input": recipe.single_input.model_dump(mode="json")}
     if config.target.kind == "latency":
         from edge_pipeline.benchmarking.host import timing_identity
 
@@ -121,7 +121,7 @@ def _latency_measure(view: StageRun, teacher, config: PruneConfig):
     from edge_pipeline.shrinking.collective import main_rank_value
     from edge_pipeline.training import distributed as dist_util
 
-    probe = LatencyProbe(teacher, view.recipe.input, view.data.calibration().inputs, config.target) \
+    probe = LatencyProbe(teacher, view.recipe.single_input, view.data.calibration().inputs, config.target) \
         if dist_util.is_main_process() else None
 
     def measure(model, label: str) -> dict:

@@ -9,6 +9,7 @@ from edge_pipeline.artifacts.hashing import artifact_size, sha256_artifact
 from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.backends.base import Backend, DeviceStep, ProducedArtifact
 from edge_pipeline.backends.registry import artifact_sidecars, get_backend
+from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.config.schema import QuantizeConfig, TargetProfile, effective_stage_config
 from edge_pipeline.errors import StageError
 from edge_pipeline.stages.base import StageOutput, StageRun
@@ -64,8 +65,12 @@ def prepare_fp32(view: StageRun, backend: Backend, target: TargetProfile, source
     if backend.runs_exported_onnx:
         return [_record(ProducedArtifact(source.path, source.kind, "fp32"), source, target, "quantize")]
 
+    config = effective_stage_config(view.recipe.quantize, target.quantize)
+    calib = view.data.calibration()
+
     def produce(directory: Path):
-        produced = backend.prepare_fp32(source.path, target, directory)
+        prepared = backend.prepare_fp32(source.path, target, directory)
+        produced = _checked(prepared, source, backend, target, config, calib)
         return [_record(p, source, target, "quantize") for p in produced], {}
 
     artifacts, _ = view.step(f"{source.model}/{target.metadata.name}/fp32", produce, inputs=(source,), config=target,
@@ -81,13 +86,27 @@ def quantize_one(view: StageRun, backend: Backend, target: TargetProfile, config
 
     def produce(directory: Path):
         produced = backend.quantize(source.path, calib, config, target, directory, eval_data=evaluation)
-        return [_record(p, source, target, "quantize", config) for p in produced], {}
+        checked = _checked(produced, source, backend, target, config, calib)
+        return [_record(p, source, target, "quantize", config) for p in checked], {}
 
     artifacts, _ = view.step(f"{source.model}/{target.metadata.name}/int8", produce, inputs=(source,),
                              config={"quantize": config.model_dump(mode="json"),
                                      "target": target.model_dump(mode="json")},
                              data=(calib, evaluation), backend=target.backend)
     return artifacts
+
+
+def _checked(produced: list[ProducedArtifact], source: Artifact, backend: Backend, target: TargetProfile,
+             config: QuantizeConfig, calib: ArrayDataset) -> list[ProducedArtifact]:
+    """Each artifact loaded, run and held to the fidelity floor; its per-output figures go in its meta."""
+    from edge_pipeline.stages.fidelity_check import check_artifact
+
+    checked = []
+    for item in produced:
+        fidelity = check_artifact(item.path, item.kind, source.path, backend, target, config, calib)
+        meta = {**item.meta, "fidelity_check": fidelity} if fidelity is not None else item.meta
+        checked.append(ProducedArtifact(item.path, item.kind, item.precision, item.variant, meta))
+    return checked
 
 
 def _record(produced: ProducedArtifact, source: Artifact, target: TargetProfile, stage: str,

@@ -7,7 +7,6 @@ import subprocess
 
 import pytest
 
-
 FINAL = "student-pruned"
 
 

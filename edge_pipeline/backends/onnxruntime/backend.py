@@ -63,9 +63,10 @@ class OnnxRuntimeRunner(Runner):
 
 
 def _ort_dtype(type_string: str) -> str:
-    return {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64"}.get(
-        type_string, type_string
-    )
+    """'tensor(float)' -> 'float32': the numpy name of an ONNX Runtime input type."""
+    names = {"float": "float32", "double": "float64", "bool": "bool"}
+    inner = type_string.removeprefix("tensor(").removesuffix(")")
+    return names.get(inner, inner)
 
 
 class _FeedReader:
@@ -125,7 +126,6 @@ class OnnxRuntimeBackend(Backend):
     def _quantize_qdq(self, onnx_path: Path, dataset, config, target, out_dir: Path) -> list[ProducedArtifact]:
         import onnx
         from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-        from onnxruntime.quantization.shape_inference import quant_pre_process
 
         settings = quantization_settings(config, target)
         model = onnx.load(str(onnx_path))
@@ -141,7 +141,7 @@ class OnnxRuntimeBackend(Backend):
         cache_path = Path(out_dir) / "calibration_ranges.json"
         with tempfile.TemporaryDirectory(prefix="ep-ort-quant-") as tmp:
             prepared = Path(tmp) / "prepared.onnx"
-            quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=False)
+            shape_inference = prepare_for_quantization(Path(onnx_path), prepared)
             collect_ranges(prepared, _FeedReader(batches), config, settings, cache_path, Path(tmp))
             quantize_static(
                 str(prepared),
@@ -163,8 +163,22 @@ class OnnxRuntimeBackend(Backend):
             "per_channel": config.per_channel,
             "calibration": {"method": config.method, "samples": len(calib)},
             "nodes_excluded": excluded,
+            "shape_inference": shape_inference,
         }
         return [ProducedArtifact(out_path, "onnx", "int8", meta=meta)]
+
+
+def prepare_for_quantization(source: Path, prepared: Path) -> str:
+    """ORT's pre-processing with its symbolic shape inference; where that cannot complete (it raises on
+    some graphs exported elsewhere), again without it, saying so in the artifact's meta."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    try:
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=False)
+        return "symbolic"
+    except Exception as exc:  # noqa: BLE001 - symbolic inference raises many types on graphs it cannot follow
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        return f"onnx only (symbolic shape inference failed: {exc.__class__.__name__})"
 
 
 def quantization_settings(config, target) -> dict:

@@ -76,6 +76,7 @@ class TensorRtBackend(Backend):
         model = onnx.load(str(onnx_path))
         ensure_node_names(model)
         _check_exclusions(model, config)
+        check_no_weighted_subgraphs(model)
         plan = plan_qdq(model, config.exclude_nodes, config.exclude_op_types, options.min_channels)
         tensors = sorted(plan.activations)
         reused = statistics_were_cached(model, tensors, dataset, config.samples, config.num_bins)
@@ -156,6 +157,24 @@ def check_quantize_config(config, target) -> None:
         )
 
 
+WEIGHTED_SUBGRAPH_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+
+
+def check_no_weighted_subgraphs(model: onnx.ModelProto) -> None:
+    """The Q/DQ placement works on the main graph: weighted ops inside If/Loop/Scan bodies would
+    stay float while the artifact claims INT8, so such a model fails here, naming the node."""
+    for node in model.graph.node:
+        for attribute in node.attribute:
+            bodies = ([attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else list(attribute.graphs))
+            weighted = sorted({n.op_type for body in bodies for n in body.node if n.op_type in WEIGHTED_SUBGRAPH_OPS})
+            if weighted:
+                raise StageError(
+                    f"node '{node.name}' ({node.op_type}) holds {', '.join(weighted)} inside its '{attribute.name}' "
+                    "subgraph, which TensorRT Q/DQ placement does not reach; fold the control flow at export "
+                    "(fixed shapes, onnxslim) or exclude this target"
+                )
+
+
 def _check_exclusions(model: onnx.ModelProto, config) -> None:
     names = {n.name for n in model.graph.node}
     missing = [n for n in config.exclude_nodes if n not in names]
@@ -179,7 +198,12 @@ def plan_record(plan: QdqPlan) -> dict:
 
 def _input_info(onnx_path: Path) -> dict:
     model = onnx.load(str(onnx_path), load_external_data=False)
-    graph_input = model.graph.input[0]
+    initializers = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    if len(inputs) != 1:
+        raise ConfigError(f"{onnx_path.name} takes inputs {[i.name for i in inputs]}; the TensorRT engine plan and "
+                          "Jetson bundle take one-input models so far: drop this target for this model")
+    graph_input = inputs[0]
     dims = graph_input.type.tensor_type.shape.dim
     sample = [d.dim_value if d.HasField("dim_value") else None for d in dims[1:]]
     if any(d is None or d <= 0 for d in sample):

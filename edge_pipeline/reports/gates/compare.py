@@ -24,6 +24,7 @@ from edge_pipeline.reports.gates.thresholds import (
     GateResult,
     GateThresholds,
     accuracy_gate,
+    fidelity_gates,
     latency_gate,
     missing_gate,
     size_gate,
@@ -76,6 +77,7 @@ def compare_runs(baseline: LoadedRun, new: LoadedRun, thresholds: GateThresholds
     for key in _first_per(new_rows, lambda k: k[:2]):
         subject = f"{key[0]} [{key[1]}]"
         comparison.results.append(accuracy_gate(subject, base_rows[key], new_rows[key], thresholds))
+        comparison.results += fidelity_gates(subject, base_rows[key], new_rows[key], thresholds)
     for key in _first_per(new_rows, lambda k: k[0]):
         comparison.results.append(size_gate(key[0], base_rows[key], new_rows[key], thresholds))
     for key in sorted(base_rows.keys() - new_rows.keys()):

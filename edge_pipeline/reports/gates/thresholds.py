@@ -24,6 +24,9 @@ class GateThresholds(StrictModel):
     max_latency_regression_pct: float = Field(5.0, ge=0, description="largest allowed p50 latency increase, percent")
     max_accuracy_drop_pp: float = Field(0.5, ge=0, description="largest allowed top-1 accuracy drop, percentage points")
     max_size_growth_pct: float = Field(10.0, ge=0, description="largest allowed artifact size increase, percent")
+    max_cosine_drop: float = Field(
+        0.002, ge=0, description="largest allowed drop of an output's cosine to its FP32 reference"
+    )
     latency_basis: Literal["absolute", "vs-teacher"] = Field(
         "absolute",
         description="gate absolute p50, or p50 relative to the same run's FP32 teacher "
@@ -37,7 +40,7 @@ class GateThresholds(StrictModel):
 
 @dataclass(frozen=True)
 class GateResult:
-    gate: str                 # latency | accuracy | size | presence
+    gate: str                 # latency | accuracy | fidelity | size | presence
     subject: str              # artifact id and configuration the gate judged
     status: str               # PASS | FAIL | NOISE | SKIPPED
     message: str
@@ -95,6 +98,25 @@ def accuracy_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: G
         return GateResult("accuracy", subject, PASS, f"{head}: within the {allowed} allowed drop", b, n, change)
     return GateResult("accuracy", subject, FAIL, f"{head}: accuracy dropped more than the {allowed} allowed", b, n,
                       change)
+
+
+def fidelity_gates(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: GateThresholds) -> list[GateResult]:
+    """One gate per output the baseline measured: its cosine to FP32 may drop at most max_cosine_drop."""
+    results = []
+    for name, before in base.fidelity.items():
+        where = f"{subject} output '{name}'"
+        after = new.fidelity.get(name)
+        if after is None:
+            results.append(GateResult("fidelity", where, FAIL, f"output '{name}' has no fidelity in the new run",
+                                      before.cosine, None))
+            continue
+        change = f"{after.cosine - before.cosine:+.5f}"
+        head = f"cosine to FP32 {before.cosine:.5f} -> {after.cosine:.5f} ({change})"
+        status, verdict = ((PASS, "within") if before.cosine - after.cosine <= limits.max_cosine_drop
+                           else (FAIL, "beyond"))
+        results.append(GateResult("fidelity", where, status, f"{head}: {verdict} the {limits.max_cosine_drop:g} "
+                                  "allowed drop", before.cosine, after.cosine, change))
+    return results
 
 
 def size_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: GateThresholds) -> GateResult:

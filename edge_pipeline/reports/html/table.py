@@ -48,3 +48,17 @@ def _cell(value, fmt: str) -> str:
         return '<td data-sort="" class="muted">–</td>'
     sort = value if isinstance(value, (int, float)) else esc(value)
     return f'<td data-sort="{sort}">{esc(fmt.format(value))}</td>'
+
+
+def fidelity_table(rows: list[BenchmarkRow]) -> str:
+    """Per artifact, runtime variant and output: cosine, SQNR, max |diff|, top-1 agreement."""
+    from edge_pipeline.reports.fidelity import HEADERS, fidelity_lines
+
+    lines = fidelity_lines(rows)
+    if not lines:
+        return ""
+    head = "".join(f'<th scope="col">{esc(name)}</th>' for name in HEADERS)
+    body = "".join("<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in line.cells()) + "</tr>" for line in lines)
+    return (f'<h2>Fidelity per output</h2><p class="sub">Against the same model\'s FP32 on its target.</p>'
+            f'<div class="table-wrap"><table id="fidelity"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")

@@ -1,0 +1,55 @@
+"""How close one model's outputs are to a reference's, per named output (numpy only).
+
+cosine and SQNR fit any output (logits, embeddings, boxes, audio); top-1 agreement only outputs
+that look like class scores: 2-D, float, two or more columns.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+
+class OutputFidelity(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cosine: float
+    sqnr_db: float  # 10 log10(|reference|^2 / |error|^2); inf when identical
+    max_abs_diff: float
+    top1_agreement: float | None = None  # percent; classifier-like outputs only
+
+
+def is_classifier_like(values: np.ndarray) -> bool:
+    return values.ndim == 2 and values.shape[1] >= 2 and np.issubdtype(values.dtype, np.floating)
+
+
+def output_fidelity(got: np.ndarray, reference: np.ndarray, class_scores: bool | None = None) -> OutputFidelity:
+    """``class_scores``: whether the output holds class scores (None: judge by its shape)."""
+    a = np.asarray(reference, dtype=np.float64).ravel()
+    b = np.asarray(got, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"outputs shaped {np.shape(got)} and {np.shape(reference)} cannot be compared")
+    error = float(np.sum((a - b) ** 2))
+    signal = float(np.sum(a ** 2))
+    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
+    # Two all-zero outputs agree perfectly; one zero and one not do not.
+    cosine = float(a @ b / norms) if norms > 0 else (1.0 if error == 0 else 0.0)
+    sqnr = math.inf if error == 0 else (10 * math.log10(signal / error) if signal > 0 else -math.inf)
+    top1 = None
+    if is_classifier_like(np.asarray(reference)) if class_scores is None else class_scores:
+        top1 = float((np.argmax(got, axis=1) == np.argmax(reference, axis=1)).mean() * 100.0)
+    return OutputFidelity(cosine=cosine, sqnr_db=sqnr, max_abs_diff=float(np.abs(a - b).max(initial=0.0)),
+                          top1_agreement=top1)
+
+
+def fidelity_by_output(got: dict[str, np.ndarray], reference: dict[str, np.ndarray],
+                       class_scores: list[str] | None = None) -> dict[str, OutputFidelity]:
+    """Per output name present in both; a missing output is an error naming it. ``class_scores``
+    names the outputs holding class scores (None: judge each by its shape)."""
+    missing = sorted(set(reference) - set(got))
+    if missing:
+        raise ValueError(f"outputs {missing} are missing (got {sorted(got)})")
+    return {name: output_fidelity(got[name], reference[name], None if class_scores is None else name in class_scores)
+            for name in reference}

@@ -1,0 +1,150 @@
+"""The test kit: small models of the kinds users bring, in plain torch, with data made here.
+
+- ``tiny_encoder``: a BERT-style sentence encoder, int64 token ids + attention mask -> a pooled
+  embedding (additive mask, softmax attention, LayerNorm, GELU MLP).
+- ``two_head_detector``: a CNN returning ``{"logits": (B, C), "boxes": (B, 4)}``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+VOCAB = 96
+SEQUENCE = 16
+DETECTOR_SHAPE = (3, 16, 16)
+
+
+class _Block(nn.Module):
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.norm2 = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor, additive_mask: torch.Tensor) -> torch.Tensor:
+        batch, length, dim = x.shape  # (B, S, D)
+        q, k, v = self.qkv(x).reshape(batch, length, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(dim // self.heads) + additive_mask  # (B, H, S, S)
+        attended = (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(batch, length, dim)
+        x = self.norm1(x + self.proj(attended))
+        return self.norm2(x + self.mlp(x))
+
+
+class TinyEncoder(nn.Module):
+    def __init__(self, vocab: int = VOCAB, dim: int = 32, heads: int = 2, layers: int = 2, max_length: int = 64):
+        super().__init__()
+        self.tokens = nn.Embedding(vocab, dim)
+        self.positions = nn.Embedding(max_length, dim)
+        self.blocks = nn.ModuleList(_Block(dim, heads) for _ in range(layers))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        x = self.tokens(input_ids) + self.positions(positions)[None]  # (B, S, D)
+        keep = attention_mask.to(x.dtype)  # (B, S)
+        # A large finite negative, not -inf: masked keys get no weight and ranges stay finite.
+        additive = ((1.0 - keep) * -1e4)[:, None, None, :]  # (B, 1, 1, S)
+        for block in self.blocks:
+            x = block(x, additive)
+        return (x * keep[..., None]).sum(dim=1) / keep.sum(dim=1, keepdim=True).clamp(min=1.0)  # (B, D)
+
+
+class TwoHeadDetector(nn.Module):
+    def __init__(self, classes: int = 4, width: int = 16):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.classify = nn.Linear(2 * width, classes)
+        self.regress = nn.Linear(2 * width, 4)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.features(x)  # (B, 2W)
+        return {"logits": self.classify(features), "boxes": torch.sigmoid(self.regress(features))}
+
+
+def tiny_encoder(seed: int = 0) -> TinyEncoder:
+    torch.manual_seed(seed)
+    return TinyEncoder().eval()
+
+
+def two_head_detector(seed: int = 0) -> TwoHeadDetector:
+    torch.manual_seed(seed)
+    model = TwoHeadDetector()
+    _train_briefly(model, seed)
+    return model.eval()
+
+
+def encoder_arrays(count: int = 64, seed: int = 0) -> dict[str, np.ndarray]:
+    """Token ids in [1, VOCAB) with padding (id 0, mask 0) after a random length of 4..SEQUENCE."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1, VOCAB, size=(count, SEQUENCE)).astype(np.int64)
+    lengths = rng.integers(4, SEQUENCE + 1, size=count)
+    mask = (np.arange(SEQUENCE)[None, :] < lengths[:, None]).astype(np.int64)
+    return {"input_ids": ids * mask, "attention_mask": mask}
+
+
+def detector_arrays(count: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Images whose class is the brightest quadrant's index."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((count, *DETECTOR_SHAPE)).astype(np.float32)
+    half = DETECTOR_SHAPE[1] // 2
+    quadrants = np.stack([x[:, :, :half, :half], x[:, :, :half, half:], x[:, :, half:, :half], x[:, :, half:, half:]])
+    y = quadrants.mean(axis=(2, 3, 4)).argmax(axis=0).astype(np.int64)
+    return x, y
+
+
+def _train_briefly(model: TwoHeadDetector, seed: int, steps: int = 60) -> None:
+    """A few optimizer steps on made-up data, so BatchNorm statistics and heads are not random."""
+    x, y = detector_arrays(256, seed + 100)
+    inputs, labels = torch.from_numpy(x), torch.from_numpy(y)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for step in range(steps):
+        index = torch.arange(step * 32, step * 32 + 32) % len(inputs)
+        out = model(inputs[index])
+        centre = torch.full_like(out["boxes"], 0.5)
+        loss = F.cross_entropy(out["logits"], labels[index]) + F.mse_loss(out["boxes"], centre)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+def write_opset12_constant_cnn(path, seed: int = 0) -> None:
+    """An ONNX file "from elsewhere": opset 12, input 'pixels' [N, 3, H, W] with dynamic H and W,
+    every weight a Constant node, plus a dead Constant no output uses."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+
+    def constant(name: str, values: np.ndarray):
+        return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(values.astype(np.float32), name))
+
+    nodes = [
+        constant("w1", rng.standard_normal((8, 3, 3, 3)) * 0.3), constant("b1", rng.standard_normal(8) * 0.1),
+        constant("w2", rng.standard_normal((4, 8)) * 0.5), constant("b2", np.zeros(4)),
+        constant("unused", rng.standard_normal((64, 64, 16))),
+        helper.make_node("Conv", ["pixels", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("GlobalAveragePool", ["r1"], ["g1"]),
+        helper.make_node("Flatten", ["g1"], ["f1"]),
+        helper.make_node("Gemm", ["f1", "w2", "b2"], ["scores"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "opset12-constant-cnn",
+        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 4])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)], producer_name="elsewhere")
+    model.ir_version = 7
+    onnx.save(model, str(path))

@@ -1,0 +1,100 @@
+"""Models of the kinds users bring, through export -> quantize -> benchmark with fidelity per output:
+a BERT-style encoder (int64 ids + attention mask -> embedding) and a two-output detector."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edge_pipeline import api
+from edge_pipeline.errors import StageError
+from edge_pipeline.testing.kit import SEQUENCE, VOCAB, detector_arrays, encoder_arrays
+from tests.conftest import write_recipe
+
+TARGETS = ["x86-cpu-onnxruntime", "x86-cpu-openvino"]
+
+
+def _encoder_recipe(tmp_path, **quantize) -> dict:
+    for role, seed in (("calibration", 1), ("eval", 2)):
+        np.savez(tmp_path / f"{role}.npz", **encoder_arrays(48, seed))
+    return {
+        "metadata": {"name": "tiny-encoder"},
+        "model": {"factory": "edge_pipeline.testing.kit:tiny_encoder"},
+        "inputs": [
+            {"name": "input_ids", "shape": [1, SEQUENCE], "dtype": "int64", "value_range": [0, VOCAB]},
+            {"name": "attention_mask", "shape": [1, SEQUENCE], "dtype": "int64", "value_range": [0, 2]},
+        ],
+        "outputs": ["embedding"],
+        "class_score_outputs": [],
+        "data": {"calibration": {"path": str(tmp_path / "calibration.npz")},
+                 "eval": {"path": str(tmp_path / "eval.npz")}},
+        "stages": ["export", "quantize", "benchmark"],
+        "targets": TARGETS,
+        "quantize": {"samples": 32, **quantize},
+        "benchmark": {"warmup": 2, "iterations": 5, "rounds": 1},
+    }
+
+
+def _rows(bundle) -> list[dict]:
+    return json.loads((bundle / "report.json").read_text())["results"]
+
+
+def test_encoder_with_two_int64_inputs_gets_fidelity_per_output(tmp_path):
+    recipe = write_recipe(tmp_path / "r.yaml", _encoder_recipe(tmp_path))
+    bundle = api.run(recipe, tmp_path / "bundle", cache_dir=tmp_path / "cache")
+    rows = _rows(bundle)
+    assert {r["target"] for r in rows} == set(TARGETS)
+    for row in rows:
+        assert set(row["fidelity"]) == {"embedding"}, row["artifact_id"]
+        assert row["fidelity"]["embedding"]["top1_agreement"] is None  # an embedding is no classifier
+        assert row["accuracy"] is None
+    fp32 = [r for r in rows if r["precision"] == "fp32"]
+    assert all(r["fidelity"]["embedding"]["cosine"] > 0.9999 for r in fp32)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    onnx = next(a for a in manifest["artifacts"] if a["id"] == "teacher/onnx/fp32")
+    assert onnx["meta"]["outputs"] == ["embedding"]
+
+
+def test_two_output_detector_keeps_both_outputs_by_name(tmp_path):
+    for role, seed in (("calibration", 1), ("eval", 2)):
+        x, y = detector_arrays(48, seed)
+        np.savez(tmp_path / f"{role}.npz", x=x, y=y)
+    recipe = write_recipe(tmp_path / "r.yaml", {
+        "metadata": {"name": "detector"},
+        "model": {"factory": "edge_pipeline.testing.kit:two_head_detector"},
+        "input": {"name": "image", "shape": [1, 3, 16, 16]},
+        "class_score_outputs": ["logits"],  # boxes are 2-D floats too, but no class scores
+        "data": {"calibration": {"path": str(tmp_path / "calibration.npz")},
+                 "eval": {"path": str(tmp_path / "eval.npz")}},
+        "targets": TARGETS,
+        "quantize": {"samples": 32, "min_cosine": 0.9},
+        "benchmark": {"warmup": 2, "iterations": 5, "rounds": 1},
+    })
+    bundle = api.run(recipe, tmp_path / "bundle", cache_dir=tmp_path / "cache")
+    for row in _rows(bundle):
+        assert set(row["fidelity"]) == {"logits", "boxes"}, row["artifact_id"]
+        assert row["fidelity"]["logits"]["top1_agreement"] is not None
+        assert row["fidelity"]["boxes"]["top1_agreement"] is None
+        assert row["accuracy"] is not None  # the first output holds class scores and the data has labels
+    int8 = [a for a in json.loads((bundle / "manifest.json").read_text())["artifacts"] if a["precision"] == "int8"]
+    assert all(set(a["meta"]["fidelity_check"]) == {"logits", "boxes"} for a in int8)
+
+
+def test_a_missed_fidelity_floor_fails_the_step_naming_the_output(tmp_path):
+    recipe = write_recipe(tmp_path / "r.yaml", _encoder_recipe(tmp_path, min_cosine=0.999999))
+    with pytest.raises(StageError, match="output 'embedding' reaches cosine .* below the floor 0.999999"):
+        api.run(recipe, tmp_path / "bundle", cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_token_ids_outside_their_range_are_refused(tmp_path):
+    data = _encoder_recipe(tmp_path)
+    arrays = encoder_arrays(8, 3)
+    arrays["input_ids"][0, 0] = VOCAB + 5
+    np.savez(tmp_path / "calibration.npz", **arrays)
+    from edge_pipeline.errors import DataError
+
+    with pytest.raises(DataError, match="input 'input_ids' has 1 values outside its value_range"):
+        api.run(write_recipe(tmp_path / "r.yaml", data), tmp_path / "bundle", cache_dir=tmp_path / "cache")
