@@ -49,5 +49,24 @@ def _nodes_using(onnx_path: Path, operators: list[str]) -> list[str]:
 def save_ir(model: ov.Model, xml_path: Path, compress_to_fp16: bool) -> Path:
     """Write ``model.xml`` + ``model.bin``; save_model compresses to FP16 unless told not to."""
     xml_path.parent.mkdir(parents=True, exist_ok=True)
+    canonical_names(model)
     ov.save_model(model, str(xml_path), compress_to_fp16=compress_to_fp16)
     return xml_path
+
+
+# OpenVINO names the nodes it creates '<Type>_<n>' from a counter global to the process, so the same
+# model converted after other work gets other names and another sha256 (a cold run and a warm one
+# would disagree; a folded constant keeps its source op's prefix, 'Reshape_11641'). Such names are
+# renumbered per prefix in graph order before saving.
+_AUTO_NAME = re.compile(r"(?P<type>[A-Za-z][A-Za-z0-9]*)_\d+")
+
+
+def canonical_names(model: ov.Model) -> None:
+    counts: dict[str, int] = {}
+    for op in model.get_ordered_ops():
+        match = _AUTO_NAME.fullmatch(op.get_friendly_name())
+        if match is None:  # a name the model brought (an ONNX node's) stays
+            continue
+        index = counts.get(match.group("type"), 0)
+        counts[match.group("type")] = index + 1
+        op.set_friendly_name(f"{match.group('type')}_{index}")

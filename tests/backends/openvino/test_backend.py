@@ -203,3 +203,14 @@ def test_bad_options_are_config_errors(backend, target):
         backend.runtime_variants("fp32", with_options(target, preset="fastest"))
     with pytest.raises(ConfigError, match="options.num_threads"):
         backend.runtime_variants("fp32", with_options(target, num_threads=4))
+
+
+def test_ir_bytes_do_not_depend_on_what_the_process_converted_before(backend, target, tiny_onnx, tmp_path):
+    """OpenVINO numbers the nodes it creates from a process-wide counter; saved IRs are renumbered,
+    so a cold run and a warm one (other conversions first) write the same files."""
+    first = backend.prepare_fp32(tiny_onnx, target, tmp_path / "a")[0].path
+    for index in range(2):
+        backend.prepare_fp32(tiny_onnx, target, tmp_path / f"other{index}")
+    again = backend.prepare_fp32(tiny_onnx, target, tmp_path / "b")[0].path
+    assert first.read_bytes() == again.read_bytes()
+    assert first.with_suffix(".bin").read_bytes() == again.with_suffix(".bin").read_bytes()
