@@ -76,8 +76,8 @@ class DefaultRun:
 # still runs): the full budgets cost minutes that only repeat what the trimmed run checks. The
 # default's own accuracy and speed figures are measured by benchmarks/ and stated in the README.
 TRIMMED_DEFAULT = [
-    "model.kwargs.epochs=4", "distill.train.epochs=3", "prune.recovery.train.epochs=1",
-    "benchmark.rounds=1", "benchmark.warmup=5", "benchmark.iterations=20",
+    "model.kwargs.epochs=3", "distill.train.epochs=2", "prune.recovery.train.epochs=1",
+    "benchmark.rounds=1", "benchmark.warmup=2", "benchmark.iterations=10",
 ]
 
 

@@ -1,5 +1,5 @@
 """The embedded default, cold then warm, as the README's first command runs it (with the trimmed
-training and timing budgets of tests/conftest.py: the accuracy bars here are for 4 training epochs;
+training and timing budgets of tests/conftest.py: the accuracy bars here are for 3 training epochs;
 the full default's figures are in the README)."""
 
 import json
