@@ -46,6 +46,9 @@ class Runner(ABC):
     def __init__(self, path: Path, options: RunnerOptions):
         self.path = Path(path)
         self.options = options
+        # ``load`` fills these from the loaded model: its inputs, and its outputs in ``_infer`` order.
+        self._inputs: list[InputInfo] = []
+        self._outputs: list[str] = []
 
     def __enter__(self) -> Runner:
         self.load()
@@ -61,13 +64,13 @@ class Runner(ABC):
         pass
 
     @property
-    @abstractmethod
-    def inputs(self) -> list[InputInfo]: ...
+    def inputs(self) -> list[InputInfo]:
+        return self._inputs
 
     @property
-    @abstractmethod
     def output_names(self) -> list[str]:
         """The model's output names, in the order ``_infer`` returns them."""
+        return self._outputs
 
     def infer(self, feed: Feed) -> Outputs:
         """Run ``feed`` (input name -> array) and return the outputs by name."""

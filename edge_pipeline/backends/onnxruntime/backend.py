@@ -50,13 +50,6 @@ class OnnxRuntimeRunner(Runner):
         self._inputs = [InputInfo(i.name, tuple(i.shape), _ort_dtype(i.type)) for i in self.session.get_inputs()]
         self._outputs = [o.name for o in self.session.get_outputs()]
 
-    @property
-    def inputs(self) -> list[InputInfo]:
-        return self._inputs
-
-    @property
-    def output_names(self) -> list[str]:
-        return self._outputs
 
     def _infer(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self.session.run(None, feed)

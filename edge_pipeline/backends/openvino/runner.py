@@ -80,13 +80,6 @@ class OpenVinoRunner(Runner):
         self._queue = self.request = self.compiled = None
         self._bound = {}
 
-    @property
-    def inputs(self) -> list[InputInfo]:
-        return self._inputs
-
-    @property
-    def output_names(self) -> list[str]:
-        return self._outputs
 
     def _infer(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         if self._splits_batch(feed):

@@ -87,18 +87,12 @@ class TensorRtEngineRunner(Runner):
             )
             for name in self.session.input_names
         ]
+        self._outputs = list(self.session.output_names)
         self._last_feed = None
 
     def close(self) -> None:
         self.session.close()
 
-    @property
-    def inputs(self) -> list[InputInfo]:
-        return self._inputs
-
-    @property
-    def output_names(self) -> list[str]:
-        return list(self.session.output_names)
 
     def _infer(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         self._last_feed = feed

@@ -49,13 +49,6 @@ class ToyRunner(Runner):
                         for i in model.graph.input]
         self._outputs = [o.name for o in model.graph.output]
 
-    @property
-    def inputs(self) -> list[InputInfo]:
-        return self._inputs
-
-    @property
-    def output_names(self) -> list[str]:
-        return self._outputs
 
     def _infer(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         return list(self.session.run(None, feed))
