@@ -148,3 +148,45 @@ def write_opset12_constant_cnn(path, seed: int = 0) -> None:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)], producer_name="elsewhere")
     model.ir_version = 7
     onnx.save(model, str(path))
+
+
+AUDIO_SAMPLES = 256
+STATE = 16
+
+
+class StatefulPitchNet(nn.Module):
+    """Streaming audio: a 1-D CNN over one frame plus a recurrent state in, a pitch estimate
+    (regression) and the next state out; a GRU cell written in Linear ops so it exports plainly."""
+
+    def __init__(self, channels: int = 16, state: int = STATE):
+        super().__init__()
+        self.frontend = nn.Sequential(
+            nn.Conv1d(1, channels, 9, stride=4, padding=4), nn.BatchNorm1d(channels), nn.ReLU(),
+            nn.Conv1d(channels, channels, 9, stride=4, padding=4), nn.BatchNorm1d(channels), nn.ReLU(),
+            nn.AdaptiveAvgPool1d(1), nn.Flatten(),
+        )
+        self.gates = nn.Linear(channels + state, 2 * state)
+        self.candidate = nn.Linear(channels + state, state)
+        self.pitch = nn.Linear(state, 1)
+
+    def forward(self, audio: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.frontend(audio)  # (B, C)
+        update, reset = torch.sigmoid(self.gates(torch.cat([features, state], dim=1))).chunk(2, dim=1)  # (B, S) x2
+        proposal = torch.tanh(self.candidate(torch.cat([features, reset * state], dim=1)))  # (B, S)
+        new_state = (1 - update) * state + update * proposal
+        return self.pitch(new_state), new_state
+
+
+def stateful_pitch_net(seed: int = 0) -> StatefulPitchNet:
+    torch.manual_seed(seed)
+    return StatefulPitchNet().eval()
+
+
+def audio_arrays(count: int = 64, seed: int = 0) -> dict[str, np.ndarray]:
+    """Sine frames of random pitch with noise, and a state carried from a previous frame."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(AUDIO_SAMPLES) / 8000.0
+    pitch = rng.uniform(80, 800, size=(count, 1))
+    audio = np.sin(2 * np.pi * pitch * t) + 0.05 * rng.standard_normal((count, AUDIO_SAMPLES))
+    return {"audio": audio[:, None, :].astype(np.float32),
+            "state": np.tanh(rng.standard_normal((count, STATE))).astype(np.float32)}

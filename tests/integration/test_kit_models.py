@@ -10,7 +10,15 @@ import pytest
 
 from edge_pipeline import api
 from edge_pipeline.errors import StageError
-from edge_pipeline.testing.kit import SEQUENCE, VOCAB, detector_arrays, encoder_arrays
+from edge_pipeline.testing.kit import (
+    AUDIO_SAMPLES,
+    SEQUENCE,
+    STATE,
+    VOCAB,
+    audio_arrays,
+    detector_arrays,
+    encoder_arrays,
+)
 from tests.conftest import write_recipe
 
 TARGETS = ["x86-cpu-onnxruntime", "x86-cpu-openvino"]
@@ -98,3 +106,44 @@ def test_token_ids_outside_their_range_are_refused(tmp_path):
 
     with pytest.raises(DataError, match="input 'input_ids' has 1 values outside its value_range"):
         api.run(write_recipe(tmp_path / "r.yaml", data), tmp_path / "bundle", cache_dir=tmp_path / "cache")
+
+
+def test_audio_model_with_recurrent_state_keeps_both_outputs(tmp_path):
+    for role, seed in (("calibration", 1), ("eval", 2)):
+        np.savez(tmp_path / f"{role}.npz", **audio_arrays(48, seed))
+    recipe = write_recipe(tmp_path / "r.yaml", {
+        "metadata": {"name": "pitch"},
+        "model": {"factory": "edge_pipeline.testing.kit:stateful_pitch_net"},
+        "inputs": [{"name": "audio", "shape": [1, 1, AUDIO_SAMPLES]}, {"name": "state", "shape": [1, STATE]}],
+        "outputs": ["pitch", "next_state"],
+        "class_score_outputs": [],
+        "data": {"calibration": {"path": str(tmp_path / "calibration.npz")},
+                 "eval": {"path": str(tmp_path / "eval.npz")}},
+        "targets": TARGETS,
+        "quantize": {"samples": 32},
+        "benchmark": {"warmup": 2, "iterations": 5, "rounds": 1},
+    })
+    rows = _rows(api.run(recipe, tmp_path / "bundle", cache_dir=tmp_path / "cache"))
+    for row in rows:
+        assert set(row["fidelity"]) == {"pitch", "next_state"}, row["artifact_id"]
+        assert all(f["top1_agreement"] is None for f in row["fidelity"].values())
+
+
+def test_depthwise_separable_mobilenet_style_cnn(tmp_path):
+    rng = np.random.default_rng(0)
+    for role in ("calibration", "eval"):
+        np.savez(tmp_path / f"{role}.npz", x=rng.standard_normal((48, 3, 16, 16)).astype(np.float32),
+                 y=rng.integers(0, 10, 48))
+    recipe = write_recipe(tmp_path / "r.yaml", {
+        "metadata": {"name": "mobilenet-style"},
+        "model": {"factory": "edge_pipeline.zoo.students:tiny_mobilenet_v2", "kwargs": {"in_channels": 3}},
+        "input": {"shape": [1, 3, 16, 16]},
+        "data": {"calibration": {"path": str(tmp_path / "calibration.npz")},
+                 "eval": {"path": str(tmp_path / "eval.npz")}},
+        "targets": TARGETS,
+        "quantize": {"samples": 32},
+        "benchmark": {"warmup": 2, "iterations": 5, "rounds": 1},
+    })
+    rows = _rows(api.run(recipe, tmp_path / "bundle", cache_dir=tmp_path / "cache"))
+    assert {(r["target"], r["precision"]) for r in rows} >= {(t, p) for t in TARGETS for p in ("fp32", "int8")}
+    assert all(set(r["fidelity"]) == {"output"} for r in rows)
