@@ -215,10 +215,9 @@ def known_suffixes() -> list[str]:
 
 def artifact_sidecars(backend: str | None, kind: str, path: Path) -> list[Path]:
     """Existing files that belong with an artifact (an IR's .bin, an ONNX file's external data)."""
-    if backend is None or backend not in BACKENDS:
-        found = ArtifactFormat(kind, (), ("+.data",)) if kind == "onnx" else None
-    else:
-        found = descriptor(backend).format_of(kind)
+    rows = [descriptor(backend)] if backend in BACKENDS else list(BACKENDS.values())
+    # An artifact of no backend (the exported ONNX) takes the first row that knows its kind.
+    found = next((f for row in rows if (f := row.format_of(kind)) is not None), None)
     return [p for p in (found.sidecar_paths(Path(path)) if found else []) if p.is_file()]
 
 

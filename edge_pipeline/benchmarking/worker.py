@@ -85,15 +85,15 @@ def synthetic(shape: tuple[int, ...], dtype: str, value_range: tuple[float, floa
     return rng.standard_normal(shape).astype(dtype)
 
 
-def _load_eval_inputs(job: dict, runner) -> dict[str, np.ndarray] | None:
-    """The eval arrays keyed by the model's input names (a one-array file feeds a one-input model)."""
+def _load_eval_inputs(job: dict):
+    """The job's eval arrays as an ArrayDataset (read once per worker), or None."""
     if not job.get("eval_inputs"):
         return None
     from edge_pipeline.calibration.dataset import ArrayDataset
 
     with np.load(job["eval_inputs"], allow_pickle=False) as archive:
         arrays = {name: archive[name] for name in archive.files}
-    return ArrayDataset(arrays, None, job["eval_inputs"], "").named_for([i.name for i in runner.inputs])
+    return ArrayDataset(arrays, None, job["eval_inputs"], "")
 
 
 def refused_batch_sizes(runner, batch_sizes: list[int]) -> list[int]:
@@ -127,6 +127,7 @@ def run_job(job: dict) -> dict:
     import_start = time.perf_counter()
     backend = load_runtime_backend(job["backend"], job["artifact"])
     runtime_import_s = time.perf_counter() - import_start
+    eval_data = _load_eval_inputs(job)
     configs, cold, process_cold = [], {}, None
     for streams, threads in _sweep(job):
         settings = dict(job.get("settings") or {})
@@ -136,7 +137,8 @@ def run_job(job: dict) -> dict:
         load_start = time.perf_counter()
         with backend.runner(Path(job["artifact"]), options) as runner:
             load_s = time.perf_counter() - load_start
-            eval_inputs = _load_eval_inputs(job, runner)
+            # Keyed by the model's input names (a one-array file feeds a one-input model).
+            eval_inputs = eval_data.named_for([i.name for i in runner.inputs]) if eval_data is not None else None
             refused = refused_batch_sizes(runner, job["batch_sizes"])
             if refused and job.get("on_fixed_batch", "skip") == "error":
                 _refuse(runner, refused)

@@ -73,8 +73,11 @@ def prepare_fp32(view: StageRun, backend: Backend, target: TargetProfile, source
         produced = _checked(prepared, source, backend, target, config, calib)
         return [_record(p, source, target, "quantize") for p in produced], {}
 
+    # The load-and-fidelity check holds the FP32 artifact to the floor too: the floor keys the entry.
+    floor = {"min_cosine": config.min_cosine, "min_cosine_per_output": config.min_cosine_per_output,
+             "fidelity_samples": config.fidelity_samples}
     artifacts, _ = view.step(f"{source.model}/{target.metadata.name}/fp32", produce, inputs=(source,), config=target,
-                             backend=target.backend)
+                             data=(calib,), extra={"fidelity_floor": floor}, backend=target.backend)
     return artifacts
 
 

@@ -27,7 +27,7 @@ TARGETS = ["x86-cpu-onnxruntime", "x86-cpu-openvino"]
 def _encoder_recipe(tmp_path, **quantize) -> dict:
     for role, seed in (("calibration", 1), ("eval", 2)):
         np.savez(tmp_path / f"{role}.npz", **encoder_arrays(48, seed))
-    return {
+    return _kit_recipe(tmp_path, {
         "metadata": {"name": "tiny-encoder"},
         "model": {"factory": "edge_pipeline.testing.kit:tiny_encoder"},
         "inputs": [
@@ -36,11 +36,17 @@ def _encoder_recipe(tmp_path, **quantize) -> dict:
         ],
         "outputs": ["embedding"],
         "class_score_outputs": [],
+        "quantize": {"samples": 32, **quantize},
+    })
+
+
+def _kit_recipe(tmp_path, fields: dict) -> dict:
+    """A kit model's recipe: its own fields plus the data written to tmp_path, the targets and a short benchmark."""
+    return {
+        **fields,
         "data": {"calibration": {"path": str(tmp_path / "calibration.npz")},
                  "eval": {"path": str(tmp_path / "eval.npz")}},
-        "stages": ["export", "quantize", "benchmark"],
         "targets": TARGETS,
-        "quantize": {"samples": 32, **quantize},
         "benchmark": {"warmup": 2, "iterations": 5, "rounds": 1},
     }
 
@@ -69,17 +75,13 @@ def test_two_output_detector_keeps_both_outputs_by_name(tmp_path):
     for role, seed in (("calibration", 1), ("eval", 2)):
         x, y = detector_arrays(48, seed)
         np.savez(tmp_path / f"{role}.npz", x=x, y=y)
-    recipe = write_recipe(tmp_path / "r.yaml", {
+    recipe = write_recipe(tmp_path / "r.yaml", _kit_recipe(tmp_path, {
         "metadata": {"name": "detector"},
         "model": {"factory": "edge_pipeline.testing.kit:two_head_detector"},
         "input": {"name": "image", "shape": [1, 3, 16, 16]},
         "class_score_outputs": ["logits"],  # boxes are 2-D floats too, but no class scores
-        "data": {"calibration": {"path": str(tmp_path / "calibration.npz")},
-                 "eval": {"path": str(tmp_path / "eval.npz")}},
-        "targets": TARGETS,
         "quantize": {"samples": 32, "min_cosine": 0.9},
-        "benchmark": {"warmup": 2, "iterations": 5, "rounds": 1},
-    })
+    }))
     bundle = api.run(recipe, tmp_path / "bundle", cache_dir=tmp_path / "cache")
     for row in _rows(bundle):
         assert set(row["fidelity"]) == {"logits", "boxes"}, row["artifact_id"]
@@ -111,18 +113,14 @@ def test_token_ids_outside_their_range_are_refused(tmp_path):
 def test_audio_model_with_recurrent_state_keeps_both_outputs(tmp_path):
     for role, seed in (("calibration", 1), ("eval", 2)):
         np.savez(tmp_path / f"{role}.npz", **audio_arrays(48, seed))
-    recipe = write_recipe(tmp_path / "r.yaml", {
+    recipe = write_recipe(tmp_path / "r.yaml", _kit_recipe(tmp_path, {
         "metadata": {"name": "pitch"},
         "model": {"factory": "edge_pipeline.testing.kit:stateful_pitch_net"},
         "inputs": [{"name": "audio", "shape": [1, 1, AUDIO_SAMPLES]}, {"name": "state", "shape": [1, STATE]}],
         "outputs": ["pitch", "next_state"],
         "class_score_outputs": [],
-        "data": {"calibration": {"path": str(tmp_path / "calibration.npz")},
-                 "eval": {"path": str(tmp_path / "eval.npz")}},
-        "targets": TARGETS,
         "quantize": {"samples": 32},
-        "benchmark": {"warmup": 2, "iterations": 5, "rounds": 1},
-    })
+    }))
     rows = _rows(api.run(recipe, tmp_path / "bundle", cache_dir=tmp_path / "cache"))
     for row in rows:
         assert set(row["fidelity"]) == {"pitch", "next_state"}, row["artifact_id"]
@@ -134,16 +132,12 @@ def test_depthwise_separable_mobilenet_style_cnn(tmp_path):
     for role in ("calibration", "eval"):
         np.savez(tmp_path / f"{role}.npz", x=rng.standard_normal((48, 3, 16, 16)).astype(np.float32),
                  y=rng.integers(0, 10, 48))
-    recipe = write_recipe(tmp_path / "r.yaml", {
+    recipe = write_recipe(tmp_path / "r.yaml", _kit_recipe(tmp_path, {
         "metadata": {"name": "mobilenet-style"},
         "model": {"factory": "edge_pipeline.zoo.students:tiny_mobilenet_v2", "kwargs": {"in_channels": 3}},
         "input": {"shape": [1, 3, 16, 16]},
-        "data": {"calibration": {"path": str(tmp_path / "calibration.npz")},
-                 "eval": {"path": str(tmp_path / "eval.npz")}},
-        "targets": TARGETS,
         "quantize": {"samples": 32},
-        "benchmark": {"warmup": 2, "iterations": 5, "rounds": 1},
-    })
+    }))
     rows = _rows(api.run(recipe, tmp_path / "bundle", cache_dir=tmp_path / "cache"))
     assert {(r["target"], r["precision"]) for r in rows} >= {(t, p) for t in TARGETS for p in ("fp32", "int8")}
     assert all(set(r["fidelity"]) == {"output"} for r in rows)
