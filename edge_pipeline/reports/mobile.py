@@ -29,6 +29,7 @@ def mobile_section(artifacts: list[Artifact], placed: dict[str, str]) -> list[di
         })
         if artifact.kind == "ort-ep-usability":
             group["usable_execution_providers"] = artifact.meta.get("usable_execution_providers", [])
+            group["styles_not_shipped"] = artifact.meta.get("styles_not_shipped") or {}
             group["execution_providers"] = _ep_table(artifact.path)
     return list(groups.values())
 
@@ -53,6 +54,9 @@ def render_mobile_markdown(section: list[dict]) -> list[str]:
         if usable is not None:
             lines += ["", f"Execution providers that can take this model: {', '.join(usable) or 'none (CPU EP only)'}.",
                       ""]
+        for style, reason in (group.get("styles_not_shipped") or {}).items():
+            lines += [f"- The '{style}' ORT-format model was not shipped: it does not load in this ONNX Runtime "
+                      f"({reason}).", ""]
         lines += _ep_lines(group.get("execution_providers") or {})
     return lines
 

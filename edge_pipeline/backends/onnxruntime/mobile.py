@@ -21,6 +21,7 @@ from edge_pipeline.backends.base import ProducedArtifact
 from edge_pipeline.backends.onnxruntime.options import OnnxRuntimeOptions, OrtMobileOptions
 from edge_pipeline.errors import ConfigError, StageError
 from edge_pipeline.logs import quiet_logger
+from edge_pipeline.progress import progress
 
 # The kernels ORT's XNNPACK EP registers (onnxruntime/core/providers/xnnpack), in the checker's
 # "domain:op -> caveat" form. Q/DQ count only as part of a QDQ node unit around one of these ops,
@@ -65,8 +66,10 @@ def produce_mobile_artifacts(qdq_onnx: Path, out_dir: Path, options: OrtMobileOp
         else:
             shutil.copyfile(qdq_onnx, source)
         models, configs = convert_to_ort(source, ort_dir, options)
+        unreplayable = drop_unreplayable(models, configs, qdq_onnx.name)
         summary = usability_summary(source, options.execution_providers)
     summary["fixed_batch_size"] = options.fixed_batch_size
+    summary["styles_not_shipped"] = unreplayable
     summary_path = ort_dir / "ep_usability.json"
     write_json(summary_path, summary)
     common = {"source_onnx": qdq_onnx.name, "fixed_batch_size": options.fixed_batch_size,
@@ -82,7 +85,8 @@ def produce_mobile_artifacts(qdq_onnx: Path, out_dir: Path, options: OrtMobileOp
     ]
     usable = [name for name, verdict in summary["execution_providers"].items() if verdict["usable"] != "no"]
     produced.append(ProducedArtifact(summary_path, "ort-ep-usability", "int8", variant="ep-usability",
-                                     meta={**common, "usable_execution_providers": usable}))
+                                     meta={**common, "usable_execution_providers": usable,
+                                           "styles_not_shipped": unreplayable}))
     return produced
 
 
@@ -100,6 +104,37 @@ def fix_batch_size(source: Path, destination: Path, batch_size: int) -> None:
 
 
 _STYLE_SUFFIX = {"fixed": "", "runtime": ".with_runtime_opt"}
+
+
+def drop_unreplayable(models: dict[str, Path], configs: dict[str, Path], source_name: str) -> dict[str, str]:
+    """Remove (from ``models``/``configs`` and from disk: files this step just wrote) each ORT-format
+    model this host's ONNX Runtime cannot load with its saved optimizations replayed; returns style ->
+    reason. ORT 1.32 records QDQ MatMul fusions it then cannot replay ("Not enough produced nodes in
+    the runtime optimization record"), so encoders come out with a 'runtime' model that never loads;
+    shipping it would be shipping a file that looks finished and is not. Fails when none is left."""
+    import onnxruntime as ort
+
+    dropped = {}
+    for style, path in list(models.items()):
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.add_session_config_entry("session.enable_saved_runtime_optimizations", "1")
+        try:
+            ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own Fail/RuntimeException types
+            dropped[style] = str(exc).splitlines()[0]
+            path.unlink(missing_ok=True)
+            config = configs.pop(style, None)
+            if config is not None:
+                config.unlink(missing_ok=True)
+            del models[style]
+    for style, reason in dropped.items():
+        progress("quantize", f"note: the ORT-format '{style}' model of {source_name} does not load in "
+                             f"ONNX Runtime {ort.__version__} ({reason}); not shipped")
+    if not models:
+        raise StageError(f"no ORT-format model of {source_name} loads ({dropped}); "
+                         "set options.ort_mobile.optimization_styles to a style that does, or drop ort_mobile")
+    return dropped
 
 
 def convert_to_ort(source: Path, ort_dir: Path, options: OrtMobileOptions) -> tuple[dict[str, Path], dict[str, Path]]:

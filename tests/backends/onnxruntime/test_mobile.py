@@ -13,7 +13,7 @@ from edge_pipeline.backends.registry import get_backend
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.config.recipes import load_target
 from edge_pipeline.config.schema import ExportConfig, InputSpec
-from edge_pipeline.errors import ConfigError
+from edge_pipeline.errors import ConfigError, StageError
 from edge_pipeline.modeling.onnx_export import export_onnx
 from edge_pipeline.testing.tiny import labelled_arrays, tiny_residual_net
 
@@ -118,3 +118,40 @@ def test_mobile_options_round_trip_through_json():
 
     options = OrtMobileOptions(optimization_styles=["runtime"], fixed_batch_size=None, execution_providers=["xnnpack"])
     assert OrtMobileOptions.model_validate_json(options.model_dump_json()) == options
+
+
+def _matmul_onnx(path):
+    """One weighted MatMul: the QDQ fusion ORT 1.32 saves for replay and then cannot replay."""
+    weight = onnx.numpy_helper.from_array(np.random.default_rng(0).standard_normal((8, 8)).astype(np.float32), "w")
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("MatMul", ["input", "w"], ["output"])], "mm",
+        [onnx.helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [1, 8])],
+        [onnx.helper.make_tensor_value_info("output", onnx.TensorProto.FLOAT, [1, 8])], [weight])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.save(model, path)
+    return path
+
+
+def _quantize_for_android(source, out, styles):
+    target = load_target("android-arm64-onnxruntime")
+    target = target.model_copy(update={"options": {"ort_mobile": {**target.options["ort_mobile"],
+                                                                  "optimization_styles": styles}}})
+    data = ArrayDataset(np.random.default_rng(1).standard_normal((16, 8)).astype(np.float32), None, "memory", "m")
+    return get_backend("onnxruntime").quantize(source, data, target.quantize, target, out)
+
+
+def test_an_ort_model_that_does_not_load_is_not_shipped(tmp_path):
+    produced = {p.variant: p for p in _quantize_for_android(_matmul_onnx(tmp_path / "mm.onnx"), tmp_path / "q",
+                                                          ["fixed", "runtime"])}
+    assert "ort-fixed" in produced and "ort-runtime" not in produced
+    assert "required-operators-runtime" not in produced
+    assert not list((tmp_path / "q" / "ort").glob("*with_runtime_opt*")), "no file that looks finished is left"
+    reason = produced["ep-usability"].meta["styles_not_shipped"]["runtime"]
+    assert "runtime optimization record" in reason
+    ort.InferenceSession(str(produced["ort-fixed"].path), providers=["CPUExecutionProvider"])
+
+
+def test_no_loadable_ort_model_fails_the_step(tmp_path):
+    with pytest.raises(StageError, match="no ORT-format model of .* loads"):
+        _quantize_for_android(_matmul_onnx(tmp_path / "mm.onnx"), tmp_path / "q", ["runtime"])
