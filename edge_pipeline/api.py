@@ -38,11 +38,16 @@ def export(recipe: str | Path | None = None, out: str | Path = "export", overrid
 
 
 def quantize(onnx_path: str | Path, target: str, calibration: str | Path, out: str | Path = "quantized",
-             overrides: list[str] | None = None, input_name: str | None = None) -> Path:
-    """Quantize an existing ONNX file for ``target`` with calibration data; returns the INT8 file."""
+             overrides: list[str] | None = None, input_name: str | None = None,
+             input_shapes: dict[str, list[int]] | None = None) -> Path:
+    """Quantize an existing ONNX file for ``target`` with calibration data; returns the INT8 file.
+
+    ``input_shapes`` ({input name: shape}) fixes the file's dynamic dims; the calibration .npz holds
+    one array per input name (a one-input model may use 'x')."""
     from edge_pipeline.standalone import quantize_onnx
 
-    return quantize_onnx(Path(onnx_path), target, Path(calibration), Path(out), overrides or [], input_name)
+    return quantize_onnx(Path(onnx_path), target, Path(calibration), Path(out), overrides or [], input_name,
+                         input_shapes)
 
 
 def benchmark(artifacts: list[str | Path], out: str | Path | None = None, eval_data: str | Path | None = None,

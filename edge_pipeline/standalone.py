@@ -18,53 +18,90 @@ def detect_backend(path: Path) -> str:
 
 
 def quantize_onnx(onnx_path: Path, target_name: str, calibration: Path, out: Path, overrides: list[str],
-                  input_name: str | None) -> Path:
+                  input_name: str | None = None, input_shapes: dict[str, list[int]] | None = None) -> Path:
+    """Prepare ``onnx_path`` as a recipe's ``model: {onnx: ...}`` is prepared (dynamic dims fixed from
+    ``input_shapes``, old opsets converted, dead constants folded), quantize it for the target, then
+    load and run every artifact against the prepared FP32 model before the folder counts."""
     from edge_pipeline.backends.registry import get_backend
     from edge_pipeline.calibration.readers import load_dataset
     from edge_pipeline.config.loader import apply_overrides, validate_config
-    from edge_pipeline.config.schema import DatasetSpec, QuantizeConfig
+    from edge_pipeline.config.schema import DatasetSpec, ExportConfig, QuantizeConfig
     from edge_pipeline.engine.run import resolve_target
-    from edge_pipeline.modeling.onnx_export import check_onnx_file
+    from edge_pipeline.modeling.onnx_source import ingest_onnx
+    from edge_pipeline.stages.fidelity_check import check_artifact
 
     target = resolve_target(target_name)
     data = apply_overrides({"quantize": target.quantize.model_dump()}, overrides, "--set")
     config = validate_config(QuantizeConfig, data["quantize"], "--set quantize")
     if not onnx_path.is_file():
         raise ConfigError(f"ONNX model {onnx_path} does not exist")
-    check_onnx_file(onnx_path)
-    input_spec = onnx_input_spec(onnx_path, input_name)
-    dataset = load_dataset(DatasetSpec(path=calibration), input_spec, "calibration")
+    specs = onnx_input_specs(onnx_path, input_shapes or {})
+    if input_name is not None and input_name not in {spec.name for spec in specs}:
+        raise ConfigError(f"--input-name '{input_name}' is not an input of {onnx_path.name}; inputs are "
+                          f"{[spec.name for spec in specs]}")
+    dataset = load_dataset(DatasetSpec(path=calibration), specs, "calibration")
     backend = get_backend(target.backend)
-    with atomic_directory(out) as tmp:
-        produced = backend.quantize(onnx_path, dataset, config, target, tmp)
+    with tempfile.TemporaryDirectory(prefix="ep-quantize-") as scratch, atomic_directory(out) as tmp:
+        prepared = Path(scratch) / onnx_path.name
+        preparation = ingest_onnx(onnx_path, specs, ExportConfig(), prepared)
+        produced = backend.quantize(prepared, dataset, config, target, tmp)
+        fidelity = {p.path.name: check_artifact(p.path, p.kind, prepared, backend, target, config, dataset)
+                    for p in produced}
         write_json(tmp / "quantize.json", {
             "source": str(onnx_path), "target": target_name, "config": config.model_dump(),
-            "artifacts": [{"path": p.path.name, "precision": p.precision, "meta": p.meta} for p in produced],
+            "inputs": [spec.model_dump(mode="json") for spec in specs], "preparation": preparation,
+            "artifacts": [{"path": p.path.name, "precision": p.precision, "meta": p.meta,
+                           "fidelity_check": fidelity[p.path.name]} for p in produced],
         })
         names = [p.path.name for p in produced]
     return out / names[0]
 
 
-def onnx_input_spec(path: Path, input_name: str | None):
-    """The InputSpec of the ONNX file's input (``input_name``, or its first)."""
+def parse_input_shape(text: str) -> tuple[str, list[int]]:
+    """``name=1,3,640,640`` -> ("name", [1, 3, 640, 640])."""
+    name, sep, dims = text.partition("=")
+    try:
+        shape = [int(d) for d in dims.replace("x", ",").split(",") if d.strip()]
+    except ValueError:
+        shape = []
+    if not sep or not name or not shape or any(d <= 0 for d in shape):
+        raise ConfigError(f"--input-shape '{text}' is not NAME=DIMS; write e.g. --input-shape images=1,3,640,640")
+    return name, shape
+
+
+def onnx_input_specs(path: Path, shapes: dict[str, list[int]]):
+    """An InputSpec per graph input: dtype from the file, shape from ``shapes`` where given, else the
+    file's (a dynamic batch becomes 1, dynamic otherwise); a dynamic non-batch dim needs a shape."""
     import onnx
-    from onnx import helper
 
     from edge_pipeline.config.schema import InputSpec
+    from edge_pipeline.modeling.onnx_source import graph_inputs, onnx_dtype
 
-    graph = onnx.load(str(path), load_external_data=False).graph
-    inputs = [i for i in graph.input if input_name is None or i.name == input_name]
-    if not inputs:
-        raise ConfigError(f"{path} has no input named '{input_name}'; inputs are {[i.name for i in graph.input]}")
-    tensor = inputs[0].type.tensor_type
-    dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
-    if any(d is None for d in dims[1:]):
-        raise DataError(
-            f"{path}: input '{inputs[0].name}' has dynamic non-batch dimensions {dims}; export with fixed ones"
-        )
-    batch = dims[0] if dims and dims[0] else 1
-    return InputSpec(name=inputs[0].name, shape=[batch, *dims[1:]],
-                     dtype=helper.tensor_dtype_to_np_dtype(tensor.elem_type).name)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf decode errors
+        raise ConfigError(f"{path} is not a readable ONNX model ({exc.__class__.__name__}); re-export it") from exc
+    inputs = graph_inputs(model)
+    unknown = sorted(set(shapes) - {i.name for i in inputs})
+    if unknown:
+        raise ConfigError(f"--input-shape names {unknown}, which {path.name} does not take; its inputs are "
+                          f"{[i.name for i in inputs]}")
+    specs = []
+    for graph_input in inputs:
+        dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                for d in graph_input.type.tensor_type.shape.dim]
+        shape = shapes.get(graph_input.name)
+        if shape is None and any(d is None for d in dims[1:]):
+            example = ",".join(str(d or "N") for d in [1, *dims[1:]])
+            raise ConfigError(f"{path.name}: input '{graph_input.name}' has dynamic dims {dims}; give them with "
+                              f"--input-shape {graph_input.name}={example}")
+        if shape is not None and len(shape) != len(dims):
+            raise ConfigError(f"--input-shape {graph_input.name} has {len(shape)} dims, the input has rank "
+                              f"{len(dims)}")
+        shape = shape or [dims[0] or 1, *dims[1:]]
+        specs.append(InputSpec(name=graph_input.name, shape=shape, dynamic_batch=dims[0] is None if dims else False,
+                               dtype=onnx_dtype(graph_input, path)))
+    return specs
 
 
 def benchmark_files(paths: list[Path], out: Path | None, eval_data: Path | None, batch_sizes: list[int],

@@ -19,7 +19,7 @@ from edge_pipeline.errors import EdgePipelineError
 if TYPE_CHECKING:  # typing only: runners must import on a device with numpy and a runtime alone
     from edge_pipeline.artifacts.record import Artifact
     from edge_pipeline.calibration.dataset import ArrayDataset
-    from edge_pipeline.config.schema import QuantizeConfig, Recipe, TargetProfile
+    from edge_pipeline.config.schema import MetricSpec, QuantizeConfig, Recipe, TargetProfile
 
 # Named tensors cross every module boundary: input name -> array, output name -> array.
 Feed = dict[str, np.ndarray]
@@ -173,7 +173,9 @@ class Backend(ABC):
     @abstractmethod
     def quantize(
         self, onnx_path: Path, dataset: ArrayDataset, config: QuantizeConfig, target: TargetProfile, out_dir: Path,
-        eval_data: ArrayDataset | None = None,
+        eval_data: ArrayDataset | None = None, metric: MetricSpec | None = None,
     ) -> list[ProducedArtifact]:
         """INT8 artifact(s) in ``out_dir``. ``eval_data`` (labelled ArrayDataset or None) serves
-        accuracy-controlled quantization (``config.max_drop``); backends without it ignore it."""
+        accuracy-controlled quantization (``config.max_drop``), judged by top-1 or, with
+        ``config.control_metric``, by that figure of the recipe's ``metric``; backends without
+        accuracy control ignore both."""

@@ -54,6 +54,9 @@ class BenchmarkRow(BaseModel):
     fidelity: dict[str, OutputFidelity] = Field(
         default_factory=dict, description="Per output name, against the same model's FP32 reference row on the target."
     )
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="The recipe's task metric figures over data.eval (metric: module:function)."
+    )
     size_bytes: int = 0
     params: int | None = None
     macs: int | None = None

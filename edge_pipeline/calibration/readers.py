@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_pipeline.calibration.dataset import ArrayDataset, dataset_file_hash
+from edge_pipeline.calibration.providers import provided_dataset
 from edge_pipeline.config.data import DatasetSpec
 from edge_pipeline.config.schema import InputSpec
 from edge_pipeline.errors import DataError
@@ -18,10 +19,16 @@ def load_dataset(spec: DatasetSpec, inputs: InputSpec | list[InputSpec], role: s
     """The dataset keyed by the model's input names and checked against each input's shape and dtype.
 
     A .npz holds one array per input name (a one-input model may use ``inputs_key``, 'x'), plus
-    optional integer labels; a .npy or an image folder feeds a one-input model.
+    optional integer labels; a .npy or an image folder feeds a one-input model; a provider function
+    returns named arrays (calibration/providers.py).
     """
     specs = [inputs] if isinstance(inputs, InputSpec) else list(inputs)
-    path = Path(spec.path)
+    if spec.provider is not None:
+        dataset = provided_dataset(spec.provider, specs, f"data.{role}.provider", spec.labels_key)
+        if spec.limit is not None:
+            dataset = dataset.take(spec.limit)
+        return _checked(dataset, specs, role)
+    path = Path(str(spec.path))
     if not path.exists():
         raise DataError(f"{role} data {path} does not exist; point data.{role}.path at a .npz, .npy or image folder")
     fmt = spec.format if spec.format != "auto" else _guess_format(path)
@@ -40,6 +47,10 @@ def load_dataset(spec: DatasetSpec, inputs: InputSpec | list[InputSpec], role: s
         arrays = {name: a[: spec.limit] for name, a in arrays.items()}
         labels = None if labels is None else labels[: spec.limit]
     dataset = ArrayDataset(arrays, labels, str(path), f"{dataset_file_hash(path)}:{spec.limit}")
+    return _checked(dataset, specs, role)
+
+
+def _checked(dataset: ArrayDataset, specs: list[InputSpec], role: str) -> ArrayDataset:
     dataset.check_matches({s.name: (s.sample_shape, s.dtype) for s in specs}, role)
     check_value_ranges(dataset, specs, role)
     return dataset

@@ -33,6 +33,14 @@ def points(text: str) -> float:
     return float(match.group(1))
 
 
+def metric_limit(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    match = _NUMBER.match(value)
+    if not sep or not name or not match:
+        raise argparse.ArgumentTypeError(f"'{text}' is not NAME=DROP; write e.g. recall=0.01")
+    return name, float(match.group(1))
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("baseline", type=Path, help="baseline bundle directory or report.json")
     parser.add_argument("new", type=Path, help="new bundle directory or report.json")
@@ -42,6 +50,9 @@ def add_arguments(parser) -> None:
                         help="largest allowed top-1 accuracy drop in percentage points (default: 0.5)")
     parser.add_argument("--max-size-growth", type=percent, default=10.0, metavar="PCT",
                         help="largest allowed artifact size increase (default: 10%%)")
+    parser.add_argument("--max-metric-drop", type=metric_limit, action="append", default=[], metavar="NAME=DROP",
+                        help="largest allowed worsening of a figure of the recipe's task metric, e.g. recall=0.01 "
+                             "(repeatable; figures without one are reported, not gated)")
     parser.add_argument("--latency-basis", choices=["absolute", "vs-teacher"], default="absolute",
                         help="gate absolute p50 (default), or p50 relative to each run's own FP32 teacher, "
                              "which cancels a uniformly faster or slower machine (a baseline from other hardware)")
@@ -60,6 +71,7 @@ def execute(args) -> int:
     thresholds = GateThresholds(max_latency_regression_pct=args.max_latency_regression,
                                 max_accuracy_drop_pp=args.max_accuracy_drop,
                                 max_size_growth_pct=args.max_size_growth,
+                                max_metric_drop=dict(args.max_metric_drop),
                                 latency_basis=args.latency_basis)
     comparison = api.compare(args.baseline, args.new, thresholds)
     if args.junit:

@@ -8,15 +8,20 @@ from pathlib import Path
 def add_arguments(parser) -> None:
     parser.add_argument("onnx", type=Path, help="FP32 ONNX model")
     parser.add_argument("--target", default="x86-cpu-onnxruntime", help="target profile (see `edge-pipeline targets`)")
-    parser.add_argument("--calibration", type=Path, required=True, help=".npz (array 'x'), .npy, or image folder")
+    parser.add_argument("--calibration", type=Path, required=True,
+                        help=".npz (one array per input name, or 'x' for one input), .npy, or image folder")
     parser.add_argument("--out", type=Path, default=Path("quantized"), help="output directory")
-    parser.add_argument("--input-name", default=None, help="graph input to calibrate (default: the first)")
+    parser.add_argument("--input-name", default=None, help="check that the model takes this input (one-input models)")
+    parser.add_argument("--input-shape", dest="input_shapes", action="append", default=[], metavar="NAME=DIMS",
+                        help="fix an input's dynamic dims, e.g. images=1,3,640,640 (repeatable)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="quantize.KEY=VALUE",
                         help="override a quantize setting, e.g. --set quantize.method=entropy")
 
 
 def execute(args) -> int:
     from edge_pipeline import api
+    from edge_pipeline.standalone import parse_input_shape
 
-    print(api.quantize(args.onnx, args.target, args.calibration, args.out, args.overrides, args.input_name))
+    shapes = dict(parse_input_shape(text) for text in args.input_shapes)
+    print(api.quantize(args.onnx, args.target, args.calibration, args.out, args.overrides, args.input_name, shapes))
     return 0

@@ -9,16 +9,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from edge_pipeline.config.base import StrictModel
 
 
 class DatasetSpec(StrictModel):
-    path: Path = Field(description="A .npz/.npy file or a folder of images (see calibration_data/README.md).")
+    path: Path | None = Field(
+        None, description="A .npz/.npy file or a folder of images (see calibration_data/README.md)."
+    )
+    provider: str | None = Field(
+        None, description="'package.module:function' instead of a file: returns {input name: (N, ...) array} "
+        "(plus labels under labels_key), an (inputs, labels) tuple, or an iterable of such dicts (samples or "
+        "batches)."
+    )
     format: Literal["auto", "npz", "npy", "images"] = Field("auto", description="How to read 'path'.")
     inputs_key: str = Field("x", description="Array name of the model inputs inside a .npz.")
     labels_key: str = Field("y", description="Array name of integer labels inside a .npz (optional).")
     limit: int | None = Field(None, gt=0, description="Use at most this many samples.")
     mean: list[float] = Field(default_factory=lambda: [0.0], description="Image preprocessing: per-channel mean.")
     std: list[float] = Field(default_factory=lambda: [1.0], description="Image preprocessing: per-channel std.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetSpec:
+        if (self.path is None) == (self.provider is None):
+            raise ValueError("set exactly one of 'path' (a .npz/.npy file or image folder) or 'provider' "
+                             "('package.module:function')")
+        return self

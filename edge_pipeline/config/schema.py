@@ -83,6 +83,20 @@ class InputSpec(StrictModel):
         return tuple(self.shape[1:])
 
 
+class MetricSpec(StrictModel):
+    """A task metric of the user's: ``function(outputs, labels) -> {figure name: value}``, where
+    ``outputs`` maps output names to (N, ...) arrays over data.eval and ``labels`` is its labels or None."""
+
+    function: str = Field(description="'package.module:function' computing the figures.")
+    lower_is_better: list[str] = Field(
+        default_factory=list, description="Figures where lower is better (errors, losses); others: higher is better."
+    )
+
+    def better_sign(self, figure: str) -> float:
+        """+1 where a rise is an improvement, -1 where a fall is."""
+        return -1.0 if figure in self.lower_is_better else 1.0
+
+
 class DataSpec(StrictModel):
     calibration: DatasetSpec = Field(description="Samples that calibrate quantization and check export.")
     eval: DatasetSpec | None = Field(None, description="Labelled held-out split for accuracy.")
@@ -113,8 +127,24 @@ class QuantizeConfig(StrictModel):
         None,
         gt=0,
         description="Accuracy-controlled INT8 (OpenVINO/NNCF): largest top-1 drop, in points, on the labelled "
-        "data.eval; quantized ops are reverted to float until it holds. Other backends ignore it.",
+        "data.eval (or the control_metric's worsening, in its units); quantized ops are reverted to float "
+        "until it holds. Other backends ignore it.",
     )
+    control_metric: str | None = Field(
+        None, description="A figure of the recipe's metric that accuracy control (max_drop) holds instead of top-1."
+    )
+    max_metric_drop: dict[str, float] = Field(
+        default_factory=dict, description="Fidelity floor on the recipe's metric over data.eval, per figure: the "
+        "largest worsening vs FP32 (a fall, or a rise for lower_is_better figures), e.g. {recall: 0.01}."
+    )
+
+    @field_validator("max_metric_drop")
+    @classmethod
+    def _non_negative_drops(cls, drops: dict[str, float]) -> dict[str, float]:
+        negative = {name: drop for name, drop in drops.items() if drop < 0}
+        if negative:
+            raise ValueError(f"{negative}: a largest worsening is 0 or more")
+        return drops
     min_cosine: float | None = Field(
         None, gt=0, le=1, description="Fidelity floor: every output of every artifact this step writes must reach "
         "this cosine to the FP32 model on the calibration samples, or the step fails naming the output."
@@ -183,6 +213,10 @@ class Recipe(StrictModel):
         None, description="Outputs that hold class scores (top-1 agreement; accuracy on labels for the first one); "
         "default: every 2-D float output. [] for none, e.g. an embedding model."
     )
+    metric: MetricSpec | None = Field(
+        None, description="A task metric over data.eval in every report, gate and accuracy-control decision; "
+        "'package.module:function' or {function, lower_is_better}."
+    )
     data: DataSpec = Field(description="Calibration and evaluation data.")
     stages: list[str] = Field(
         default_factory=lambda: ["export", "quantize", "benchmark"], description="Stages in run order."
@@ -198,6 +232,11 @@ class Recipe(StrictModel):
     distill: DistillConfig | None = Field(None, description="Settings of the 'distill' stage (defaults when absent).")
     prune: PruneConfig | None = Field(None, description="Settings of the 'prune' stage (defaults when absent).")
 
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _metric_shorthand(cls, value):
+        return {"function": value} if isinstance(value, str) else value
+
     @field_validator("targets")
     @classmethod
     def _some_target(cls, targets: list[str]) -> list[str]:
@@ -212,6 +251,16 @@ class Recipe(StrictModel):
         names = [spec.name for spec in self.input_specs]
         if not names or len(set(names)) != len(names):
             raise ValueError(f"inputs need distinct names, got {names}")
+        return self
+
+    @model_validator(mode="after")
+    def _metric_for_metric_settings(self) -> Recipe:
+        uses = [key for key, used in (("quantize.max_metric_drop", self.quantize.max_metric_drop),
+                                      ("quantize.control_metric", self.quantize.control_metric)) if used]
+        if uses and self.metric is None:
+            raise ValueError(f"{' and '.join(uses)} need a recipe 'metric' ('package.module:function')")
+        if (self.metric is not None or uses) and self.data.eval is None:
+            raise ValueError("the recipe 'metric' is computed over data.eval; add data.eval")
         return self
 
     @property

@@ -11,25 +11,9 @@ import inspect
 from pathlib import Path
 
 from edge_pipeline.artifacts.hashing import sha256_file, sha256_json
+from edge_pipeline.config.references import import_callable
 from edge_pipeline.config.schema import InputSpec, ModelSpec
 from edge_pipeline.errors import ModelLoadError
-
-
-def import_callable(reference: str, what: str = "factory"):
-    module_name, sep, attr = reference.partition(":")
-    if not sep or not module_name or not attr:
-        raise ModelLoadError(f"{what} '{reference}' must look like 'package.module:callable'")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # any import failure is the user's module failing
-        raise ModelLoadError(
-            f"{what} '{reference}' does not import ({exc.__class__.__name__}: {exc}); "
-            "check the module path and that its package is installed"
-        ) from exc
-    target = getattr(module, attr, None)
-    if not callable(target):
-        raise ModelLoadError(f"{what} '{reference}': module '{module_name}' has no callable '{attr}'")
-    return target
 
 
 def load_torch_model(spec: ModelSpec):

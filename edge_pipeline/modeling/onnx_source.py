@@ -64,6 +64,15 @@ def graph_inputs(model) -> list:
     return [i for i in model.graph.input if i.name not in initializers]
 
 
+def onnx_dtype(graph_input, source: Path) -> str:
+    """The recipe dtype name of a graph input; an element type the recipe cannot name is an error."""
+    elem_type = graph_input.type.tensor_type.elem_type
+    if elem_type not in _ONNX_DTYPES:
+        raise ConfigError(f"{Path(source).name}: input '{graph_input.name}' has ONNX element type {elem_type}, which "
+                          f"recipes cannot feed (they take {sorted(set(_ONNX_DTYPES.values()))})")
+    return _ONNX_DTYPES[elem_type]
+
+
 def _check_inputs(model, specs: list[InputSpec], source: Path) -> None:
     inputs = {i.name: i for i in graph_inputs(model)}
     unknown = [s.name for s in specs if s.name not in inputs]

@@ -50,3 +50,40 @@ def render_fidelity_markdown(rows: list[BenchmarkRow]) -> list[str]:
 
 def _number(value: float, pattern: str) -> str:
     return "∞" if value == float("inf") else pattern.format(value)
+
+
+def metric_table(rows: list[BenchmarkRow]) -> tuple[list[str], list[list[str]]]:
+    """The recipe's task metric per artifact and runtime variant: each figure, with its change vs the
+    same model's FP32 reference row on the target in brackets. Empty when no row has figures."""
+    measured = [r for r in rows if r.metrics]
+    names = sorted({name for r in measured for name in r.metrics})
+    if not names:
+        return [], []
+    references = {(r.model, r.target): r.metrics for r in measured if r.precision == "fp32" and r.reference_variant}
+    seen: set[tuple[str, str]] = set()
+    lines = []
+    for row in sorted(measured, key=lambda r: (r.target, r.model, r.artifact_id, r.runtime_variant)):
+        if (row.artifact_id, row.runtime_variant) in seen:
+            continue
+        seen.add((row.artifact_id, row.runtime_variant))
+        reference = references.get((row.model, row.target), {})
+        lines.append([row.target, row.model, row.artifact_id.rsplit("/", 1)[-1],
+                      f"{row.backend}:{row.runtime_variant}"]
+                     + [_figure(row.metrics.get(name), reference.get(name)) for name in names])
+    return ["target", "model", "artifact", "runtime", *names], lines
+
+
+def render_metric_markdown(rows: list[BenchmarkRow]) -> list[str]:
+    headers, lines = metric_table(rows)
+    if not lines:
+        return []
+    out = ["", "## Task metric (the recipe's metric over data.eval; change vs FP32 in brackets)", "",
+           "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return out + ["| " + " | ".join(line) + " |" for line in lines]
+
+
+def _figure(value: float | None, reference: float | None) -> str:
+    if value is None:
+        return "–"
+    change = "" if reference is None else f" ({value - reference:+.4g})"
+    return f"{value:.4g}{change}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.config.schema import MetricSpec
 from edge_pipeline.reports.mobile import mobile_section
 
 REPORT_SCHEMA_VERSION = 1
@@ -53,8 +54,9 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 
 def build_report(recipe_name: str, targets: list[str], rows: list[BenchmarkRow], notes: list[str],
-                 artifacts: list[Artifact], placed: dict[str, str]) -> dict:
-    """The report.json content; ``placed`` maps artifact id -> its path inside the bundle."""
+                 artifacts: list[Artifact], placed: dict[str, str], metric: MetricSpec | None = None) -> dict:
+    """The report.json content; ``placed`` maps artifact id -> its path inside the bundle; ``metric``
+    (the recipe's task metric) is recorded so compare knows which way each figure improves."""
     bundled = [row.model_copy(update={"artifact": placed.get(row.artifact_id, row.artifact)}) for row in rows]
     report = {
         "schema_version": REPORT_SCHEMA_VERSION,
@@ -64,6 +66,8 @@ def build_report(recipe_name: str, targets: list[str], rows: list[BenchmarkRow],
         "notes": list(notes),
         "results": [row.model_dump(mode="json") for row in add_ratios(bundled)],
     }
+    if metric is not None:
+        report["metric"] = metric.model_dump(mode="json")
     section = mobile_section(artifacts, placed)
     if section:
         report["mobile"] = section

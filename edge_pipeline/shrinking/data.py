@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.config.schema import InputSpec
 from edge_pipeline.config.shrink import TransferData
-from edge_pipeline.errors import DataError
 
 
 def load_transfer(spec: TransferData, input_spec: InputSpec, setting: str) -> ArrayDataset:
@@ -21,28 +18,17 @@ def load_transfer(spec: TransferData, input_spec: InputSpec, setting: str) -> Ar
 
         data = load_dataset(spec.dataset, input_spec, setting)
     else:
-        data = _from_provider(reference, setting)
+        data = _from_provider(reference, input_spec, setting)
     data.check_matches(expected, setting)
     if not spec.use_labels and data.labels is not None:
         data = ArrayDataset(data.arrays, None, data.source, data.sha256 + ":unlabelled")
     return data
 
 
-def _from_provider(reference: str, setting: str) -> ArrayDataset:
-    from edge_pipeline.modeling.loading import import_callable
+def _from_provider(reference: str, input_spec: InputSpec, setting: str) -> ArrayDataset:
+    from edge_pipeline.calibration.providers import provided_dataset
 
-    provider = import_callable(reference, what=f"{setting}.provider")
-    try:
-        result = provider()
-    except Exception as exc:
-        raise DataError(f"{setting}.provider '{reference}' raised {exc.__class__.__name__}: {exc}") from exc
-    inputs, labels = result if isinstance(result, tuple) else (result, None)
-    inputs = np.ascontiguousarray(np.asarray(inputs))
-    labels = None if labels is None else np.asarray(labels).astype(np.int64)
-    digest = hashlib.sha256(inputs.tobytes())
-    if labels is not None:
-        digest.update(labels.tobytes())
-    return ArrayDataset(inputs, labels, reference, digest.hexdigest())
+    return provided_dataset(reference, [input_spec], f"{setting}.provider")
 
 
 def torch_dataset(data: ArrayDataset):

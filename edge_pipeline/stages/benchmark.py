@@ -16,7 +16,8 @@ from edge_pipeline.benchmarking.host import host_arch, measurement_scope, timing
 from edge_pipeline.benchmarking.rounds import pool_rounds
 from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.calibration.dataset import ArrayDataset
-from edge_pipeline.config.schema import BenchmarkConfig, effective_stage_config
+from edge_pipeline.calibration.task_metric import metric_function, task_figures
+from edge_pipeline.config.schema import BenchmarkConfig, MetricSpec, effective_stage_config
 from edge_pipeline.errors import StageError
 from edge_pipeline.stages.base import StageOutput, StageRun
 
@@ -35,7 +36,8 @@ def run(view: StageRun) -> StageOutput:
                 results.append(measure(view, artifact, variant, config, evaluation, settings, round_index))
     measured = [(artifact, variant, pool_rounds(results))
                 for results, (artifact, variant, _, _) in zip(rounds, plan, strict=True)]
-    rows = [_with_scope(row, view) for row in build_rows(measured, evaluation, view.recipe.class_score_outputs)]
+    rows = [_with_scope(row, view)
+            for row in build_rows(measured, evaluation, view.recipe.class_score_outputs, view.recipe.metric)]
     return StageOutput(rows=rows, notes=_host_notes(rows))
 
 
@@ -115,8 +117,10 @@ def worker_job(view: StageRun, artifact: Artifact, variant: str, config: Benchma
 
 
 def build_rows(measured: list[tuple[Artifact, str, dict]], evaluation: ArrayDataset | None,
-               class_scores: list[str] | None = None) -> list[BenchmarkRow]:
-    """``class_scores``: the outputs holding class scores (None: every 2-D float output)."""
+               class_scores: list[str] | None = None, metric: MetricSpec | None = None) -> list[BenchmarkRow]:
+    """``class_scores``: the outputs holding class scores (None: every 2-D float output);
+    ``metric``: the recipe's task metric, computed on every artifact's eval outputs."""
+    function = metric_function(metric) if metric is not None else None
     references = {
         (a.model, a.target): _outputs(r)
         for a, variant, r in measured
@@ -125,6 +129,8 @@ def build_rows(measured: list[tuple[Artifact, str, dict]], evaluation: ArrayData
     rows = []
     for artifact, variant, result in measured:
         scores = _scores(result, evaluation, references.get((artifact.model, artifact.target)), class_scores)
+        if metric is not None and evaluation is not None and "outputs" in result:
+            scores["metrics"] = task_figures(metric, _outputs(result), evaluation.labels, function)
         rows += [_row(artifact, variant, result, config, scores)
                  for config in result["configs"] if "skipped" not in config]
     return rows

@@ -5,6 +5,7 @@ runtime) on calibration samples. A miss fails the step naming the output; nothin
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,38 +14,88 @@ from edge_pipeline.backends.base import Backend, Runner, RunnerOptions
 from edge_pipeline.backends.registry import descriptor, format_for_path, get_backend
 from edge_pipeline.benchmarking.fidelity import OutputFidelity, fidelity_by_output
 from edge_pipeline.calibration.dataset import ArrayDataset
-from edge_pipeline.config.schema import QuantizeConfig, TargetProfile
+from edge_pipeline.calibration.task_metric import task_figures, worsening
+from edge_pipeline.config.schema import MetricSpec, QuantizeConfig, TargetProfile
 from edge_pipeline.errors import StageError
 
 REFERENCE_BACKEND = "onnxruntime"
 
 
+@dataclass(frozen=True)
+class MetricFloor:
+    """The recipe's task metric, the largest worsening per figure (quantize.max_metric_drop) and data.eval."""
+
+    spec: MetricSpec
+    limits: dict[str, float]
+    data: ArrayDataset
+
+
 def check_artifact(path: Path, kind: str, source_onnx: Path, backend: Backend, target: TargetProfile,
-                   config: QuantizeConfig, data: ArrayDataset) -> dict[str, dict] | None:
-    """Per-output fidelity of ``path`` against ``source_onnx``; None where this host cannot run it."""
+                   config: QuantizeConfig, data: ArrayDataset,
+                   metric_floor: MetricFloor | None = None) -> dict[str, dict] | None:
+    """Per-output fidelity of ``path`` against ``source_onnx`` (and the metric floor held over data.eval);
+    None where this host cannot run it."""
+    if not _runs_here(path, kind, target):
+        return None
+    sample = data.take(config.fidelity_samples)
+    got = _artifact_outputs(path, backend, target, sample)
+    want = _reference_outputs(source_onnx, sample)
+    fidelity = fidelity_by_output(got, want)
+    what = f"{Path(path).name} ({target.metadata.name})"
+    _hold_floor(fidelity, config, what)
+    if metric_floor is not None:
+        _hold_metric_floor(path, source_onnx, backend, target, metric_floor, what)
+    return {name: figures.model_dump() for name, figures in fidelity.items()}
+
+
+def _runs_here(path: Path, kind: str, target: TargetProfile) -> bool:
     row = descriptor(target.backend)
     artifact_format = row.format_of(kind) or format_for_path(row, Path(path))
     if artifact_format is None or not artifact_format.timed:
-        return None
+        return False
     runtime = artifact_format.runtime_module or row.runtime_module
-    if importlib.util.find_spec(runtime) is None:
-        return None  # e.g. a TensorRT engine on a host without TensorRT: built and timed on the device
-    sample = data.take(config.fidelity_samples)
+    # e.g. a TensorRT engine on a host without TensorRT: built and timed on the device
+    return importlib.util.find_spec(runtime) is not None
+
+
+def _artifact_outputs(path: Path, backend: Backend, target: TargetProfile, data: ArrayDataset) -> dict:
+    row = descriptor(target.backend)
     options = RunnerOptions(threads=2, variant=row.default_variant, settings=dict(target.options or {}))
-    reference_options = RunnerOptions(threads=2)
     try:
         with backend.runner(Path(path), options) as runner:
-            got = _run(runner, sample)
+            return _run(runner, data)
     except StageError:
         raise
     except Exception as exc:  # a runtime's own load or run failure: the artifact does not work
         raise StageError(f"{Path(path).name} for target {target.metadata.name} does not load and run: "
                          f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
-    with get_backend(REFERENCE_BACKEND).runner(Path(source_onnx), reference_options) as reference:
-        want = _run(reference, sample)
-    fidelity = fidelity_by_output(got, want)
-    _hold_floor(fidelity, config, f"{Path(path).name} ({target.metadata.name})")
-    return {name: figures.model_dump() for name, figures in fidelity.items()}
+
+
+def _reference_outputs(source_onnx: Path, data: ArrayDataset) -> dict:
+    with get_backend(REFERENCE_BACKEND).runner(Path(source_onnx), RunnerOptions(threads=2)) as reference:
+        return _run(reference, data)
+
+
+def _hold_metric_floor(path: Path, source_onnx: Path, backend: Backend, target: TargetProfile,
+                       floor: MetricFloor, what: str) -> None:
+    got = _artifact_outputs(path, backend, target, floor.data)
+    want = _reference_outputs(source_onnx, floor.data)
+    labels = floor.data.labels
+    if labels is not None and len(labels) != len(next(iter(got.values()))):
+        labels = labels[: len(next(iter(got.values())))]  # a fixed-batch model drops the short last batch
+    reached = task_figures(floor.spec, got, labels)
+    reference = task_figures(floor.spec, want, labels)
+    for figure, limit in floor.limits.items():
+        if figure not in reached:
+            raise StageError(f"quantize.max_metric_drop names '{figure}', which metric '{floor.spec.function}' does "
+                             f"not return (it returns {sorted(reached)}); name one of those")
+        worse = worsening(floor.spec, figure, reference[figure], reached[figure])
+        if worse > limit:
+            raise StageError(
+                f"{what}: metric '{figure}' is {reached[figure]:.4g} vs FP32 {reference[figure]:.4g}, worse by "
+                f"{worse:.4g}, beyond quantize.max_metric_drop {limit:g}; keep more layers in float "
+                "(quantize.exclude_nodes / exclude_op_types), calibrate with more data, or allow a larger drop"
+            )
 
 
 def _run(runner: Runner, data: ArrayDataset) -> dict[str, np.ndarray]:

@@ -28,7 +28,7 @@ def run(view: StageRun) -> StageOutput:
     with atomic_directory(out) as tmp:
         placed = place_artifacts(list(view.artifacts), tmp)
         report = build_report(view.recipe.metadata.name, list(view.targets), list(view.rows), list(view.notes),
-                              list(view.artifacts), placed)
+                              list(view.artifacts), placed, view.recipe.metric)
         write_json(tmp / "report.json", report)
         write_text(tmp / "report.md", render_markdown(report))
         for writer in _report_writers():

@@ -10,9 +10,11 @@ from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.backends.base import Backend, DeviceStep, ProducedArtifact
 from edge_pipeline.backends.registry import artifact_sidecars, get_backend
 from edge_pipeline.calibration.dataset import ArrayDataset
+from edge_pipeline.calibration.task_metric import metric_identity
 from edge_pipeline.config.schema import QuantizeConfig, TargetProfile, effective_stage_config
 from edge_pipeline.errors import StageError
 from edge_pipeline.stages.base import StageOutput, StageRun
+from edge_pipeline.stages.fidelity_check import MetricFloor
 
 
 def run(view: StageRun) -> StageOutput:
@@ -84,29 +86,38 @@ def prepare_fp32(view: StageRun, backend: Backend, target: TargetProfile, source
 def quantize_one(view: StageRun, backend: Backend, target: TargetProfile, config: QuantizeConfig,
                  source: Artifact) -> list[Artifact]:
     calib = view.data.calibration()
-    # Accuracy control (max_drop) scores candidates on the labelled eval split, so it keys the cache.
-    evaluation = view.data.eval() if config.max_drop is not None else None
+    # Accuracy control (max_drop) and the metric floor judge on the eval split, so it keys the cache;
+    # so does the metric's own code where it judges.
+    judged_by_metric = bool(config.max_metric_drop) or config.control_metric is not None
+    evaluation = view.data.eval() if config.max_drop is not None or judged_by_metric else None
+    metric = view.recipe.metric if judged_by_metric else None
+    floor = (MetricFloor(metric, config.max_metric_drop, evaluation)
+             if metric is not None and evaluation is not None and config.max_metric_drop else None)
 
     def produce(directory: Path):
-        produced = backend.quantize(source.path, calib, config, target, directory, eval_data=evaluation)
-        checked = _checked(produced, source, backend, target, config, calib)
+        produced = backend.quantize(source.path, calib, config, target, directory, eval_data=evaluation,
+                                    metric=metric)
+        checked = _checked(produced, source, backend, target, config, calib, floor)
         return [_record(p, source, target, "quantize", config) for p in checked], {}
 
     artifacts, _ = view.step(f"{source.model}/{target.metadata.name}/int8", produce, inputs=(source,),
                              config={"quantize": config.model_dump(mode="json"),
                                      "target": target.model_dump(mode="json")},
-                             data=(calib, evaluation), backend=target.backend)
+                             data=(calib, evaluation), backend=target.backend,
+                             extra={"metric": metric_identity(metric)} if metric is not None else None)
     return artifacts
 
 
 def _checked(produced: list[ProducedArtifact], source: Artifact, backend: Backend, target: TargetProfile,
-             config: QuantizeConfig, calib: ArrayDataset) -> list[ProducedArtifact]:
-    """Each artifact loaded, run and held to the fidelity floor; its per-output figures go in its meta."""
+             config: QuantizeConfig, calib: ArrayDataset,
+             metric_floor: MetricFloor | None = None) -> list[ProducedArtifact]:
+    """Each artifact loaded, run and held to the fidelity floor (and the metric floor); its per-output
+    figures go in its meta."""
     from edge_pipeline.stages.fidelity_check import check_artifact
 
     checked = []
     for item in produced:
-        fidelity = check_artifact(item.path, item.kind, source.path, backend, target, config, calib)
+        fidelity = check_artifact(item.path, item.kind, source.path, backend, target, config, calib, metric_floor)
         meta = {**item.meta, "fidelity_check": fidelity} if fidelity is not None else item.meta
         checked.append(ProducedArtifact(item.path, item.kind, item.precision, item.variant, meta))
     return checked

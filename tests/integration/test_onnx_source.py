@@ -50,3 +50,25 @@ def test_a_recipe_input_the_file_does_not_take_is_named(tmp_path):
     recipe = _recipe(tmp_path, input={"name": "image", "shape": [1, 3, 24, 24]})
     with pytest.raises(ConfigError, match=r"takes inputs \['pixels'\]; the recipe lists \['image'\]"):
         api.run(write_recipe(tmp_path / "r.yaml", recipe), tmp_path / "bundle", cache_dir=tmp_path / "cache")
+
+
+def test_quantize_command_prepares_an_onnx_file_from_elsewhere(tmp_path, capsys):
+    """The single-stage command takes the same ONNX-in path: --input-shape fixes H and W, the opset-12
+    file is converted, its Constant weights folded, and the INT8 artifact runs before it counts."""
+    from edge_pipeline.cli.main import main
+    from edge_pipeline.testing.kit import write_opset12_constant_cnn
+
+    source = tmp_path / "elsewhere.onnx"
+    write_opset12_constant_cnn(source)
+    np.savez(tmp_path / "calib.npz", pixels=np.random.default_rng(0).standard_normal((16, 3, 20, 24)).astype(np.float32))
+    out = tmp_path / "q"
+    args = ["quantize", str(source), "--calibration", str(tmp_path / "calib.npz"), "--out", str(out)]
+    assert main(args) != 0 and "give them with --input-shape pixels=1,3,N,N" in capsys.readouterr().err
+    assert not out.exists()
+    assert main([*args, "--input-shape", "pixels=1,3,20,24"]) == 0
+    record = json.loads((out / "quantize.json").read_text())
+    assert record["preparation"]["converted_to_opset"] >= 13
+    assert record["inputs"][0]["shape"] == [1, 3, 20, 24]
+    int8 = record["artifacts"][0]
+    assert int8["fidelity_check"]["scores"]["cosine"] > 0.99
+    assert (out / int8["path"]).stat().st_size < source.stat().st_size, "dead Constant weights folded"

@@ -101,7 +101,7 @@ class OnnxRuntimeBackend(Backend):
         return OnnxRuntimeRunner(path, options)
 
     def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path,
-                 eval_data=None) -> list[ProducedArtifact]:
+                 eval_data=None, metric=None) -> list[ProducedArtifact]:
         from edge_pipeline.backends.onnxruntime.mobile import (
             check_mobile_source,
             mobile_options,

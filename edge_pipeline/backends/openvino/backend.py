@@ -65,14 +65,14 @@ class OpenVinoBackend(Backend):
         return [ProducedArtifact(xml, "openvino-ir", "fp32", meta=meta)]
 
     def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path,
-                 eval_data=None) -> list[ProducedArtifact]:
+                 eval_data=None, metric=None) -> list[ProducedArtifact]:
         from edge_pipeline.backends.openvino.convert import convert_onnx, save_ir
         from edge_pipeline.backends.openvino.quantize import quantize_model
 
         options = parse_options(target.options, f"target {target.metadata.name}")
-        check_eval_data(config, eval_data)
+        check_eval_data(config, eval_data, metric)
         check_method(config)
         model = convert_onnx(onnx_path)
-        quantized, meta = quantize_model(model, dataset, config, options, eval_data)
+        quantized, meta = quantize_model(model, dataset, config, options, eval_data, metric)
         xml = save_ir(quantized, Path(out_dir) / "model.xml", options.compress_to_fp16)
         return [ProducedArtifact(xml, "openvino-ir", "int8", meta=meta)]

@@ -66,11 +66,15 @@ def check_method(config) -> None:
         )
 
 
-def check_eval_data(config, eval_data) -> None:
-    """Accuracy control needs labels; fail before any calibration starts."""
+def check_eval_data(config, eval_data, metric=None) -> None:
+    """Accuracy control needs data.eval, with labels unless a task metric judges it; fail before any
+    calibration starts."""
     if config.max_drop is None:
         return
-    if eval_data is None or not eval_data.labelled:
+    if config.control_metric is not None and metric is None:
+        raise ConfigError(f"quantize.control_metric '{config.control_metric}' needs the recipe's 'metric' "
+                          "(package.module:function)")
+    if eval_data is None or (config.control_metric is None and not eval_data.labelled):
         found = "no data.eval split" if eval_data is None else f"data.eval {eval_data.source} without labels"
         raise DataError(
             f"quantize.max_drop={config.max_drop} needs a labelled evaluation split, found {found}; "

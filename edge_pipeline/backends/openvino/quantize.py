@@ -7,6 +7,7 @@ quantizes the very graph the runtime executes.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import nncf
@@ -22,6 +23,8 @@ from nncf.quantization.range_estimator import (
 )
 
 from edge_pipeline.backends.openvino.options import OpenVinoOptions, check_eval_data, check_method
+from edge_pipeline.calibration.task_metric import metric_function, task_figures
+from edge_pipeline.config.schema import MetricSpec
 from edge_pipeline.errors import ConfigError, StageError
 
 # Operations whose inputs NNCF quantizes; one without a FakeQuantize on its input runs in float.
@@ -134,9 +137,12 @@ def float_compute_ops(model: ov.Model) -> list[str]:
     )
 
 
-def quantize_model(model: ov.Model, dataset, config, options: OpenVinoOptions, eval_data) -> tuple[ov.Model, dict]:
-    """INT8 model plus what was done to it: settings, ops left in float, accuracy control outcome."""
-    check_eval_data(config, eval_data)
+def quantize_model(model: ov.Model, dataset, config, options: OpenVinoOptions, eval_data,
+                   metric: MetricSpec | None = None) -> tuple[ov.Model, dict]:
+    """INT8 model plus what was done to it: settings, ops left in float, accuracy control outcome.
+    ``metric``: the recipe's task metric, which accuracy control holds when config.control_metric names
+    one of its figures (otherwise top-1 on the labels)."""
+    check_eval_data(config, eval_data, metric)
     ignored = resolve_ignored_ops(model, config.exclude_nodes, config.exclude_op_types)
     advanced = activation_ranges(config)
     input_names = [port.get_any_name() for port in model.inputs]
@@ -154,21 +160,63 @@ def quantize_model(model: ov.Model, dataset, config, options: OpenVinoOptions, e
     }
     if config.max_drop is None:
         return quantized, meta
-    controlled, report = accuracy_controlled(model, quantized, calib, eval_data, config, options, kwargs, advanced)
+    scorer = _scorer(config, eval_data, metric, input_names)
+    controlled, report = accuracy_controlled(model, quantized, calib, scorer, config, options, kwargs, advanced)
     meta["accuracy_control"] = report
     meta["float_compute_ops"] = float_compute_ops(controlled)
     return controlled, meta
 
 
-def accuracy_controlled(model, plain, calib, eval_data, config, options, kwargs, advanced) -> tuple[ov.Model, dict]:
-    validation = validation_set(eval_data, [port.get_any_name() for port in model.inputs])
+@dataclass(frozen=True)
+class Scorer:
+    """What accuracy control holds: a validation set, NNCF's validation function over it (higher is
+    better), and how to describe it in the artifact's record."""
+
+    validation: nncf.Dataset
+    function: Callable
+    description: str
+
+
+def _scorer(config, eval_data, metric: MetricSpec | None, input_names: list[str]) -> Scorer:
+    if config.control_metric is None or metric is None:
+        return Scorer(validation_set(eval_data, input_names), top1_percent,
+                      f"top-1 % on data.eval ({eval_data.source}, {len(eval_data)} samples)")
+    figure, sign = config.control_metric, metric.better_sign(config.control_metric)
+    function = metric_function(metric)
+    # Items carry their sample index: NNCF scores subsets (its ranking step), whose labels must match.
+    items = list(zip(eval_data.feeds(1, input_names), range(len(eval_data)), strict=True))
+
+    def score(compiled_model, samples) -> float:
+        outputs: dict[str, list] = {}
+        indices = []
+        for feed, index in samples:
+            result = compiled_model(feed)
+            indices.append(index)
+            for port in compiled_model.outputs:
+                outputs.setdefault(port.get_any_name(), []).append(result[port])
+        joined = {name: np.concatenate(values) for name, values in outputs.items()}
+        labels = None if eval_data.labels is None else eval_data.labels[indices]
+        figures = task_figures(metric, joined, labels, function)
+        if figure not in figures:
+            raise StageError(f"quantize.control_metric '{figure}' is not a figure metric '{metric.function}' "
+                             f"returns ({sorted(figures)}); name one of those")
+        return sign * figures[figure]
+
+    where = "higher" if sign > 0 else "lower"
+    return Scorer(nncf.Dataset(items, lambda item: item[0]), score,
+                  f"metric '{figure}' ({metric.function}, {where} is better; scored as {sign:+.0f} x figure) "
+                  f"on data.eval ({eval_data.source}, {len(eval_data)} samples)")
+
+
+def accuracy_controlled(model, plain, calib, scorer: Scorer, config, options, kwargs,
+                        advanced) -> tuple[ov.Model, dict]:
     restorer = AdvancedAccuracyRestorerParameters(max_num_iterations=options.max_iterations or 2**31)
     controlled = _run_nncf(
         lambda: nncf.quantize_with_accuracy_control(
             model,
             calib,
-            validation,
-            top1_percent,
+            scorer.validation,
+            scorer.function,
             max_drop=config.max_drop,
             drop_type=nncf.DropType.ABSOLUTE,
             advanced_quantization_parameters=advanced,
@@ -176,12 +224,12 @@ def accuracy_controlled(model, plain, calib, eval_data, config, options, kwargs,
             **kwargs,
         )
     )
-    scores = {name: _accuracy(m, validation)
+    scores = {name: _score(m, scorer)
               for name, m in (("fp32", model), ("int8_plain", plain), ("int8", controlled))}
     kept = sorted(set(float_compute_ops(controlled)) - set(float_compute_ops(plain)))
     return controlled, {
         "max_drop_points": config.max_drop,
-        "metric": f"top-1 % on data.eval ({eval_data.source}, {len(eval_data)} samples)",
+        "metric": scorer.description,
         "accuracy": scores,
         "drop_points": round(scores["fp32"] - scores["int8"], 4),
         "kept_in_float": kept,
@@ -189,11 +237,12 @@ def accuracy_controlled(model, plain, calib, eval_data, config, options, kwargs,
     }
 
 
-def _accuracy(model: ov.Model, validation: nncf.Dataset) -> float:
+def _score(model: ov.Model, scorer: Scorer) -> float:
     from edge_pipeline.backends.openvino.runner import core
 
     compiled = core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-    return round(top1_percent(compiled, validation.get_data())[0], 4)
+    result = scorer.function(compiled, scorer.validation.get_data())
+    return round(result[0] if isinstance(result, tuple) else result, 4)
 
 
 def _run_nncf(call):

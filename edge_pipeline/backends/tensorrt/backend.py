@@ -12,6 +12,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from edge_pipeline.artifacts.atomic import atomic_path, write_json
@@ -70,7 +71,8 @@ class TensorRtBackend(Backend):
         return [ENGINE_VARIANT] if artifact.kind == ENGINE_KIND else [SIMULATED_VARIANT]
 
     def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path,
-                 eval_data=None) -> list[ProducedArtifact]:
+                 eval_data=None, metric=None) -> list[ProducedArtifact]:
+        # No accuracy control here (one Q/DQ placement, no candidates), so eval_data and metric go unused.
         check_quantize_config(config, target)
         options = tensorrt_options(target)
         model = onnx.load(str(onnx_path))
@@ -110,6 +112,7 @@ class TensorRtBackend(Backend):
             "calibration": calibration,
             "qdq": report.as_dict(),
             "float_nodes": plan.float_nodes,
+            "input_value_ranges": observed_value_ranges(model, dataset),
             "accuracy_here": f"{SIMULATED_VARIANT}: the Q/DQ model run in ONNX Runtime, not a TensorRT measurement",
         }
         statistics_meta = {
@@ -196,29 +199,66 @@ def plan_record(plan: QdqPlan) -> dict:
     }
 
 
-def _input_info(onnx_path: Path) -> dict:
+DEFAULT_INTEGER_RANGE = [0, 2]  # a mask's values, and a valid token id in any vocabulary
+
+
+def _inputs_info(onnx_path: Path, observed: dict | None = None) -> list[dict]:
+    """Every graph input (initializers excluded), in graph order; ``observed``: input name ->
+    [low, high) seen in the calibration data (the int8 artifact's meta), for integer inputs."""
     model = onnx.load(str(onnx_path), load_external_data=False)
     initializers = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
-    if len(inputs) != 1:
-        raise ConfigError(f"{onnx_path.name} takes inputs {[i.name for i in inputs]}; the TensorRT engine plan and "
-                          "Jetson bundle take one-input models so far: drop this target for this model")
-    graph_input = inputs[0]
+    if not inputs:
+        raise ConfigError(f"{onnx_path.name} has no graph inputs; TensorRT needs at least one to build a profile")
+    return [_input_entry(onnx_path.name, graph_input, observed or {}) for graph_input in inputs]
+
+
+def _input_entry(model_name: str, graph_input: onnx.ValueInfoProto, observed: dict) -> dict:
     dims = graph_input.type.tensor_type.shape.dim
+    if not dims:
+        raise ConfigError(f"{model_name}: input '{graph_input.name}' is a scalar; the TensorRT profile varies dim 0 "
+                          "as the batch, so export it with a leading batch dim")
     sample = [d.dim_value if d.HasField("dim_value") else None for d in dims[1:]]
     if any(d is None or d <= 0 for d in sample):
         raise ConfigError(
-            f"{onnx_path.name}: input '{graph_input.name}' has dynamic non-batch dims {sample}; "
+            f"{model_name}: input '{graph_input.name}' has dynamic non-batch dims {sample}; "
             "export with fixed sample shape"
         )
     dtype = onnx.helper.tensor_dtype_to_np_dtype(graph_input.type.tensor_type.elem_type).name
-    return {"name": graph_input.name, "dtype": dtype, "sample_shape": sample}
+    return {"name": graph_input.name, "dtype": dtype, "sample_shape": sample,
+            **_value_range(graph_input.name, dtype, observed)}
+
+
+def _value_range(name: str, dtype: str, observed: dict) -> dict:
+    """Integer inputs (token ids, masks) get the range the device benchmark draws from: the one
+    seen in the calibration data where the artifact records it (inside the recipe's declared
+    value_range, which the data is checked against), else [0, 2). Floats and bools need none."""
+    if np.dtype(dtype).kind not in "iu":
+        return {}
+    if name in observed:
+        return {"value_range": list(observed[name]), "value_range_source": "calibration data"}
+    return {"value_range": DEFAULT_INTEGER_RANGE, "value_range_source": "default"}
+
+
+def observed_value_ranges(model: onnx.ModelProto, dataset) -> dict[str, list[int]]:
+    """[min, max + 1) of each integer graph input over the calibration data, for the device
+    benchmark's synthetic feeds. Calibration already ran on this data, so it names the inputs."""
+    initializers = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    arrays = dataset.named_for([i.name for i in inputs]) if len(dataset) else {}
+    ranges = {}
+    for graph_input in inputs:
+        values = arrays.get(graph_input.name)
+        if values is not None and values.dtype.kind in "iu" and values.size:
+            ranges[graph_input.name] = [int(values.min()), int(values.max()) + 1]
+    return ranges
 
 
 def _plan_for(artifact, target, options: TensorRtOptions) -> dict:
     path = Path(artifact.path)
+    observed = (artifact.meta or {}).get("input_value_ranges")
     return build_plan(
-        path.name, sha256_file(path), _input_info(path), options, artifact.precision,
+        path.name, sha256_file(path), _inputs_info(path, observed), options, artifact.precision,
         target.benchmark.warmup, options.event_iterations,
     )
 

@@ -11,11 +11,11 @@ from edge_pipeline.artifacts.atomic import write_json, write_text
 from edge_pipeline.artifacts.hashing import sha256_file
 from edge_pipeline.backends.base import ProducedArtifact
 from edge_pipeline.backends.tensorrt import device_script as tensorrt_device_script
-from edge_pipeline.backends.tensorrt.device_script import PLAN_FILE, trtexec_command
+from edge_pipeline.backends.tensorrt.device_script import PLAN_FILE, describe_input, trtexec_command
 
 BUNDLE_KIND = "tensorrt-device-bundle"
 SCRIPT_NAME = "build_and_benchmark.py"
-BUNDLE_SCHEMA_VERSION = 1
+BUNDLE_SCHEMA_VERSION = 2  # 2: bundle.json lists "inputs" (plan schema 2)
 
 
 def write_device_bundle(onnx_path: Path, plan: dict, directory: Path, provenance: dict) -> ProducedArtifact:
@@ -53,8 +53,17 @@ On the device (needs TensorRT's Python package, numpy and cuda-python; no torch)
     python3 {SCRIPT_NAME} --dry-run   # the plan and a trtexec command, no TensorRT needed
     python3 {SCRIPT_NAME}             # build the engine for this GPU + TensorRT, then benchmark
 
+Inputs, batch first (the engine's one optimization profile varies only the batch), and what the
+benchmark feeds each:
+
+{_inputs_text(plan)}
+
 The engine file name carries the GPU compute capability and the TensorRT version; it is re-used
 only when both match. Or build with trtexec:
 
     {trtexec_command(plan, plan['model'].removesuffix('.onnx') + '.engine')}
 """
+
+
+def _inputs_text(plan: dict) -> str:
+    return "\n".join("    " + "\n    ".join(describe_input(entry)) for entry in plan["inputs"])

@@ -31,7 +31,10 @@ PLAN_FILE = "bundle.json"
 
 
 def load_plan(folder: Path) -> dict:
-    return json.loads((Path(folder) / PLAN_FILE).read_text())
+    plan = json.loads((Path(folder) / PLAN_FILE).read_text())
+    if "inputs" not in plan:  # schema 1 held one "input"; this script reads the per-input list
+        raise SystemExit(f"{PLAN_FILE} in {folder} predates this script (no 'inputs' list); write the bundle again")
+    return plan
 
 
 def shape_text(shape: list[int]) -> str:
@@ -46,16 +49,15 @@ def engine_file_name(model_file: str, model_sha256: str, compute_capability: str
 
 def trtexec_command(plan: dict, engine: str) -> str:
     """The same build with NVIDIA's trtexec (TensorRT 10.x flags; no --int8, Q/DQ sets precision)."""
-    name, profile = plan["input"]["name"], plan["profile"]
     parts = [
         "trtexec",
         f"--onnx={plan['model']}",
         f"--saveEngine={engine}",
         "--stronglyTyped",
-        f"--minShapes={name}:{shape_text(profile['min'])}",
-        f"--optShapes={name}:{shape_text(profile['opt'])}",
-        f"--maxShapes={name}:{shape_text(profile['max'])}",
-        f"--shapes={name}:{shape_text(profile['opt'])}",
+        f"--minShapes={profile_shapes(plan, 'min')}",
+        f"--optShapes={profile_shapes(plan, 'opt')}",
+        f"--maxShapes={profile_shapes(plan, 'max')}",
+        f"--shapes={profile_shapes(plan, 'opt')}",
         f"--memPoolSize=workspace:{plan['workspace_mib']}M",
         f"--builderOptimizationLevel={plan['builder_optimization_level']}",
         f"--iterations={plan['benchmark']['iterations']}",
@@ -68,8 +70,28 @@ def trtexec_command(plan: dict, engine: str) -> str:
     return " ".join(parts)
 
 
+def profile_shapes(plan: dict, which: str) -> str:
+    """trtexec's shape list, every input as name:dims, comma-separated: "ids:1x16,mask:1x16"."""
+    return ",".join(f"{entry['name']}:{shape_text(entry['profile'][which])}" for entry in plan["inputs"])
+
+
+def describe_input(entry: dict) -> list[str]:
+    """An input's dtype, the values the benchmark feeds it and its profile, for --dry-run and the README."""
+    kind = np.dtype(entry["dtype"]).kind
+    if kind in "iu":
+        low, high = entry.get("value_range") or (0, 2)
+        values = f"integers in [{low}, {high}) (range: {entry.get('value_range_source', 'default')})"
+    else:
+        values = "0/1" if kind == "b" else "standard normal"
+    profile = entry["profile"]
+    return [
+        f"input:        {entry['name']} {entry['dtype']}, benchmark feeds {values}",
+        f"profile:      min {shape_text(profile['min'])}  opt {shape_text(profile['opt'])}  "
+        f"max {shape_text(profile['max'])}",
+    ]
+
+
 def describe_plan(plan: dict, folder: Path) -> list[str]:
-    profile = plan["profile"]
     trt_version, capability = installed_tensorrt_version(), None
     if trt_version is not None:
         try:
@@ -83,9 +105,7 @@ def describe_plan(plan: dict, folder: Path) -> list[str]:
         f"model:        {plan['model']} (sha256 {plan['model_sha256'][:12]}...)",
         f"precision:    {plan['precision']} -- explicit Q/DQ in a strongly typed network, "
         "no calibrator, no precision flags",
-        f"input:        {plan['input']['name']} {plan['input']['dtype']}",
-        f"profile:      min {shape_text(profile['min'])}  opt {shape_text(profile['opt'])}  "
-        f"max {shape_text(profile['max'])}",
+        *(line for entry in plan["inputs"] for line in describe_input(entry)),
         f"workspace:    {plan['workspace_mib']} MiB",
         f"opt level:    {plan['builder_optimization_level']}",
         f"timing cache: {_timing_cache_state(plan, folder)}",
@@ -168,8 +188,9 @@ def build_engine(onnx_path: Path, plan: dict, engine_path: Path, timing_cache_pa
     cache = config.create_timing_cache(known)
     config.set_timing_cache(cache, ignore_mismatch=False)
     profile = builder.create_optimization_profile()
-    name, shapes = plan["input"]["name"], plan["profile"]
-    profile.set_shape(name, tuple(shapes["min"]), tuple(shapes["opt"]), tuple(shapes["max"]))
+    for entry in plan["inputs"]:  # one profile; every input gets its own shapes in it
+        shapes = entry["profile"]
+        profile.set_shape(entry["name"], tuple(shapes["min"]), tuple(shapes["opt"]), tuple(shapes["max"]))
     config.add_optimization_profile(profile)
     if plan.get("dla_core") is not None:
         # Layers DLA cannot run (or not in the Q/DQ types given) fall back to the GPU.
@@ -313,14 +334,35 @@ def summarize(samples_ms: list[float]) -> dict:
     }
 
 
+def synthetic_input(entry: dict, batch: int, rng: np.random.Generator) -> np.ndarray:
+    """Seeded data of the input's dtype: integers (token ids, masks) inside the plan's value_range,
+    so an embedding lookup never reads out of bounds; booleans 0/1; floats standard normal."""
+    shape, dtype = (batch, *entry["sample_shape"]), np.dtype(entry["dtype"])
+    if dtype.kind == "b":
+        return rng.integers(0, 2, size=shape).astype(dtype)
+    if dtype.kind in "iu":
+        low, high = entry.get("value_range") or (0, 2)
+        return rng.integers(int(low), int(high), size=shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def synthetic_feed(plan: dict, batch: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {entry["name"]: synthetic_input(entry, batch, rng) for entry in plan["inputs"]}
+
+
 def benchmark_engine(engine_path: Path, plan: dict, batch_sizes: list[int]) -> list[dict]:
     session = EngineSession(engine_path)
     rows = []
     try:
-        sample_shape = plan["profile"]["opt"][1:]
+        planned = {entry["name"] for entry in plan["inputs"]}
+        unplanned = [name for name in session.input_names if name not in planned]
+        if unplanned:
+            raise RuntimeError(
+                f"the engine takes inputs {unplanned} that {PLAN_FILE} does not list; write the bundle again"
+            )
         for batch in batch_sizes:
-            sample = np.random.default_rng(0).standard_normal((batch, *sample_shape)).astype(plan["input"]["dtype"])
-            feed = {session.input_names[0]: sample}
+            feed = synthetic_feed(plan, batch)
             for _ in range(plan["benchmark"]["warmup"]):
                 session.run(feed)
             session.timings.clear()

@@ -67,24 +67,38 @@ def tensorrt_options(target) -> TensorRtOptions:
         ) from exc
 
 
-def build_plan(model_file: str, model_sha256: str, input_info: dict, options: TensorRtOptions, precision: str,
+PLAN_SCHEMA_VERSION = 2  # 2: "inputs", one entry per graph input with its own profile (1: one "input")
+
+
+def build_plan(model_file: str, model_sha256: str, inputs: list[dict], options: TensorRtOptions, precision: str,
                warmup: int, iterations: int) -> dict:
-    """What bundle.json holds; ``input_info``: name, dtype and the per-sample shape (batch excluded)."""
-    sample = list(input_info["sample_shape"])
+    """What bundle.json holds. ``inputs``: one dict per graph input, in graph order: name, dtype,
+    the per-sample shape (batch excluded) and, for integer inputs, value_range and its source."""
     return {
-        "schema_version": 1,
+        "schema_version": PLAN_SCHEMA_VERSION,
         "model": model_file,
         "model_sha256": model_sha256,
         "precision": precision,
-        "input": {"name": input_info["name"], "dtype": input_info["dtype"]},
-        "profile": {
-            "min": [options.min_batch, *sample],
-            "opt": [options.opt_batch, *sample],
-            "max": [options.max_batch, *sample],
-        },
+        "inputs": [_plan_input(entry, options) for entry in inputs],
         "workspace_mib": options.workspace_mib,
         "builder_optimization_level": options.builder_optimization_level,
         "timing_cache": "timing.cache" if options.timing_cache else None,
         "dla_core": options.dla_core,
         "benchmark": {"batch_sizes": options.benchmark_batch_sizes, "warmup": warmup, "iterations": iterations},
     }
+
+
+def _plan_input(entry: dict, options: TensorRtOptions) -> dict:
+    """One input with its optimization-profile shapes: only the batch (dim 0) varies, the sample
+    dims are fixed, so every input of one profile shares the same min/opt/max batch."""
+    sample = list(entry["sample_shape"])
+    planned = {"name": entry["name"], "dtype": entry["dtype"], "sample_shape": sample}
+    if entry.get("value_range") is not None:
+        planned["value_range"] = list(entry["value_range"])
+        planned["value_range_source"] = entry.get("value_range_source", "given")
+    planned["profile"] = {
+        "min": [options.min_batch, *sample],
+        "opt": [options.opt_batch, *sample],
+        "max": [options.max_batch, *sample],
+    }
+    return planned

@@ -26,6 +26,7 @@ from edge_pipeline.reports.gates.thresholds import (
     accuracy_gate,
     fidelity_gates,
     latency_gate,
+    metric_gates,
     missing_gate,
     size_gate,
 )
@@ -70,6 +71,7 @@ def compare_runs(baseline: LoadedRun, new: LoadedRun, thresholds: GateThresholds
     check_baseline_covers(base_rows, new_rows, baseline.source)
     comparison = Comparison(baseline.source, new.source, new.report["recipe"], thresholds,
                             notes=environment_notes(baseline, new))
+    lower_is_better = (new.report.get("metric") or {}).get("lower_is_better", [])
     for key, new_row in new_rows.items():
         references = (teacher_references(baseline, new, base_rows[key], new_row)
                       if thresholds.latency_basis == "vs-teacher" else None)
@@ -78,6 +80,7 @@ def compare_runs(baseline: LoadedRun, new: LoadedRun, thresholds: GateThresholds
         subject = f"{key[0]} [{key[1]}]"
         comparison.results.append(accuracy_gate(subject, base_rows[key], new_rows[key], thresholds))
         comparison.results += fidelity_gates(subject, base_rows[key], new_rows[key], thresholds)
+        comparison.results += metric_gates(subject, base_rows[key], new_rows[key], thresholds, lower_is_better)
     for key in _first_per(new_rows, lambda k: k[0]):
         comparison.results.append(size_gate(key[0], base_rows[key], new_rows[key], thresholds))
     for key in sorted(base_rows.keys() - new_rows.keys()):

@@ -6,7 +6,7 @@ from edge_pipeline.reports.gates.compare import Comparison
 from edge_pipeline.reports.gates.thresholds import FAIL, NOISE, PASS, SKIPPED
 
 STATUS_LABELS = {PASS: "✅ pass", FAIL: "❌ FAIL", NOISE: "〰️ within noise", SKIPPED: "⏭️ skipped"}
-GATE_ORDER = {"presence": 0, "latency": 1, "accuracy": 2, "size": 3}
+GATE_ORDER = {"presence": 0, "latency": 1, "accuracy": 2, "fidelity": 3, "metric": 4, "size": 5}
 
 
 def render_gate_markdown(comparison: Comparison) -> str:

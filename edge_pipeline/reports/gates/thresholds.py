@@ -27,6 +27,10 @@ class GateThresholds(StrictModel):
     max_cosine_drop: float = Field(
         0.002, ge=0, description="largest allowed drop of an output's cosine to its FP32 reference"
     )
+    max_metric_drop: dict[str, float] = Field(
+        default_factory=dict, description="per figure of the recipe's task metric, the largest allowed worsening "
+        "(a fall, or a rise for the metric's lower_is_better figures)"
+    )
     latency_basis: Literal["absolute", "vs-teacher"] = Field(
         "absolute",
         description="gate absolute p50, or p50 relative to the same run's FP32 teacher "
@@ -40,7 +44,7 @@ class GateThresholds(StrictModel):
 
 @dataclass(frozen=True)
 class GateResult:
-    gate: str                 # latency | accuracy | fidelity | size | presence
+    gate: str                 # latency | accuracy | fidelity | metric | size | presence
     subject: str              # artifact id and configuration the gate judged
     status: str               # PASS | FAIL | NOISE | SKIPPED
     message: str
@@ -116,6 +120,32 @@ def fidelity_gates(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: 
                            else (FAIL, "beyond"))
         results.append(GateResult("fidelity", where, status, f"{head}: {verdict} the {limits.max_cosine_drop:g} "
                                   "allowed drop", before.cosine, after.cosine, change))
+    return results
+
+
+def metric_gates(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: GateThresholds,
+                 lower_is_better: list[str]) -> list[GateResult]:
+    """One gate per task-metric figure of the baseline row; figures without a limit are reported, not gated."""
+    results = []
+    for name, before in base.metrics.items():
+        where = f"{subject} metric '{name}'"
+        after = new.metrics.get(name)
+        if after is None:
+            results.append(GateResult("metric", where, FAIL, f"metric figure '{name}' is missing from the new run",
+                                      before, None))
+            continue
+        change = f"{after - before:+.4g}"
+        head = f"{name} {before:.4g} -> {after:.4g} ({change}, {'lower' if name in lower_is_better else 'higher'} "
+        head += "is better)"
+        limit = limits.max_metric_drop.get(name)
+        if limit is None:
+            results.append(GateResult("metric", where, SKIPPED, f"{head}: no --max-metric-drop {name}=... given; "
+                                      "not gated", before, after, change))
+            continue
+        worse = (after - before) if name in lower_is_better else (before - after)
+        status, verdict = (PASS, "within") if worse <= limit else (FAIL, "beyond")
+        results.append(GateResult("metric", where, status, f"{head}: {verdict} the {limit:g} allowed worsening",
+                                  before, after, change))
     return results
 
 

@@ -62,3 +62,17 @@ def fidelity_table(rows: list[BenchmarkRow]) -> str:
     return (f'<h2>Fidelity per output</h2><p class="sub">Against the same model\'s FP32 on its target.</p>'
             f'<div class="table-wrap"><table id="fidelity"><thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table></div>")
+
+
+def metric_table_html(rows: list[BenchmarkRow]) -> str:
+    """The recipe's task metric per artifact and runtime variant (empty without a metric)."""
+    from edge_pipeline.reports.fidelity import metric_table
+
+    headers, lines = metric_table(rows)
+    if not lines:
+        return ""
+    head = "".join(f'<th scope="col">{esc(name)}</th>' for name in headers)
+    body = "".join("<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in line) + "</tr>" for line in lines)
+    return (f'<h2>Task metric</h2><p class="sub">The recipe\'s metric over data.eval; change vs FP32 in '
+            f'brackets.</p><div class="table-wrap"><table id="task-metric"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")

@@ -52,8 +52,8 @@ def _plan(path: Path) -> dict:
     from edge_pipeline.backends.tensorrt.options import TensorRtOptions, build_plan
 
     options = TensorRtOptions(min_batch=1, opt_batch=4, max_batch=8, benchmark_batch_sizes=[1, 4], workspace_mib=256)
-    info = {"name": "input", "dtype": "float32", "sample_shape": [3, 8, 8]}
-    return build_plan(path.name, sha256_file(path), info, options, "int8", warmup=5, iterations=20)
+    inputs = [{"name": "input", "dtype": "float32", "sample_shape": [3, 8, 8]}]
+    return build_plan(path.name, sha256_file(path), inputs, options, "int8", warmup=5, iterations=20)
 
 
 def test_engine_builds_named_by_gpu_and_tensorrt_version(qdq_model, tmp_path):

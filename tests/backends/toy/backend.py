@@ -68,7 +68,7 @@ class ToyBackend(Backend):
         return [_write(onnx.load(str(onnx_path)), Path(out_dir), "fp32")]
 
     def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path,
-                 eval_data=None) -> list[ProducedArtifact]:
+                 eval_data=None, metric=None) -> list[ProducedArtifact]:
         model = onnx.load(str(onnx_path))
         bits = ToyOptions.model_validate(target.options).weight_bits
         for index, tensor in enumerate(model.graph.initializer):

@@ -1,0 +1,99 @@
+"""Datasets a user's function provides instead of a file (``data.<role>.provider``).
+
+The function returns one of: ``{input name: (N, ...) array}`` with optional labels under the spec's
+``labels_key``; an ``(inputs, labels)`` tuple whose inputs are such a dict or one array (a
+one-input model); or an iterable of dicts, each one sample or one batch. Samples are told from
+batches by rank against the recipe's sample shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from edge_pipeline.calibration.dataset import ArrayDataset
+from edge_pipeline.config.references import import_callable
+from edge_pipeline.config.schema import InputSpec
+from edge_pipeline.errors import DataError
+
+
+def provided_dataset(reference: str, specs: list[InputSpec], what: str, labels_key: str = "y") -> ArrayDataset:
+    """Call the provider ``reference`` and key its arrays by the model's input names; ``what`` names
+    the recipe key in errors (e.g. ``data.calibration.provider``)."""
+    provider = import_callable(reference, what=what, error=DataError)
+    try:
+        result = provider()
+    except Exception as exc:
+        raise DataError(f"{what} '{reference}' raised {exc.__class__.__name__}: {exc}") from exc
+    arrays, labels = _normalised(result, specs, labels_key, f"{what} '{reference}'")
+    return ArrayDataset(arrays, labels, reference, _content_digest(arrays, labels))
+
+
+def _normalised(result, specs: list[InputSpec], labels_key: str, source: str):
+    labels = None
+    if isinstance(result, tuple):
+        if len(result) != 2:
+            raise DataError(f"{source} returned a {len(result)}-tuple; return (inputs, labels) or a dict of arrays")
+        result, labels = result
+    if isinstance(result, np.ndarray) or _is_array_like(result):
+        if len(specs) != 1:
+            raise DataError(f"{source} returned one array; the model takes inputs {[s.name for s in specs]}: "
+                            "return a dict keyed by input name")
+        arrays = {specs[0].name: np.asarray(result)}
+    elif isinstance(result, Mapping):
+        arrays, labels = _from_mapping(result, labels, labels_key, source)
+    elif isinstance(result, Iterable):
+        arrays, labels = _from_items(list(result), specs, labels_key, source)
+    else:
+        raise DataError(f"{source} returned {type(result).__name__}; return a dict of arrays keyed by input name")
+    arrays = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
+    return arrays, None if labels is None else np.asarray(labels).astype(np.int64)
+
+
+def _is_array_like(value) -> bool:
+    return hasattr(value, "__array__") and not isinstance(value, Mapping)
+
+
+def _from_mapping(result: Mapping, labels, labels_key: str, source: str):
+    arrays = {str(k): np.asarray(v) for k, v in result.items() if k != labels_key}
+    if labels_key in result:
+        if labels is not None:
+            raise DataError(f"{source} gave labels twice (in the tuple and under '{labels_key}'); give them once")
+        labels = result[labels_key]
+    if not arrays:
+        raise DataError(f"{source} returned no input arrays; key them by the model's input names")
+    return arrays, labels
+
+
+def _from_items(items: list, specs: list[InputSpec], labels_key: str, source: str):
+    """Per-sample or per-batch dicts, stacked or concatenated."""
+    if not items or not all(isinstance(item, Mapping) for item in items):
+        raise DataError(f"{source} returned an iterable that is empty or not of dicts; yield "
+                        "{input name: array} per sample or per batch")
+    ranks = {s.name: len(s.sample_shape) for s in specs}
+    columns: dict[str, list] = {}
+    for item in items:
+        for key, value in item.items():
+            columns.setdefault(str(key), []).append(np.asarray(value))
+    joined = {}
+    for key, parts in columns.items():
+        sample_rank = 0 if key == labels_key else ranks.get(key, parts[0].ndim)
+        batched = parts[0].ndim == sample_rank + 1
+        joined[key] = np.concatenate(parts) if batched else np.stack(parts)
+    labels = joined.pop(labels_key, None)
+    return joined, labels
+
+
+def _content_digest(arrays: dict[str, np.ndarray], labels: np.ndarray | None) -> str:
+    """The cache identity of provided data: what it holds, not where it came from."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = arrays[name]
+        digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    if labels is not None:
+        digest.update(b"labels")
+        digest.update(labels.tobytes())
+    return digest.hexdigest()
