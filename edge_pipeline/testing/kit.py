@@ -39,8 +39,14 @@ class _Block(nn.Module):
 
 
 class TinyEncoder(nn.Module):
-    def __init__(self, vocab: int = VOCAB, dim: int = 32, heads: int = 2, layers: int = 2, max_length: int = 64):
+    """A BERT-style sentence encoder: token + position embeddings, post-norm blocks, masked mean
+    pooling. The attention mask is made additive the way Hugging Face BERT does it, with the float
+    type's lowest value (finfo.min), so its calibration ranges are as hostile as a real export's."""
+
+    def __init__(self, vocab: int = VOCAB, dim: int = 32, heads: int = 2, layers: int = 2, max_length: int = 64,
+                 mask_value: float | None = None):
         super().__init__()
+        self.mask_value = torch.finfo(torch.float32).min if mask_value is None else mask_value
         self.tokens = nn.Embedding(vocab, dim)
         self.positions = nn.Embedding(max_length, dim)
         self.blocks = nn.ModuleList(_Block(dim, heads) for _ in range(layers))
@@ -49,8 +55,7 @@ class TinyEncoder(nn.Module):
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         x = self.tokens(input_ids) + self.positions(positions)[None]  # (B, S, D)
         keep = attention_mask.to(x.dtype)  # (B, S)
-        # A large finite negative, not -inf: masked keys get no weight and ranges stay finite.
-        additive = ((1.0 - keep) * -1e4)[:, None, None, :]  # (B, 1, 1, S)
+        additive = ((1.0 - keep) * self.mask_value)[:, None, None, :]  # (B, 1, 1, S)
         for block in self.blocks:
             x = block(x, additive)
         return (x * keep[..., None]).sum(dim=1) / keep.sum(dim=1, keepdim=True).clamp(min=1.0)  # (B, D)
@@ -72,9 +77,10 @@ class TwoHeadDetector(nn.Module):
         return {"logits": self.classify(features), "boxes": torch.sigmoid(self.regress(features))}
 
 
-def tiny_encoder(seed: int = 0) -> TinyEncoder:
+def tiny_encoder(seed: int = 0, **sizes) -> TinyEncoder:
+    """``sizes``: TinyEncoder's vocab, dim, heads, layers, max_length, mask_value."""
     torch.manual_seed(seed)
-    return TinyEncoder().eval()
+    return TinyEncoder(**sizes).eval()
 
 
 def two_head_detector(seed: int = 0) -> TwoHeadDetector:
@@ -200,3 +206,82 @@ def detector_metric(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -
     if labels is not None:
         figures["class_accuracy"] = float((outputs["logits"].argmax(axis=1) == labels).mean() * 100.0)
     return figures
+
+
+KIT_MODELS = ("encoder", "detector", "audio", "onnx-opset12", "mobilenet")
+ALL_TARGETS = ["x86-cpu-onnxruntime", "x86-cpu-openvino", "x86-gpu-tensorrt", "android-arm64-onnxruntime"]
+
+
+def kit_recipe(name: str, workdir, samples: int = 48) -> dict:
+    """A ready recipe for one kit model (see KIT_MODELS), its data written into ``workdir``: what a
+    user of each kind of model would write. Targets: every x86/GPU/phone target profile."""
+    from pathlib import Path
+
+    workdir = Path(workdir)
+    fields = _KIT_FIELDS[name](workdir, samples)
+    return {
+        **fields,
+        "metadata": {"name": f"kit-{name}"},
+        "data": {"calibration": {"path": str(workdir / "calibration.npz")},
+                 "eval": {"path": str(workdir / "eval.npz")}},
+        "targets": list(ALL_TARGETS),
+        "stages": ["export", "quantize", "benchmark"],
+        "quantize": {"samples": min(32, samples)},
+        "benchmark": {"warmup": 2, "iterations": 10, "rounds": 1},
+    }
+
+
+def _encoder_fields(workdir, samples: int) -> dict:
+    for role, seed in (("calibration", 1), ("eval", 2)):
+        np.savez(workdir / f"{role}.npz", **encoder_arrays(samples, seed))
+    return {
+        "model": {"factory": "edge_pipeline.testing.kit:tiny_encoder"},
+        "inputs": [
+            {"name": "input_ids", "shape": [1, SEQUENCE], "dtype": "int64", "value_range": [0, VOCAB]},
+            {"name": "attention_mask", "shape": [1, SEQUENCE], "dtype": "int64", "value_range": [0, 2]},
+        ],
+        "outputs": ["embedding"], "class_score_outputs": [],
+    }
+
+
+def _detector_fields(workdir, samples: int) -> dict:
+    for role, seed in (("calibration", 1), ("eval", 2)):
+        x, y = detector_arrays(samples, seed)
+        np.savez(workdir / f"{role}.npz", x=x, y=y)
+    return {
+        "model": {"factory": "edge_pipeline.testing.kit:two_head_detector"},
+        "input": {"name": "image", "shape": [1, *DETECTOR_SHAPE]},
+        "class_score_outputs": ["logits"],
+        "metric": {"function": "edge_pipeline.testing.kit:detector_metric", "lower_is_better": ["box_offset"]},
+    }
+
+
+def _audio_fields(workdir, samples: int) -> dict:
+    for role, seed in (("calibration", 1), ("eval", 2)):
+        np.savez(workdir / f"{role}.npz", **audio_arrays(samples, seed))
+    return {
+        "model": {"factory": "edge_pipeline.testing.kit:stateful_pitch_net"},
+        "inputs": [{"name": "audio", "shape": [1, 1, AUDIO_SAMPLES]}, {"name": "state", "shape": [1, STATE]}],
+        "outputs": ["pitch", "next_state"], "class_score_outputs": [],
+    }
+
+
+def _opset12_fields(workdir, samples: int) -> dict:
+    write_opset12_constant_cnn(workdir / "elsewhere.onnx")
+    rng = np.random.default_rng(0)
+    for role in ("calibration", "eval"):
+        np.savez(workdir / f"{role}.npz", pixels=rng.standard_normal((samples, 3, 24, 24)).astype(np.float32))
+    return {"model": {"onnx": str(workdir / "elsewhere.onnx")}, "input": {"name": "pixels", "shape": [1, 3, 24, 24]}}
+
+
+def _mobilenet_fields(workdir, samples: int) -> dict:
+    rng = np.random.default_rng(0)
+    for role in ("calibration", "eval"):
+        np.savez(workdir / f"{role}.npz", x=rng.standard_normal((samples, 3, 16, 16)).astype(np.float32),
+                 y=rng.integers(0, 10, samples))
+    return {"model": {"factory": "edge_pipeline.zoo.students:tiny_mobilenet_v2", "kwargs": {"in_channels": 3}},
+            "input": {"shape": [1, 3, 16, 16]}}
+
+
+_KIT_FIELDS = {"encoder": _encoder_fields, "detector": _detector_fields, "audio": _audio_fields,
+               "onnx-opset12": _opset12_fields, "mobilenet": _mobilenet_fields}

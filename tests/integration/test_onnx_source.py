@@ -60,7 +60,8 @@ def test_quantize_command_prepares_an_onnx_file_from_elsewhere(tmp_path, capsys)
 
     source = tmp_path / "elsewhere.onnx"
     write_opset12_constant_cnn(source)
-    np.savez(tmp_path / "calib.npz", pixels=np.random.default_rng(0).standard_normal((16, 3, 20, 24)).astype(np.float32))
+    pixels = np.random.default_rng(0).standard_normal((16, 3, 20, 24)).astype(np.float32)
+    np.savez(tmp_path / "calib.npz", pixels=pixels)
     out = tmp_path / "q"
     args = ["quantize", str(source), "--calibration", str(tmp_path / "calib.npz"), "--out", str(out)]
     assert main(args) != 0 and "give them with --input-shape pixels=1,3,N,N" in capsys.readouterr().err

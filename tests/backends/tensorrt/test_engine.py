@@ -101,3 +101,26 @@ def test_device_script_builds_and_benchmarks(qdq_model, tmp_path):
     results = json.loads(next(folder.glob("benchmark.sm*.json")).read_text())
     assert [r["batch_size"] for r in results["results"]] == [1, 4]
     assert script.main(["--bundle-dir", str(folder)]) == 0  # second run re-uses the engine
+
+
+def test_device_script_builds_and_benchmarks_a_two_input_model(tmp_path):
+    """int64 token ids + a float mask: one profile with a shape per input, feeds per input dtype."""
+    _gpu_or_skip()
+    import json
+
+    from edge_pipeline.artifacts.hashing import sha256_file
+    from edge_pipeline.backends.tensorrt import device_script as script
+    from edge_pipeline.backends.tensorrt.options import TensorRtOptions, build_plan
+    from tests.backends.tensorrt.test_multi_input import VOCAB, _two_input_model
+
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    model = _two_input_model(folder / "two.onnx")
+    options = TensorRtOptions(min_batch=1, opt_batch=4, max_batch=8, benchmark_batch_sizes=[1, 4], workspace_mib=256)
+    inputs = [{"name": "input_ids", "dtype": "int64", "sample_shape": [16], "value_range": [0, VOCAB]},
+              {"name": "attention_mask", "dtype": "float32", "sample_shape": [16]}]
+    plan = build_plan(model.name, sha256_file(model), inputs, options, "fp32", warmup=2, iterations=10)
+    (folder / script.PLAN_FILE).write_text(json.dumps(plan))
+    assert script.main(["--bundle-dir", str(folder)]) == 0
+    results = json.loads(next(folder.glob("benchmark.sm*.json")).read_text())
+    assert [r["batch_size"] for r in results["results"]] == [1, 4]
