@@ -114,6 +114,16 @@ class Runner(ABC):
         return first if isinstance(first, int) and first > 0 else None
 
 
+@dataclass(frozen=True)
+class ExecutedLayer:
+    """A compute layer (convolution, matmul, fully connected) as the runtime executes it, read back
+    after the runtime's own graph optimizations and fusions."""
+
+    name: str  # the runtime's name for it; runtimes keep the source node's name where they can
+    op_type: str
+    precision: str  # "int8" or "float"
+
+
 @dataclass
 class ProducedArtifact:
     """A file a backend wrote, before the stage turns it into an Artifact record."""
@@ -162,6 +172,11 @@ class Backend(ABC):
     def device_steps(self, artifact: Artifact, target: TargetProfile) -> list[DeviceStep]:
         """Steps the quantize stage runs on each artifact made for ``target`` (none by default)."""
         return []
+
+    def executed_layers(self, path: Path, options: RunnerOptions) -> list[ExecutedLayer] | None:
+        """The compute layers the runtime executes for ``path``, each with its precision; None where
+        this backend cannot read that back (the report then says nothing rather than guess)."""
+        return None
 
     def check_target(self, target: TargetProfile, recipe: Recipe) -> None:  # noqa: B027 - optional hook
         """Raise a ConfigError/DataError for settings this backend rejects, before any stage runs."""

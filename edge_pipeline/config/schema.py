@@ -112,6 +112,14 @@ class ExportConfig(StrictModel):
 
 
 class QuantizeConfig(StrictModel):
+    preset: Literal["auto", "cnn", "transformer"] = Field(
+        "auto", description="auto: 'transformer' when the graph has attention (a Softmax over an activation "
+        "MatMul), else 'cnn'. transformer keeps the attention mask's arithmetic, Softmax, LayerNorm and embedding "
+        "lookups in float and quantizes MatMul/Gemm/Conv (ORT); NNCF model_type transformer (OpenVINO)."
+    )
+    op_types: list[str] | None = Field(
+        None, description="Quantize only these op types (e.g. [MatMul]); default: the preset's scope."
+    )
     method: CalibrationMethod = Field("minmax", description="Activation range calibration.")
     samples: int = Field(128, gt=0, description="Calibration samples drawn from data.calibration.")
     percentile: float = Field(99.999, gt=90, le=100, description="Percentile for method=percentile.")

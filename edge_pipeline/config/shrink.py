@@ -42,6 +42,31 @@ class KDLoss(StrictModel):
     alpha: float = Field(0.7, ge=0, le=1, description="Weight of the T^2-scaled KL term; 1-alpha weighs hard-label CE.")
 
 
+class OutputLoss(StrictModel):
+    """How one named model output is distilled; outputs not listed get the default for their kind."""
+
+    kind: Literal["kl", "mse", "cosine"] = Field(
+        description="kl: T^2-scaled KL between softmaxes (class scores); mse: mean squared error (regression, "
+        "boxes, embeddings); cosine: 1 - cosine similarity per sample (embeddings, direction only)."
+    )
+    weight: float = Field(1.0, ge=0, description="Weight of this output's term in the sum; 0 leaves it out.")
+    temperature: float | None = Field(
+        None, gt=0, description="kind=kl: softmax temperature of this output (default: loss.temperature)."
+    )
+
+    @model_validator(mode="after")
+    def _temperature_for_kl(self) -> OutputLoss:
+        if self.temperature is not None and self.kind != "kl":
+            raise ValueError(f"temperature applies to kind=kl only, not kind={self.kind}; remove it")
+        return self
+
+
+OUTPUT_LOSSES_HELP = (
+    "Per-output losses by output name, e.g. {logits: {kind: kl}, boxes: {kind: mse, weight: 0.5}}; outputs not "
+    "listed: kl for class-score outputs, mse for other float outputs (integer and bool outputs are skipped)."
+)
+
+
 class HintSpec(StrictModel):
     teacher_layer: str = Field(description="Module name in the teacher whose output is the hint, e.g. 'layer2'.")
     student_layer: str = Field(
@@ -75,7 +100,11 @@ class StudentSpec(StrictModel):
 class DistillConfig(StrictModel):
     student: StudentSpec = Field(default_factory=StudentSpec, description="Where the student comes from.")
     data: TransferData = Field(default_factory=TransferData, description="Transfer data.")
-    loss: KDLoss = Field(default_factory=KDLoss, description="Hinton soft-target KD mixed with hard-label CE.")
+    loss: KDLoss = Field(
+        default_factory=KDLoss,
+        description="Hinton soft-target KD mixed with hard-label CE (CE on the first class-score output only).",
+    )
+    output_losses: dict[str, OutputLoss] = Field(default_factory=dict, description=OUTPUT_LOSSES_HELP)
     hints: list[HintSpec] = Field(default_factory=list, description="Optional feature (hint) losses.")
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(epochs=6, lr=0.05, shift_augment=1), description="Optimizer and schedule."
@@ -113,6 +142,7 @@ class Recovery(StrictModel):
         "unpruned", description="kd: distil from the model before pruning, or from the recipe's teacher."
     )
     kd: KDLoss = Field(default_factory=KDLoss, description="KD loss settings for loss=kd.")
+    output_losses: dict[str, OutputLoss] = Field(default_factory=dict, description="loss=kd: " + OUTPUT_LOSSES_HELP)
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(epochs=2, lr=0.02, shift_augment=1, schedule="cosine"),
         description="Fine-tuning per step.",
@@ -134,7 +164,14 @@ class PruneConfig(StrictModel):
     max_layer_ratio: float = Field(0.9, gt=0, lt=1, description="No layer loses more than this fraction of channels.")
     ignored_layers: list[str] = Field(default_factory=list, description="Module names never pruned.")
     ignore_output_layer: bool = Field(
-        True, description="Keep the layer that produces the model output (the classifier)."
+        True, description="Keep the widths of the layers that produce each model output (classifier, box head; in "
+        "a transformer every layer writing the residual stream, so the embedding width stays)."
+    )
+    attention: Literal["head_dims", "heads", "both", "none"] = Field(
+        "head_dims",
+        description="Attention blocks (an int num_heads/heads attribute and a fused 'qkv' Linear): head_dims keeps "
+        "every head and narrows each; heads removes whole heads (the same ratio per block, one always kept); both "
+        "does both; none leaves qkv/proj widths alone.",
     )
     taylor_batches: int = Field(4, gt=0, description="importance=taylor: batches whose gradients score channels.")
     sparsity: Sparsity = Field(default_factory=Sparsity, description="Optional sparsity-regularised training first.")

@@ -11,6 +11,7 @@ from torch import nn
 
 from edge_pipeline.config.shrink import HintSpec
 from edge_pipeline.errors import ConfigError
+from edge_pipeline.training.batches import Inputs, call_model
 
 
 class FeatureTap:
@@ -66,7 +67,7 @@ def make_adapter(student_shape: torch.Size, teacher_shape: torch.Size, hint: Hin
 
 
 class StudentWithHints(nn.Module):
-    """forward(x) -> (logits, adapted student features in hint order)."""
+    """forward(*inputs) -> (the student's outputs as it returns them, adapted student features in hint order)."""
 
     def __init__(self, student: nn.Module, hints: list[HintSpec], adapters: list[nn.Module]):
         super().__init__()
@@ -74,24 +75,25 @@ class StudentWithHints(nn.Module):
         self.adapters = nn.ModuleList(adapters)
         self.tap = FeatureTap(student, [h.student_layer for h in hints], "student") if hints else None
 
-    def forward(self, x: torch.Tensor):
-        logits = self.student(x)
+    def forward(self, *inputs: torch.Tensor):
+        outputs = self.student(*inputs)
         if self.tap is None:
-            return logits, []
-        return logits, [adapter(f) for adapter, f in zip(self.adapters, self.tap.take(), strict=True)]
+            return outputs, []
+        return outputs, [adapter(f) for adapter, f in zip(self.adapters, self.tap.take(), strict=True)]
 
 
 def build_adapters(student: nn.Module, teacher: nn.Module, hints: list[HintSpec],
-                   example: torch.Tensor) -> list[nn.Module]:
-    """Check every hint layer exists and build its adapter from the feature shapes on ``example``."""
+                   example: Inputs) -> list[nn.Module]:
+    """Check every hint layer exists and build its adapter from the feature shapes on ``example``
+    (a tensor, or one tensor per model input)."""
     if not hints:
         return []
     student_tap = FeatureTap(student, [h.student_layer for h in hints], "student")
     teacher_tap = FeatureTap(teacher, [h.teacher_layer for h in hints], "teacher")
     try:
         with torch.no_grad():
-            student(example)
-            teacher(example)
+            call_model(student, example)
+            call_model(teacher, example)
         pairs = zip(student_tap.take(), teacher_tap.take(), hints, strict=True)
         return [make_adapter(s.shape, t.shape, h) for s, t, h in pairs]
     finally:

@@ -1,4 +1,10 @@
-"""Where the student comes from: the teacher narrowed, a factory, or a model an earlier stage made."""
+"""Where the student comes from: the teacher narrowed, a factory, or a model an earlier stage made.
+
+Whatever its source, the student must return the teacher's outputs (names and per-sample shapes):
+it replaces the teacher where the teacher was deployed. A factory student of another family or
+depth is fine (e.g. ``edge_pipeline.testing.kit:tiny_encoder`` with ``layers: 1``); a narrower
+embedding is not, since nothing would map it back to the teacher's width after training.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.config.schema import ModelSpec
 from edge_pipeline.config.shrink import PruneConfig, StudentSpec
 from edge_pipeline.errors import ConfigError
+from edge_pipeline.training.batches import Inputs
 
 
 @dataclass
@@ -23,19 +30,20 @@ class Student:
 
 
 def build_student(teacher_spec: ModelSpec, earlier: Sequence[Artifact], spec: StudentSpec, teacher: torch.nn.Module,
-                  example: torch.Tensor) -> Student:
-    """``teacher_spec``: the recipe's model; ``earlier``: artifacts made by earlier stages."""
+                  example: Inputs, declared_outputs: list[str] | None = None) -> Student:
+    """``teacher_spec``: the recipe's model; ``earlier``: artifacts made by earlier stages;
+    ``example``: a tensor, or one tensor per model input; ``declared_outputs``: the recipe's output names."""
     if spec.source == "scaled":
         student = _scaled(teacher_spec, spec, teacher, example)
     elif spec.source == "factory":
         student = _from_factory(spec)
     else:
         student = _from_previous(earlier)
-    check_outputs_match(student.model, teacher, example)
+    check_student_outputs(student.model, teacher, example, declared_outputs)
     return student
 
 
-def _scaled(teacher_spec: ModelSpec, spec: StudentSpec, teacher: torch.nn.Module, example: torch.Tensor) -> Student:
+def _scaled(teacher_spec: ModelSpec, spec: StudentSpec, teacher: torch.nn.Module, example: Inputs) -> Student:
     """The teacher with ``1 - width_multiplier`` of every layer's channels removed (uniformly, by L2 norm)."""
     from edge_pipeline.modeling.loading import model_source_digest
     from edge_pipeline.pruning.channels import ignored_names, prune_channels
@@ -71,15 +79,13 @@ def _from_previous(earlier: Sequence[Artifact]) -> Student:
     return Student(load_stage_model(source), base, source.id, source.sha256)
 
 
-def check_outputs_match(student: torch.nn.Module, teacher: torch.nn.Module, example: torch.Tensor) -> None:
-    with torch.no_grad():
-        got, want = student.eval()(example), teacher.eval()(example)
-    if not isinstance(got, torch.Tensor) or got.shape != want.shape:
-        shape = list(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-        raise ConfigError(
-            f"distill.student outputs {shape} but the teacher outputs {list(want.shape)} on the same input; "
-            "the student factory must produce the teacher's output shape (same number of classes)"
-        )
+def check_student_outputs(student: torch.nn.Module, teacher: torch.nn.Module, example: Inputs,
+                          declared_outputs: list[str] | None = None) -> None:
+    """Same output names and per-sample shapes as the teacher on the same input, or a ConfigError."""
+    from edge_pipeline.distillation.outputs import check_outputs_match, describe_outputs
+
+    check_outputs_match(describe_outputs(student, example, declared_outputs),
+                        describe_outputs(teacher, example, declared_outputs), "distill.student")
 
 
 def _reinitialise(model: torch.nn.Module, seed: int) -> None:

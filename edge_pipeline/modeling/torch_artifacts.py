@@ -12,13 +12,18 @@ from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.errors import ModelLoadError
 
 
-def save_program(model, example, path: Path) -> None:
+def save_program(model, example, path: Path, dynamic_shapes: tuple | None = None) -> None:
+    """``example``: a tensor, or a tuple with one tensor per forward() argument; ``dynamic_shapes``
+    defaults to a dynamic batch (dim 0) shared by every input."""
     import torch
 
     from edge_pipeline.artifacts.atomic import atomic_path
 
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    program = torch.export.export(model.eval(), (example,), dynamic_shapes=({0: batch},))
+    inputs = example if isinstance(example, tuple) else (example,)
+    if dynamic_shapes is None:
+        batch = torch.export.Dim("batch", min=1, max=4096)
+        dynamic_shapes = tuple({0: batch} for _ in inputs)
+    program = torch.export.export(model.eval(), inputs, dynamic_shapes=dynamic_shapes)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         torch.export.save(program, fh)  # a file object: torch warns on a temp name not ending in .pt2
 

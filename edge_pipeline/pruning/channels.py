@@ -4,24 +4,35 @@ torch-pruning traces the model, groups every coupled channel (a residual sum tie
 feed it; a depthwise conv ties its input and output) and removes whole groups, so the result is a
 smaller dense model. This module sets the pruner up from a PruneConfig and finds the channel
 ratio that meets a MACs budget by bisection on copies.
+
+Models with several inputs are traced and counted on one tensor per input (``model(*example)``).
+The layers that write a model output keep their widths (every output, so a detector keeps both
+heads); in a transformer that is every layer writing the residual stream, so the embedding width
+stays. Attention blocks with a fused ``qkv`` Linear and an int head count (``num_heads`` or
+``heads``) can lose head dims and/or whole heads (``PruneConfig.attention``); their forward()
+must read the head width from the layer (``qkv.out_features // (3 * heads)``), as
+``zoo.students.Attention`` and the kit encoder do. Separate q/k/v layers are pruned as plain Linears.
 """
 
 from __future__ import annotations
 
 import copy
 import warnings
+from dataclasses import dataclass
 
 import torch
 
 from edge_pipeline.config.shrink import PruneConfig
 from edge_pipeline.errors import ConfigError
 from edge_pipeline.pruning.importance import build_importance
+from edge_pipeline.training.batches import Inputs, as_tuple, call_model, leading
 
 SEARCH_ITERATIONS = 6
 GRID_FRACTIONS = (0.4, 0.6, 0.8, 1.0)
+_LAYERS = (torch.nn.Linear, torch.nn.modules.conv._ConvNd)
 
 
-def count_macs_params(model: torch.nn.Module, example: torch.Tensor) -> tuple[int, int]:
+def count_macs_params(model: torch.nn.Module, example: Inputs) -> tuple[int, int]:
     """(MACs, parameters) of one sample: Conv/Linear MACs counted by forward hooks on ``example[:1]``."""
     total = [0]
 
@@ -37,30 +48,74 @@ def count_macs_params(model: torch.nn.Module, example: torch.Tensor) -> tuple[in
     return total[0], sum(p.numel() for p in model.parameters())
 
 
-def output_layer_names(model: torch.nn.Module, example: torch.Tensor) -> list[str]:
-    """The last Conv/Linear that runs in a forward pass: it produces the classes, so it keeps its width."""
+def output_layer_names(model: torch.nn.Module, example: Inputs) -> list[str]:
+    """The Conv/Linear layers whose results reach a model output through no other Conv/Linear.
+
+    Found on the autograd graph of one forward pass: from each output, walk back until a layer's
+    own result is met. A classifier gives its last Linear; a two-head model both heads; a
+    transformer that pools its residual stream every layer adding into that stream. Where no output
+    carries a graph (no parameter needs grad), the last layer that ran, as before.
+    """
+    from edge_pipeline.modeling.outputs import flatten_outputs
+
+    produced: dict = {}  # grad_fn of a layer's result -> layer name
     ran: list[str] = []
-    hooks = [
-        (module, lambda *_, n=name: ran.append(n))
-        for name, module in model.named_modules()
-        if isinstance(module, torch.nn.Linear | torch.nn.modules.conv._ConvNd)
-    ]
-    _forward_with_hooks(model, example, hooks)
-    return ran[-1:]
+
+    def recorder(name: str):
+        def record(_module, _inputs, output):
+            ran.append(name)
+            if isinstance(output, torch.Tensor) and output.grad_fn is not None:
+                produced[output.grad_fn] = name
+
+        return record
+
+    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, _LAYERS)]
+    handles = [m.register_forward_hook(recorder(name)) for name, m in layers]
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for param, _ in flags:
+            param.requires_grad_(True)
+        with torch.enable_grad():
+            value = call_model(model, leading(example, 1))
+    finally:
+        for handle in handles:
+            handle.remove()
+        for param, flag in flags:
+            param.requires_grad_(flag)
+    found: set[str] = set()
+    for _, tensor in flatten_outputs(value):
+        found.update(_nearest_layers(tensor.grad_fn, produced))
+    return [name for name, _ in layers if name in found] or ran[-1:]
 
 
-def _forward_with_hooks(model: torch.nn.Module, example: torch.Tensor, hooks: list) -> None:
+def _nearest_layers(start, produced: dict) -> list[str]:
+    """Names of the layers first met walking the autograd graph back from ``start``."""
+    names: list[str] = []
+    stack, seen = [start] if start is not None else [], set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node in produced:
+            names.append(produced[node])
+            continue
+        stack += [child for child, _ in reversed(node.next_functions) if child is not None]
+    return names
+
+
+def _forward_with_hooks(model: torch.nn.Module, example: Inputs, hooks: list) -> None:
     """One no-grad forward pass of a single sample with (module, hook) pairs attached, then detached."""
     handles = [module.register_forward_hook(hook) for module, hook in hooks]
     try:
         with torch.no_grad():
-            model(example[:1])
+            call_model(model, leading(example, 1))
     finally:
         for handle in handles:
             handle.remove()
 
 
-def ignored_names(model: torch.nn.Module, config: PruneConfig, example: torch.Tensor) -> list[str]:
+def ignored_names(model: torch.nn.Module, config: PruneConfig, example: Inputs) -> list[str]:
     known = dict(model.named_modules())
     unknown = [n for n in config.ignored_layers if n not in known]
     if unknown:
@@ -75,44 +130,116 @@ def ignored_names(model: torch.nn.Module, config: PruneConfig, example: torch.Te
     return names
 
 
-def attention_heads(model: torch.nn.Module) -> dict:
-    """Attention blocks that expose ``num_heads`` and a fused ``qkv`` Linear: prune head dims, keep heads."""
-    heads = {}
+@dataclass(frozen=True)
+class AttentionBlock:
+    module: torch.nn.Module  # the attention module (it owns the head count)
+    attribute: str  # "num_heads" or "heads"
+    qkv: torch.nn.Linear  # the fused q/k/v projection, laid out (3, heads, head_dim) on its outputs
+
+    @property
+    def heads(self) -> int:
+        return int(getattr(self.module, self.attribute))
+
+
+def attention_blocks(model: torch.nn.Module) -> list[AttentionBlock]:
+    """Modules with an int ``num_heads`` (or ``heads``) and a fused ``qkv`` Linear."""
+    found = []
     for module in model.modules():
         qkv = getattr(module, "qkv", None)
-        if isinstance(getattr(module, "num_heads", None), int) and isinstance(qkv, torch.nn.Linear):
-            heads[module.qkv] = module.num_heads
-    return heads
+        attribute = next((a for a in ("num_heads", "heads") if isinstance(getattr(module, a, None), int)), None)
+        if attribute is not None and isinstance(qkv, torch.nn.Linear):
+            found.append(AttentionBlock(module, attribute, qkv))
+    return found
 
 
-def prune_channels(model: torch.nn.Module, example: torch.Tensor, config: PruneConfig, ratio: float,
+def attention_heads(model: torch.nn.Module) -> dict:
+    """{qkv Linear: head count}: torch-pruning's ``num_heads``, so head dims shrink head by head."""
+    return {block.qkv: block.heads for block in attention_blocks(model)}
+
+
+def prune_channels(model: torch.nn.Module, example: Inputs, config: PruneConfig, ratio: float,
                    ignored: list[str]) -> None:
-    """Remove ``ratio`` of the prunable channels (globally ranked, or per layer) in place."""
+    """Remove ``ratio`` of the prunable channels (globally ranked, or per layer) in place; with
+    ``config.attention`` heads/both, first ``ratio`` of each attention block's heads."""
     import torch_pruning as tp
 
     if ratio <= 0:
         return
+    blocks = attention_blocks(model)
+    if config.attention in ("heads", "both"):
+        prune_heads(model, example, config, ratio, ignored, blocks)
     modules = dict(model.named_modules())
+    ignored_layers = [modules[n] for n in ignored]
+    narrow_heads = config.attention in ("head_dims", "both")
+    if not narrow_heads:  # q/k/v widths stay: the qkv layers are not pruned (their group goes with them)
+        ignored_layers += [block.qkv for block in blocks]
     with warnings.catch_warnings():  # tracing needs autograd on: no torch.no_grad() here
         # Parameters outside Conv/Linear (e.g. a position embedding) are pruned on their last dim, as wanted.
         warnings.filterwarnings("ignore", message=".*[Uu]nwrapped parameters.*")
         pruner = tp.pruner.MetaPruner(
             model,
-            example[:1],
+            as_tuple(leading(example, 1)),
             importance=build_importance(config.importance),
             global_pruning=config.scope == "global",
             pruning_ratio=ratio,
             max_pruning_ratio=config.max_layer_ratio,
-            ignored_layers=[modules[n] for n in ignored],
+            ignored_layers=ignored_layers,
             round_to=config.round_to,
-            num_heads=attention_heads(model),
+            # Fresh dicts: torch-pruning updates its default dict in place, which would leak between calls.
+            in_channel_groups={},
+            out_channel_groups={},
+            num_heads=attention_heads(model) if narrow_heads else {},
             prune_head_dims=True,
             prune_num_heads=False,
         )
         pruner.step()
 
 
-def pruned_copy(model: torch.nn.Module, example: torch.Tensor, config: PruneConfig, ratio: float, ignored: list[str]):
+def prune_heads(model: torch.nn.Module, example: Inputs, config: PruneConfig, ratio: float, ignored: list[str],
+                blocks: list[AttentionBlock]) -> None:
+    """Remove the least important ``floor(ratio * heads)`` heads of every attention block (one always
+    stays), then lower its head count. A head is its q, k and v rows of ``qkv`` and its input columns
+    of the projection after it; the dependency graph finds that projection and ties them together.
+    Ranking is per block, never global, so no block can lose every head."""
+    import torch_pruning as tp
+
+    skipped = {module for name, module in model.named_modules() if name in ignored}
+    todo = [b for b in blocks if b.qkv not in skipped and min(int(ratio * b.heads), b.heads - 1) > 0]
+    if not todo:
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Uu]nwrapped parameters.*")
+        graph = tp.DependencyGraph().build_dependency(model, example_inputs=as_tuple(leading(example, 1)))
+    scorers = [build_importance(config.importance), build_importance("l2")]  # bn_scale has nothing to read here
+    for block in todo:
+        heads = block.heads
+        remove = min(int(ratio * heads), heads - 1)
+        projection = _projection_after(graph, block.qkv)
+        if projection is None or projection.in_features % heads:
+            continue  # not the (heads, head_dim) layout this handles: its channels are left to the channel pass
+        width = projection.in_features // heads
+        whole = graph.get_pruning_group(projection, tp.prune_linear_in_channels, list(range(projection.in_features)))
+        scores = next(s for s in (scorer(whole) for scorer in scorers) if s is not None)
+        dropped = torch.topk(scores.view(heads, width).mean(dim=1), remove, largest=False).indices.sort().values
+        indices = [head * width + i for head in dropped.tolist() for i in range(width)]
+        group = graph.get_pruning_group(projection, tp.prune_linear_in_channels, indices)
+        if graph.check_pruning_group(group):
+            group.prune()
+            setattr(block.module, block.attribute, heads - remove)
+
+
+def _projection_after(graph, qkv: torch.nn.Linear) -> torch.nn.Linear | None:
+    """The Linear whose input channels are tied to ``qkv``'s outputs (the attention's out projection)."""
+    import torch_pruning as tp
+
+    group = graph.get_pruning_group(qkv, tp.prune_linear_out_channels, list(range(qkv.out_features)))
+    found = [dep.target.module for dep, _ in group
+             if isinstance(dep.target.module, torch.nn.Linear) and dep.target.module is not qkv
+             and graph.is_in_channel_pruning_fn(dep.handler)]
+    return found[0] if len(found) == 1 else None
+
+
+def pruned_copy(model: torch.nn.Module, example: Inputs, config: PruneConfig, ratio: float, ignored: list[str]):
     trial = copy.deepcopy(model)
     for original, copied in zip(model.parameters(), trial.parameters(), strict=True):
         if original.grad is not None:  # Taylor scores read the gradients; deepcopy drops them

@@ -13,6 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from edge_pipeline.config.shrink import PruneConfig
+from edge_pipeline.training.batches import Inputs, call_model
 
 
 def build_importance(criterion: str):
@@ -29,14 +30,25 @@ def build_importance(criterion: str):
     raise ValueError(criterion)  # unreachable: PruneConfig restricts the names
 
 
-def accumulate_taylor_gradients(model: torch.nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor | None]]):
-    """Leave the summed loss gradients of ``batches`` on ``model``'s weights (labels, or the model's own argmax)."""
+# loss(model, inputs, labels or None) -> scalar whose gradients rank channels
+ScoringLoss = Callable[[torch.nn.Module, Inputs, "torch.Tensor | None"], torch.Tensor]
+
+
+def classifier_scoring_loss(model: torch.nn.Module, x: Inputs, y: torch.Tensor | None) -> torch.Tensor:
+    """A one-output classifier: CE on the labels, or on the model's own argmax."""
+    logits = call_model(model, x)  # (B, classes)
+    target = y if y is not None else logits.detach().argmax(dim=1)
+    return F.cross_entropy(logits, target)
+
+
+def accumulate_taylor_gradients(model: torch.nn.Module, batches: list[tuple[Inputs, torch.Tensor | None]],
+                                loss: ScoringLoss = classifier_scoring_loss) -> None:
+    """Leave the summed ``loss`` gradients of ``batches`` on ``model``'s weights (default: CE on labels,
+    or the model's own argmax; models with other outputs pass the distillation table's scoring loss)."""
     model.eval()  # BN statistics stay fixed: scoring must not change the model
     model.zero_grad(set_to_none=True)
     for x, y in batches:
-        logits = model(x)  # (B, classes)
-        target = y if y is not None else logits.detach().argmax(dim=1)
-        F.cross_entropy(logits, target).backward()
+        loss(model, x, y).backward()
 
 
 def bn_sparsity_penalty(model: torch.nn.Module, strength: float) -> Callable[[], torch.Tensor]:

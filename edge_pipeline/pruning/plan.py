@@ -7,13 +7,14 @@ import torch
 from edge_pipeline.config.shrink import PruneConfig
 from edge_pipeline.errors import ConfigError
 from edge_pipeline.pruning.channels import count_macs_params, ignored_names, ratio_for_macs, smallest_macs
+from edge_pipeline.training.batches import Inputs
 
 
 def macs_budget(config: PruneConfig, teacher_macs: int) -> int:
     return int(config.target.macs_fraction * teacher_macs)
 
 
-def check_reachable(model: torch.nn.Module, teacher: torch.nn.Module, example: torch.Tensor,
+def check_reachable(model: torch.nn.Module, teacher: torch.nn.Module, example: Inputs,
                     config: PruneConfig) -> None:
     """Raise ConfigError before any training when a MACs budget is out of reach of this architecture."""
     from edge_pipeline.pruning.importance import has_batchnorm

@@ -1,7 +1,9 @@
 """The iterative schedule: (optional sparsity training) then N x (score -> prune -> recover).
 
 Every step is deterministic given the weights, so an interrupted run redoes the same pruning and
-the training loop resumes each step's fine-tuning from its last epoch checkpoint.
+the training loop resumes each step's fine-tuning from its last epoch checkpoint. Recovery (and
+Taylor scoring) go through the per-output loss table, so a model with several outputs recovers
+each of them; a one-output classifier gets the classic KD + CE.
 """
 
 from __future__ import annotations
@@ -14,24 +16,30 @@ from pathlib import Path
 import torch
 
 from edge_pipeline.config.shrink import PruneConfig
-from edge_pipeline.distillation.losses import hard_label_loss, kd_loss
+from edge_pipeline.distillation.losses import hard_label_loss
+from edge_pipeline.distillation.outputs import OutputLosses, classifier_losses
 from edge_pipeline.errors import StageError
 from edge_pipeline.progress import progress
 from edge_pipeline.pruning import importance as imp
 from edge_pipeline.pruning.channels import count_macs_params, prune_channels
 from edge_pipeline.pruning.plan import latency_step_ratio, step_ratio
+from edge_pipeline.training.batches import Inputs, as_tuple
 
 
 @dataclass
 class ScheduleInputs:
-    example: torch.Tensor
+    example: Inputs  # a tensor, or one tensor per model input
     ignored: list[str]
-    dataset: object  # TensorDataset of (x, y); y = -1 where unlabelled
+    dataset: object  # (inputs, y) samples (shrinking.data.torch_dataset); y = -1 where unlabelled
     teacher: torch.nn.Module  # the recipe's teacher: MACs reference, and KD source when asked
     teacher_macs: int
     checkpoints: Path
     measure_latency: Callable[[torch.nn.Module, str], dict] | None = None  # kind=latency only
+    losses: OutputLosses | None = None  # recovery's loss table (None: the one-output classifier's)
     history: list[dict] = field(default_factory=list)
+
+    def loss_table(self, config: PruneConfig) -> OutputLosses:
+        return self.losses if self.losses is not None else classifier_losses(config.recovery.kd)
 
 
 def run_schedule(model: torch.nn.Module, config: PruneConfig, inputs: ScheduleInputs) -> list[dict]:
@@ -71,7 +79,8 @@ def _prune_and_recover(model, config: PruneConfig, inputs: ScheduleInputs, step:
                        choose_ratio: Callable[[], float]) -> None:
     unpruned = copy.deepcopy(model).eval() if _kd_from_unpruned(config) else None
     if imp.needs_gradients(config):  # before choosing the ratio: the trial copies rank channels too
-        imp.accumulate_taylor_gradients(model, _scoring_batches(inputs.dataset, config.taylor_batches))
+        scoring = _scoring_loss(inputs.loss_table(config), inputs.teacher)
+        imp.accumulate_taylor_gradients(model, _scoring_batches(inputs.dataset, config.taylor_batches), scoring)
     ratio = choose_ratio()
     prune_channels(model, inputs.example, config, ratio, inputs.ignored)
     model.zero_grad(set_to_none=True)
@@ -79,29 +88,34 @@ def _prune_and_recover(model, config: PruneConfig, inputs: ScheduleInputs, step:
     progress("prune", f"step {step}: removed {ratio:.1%} of channels -> {macs:,} MACs "
                       f"({macs / inputs.teacher_macs:.1%} of the teacher), {params:,} params")
     kd_source = unpruned if unpruned is not None else inputs.teacher
-    recover(model, config, inputs.dataset, kd_source, inputs.checkpoints / f"step-{step}", f"prune step {step}")
+    recover(model, config, inputs.dataset, kd_source, inputs.checkpoints / f"step-{step}", f"prune step {step}",
+            losses=inputs.loss_table(config))
     inputs.history.append({"step": step, "ratio": ratio, "macs": macs, "params": params,
                            "macs_vs_teacher": macs / inputs.teacher_macs})
 
 
 def recover(model, config: PruneConfig, dataset, kd_source: torch.nn.Module, checkpoints: Path, label: str,
-            extra_loss: Callable[[], torch.Tensor] | None = None, epochs: int | None = None) -> None:
-    """Fine-tune after pruning: KD from ``kd_source``, plain cross-entropy, or nothing."""
+            extra_loss: Callable[[], torch.Tensor] | None = None, epochs: int | None = None,
+            losses: OutputLosses | None = None) -> None:
+    """Fine-tune after pruning: the loss table against ``kd_source`` (KD), cross-entropy on the first
+    class-score output, or nothing. ``losses`` defaults to the one-output classifier's table."""
     from edge_pipeline.training.loop import fit
 
     recovery = config.recovery
     if recovery.loss == "none" and extra_loss is None:
         return
+    table = losses if losses is not None else classifier_losses(recovery.kd)
     kd_source.eval()  # used under no_grad below; its requires_grad flags stay the caller's
 
-    def loss_fn(trained, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        logits = trained(x)  # (B, classes)
+    def loss_fn(trained, x: Inputs, y: torch.Tensor) -> torch.Tensor:
+        inputs = as_tuple(x)
+        outputs = trained(*inputs)
         if recovery.loss == "kd" or (y < 0).all():
             with torch.no_grad():
-                reference = kd_source(x)
-            loss = kd_loss(logits, reference, y, recovery.kd)
+                reference = kd_source(*inputs)
+            loss = table(outputs, reference, y)
         else:
-            loss = hard_label_loss(logits, y)
+            loss = hard_label_loss(table.named(outputs)[_hard_label_output(table)], y)
         return loss + extra_loss() if extra_loss is not None else loss
 
     train = recovery.train if epochs is None else recovery.train.model_copy(update={"epochs": epochs})
@@ -112,14 +126,35 @@ def _sparsity_training(model, config: PruneConfig, inputs: ScheduleInputs) -> No
     """Network slimming: train with L1 on BN scales so unimportant channels' gammas approach zero."""
     penalty = imp.bn_sparsity_penalty(model, config.sparsity.strength)
     recover(model, config, inputs.dataset, inputs.teacher, inputs.checkpoints / "sparsity", "prune sparsity",
-            extra_loss=penalty, epochs=config.sparsity.epochs)
+            extra_loss=penalty, epochs=config.sparsity.epochs, losses=inputs.loss_table(config))
 
 
 def _kd_from_unpruned(config: PruneConfig) -> bool:
     return config.recovery.loss == "kd" and config.recovery.kd_teacher == "unpruned"
 
 
-def _scoring_batches(dataset, count: int, batch_size: int = 64) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+def _hard_label_output(table: OutputLosses) -> str:
+    name = table.hard_label_output()
+    if name is None:  # the prune stage refuses recovery.loss=ce without one before training
+        raise StageError("prune.recovery.loss=ce needs a class-score output; use recovery.loss=kd")
+    return name
+
+
+def _scoring_loss(table: OutputLosses, teacher: torch.nn.Module) -> imp.ScoringLoss:
+    """Taylor's loss from the table: CE for class scores, the distillation terms against the teacher
+    for other outputs (the teacher runs only when some output needs it)."""
+    def loss(model: torch.nn.Module, x: Inputs, y: torch.Tensor | None) -> torch.Tensor:
+        inputs = as_tuple(x)
+        reference = None
+        if table.needs_teacher_for_scores():
+            with torch.no_grad():
+                reference = teacher.eval()(*inputs)
+        return table.scoring_loss(model(*inputs), reference, y)
+
+    return loss
+
+
+def _scoring_batches(dataset, count: int, batch_size: int = 64) -> list[tuple[Inputs, torch.Tensor | None]]:
     """The first ``count`` batches in a fixed order: every rank scores channels on the same data."""
     batches = []
     for start in range(0, min(len(dataset), count * batch_size), batch_size):

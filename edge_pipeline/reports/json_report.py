@@ -7,6 +7,7 @@ from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.config.schema import MetricSpec
 from edge_pipeline.reports.mobile import mobile_section
+from edge_pipeline.reports.precision import precision_section, slower_int8_notes
 
 REPORT_SCHEMA_VERSION = 1
 BASELINE_DESCRIPTION = "teacher FP32 on each target, same batch size and threads"
@@ -68,6 +69,10 @@ def build_report(recipe_name: str, targets: list[str], rows: list[BenchmarkRow],
     }
     if metric is not None:
         report["metric"] = metric.model_dump(mode="json")
+    precision = precision_section(artifacts)
+    if precision:
+        report["precision"] = precision
+        report["notes"] += slower_int8_notes(bundled, precision)
     section = mobile_section(artifacts, placed)
     if section:
         report["mobile"] = section

@@ -5,6 +5,7 @@ from __future__ import annotations
 from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.reports.fidelity import render_fidelity_markdown, render_metric_markdown
 from edge_pipeline.reports.mobile import render_mobile_markdown
+from edge_pipeline.reports.precision import render_precision_markdown
 from edge_pipeline.reports.report_rows import report_rows
 
 HEADER = (
@@ -29,6 +30,7 @@ def render_markdown(report: dict) -> str:
     lines += [_table_line(row) for row in sorted(rows, key=table_order)]
     lines += render_fidelity_markdown(rows)
     lines += render_metric_markdown(rows)
+    lines += render_precision_markdown(report.get("precision", []))
     if report.get("mobile"):
         lines += render_mobile_markdown(report["mobile"])
     for note in report.get("notes", []):

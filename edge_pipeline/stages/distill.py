@@ -1,8 +1,11 @@
 """Distill stage: the recipe's model teaches a student (narrowed teacher, factory, or an earlier stage's model).
 
-Everything that can be wrong with the settings (student outputs, hint layer names, the prune
-budget that follows) is checked before training starts. Training runs on every torchrun rank;
-rank 0 alone writes the student: a torch.export program plus architecture + weights.
+Everything that can be wrong with the settings (student outputs, the per-output loss table, hint
+layer names, the prune budget that follows) is checked before training starts. Models take any
+number of inputs (called ``model(*inputs)`` in the recipe's order, as export calls them) and return
+any named outputs; each output is distilled by its own term of the loss table. Training runs on
+every torchrun rank; rank 0 alone writes the student: a torch.export program plus architecture +
+weights, with the loss table and each output's final term in its meta.
 """
 
 from __future__ import annotations
@@ -24,41 +27,53 @@ def distill_config(recipe: Recipe) -> DistillConfig:
 
 def run(view: StageRun) -> StageOutput:
     from edge_pipeline.distillation.hints import build_adapters
+    from edge_pipeline.distillation.outputs import build_output_losses, describe_outputs
     from edge_pipeline.distillation.student import build_student
     from edge_pipeline.modeling.loading import model_source_digest
     from edge_pipeline.shrinking.collective import collective_step
-    from edge_pipeline.shrinking.models import example_input, load_teacher
+    from edge_pipeline.shrinking.models import example_inputs, load_teacher, model_io, program_dynamic_shapes
     from edge_pipeline.training.distributed import ensure_process_group
 
     ensure_process_group()  # under torchrun: join the group before any rank-dependent step
     recipe = view.recipe
     config = distill_config(recipe)
+    specs = recipe.input_specs
     teacher = load_teacher(recipe.model)
-    example = example_input(recipe.single_input)
-    student = build_student(recipe.model, view.artifacts, config.student, teacher, example)
+    example = example_inputs(specs)
+    outputs = describe_outputs(teacher, example, recipe.outputs)
+    losses = build_output_losses(outputs, recipe.class_score_outputs, config.output_losses, config.loss,
+                                 recipe.outputs, "distill.output_losses")
+    student = build_student(recipe.model, view.artifacts, config.student, teacher, example, recipe.outputs)
     adapters = build_adapters(student.model, teacher, config.hints, example)
     data = view.data.transfer(config.data, "distill.data")
     evaluation = view.data.eval()
+    io = model_io(recipe, outputs)
     _check_later_prune_budget(recipe, student.model, teacher, example)
     material = {"teacher": model_source_digest(recipe.model), "student_source": student.identity,
-                "input": recipe.single_input.model_dump(mode="json")}
+                "inputs": [s.model_dump(mode="json") for s in specs], "losses": losses.meta()}
     checkpoints = view.workdir / "checkpoints" / STAGE / sha256_json(
         {**material, "config": config.model_dump(mode="json"), "data": data.sha256}
     )[:24]
 
-    def compute():
-        from edge_pipeline.distillation.trainer import distill
+    def dataset():
         from edge_pipeline.shrinking.data import torch_dataset
 
-        return distill(student.model, teacher, adapters, torch_dataset(data), config, checkpoints)
+        return torch_dataset(data, io.input_names)
+
+    def compute():
+        from edge_pipeline.distillation.trainer import distill
+
+        return distill(student.model, teacher, adapters, dataset(), config, checkpoints, losses)
 
     def save(trained, directory: Path):
+        from edge_pipeline.distillation.trainer import final_losses
         from edge_pipeline.shrinking.models import model_summary, save_stage_model
 
-        teacher_summary = model_summary(teacher, example, evaluation, None)
-        meta = {**model_summary(trained, example, evaluation, teacher_summary), "teacher": teacher_summary}
+        teacher_summary = model_summary(teacher, example, evaluation, None, io)
+        meta = {**model_summary(trained, example, evaluation, teacher_summary, io), "teacher": teacher_summary,
+                "output_losses": losses.meta(), "final_output_losses": final_losses(trained, teacher, dataset(), losses)}
         artifact = save_stage_model(trained, directory, config.model_name, STAGE, student.parent, student.base_model,
-                                    example, config.model_dump(mode="json"), meta)
+                                    example, config.model_dump(mode="json"), meta, program_dynamic_shapes(specs))
         remove_checkpoints(checkpoints)  # the entry now holds the result
         return [artifact], {"summary": meta}
 

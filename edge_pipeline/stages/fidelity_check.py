@@ -120,3 +120,20 @@ def _hold_floor(fidelity: dict[str, OutputFidelity], config: QuantizeConfig, wha
                 "keep more layers in float (quantize.exclude_nodes / exclude_op_types), calibrate with more or "
                 "better data, or lower quantize.min_cosine"
             )
+
+
+def executed_summary(path: Path, kind: str, backend: Backend, target: TargetProfile) -> dict | None:
+    """What the runtime executes for ``path``: INT8 and float compute layers, read back from it."""
+    if not _runs_here(path, kind, target):
+        return None
+    row = descriptor(target.backend)
+    options = RunnerOptions(threads=2, variant=row.default_variant, settings=dict(target.options or {}))
+    layers = backend.executed_layers(Path(path), options)
+    if layers is None:
+        return None
+    return {
+        "int8_layers": sum(layer.precision == "int8" for layer in layers),
+        "float_layers": [{"name": layer.name, "op_type": layer.op_type} for layer in layers
+                         if layer.precision != "int8"],
+        "read_from": f"{target.backend} on this host after its graph optimizations",
+    }

@@ -113,12 +113,15 @@ def _checked(produced: list[ProducedArtifact], source: Artifact, backend: Backen
              metric_floor: MetricFloor | None = None) -> list[ProducedArtifact]:
     """Each artifact loaded, run and held to the fidelity floor (and the metric floor); its per-output
     figures go in its meta."""
-    from edge_pipeline.stages.fidelity_check import check_artifact
+    from edge_pipeline.stages.fidelity_check import check_artifact, executed_summary
 
     checked = []
     for item in produced:
         fidelity = check_artifact(item.path, item.kind, source.path, backend, target, config, calib, metric_floor)
         meta = {**item.meta, "fidelity_check": fidelity} if fidelity is not None else item.meta
+        executed = executed_summary(item.path, item.kind, backend, target) if item.precision == "int8" else None
+        if executed is not None:
+            meta = {**meta, "executed": executed}
         checked.append(ProducedArtifact(item.path, item.kind, item.precision, item.variant, meta))
     return checked
 

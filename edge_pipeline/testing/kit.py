@@ -30,10 +30,11 @@ class _Block(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
 
     def forward(self, x: torch.Tensor, additive_mask: torch.Tensor) -> torch.Tensor:
-        batch, length, dim = x.shape  # (B, S, D)
-        q, k, v = self.qkv(x).reshape(batch, length, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(dim // self.heads) + additive_mask  # (B, H, S, S)
-        attended = (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(batch, length, dim)
+        batch, length, _ = x.shape  # (B, S, D)
+        head_dim = self.qkv.out_features // (3 * self.heads)  # read from the layer: pruning may narrow heads
+        q, k, v = self.qkv(x).reshape(batch, length, 3, self.heads, head_dim).permute(2, 0, 3, 1, 4)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(head_dim) + additive_mask  # (B, H, S, S)
+        attended = (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(batch, length, self.heads * head_dim)
         x = self.norm1(x + self.proj(attended))
         return self.norm2(x + self.mlp(x))
 

@@ -1,4 +1,5 @@
-"""One training loop for every stage that trains. The stage supplies ``loss_fn(model, x, y)``.
+"""One training loop for every stage that trains. The stage supplies ``loss_fn(model, x, y)``, where
+``x`` is a tensor for a one-input model and a sequence of tensors (recipe input order) otherwise.
 
 Under torchrun the model is wrapped in DDP and each rank sees its shard (DistributedSampler);
 only rank 0 writes checkpoints. A checkpoint per epoch lets an interrupted run resume.
@@ -17,9 +18,10 @@ from torch.utils.data.distributed import DistributedSampler
 from edge_pipeline.config.training import TrainConfig
 from edge_pipeline.progress import progress
 from edge_pipeline.training import distributed as dist_util
+from edge_pipeline.training.batches import Inputs, batch_length
 from edge_pipeline.training.checkpoints import EpochCheckpoints
 
-LossFn = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+LossFn = Callable[[torch.nn.Module, Inputs, torch.Tensor], torch.Tensor]
 
 
 def build_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
@@ -38,11 +40,16 @@ def build_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig, total_
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 
-def random_shift(x: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
+def random_shift(x: Inputs, pixels: int, generator: torch.Generator) -> Inputs:
+    """Roll the batch by one random (dy, dx). Of several inputs only float images (B, C, H, W) move,
+    all by the same offset; token ids, masks and state vectors have no pixels to shift."""
     if pixels == 0:
         return x
     dy, dx = torch.randint(-pixels, pixels + 1, (2,), generator=generator).tolist()
-    return torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
+    if isinstance(x, torch.Tensor):
+        return torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
+    return [torch.roll(t, shifts=(dy, dx), dims=(-2, -1)) if t.ndim == 4 and t.is_floating_point() else t
+            for t in x]
 
 
 def fit(
@@ -103,6 +110,6 @@ def _run_epoch(model, loader, loss_fn: LossFn, optimizer, schedule, config: Trai
         loss.backward()
         optimizer.step()
         schedule.step()
-        total += loss.item() * len(x)
-        count += len(x)
+        total += loss.item() * batch_length(x)
+        count += batch_length(x)
     return total / max(count, 1)

@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edge_pipeline.backends.base import Backend, InputInfo, ProducedArtifact, Runner, RunnerOptions
+from edge_pipeline.backends.base import (
+    Backend,
+    ExecutedLayer,
+    InputInfo,
+    ProducedArtifact,
+    Runner,
+    RunnerOptions,
+)
 from edge_pipeline.errors import ConfigError, StageError
 
 # Runners need only the onnxruntime wheel (a device install has no `onnx`); quantization imports
@@ -83,9 +90,33 @@ class _FeedReader:
         self._next = start_index
 
 
+# Compute ops in ORT's optimized graph, by the precision they run in.
+_INT8_COMPUTE = {"QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger", "QGemm", "DynamicQuantizeMatMul",
+                 "MatMulIntegerToFloat", "QAttention", "QLinearConvTranspose"}
+_FLOAT_COMPUTE = {"Conv", "ConvTranspose", "MatMul", "Gemm", "FusedConv", "FusedMatMul", "FusedGemm",
+                  "NhwcFusedConv", "Attention", "MultiHeadAttention", "FusedMatMulActivation"}
+
+
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
     runs_exported_onnx = True
+
+    def executed_layers(self, path: Path, options: RunnerOptions) -> list[ExecutedLayer] | None:
+        """Read from the graph ORT runs after its optimizations (QDQ pairs fused into QLinear*
+        kernels, or left as DequantizeLinear -> float op where no kernel fuses)."""
+        import onnx
+
+        if Path(path).suffix != ".onnx":
+            return None  # an ORT-format model cannot be re-saved as ONNX
+        with tempfile.TemporaryDirectory(prefix="ep-ort-optimized-") as tmp:
+            so = ort.SessionOptions()
+            so.log_severity_level = 3
+            so.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+            ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+            graph = onnx.load(so.optimized_model_filepath, load_external_data=False).graph
+        return [ExecutedLayer(node.name or node.output[0], node.op_type,
+                              "int8" if node.op_type in _INT8_COMPUTE else "float")
+                for node in graph.node if node.op_type in _INT8_COMPUTE | _FLOAT_COMPUTE]
 
     @classmethod
     def versions(cls) -> dict[str, str]:
@@ -120,9 +151,12 @@ class OnnxRuntimeBackend(Backend):
         import onnx
         from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
+        from edge_pipeline.backends.onnxruntime.presets import exclude_unbounded, plan_for
+
         settings = quantization_settings(config, target)
         model = onnx.load(str(onnx_path))
-        excluded = nodes_to_exclude(model, config.exclude_nodes, config.exclude_op_types)
+        nodes_to_exclude(model, config.exclude_nodes, config.exclude_op_types)  # names checked, one-line errors
+        plan = plan_for(model, config)
         input_names = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
         fixed_batch = _fixed_batch(model)
         calib = dataset.take(config.samples)
@@ -135,19 +169,24 @@ class OnnxRuntimeBackend(Backend):
         with tempfile.TemporaryDirectory(prefix="ep-ort-quant-") as tmp:
             prepared = Path(tmp) / "prepared.onnx"
             shape_inference = prepare_for_quantization(Path(onnx_path), prepared)
-            collect_ranges(prepared, _FeedReader(batches), config, settings, cache_path, Path(tmp))
+            ranges = collect_ranges(prepared, _FeedReader(batches), config, settings, cache_path, Path(tmp),
+                                    plan.op_types)
+            unbounded = exclude_unbounded(onnx.load(str(prepared), load_external_data=False), plan, ranges)
             quantize_static(
                 str(prepared),
                 str(out_path),
                 calibration_data_reader=None,
                 quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=plan.op_types,
                 per_channel=config.per_channel,
                 activation_type=settings["activation_type"],
                 weight_type=QuantType.QInt8,
-                nodes_to_exclude=excluded,
+                nodes_to_exclude=plan.excluded(),
                 calibrate_method=_methods()[config.method],
                 calibration_cache_path=str(cache_path),
-                extra_options=settings["extra_options"],
+                extra_options={**settings["extra_options"],
+                               # MatMul weights (K, N) get one scale per output column, like Conv/Gemm channels
+                               **({"QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}} if config.per_channel else {})},
             )
         meta = {
             "activation_type": settings["activation_name"],
@@ -155,7 +194,11 @@ class OnnxRuntimeBackend(Backend):
             "activation_symmetric": settings["extra_options"]["ActivationSymmetric"],
             "per_channel": config.per_channel,
             "calibration": {"method": config.method, "samples": len(calib)},
-            "nodes_excluded": excluded,
+            "preset": plan.preset,
+            "op_types": plan.op_types,
+            "nodes_excluded": plan.excluded(),
+            "float_nodes": plan.float_nodes,
+            "unbounded_ranges": unbounded,
             "shape_inference": shape_inference,
         }
         return [ProducedArtifact(out_path, "onnx", "int8", meta=meta)]
@@ -190,8 +233,10 @@ def quantization_settings(config, target) -> dict:
     }
 
 
-def collect_ranges(model_path: Path, reader, config, settings: dict, cache_path: Path, tmp: Path) -> None:
-    """Calibrate once and write the ranges as a calibration cache that quantize_static reads.
+def collect_ranges(model_path: Path, reader, config, settings: dict, cache_path: Path, tmp: Path,
+                   op_types: list[str] | None = None) -> dict[str, tuple[float, float]]:
+    """Calibrate once (the tensors of ``op_types`` nodes; None: all) and write the ranges as a
+    calibration cache that quantize_static reads; returns tensor -> (low, high).
 
     quantize_static's own Entropy path builds its calibrator with 128 bins, which makes entropy
     land on the min/max range; building the calibrator here with ``num_bins`` fixes that.
@@ -205,13 +250,22 @@ def collect_ranges(model_path: Path, reader, config, settings: dict, cache_path:
         options["percentile"] = config.percentile
     calibrator = create_calibrator(
         model_path,
-        None,
+        op_types,
         augmented_model_path=str(tmp / "augmented.onnx"),
         calibrate_method=_methods()[config.method],
         extra_options=options,
     )
-    calibrator.collect_data(reader)
-    save_tensors_data(calibrator.compute_data(), cache_path)
+    try:
+        calibrator.collect_data(reader)
+        data = calibrator.compute_data()
+    except (ValueError, FloatingPointError) as exc:  # histograms over non-finite activations
+        raise StageError(
+            f"{config.method} calibration failed on non-finite activations ({str(exc).splitlines()[0]}); "
+            "use quantize.preset: transformer (it keeps attention masks in float), quantize.method: minmax, "
+            "or exclude the nodes that make them (quantize.exclude_nodes)"
+        ) from exc
+    save_tensors_data(data, cache_path)
+    return {name: (float(np.min(data[name].range_value[0])), float(np.max(data[name].range_value[1]))) for name in data}
 
 
 def nodes_to_exclude(model, names: list[str], op_types: list[str]) -> list[str]:

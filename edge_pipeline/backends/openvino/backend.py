@@ -15,9 +15,24 @@ from pathlib import Path
 
 import openvino as ov
 
-from edge_pipeline.backends.base import Backend, ProducedArtifact, Runner, RunnerOptions
+from edge_pipeline.backends.base import Backend, ExecutedLayer, ProducedArtifact, Runner, RunnerOptions
 from edge_pipeline.backends.openvino.options import check_eval_data, check_method, parse_options
 from edge_pipeline.backends.openvino.runner import OpenVinoRunner, cpu_supports_bf16
+
+_COMPUTE_LAYERS = {"Convolution", "GroupConvolution", "Deconvolution", "FullyConnected", "MatMul"}
+
+
+def nncf_model_type(onnx_path: Path, config, options) -> str:
+    """options.model_type when a target sets it; else quantize.preset, where auto reads the graph."""
+    if options.model_type is not None:
+        return options.model_type
+    if config.preset != "auto":
+        return config.preset
+    import onnx
+
+    from edge_pipeline.backends.onnx_graph import analyse_graph
+
+    return "transformer" if analyse_graph(onnx.load(str(onnx_path), load_external_data=False)).is_transformer else "cnn"
 
 
 class OpenVinoBackend(Backend):
@@ -64,6 +79,23 @@ class OpenVinoBackend(Backend):
         meta = {"weights_precision": weights, "converter": f"openvino.convert_model {ov.get_version()}"}
         return [ProducedArtifact(xml, "openvino-ir", "fp32", meta=meta)]
 
+    def executed_layers(self, path: Path, options: RunnerOptions) -> list[ExecutedLayer] | None:
+        """Read from the CPU plugin's runtime model: each compute layer's runtimePrecision (i8/u8 or
+        a float type), named by the first source operation it was made from."""
+        from edge_pipeline.backends.openvino.runner import core
+
+        compiled = core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        layers = []
+        for op in compiled.get_runtime_model().get_ordered_ops():
+            info = op.get_rt_info()
+            layer_type = info["layerType"].astype(str)
+            if layer_type not in _COMPUTE_LAYERS:
+                continue
+            precision = "int8" if info["runtimePrecision"].astype(str) in ("i8", "u8") else "float"
+            source = info["originalLayersNames"].astype(str).split(",")[0].split("/")[0]
+            layers.append(ExecutedLayer(source, layer_type, precision))
+        return layers
+
     def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path,
                  eval_data=None, metric=None) -> list[ProducedArtifact]:
         from edge_pipeline.backends.openvino.convert import convert_onnx, save_ir
@@ -72,6 +104,7 @@ class OpenVinoBackend(Backend):
         options = parse_options(target.options, f"target {target.metadata.name}")
         check_eval_data(config, eval_data, metric)
         check_method(config)
+        options = options.model_copy(update={"model_type": nncf_model_type(onnx_path, config, options)})
         model = convert_onnx(onnx_path)
         quantized, meta = quantize_model(model, dataset, config, options, eval_data, metric)
         xml = save_ir(quantized, Path(out_dir) / "model.xml", options.compress_to_fp16)

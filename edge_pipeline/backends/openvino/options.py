@@ -36,8 +36,9 @@ class OpenVinoOptions(StrictModel):
     fast_bias_correction: bool = Field(
         True, description="NNCF fast bias correction; false runs the slower, more exact full bias correction."
     )
-    model_type: Literal["cnn", "transformer"] = Field(
-        "cnn", description="transformer enables NNCF's transformer patterns (SmoothQuant, kept-float ops)."
+    model_type: Literal["cnn", "transformer"] | None = Field(
+        None, description="NNCF model type; transformer enables its transformer patterns (SmoothQuant, kept-float "
+        "ops). Default: from quantize.preset (auto: transformer when the graph has attention)."
     )
     max_iterations: int | None = Field(
         None, ge=1, description="Accuracy control: most quantizer groups reverted to float before giving up."

@@ -129,7 +129,9 @@ def top1_percent(compiled_model, items) -> tuple[float, list[float]]:
 
 
 def float_compute_ops(model: ov.Model) -> list[str]:
-    """Weighted operations whose activation input is not fake-quantized, i.e. that run in float."""
+    """Weighted operations whose activation input is not fake-quantized: what accuracy control
+    reverted. What the CPU plugin finally executes is read back from the compiled model instead
+    (OpenVinoBackend.executed_layers), since its transformations move and fuse FakeQuantize."""
     return sorted(
         op.get_friendly_name()
         for op in model.get_ordered_ops()
@@ -156,14 +158,12 @@ def quantize_model(model: ov.Model, dataset, config, options: OpenVinoOptions, e
         "model_type": options.model_type,
         "calibration": {"method": config.method, "samples": count},
         "ignored_scope": {"names": ignored.names, "types": ignored.types},
-        "float_compute_ops": float_compute_ops(quantized),
     }
     if config.max_drop is None:
         return quantized, meta
     scorer = _scorer(config, eval_data, metric, input_names)
     controlled, report = accuracy_controlled(model, quantized, calib, scorer, config, options, kwargs, advanced)
     meta["accuracy_control"] = report
-    meta["float_compute_ops"] = float_compute_ops(controlled)
     return controlled, meta
 
 

@@ -19,7 +19,12 @@ from edge_pipeline.reports.html.svg_bars import metric_bars, stage_entries
 from edge_pipeline.reports.html.svg_canvas import esc
 from edge_pipeline.reports.html.svg_latency import latency_distribution_chart
 from edge_pipeline.reports.html.svg_scatter import accuracy_latency_chart
-from edge_pipeline.reports.html.table import fidelity_table, metric_table_html, results_table
+from edge_pipeline.reports.html.table import (
+    fidelity_table,
+    metric_table_html,
+    precision_table_html,
+    results_table,
+)
 from edge_pipeline.reports.registry import register_report_writer
 from edge_pipeline.reports.report_rows import report_rows
 
@@ -62,6 +67,7 @@ def _page(report: dict, rows: list[BenchmarkRow], artifacts: list[dict]) -> str:
         "<h2>All results</h2>", results_table(rows),
         fidelity_table(rows),
         metric_table_html(rows),
+        precision_table_html(report.get("precision", [])),
         _notes(report.get("notes", [])),
     ]
     return (

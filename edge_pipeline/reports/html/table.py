@@ -76,3 +76,21 @@ def metric_table_html(rows: list[BenchmarkRow]) -> str:
     return (f'<h2>Task metric</h2><p class="sub">The recipe\'s metric over data.eval; change vs FP32 in '
             f'brackets.</p><div class="table-wrap"><table id="task-metric"><thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table></div>")
+
+
+def precision_table_html(section: list[dict]) -> str:
+    """Per INT8 artifact, the compute layers its runtime runs in float, and why."""
+    if not section:
+        return ""
+    head = "".join(f'<th scope="col">{name}</th>' for name in
+                   ("artifact", "INT8 compute layers", "float compute layers", "why float"))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{esc(str(cell))}</td>" for cell in (
+            entry["artifact_id"], entry["int8_layers"],
+            ", ".join(f"{layer['name']} ({layer['op_type']})" for layer in entry["float_layers"]) or "–",
+            "; ".join(sorted({layer["why"] for layer in entry["float_layers"]})) or "–")) + "</tr>"
+        for entry in section)
+    return ('<h2>What runs in float</h2><p class="sub">Read back from each runtime after its own graph '
+            'optimizations (ONNX Runtime\'s optimized graph, OpenVINO\'s executed precisions).</p>'
+            f'<div class="table-wrap"><table id="precision"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")

@@ -1,0 +1,98 @@
+"""What an ONNX graph is, read from its structure, for the backends' quantization presets.
+
+A transformer is found by its attention: a Softmax fed (through scaling, bias and mask ops) by a
+MatMul of two activations. In one, INT8 keeps in float what every transformer quantization
+recipe does (ONNX Runtime's, NNCF's transformer mode, ModelOpt's): the attention mask's arithmetic
+(its calibration range is the float type's lowest value, which leaves no resolution for anything
+else), the ops that add the mask to the scores, Softmax, LayerNormalization and embedding lookups.
+
+Only ``onnx`` protobuf objects are read; nothing here imports a runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Ops allowed between the scores MatMul and the Softmax (scale, bias, mask, cast).
+_SCORE_PATH_OPS = {"Add", "Sub", "Mul", "Div", "Where", "Cast"}
+_INTEGER_TYPES = {6, 7, 9, 2, 3, 4, 5, 12, 13}  # int32, int64, bool, uint8, int8, uint16, int16, uint32, uint64
+TRANSFORMER_SCOPE = ("MatMul", "Gemm", "Conv")
+
+
+@dataclass(frozen=True)
+class GraphTraits:
+    attention_softmax: list[str] = field(default_factory=list)  # Softmax nodes that take attention scores
+    float_nodes: dict[str, str] = field(default_factory=dict)  # node name -> why a transformer keeps it float
+
+    @property
+    def is_transformer(self) -> bool:
+        return bool(self.attention_softmax)
+
+
+def analyse_graph(model) -> GraphTraits:
+    graph = model.graph
+    constants = _constant_tensors(graph)
+    producers = {out: node for node in graph.node for out in node.output}
+    softmax = [n.name for n in graph.node if n.op_type == "Softmax" and _scores_from_matmul(n, producers, constants)]
+    if not softmax:
+        return GraphTraits()
+    floats: dict[str, str] = {}
+    mask_only = _mask_only_tensors(graph, constants)
+    for node in graph.node:
+        reason = _float_reason(node, mask_only, constants)
+        if reason is not None:
+            floats[node.name] = reason
+    return GraphTraits(softmax, floats)
+
+
+def _constant_tensors(graph) -> set[str]:
+    names = {i.name for i in graph.initializer}
+    names |= {out for n in graph.node if n.op_type in ("Constant", "ConstantOfShape") for out in n.output}
+    return names
+
+
+def _scores_from_matmul(softmax, producers: dict, constants: set[str], depth: int = 6) -> bool:
+    """True when walking back from the Softmax through score-path ops reaches an activation x
+    activation MatMul (Q @ K^T)."""
+    frontier = [t for t in softmax.input if t not in constants]
+    for _ in range(depth):
+        next_frontier = []
+        for tensor in frontier:
+            node = producers.get(tensor)
+            if node is None:
+                continue
+            if node.op_type == "MatMul" and all(i not in constants for i in node.input[:2]):
+                return True
+            if node.op_type in _SCORE_PATH_OPS:
+                next_frontier += [t for t in node.input if t not in constants]
+        frontier = next_frontier
+    return False
+
+
+def _mask_only_tensors(graph, constants: set[str]) -> set[str]:
+    """Tensors computed from integer graph inputs (masks, ids, their shapes) and constants alone.
+    An embedding Gather turns ids into activations, so its output is not one."""
+    tensors = {i.name for i in graph.input if i.type.tensor_type.elem_type in _INTEGER_TYPES}
+    for node in graph.node:  # ONNX graphs are topologically sorted
+        live = [t for t in node.input if t and t not in constants]
+        if not live or not all(t in tensors for t in live):
+            continue
+        if node.op_type == "Gather" and node.input[0] in constants:
+            continue
+        tensors.update(node.output)
+    return tensors
+
+
+def _float_reason(node, mask_only: set[str], constants: set[str]) -> str | None:
+    live = [t for t in node.input if t and t not in constants]
+    if node.op_type == "Softmax":
+        return "Softmax: attention probabilities"
+    if node.op_type == "LayerNormalization":
+        return "LayerNormalization"
+    if node.op_type == "Gather" and node.input[0] in constants:
+        return "embedding lookup"
+    if live and all(t in mask_only for t in live):
+        return "attention-mask arithmetic (its range holds the float type's lowest value)"
+    if any(t in mask_only for t in live):
+        return "applies the attention mask"
+    return None

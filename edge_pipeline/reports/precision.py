@@ -1,0 +1,58 @@
+"""What each INT8 artifact runs in float, as its runtime reports it (read back after the runtime's
+own optimizations, recorded by the quantize stage), with the reason where the quantizer gave one;
+and a flag on every INT8 row that is not faster than the same model's FP32 on its target."""
+
+from __future__ import annotations
+
+from edge_pipeline.artifacts.record import Artifact
+from edge_pipeline.benchmarking.rows import BenchmarkRow
+
+
+def precision_section(artifacts: list[Artifact]) -> list[dict]:
+    """One entry per INT8 artifact whose runtime reported its compute layers."""
+    section = []
+    for artifact in artifacts:
+        executed = artifact.meta.get("executed")
+        if artifact.precision != "int8" or not executed:
+            continue
+        reasons = {**artifact.meta.get("float_nodes", {})}
+        floats = [{**layer, "why": reasons.get(layer["name"], "not quantized by the runtime's kernels or the "
+                                               "quantizer's scope")}
+                  for layer in executed["float_layers"]]
+        section.append({"artifact_id": artifact.id, "target": artifact.target, "int8_layers": executed["int8_layers"],
+                        "float_layers": floats, "read_from": executed.get("read_from", "")})
+    return section
+
+
+def slower_int8_notes(rows: list[BenchmarkRow], section: list[dict]) -> list[str]:
+    """A note per INT8 row whose median latency is not below its FP32's, naming the float layers."""
+    fp32 = {(r.model, r.target, r.batch_size, r.threads): r for r in rows
+            if r.precision == "fp32" and r.reference_variant}
+    floats = {entry["artifact_id"]: entry["float_layers"] for entry in section}
+    notes = []
+    for row in rows:
+        reference = fp32.get((row.model, row.target, row.batch_size, row.threads))
+        if row.precision != "int8" or reference is None or row.simulated or row.measured_on == "host":
+            continue
+        if row.latency_ms.p50 < reference.latency_ms.p50:
+            continue
+        islands = floats.get(row.artifact_id)
+        where = (f"; it runs {len(islands)} compute layers in float: "
+                 f"{', '.join(layer['name'] for layer in islands[:6])}{' ...' if len(islands) > 6 else ''}"
+                 if islands else "")
+        notes.append(f"INT8 is not faster than FP32: {row.artifact_id} [{row.runtime_variant}] batch {row.batch_size} "
+                     f"threads {row.threads} p50 {row.latency_ms.p50:.3f} ms vs FP32 {reference.latency_ms.p50:.3f} ms"
+                     f"{where}")
+    return notes
+
+
+def render_precision_markdown(section: list[dict]) -> list[str]:
+    if not section:
+        return []
+    lines = ["", "## What runs in float (read back from each runtime)", "",
+             "| artifact | INT8 compute layers | float compute layers | why float |", "|---|---|---|---|"]
+    for entry in section:
+        names = ", ".join(f"{layer['name']} ({layer['op_type']})" for layer in entry["float_layers"]) or "–"
+        whys = "; ".join(sorted({layer["why"] for layer in entry["float_layers"]})) or "–"
+        lines.append(f"| {entry['artifact_id']} | {entry['int8_layers']} | {names} | {whys} |")
+    return lines
