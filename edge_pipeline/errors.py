@@ -49,5 +49,16 @@ class StageError(EdgePipelineError):
     exit_code = 4
 
 
+class FidelityFloorError(StageError):
+    """A written artifact misses the recipe's fidelity floor (an output's cosine, or a metric figure)."""
+
+    def __init__(self, message: str, artifact: str, reached: float, floor: float):
+        super().__init__(message)
+        self.artifact = artifact  # the file that missed, for the sensitivity fallback to profile
+        self.primary = artifact  # the step's main artifact, profiled when the one that missed cannot be
+        self.reached = reached
+        self.floor = floor
+
+
 INTERRUPTED_EXIT_CODE = 130
 

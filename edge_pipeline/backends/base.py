@@ -122,6 +122,7 @@ class ExecutedLayer:
     name: str  # the runtime's name for it; runtimes keep the source node's name where they can
     op_type: str
     precision: str  # "int8" or "float"
+    aliases: tuple[str, ...] = ()  # other names the runtime records for it (the source ops it fused)
 
 
 @dataclass
@@ -176,6 +177,12 @@ class Backend(ABC):
     def executed_layers(self, path: Path, options: RunnerOptions) -> list[ExecutedLayer] | None:
         """The compute layers the runtime executes for ``path``, each with its precision; None where
         this backend cannot read that back (the report then says nothing rather than guess)."""
+        return None
+
+    def layer_outputs(self, path: Path, options: RunnerOptions, feed: dict[str, np.ndarray],
+                      names: list[str]) -> dict[str, np.ndarray] | None:
+        """The intermediate tensors among ``names`` (the FP32 ONNX's tensor names) that ``path``
+        computes on ``feed``, as this runtime runs it; None where it cannot expose them."""
         return None
 
     def check_target(self, target: TargetProfile, recipe: Recipe) -> None:  # noqa: B027 - optional hook

@@ -131,6 +131,15 @@ class QuantizeConfig(StrictModel):
     symmetric_activations: bool | None = Field(None, description="Default follows activation_type.")
     exclude_nodes: list[str] = Field(default_factory=list, description="Node names kept in float.")
     exclude_op_types: list[str] = Field(default_factory=list, description="Op types kept in float.")
+    keep_float: list[str] = Field(
+        default_factory=list, description="Nodes kept in float by the sensitivity fallback (or by hand); unlike "
+        "exclude_nodes, a name the backend's graph no longer has (fused away) is skipped, not an error."
+    )
+    fallback: bool = Field(
+        True, description="When an artifact misses the fidelity floor, keep its most sensitive layers in float "
+        "(ranked by how much each lowers the SQNR to FP32) and quantize again, fewest layers first."
+    )
+    fallback_max_layers: int = Field(16, ge=1, description="Most layers the fallback keeps in float before failing.")
     max_drop: float | None = Field(
         None,
         gt=0,
@@ -154,13 +163,14 @@ class QuantizeConfig(StrictModel):
             raise ValueError(f"{negative}: a largest worsening is 0 or more")
         return drops
     min_cosine: float | None = Field(
-        None, gt=0, le=1, description="Fidelity floor: every output of every artifact this step writes must reach "
-        "this cosine to the FP32 model on the calibration samples, or the step fails naming the output."
+        0.99, gt=0, le=1, description="Fidelity floor: every output of every artifact this step writes must reach "
+        "this cosine to the FP32 model on data.eval (calibration samples without one), else the sensitivity "
+        "fallback keeps layers float, else the step fails naming the output. null: no floor."
     )
     min_cosine_per_output: dict[str, float] = Field(
         default_factory=dict, description="Per-output floors by output name, e.g. {boxes: 0.999}; override min_cosine."
     )
-    fidelity_samples: int = Field(32, gt=0, description="Calibration samples the load-and-fidelity check runs.")
+    fidelity_samples: int = Field(64, gt=0, description="Samples of data.eval (or calibration) the fidelity check runs.")
 
 
 class BenchmarkConfig(StrictModel):

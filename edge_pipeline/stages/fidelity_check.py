@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_pipeline.backends.base import Backend, Runner, RunnerOptions
+from edge_pipeline.backends.base import Backend, ExecutedLayer, Runner, RunnerOptions
 from edge_pipeline.backends.registry import descriptor, format_for_path, get_backend
 from edge_pipeline.benchmarking.fidelity import OutputFidelity, fidelity_by_output
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.calibration.task_metric import task_figures, worsening
 from edge_pipeline.config.schema import MetricSpec, QuantizeConfig, TargetProfile
-from edge_pipeline.errors import StageError
+from edge_pipeline.errors import FidelityFloorError, StageError
 
 REFERENCE_BACKEND = "onnxruntime"
 
@@ -91,10 +91,11 @@ def _hold_metric_floor(path: Path, source_onnx: Path, backend: Backend, target: 
                              f"not return (it returns {sorted(reached)}); name one of those")
         worse = worsening(floor.spec, figure, reference[figure], reached[figure])
         if worse > limit:
-            raise StageError(
+            raise FidelityFloorError(
                 f"{what}: metric '{figure}' is {reached[figure]:.4g} vs FP32 {reference[figure]:.4g}, worse by "
                 f"{worse:.4g}, beyond quantize.max_metric_drop {limit:g}; keep more layers in float "
-                "(quantize.exclude_nodes / exclude_op_types), calibrate with more data, or allow a larger drop"
+                "(quantize.exclude_nodes / exclude_op_types), calibrate with more data, or allow a larger drop",
+                artifact=what, reached=-worse, floor=-limit,
             )
 
 
@@ -115,15 +116,18 @@ def _hold_floor(fidelity: dict[str, OutputFidelity], config: QuantizeConfig, wha
     for name, figures in fidelity.items():
         floor = config.min_cosine_per_output.get(name, config.min_cosine)
         if floor is not None and not figures.cosine >= floor:
-            raise StageError(
+            raise FidelityFloorError(
                 f"{what}: output '{name}' reaches cosine {figures.cosine:.4f} to FP32, below the floor {floor}; "
                 "keep more layers in float (quantize.exclude_nodes / exclude_op_types), calibrate with more or "
-                "better data, or lower quantize.min_cosine"
+                "better data, or lower quantize.min_cosine",
+                artifact=what, reached=figures.cosine, floor=floor,
             )
 
 
-def executed_summary(path: Path, kind: str, backend: Backend, target: TargetProfile) -> dict | None:
-    """What the runtime executes for ``path``: INT8 and float compute layers, read back from it."""
+def executed_summary(path: Path, kind: str, backend: Backend, target: TargetProfile,
+                     source_onnx: Path) -> dict | None:
+    """What the runtime executes for ``path``: INT8 and float compute layers, read back from it and
+    named after the source ONNX's nodes where the runtime's names lead back to one."""
     if not _runs_here(path, kind, target):
         return None
     row = descriptor(target.backend)
@@ -131,9 +135,26 @@ def executed_summary(path: Path, kind: str, backend: Backend, target: TargetProf
     layers = backend.executed_layers(Path(path), options)
     if layers is None:
         return None
+    name_of = _source_names(source_onnx)
     return {
         "int8_layers": sum(layer.precision == "int8" for layer in layers),
-        "float_layers": [{"name": layer.name, "op_type": layer.op_type} for layer in layers
+        "float_layers": [{"name": name_of(layer), "op_type": layer.op_type} for layer in layers
                          if layer.precision != "int8"],
         "read_from": f"{target.backend} on this host after its graph optimizations",
     }
+
+
+def _source_names(source_onnx: Path):
+    import onnx
+
+    graph = onnx.load(str(source_onnx), load_external_data=False).graph
+    nodes = {n.name for n in graph.node}
+    producers = {out: n.name for n in graph.node for out in n.output}
+
+    def name_of(layer: ExecutedLayer) -> str:
+        for alias in (layer.name, *layer.aliases):
+            if alias in nodes:
+                return alias
+        return next((producers[a] for a in (layer.name, *layer.aliases) if a in producers), layer.name)
+
+    return name_of

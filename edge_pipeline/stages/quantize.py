@@ -12,9 +12,11 @@ from edge_pipeline.backends.registry import artifact_sidecars, get_backend
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.calibration.task_metric import metric_identity
 from edge_pipeline.config.schema import QuantizeConfig, TargetProfile, effective_stage_config
-from edge_pipeline.errors import StageError
+from edge_pipeline.errors import FidelityFloorError, StageError
 from edge_pipeline.stages.base import StageOutput, StageRun
+from edge_pipeline.stages.fallback import quantize_with_fallback
 from edge_pipeline.stages.fidelity_check import MetricFloor
+from edge_pipeline.stages.sensitivity import divergence_profile
 
 
 def run(view: StageRun) -> StageOutput:
@@ -89,15 +91,23 @@ def quantize_one(view: StageRun, backend: Backend, target: TargetProfile, config
     # Accuracy control (max_drop) and the metric floor judge on the eval split, so it keys the cache;
     # so does the metric's own code where it judges.
     judged_by_metric = bool(config.max_metric_drop) or config.control_metric is not None
-    evaluation = view.data.eval() if config.max_drop is not None or judged_by_metric else None
+    evaluation = view.data.eval()
+    floor_data = evaluation if evaluation is not None else calib  # fidelity is judged on held-out data
     metric = view.recipe.metric if judged_by_metric else None
     floor = (MetricFloor(metric, config.max_metric_drop, evaluation)
              if metric is not None and evaluation is not None and config.max_metric_drop else None)
 
-    def produce(directory: Path):
-        produced = backend.quantize(source.path, calib, config, target, directory, eval_data=evaluation,
+    def attempt(attempt_config: QuantizeConfig, directory: Path) -> list[ProducedArtifact]:
+        produced = backend.quantize(source.path, calib, attempt_config, target, directory, eval_data=evaluation,
                                     metric=metric)
-        checked = _checked(produced, source, backend, target, config, calib, floor)
+        return _checked(produced, source, backend, target, attempt_config, floor_data, floor)
+
+    def profile(path: Path):
+        return divergence_profile(source.path, path, backend, target, floor_data)
+
+    def produce(directory: Path):
+        checked = quantize_with_fallback(attempt, profile, config, directory,
+                                         f"{source.model}/{target.metadata.name}/int8")
         return [_record(p, source, target, "quantize", config) for p in checked], {}
 
     artifacts, _ = view.step(f"{source.model}/{target.metadata.name}/int8", produce, inputs=(source,),
@@ -117,9 +127,15 @@ def _checked(produced: list[ProducedArtifact], source: Artifact, backend: Backen
 
     checked = []
     for item in produced:
-        fidelity = check_artifact(item.path, item.kind, source.path, backend, target, config, calib, metric_floor)
+        try:
+            fidelity = check_artifact(item.path, item.kind, source.path, backend, target, config, calib,
+                                      metric_floor)
+        except FidelityFloorError as miss:
+            miss.artifact, miss.primary = str(item.path), str(produced[0].path)
+            raise
         meta = {**item.meta, "fidelity_check": fidelity} if fidelity is not None else item.meta
-        executed = executed_summary(item.path, item.kind, backend, target) if item.precision == "int8" else None
+        executed = (executed_summary(item.path, item.kind, backend, target, source.path)
+                    if item.precision == "int8" else None)
         if executed is not None:
             meta = {**meta, "executed": executed}
         checked.append(ProducedArtifact(item.path, item.kind, item.precision, item.variant, meta))

@@ -7,6 +7,7 @@ slower than FP32. On ARM, signed symmetric activations (S8S8) are what its kerne
 
 from __future__ import annotations
 
+import re
 import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -97,9 +98,32 @@ _FLOAT_COMPUTE = {"Conv", "ConvTranspose", "MatMul", "Gemm", "FusedConv", "Fused
                   "NhwcFusedConv", "Attention", "MultiHeadAttention", "FusedMatMulActivation"}
 
 
+def _source_name(node, source) -> str:
+    """The model's own name for an optimized node. ORT keeps it, suffixes it ('_token_2' on a fused
+    QLinearConv), or names a rewritten node after the tensor it replaced ('getitem_nchwc' for an NCHWc
+    convolution): each leads back to the source node."""
+    names = {n.name for n in source.node}
+    producers = {out: n.name for n in source.node for out in n.output}
+    stem = re.sub(r"_token_\d+$", "", node.name).removesuffix("_nchwc")
+    for candidate in (node.name, stem):
+        if candidate in names:
+            return candidate
+        if candidate in producers:
+            return producers[candidate]
+    return next((producers[out] for out in node.output if out in producers), node.name or node.output[0])
+
+
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
     runs_exported_onnx = True
+
+    def layer_outputs(self, path: Path, options: RunnerOptions, feed: dict[str, np.ndarray],
+                      names: list[str]) -> dict[str, np.ndarray] | None:
+        from edge_pipeline.backends.onnxruntime.layers import onnx_layer_outputs
+
+        if Path(path).suffix != ".onnx":
+            return None
+        return onnx_layer_outputs(Path(path), feed, names, options.threads)
 
     def executed_layers(self, path: Path, options: RunnerOptions) -> list[ExecutedLayer] | None:
         """Read from the graph ORT runs after its optimizations (QDQ pairs fused into QLinear*
@@ -114,7 +138,8 @@ class OnnxRuntimeBackend(Backend):
             so.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
             ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
             graph = onnx.load(so.optimized_model_filepath, load_external_data=False).graph
-        return [ExecutedLayer(node.name or node.output[0], node.op_type,
+        source = onnx.load(str(path), load_external_data=False).graph
+        return [ExecutedLayer(_source_name(node, source), node.op_type,
                               "int8" if node.op_type in _INT8_COMPUTE else "float")
                 for node in graph.node if node.op_type in _INT8_COMPUTE | _FLOAT_COMPUTE]
 

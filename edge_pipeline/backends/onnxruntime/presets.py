@@ -43,6 +43,10 @@ def plan_for(model, config) -> QuantPlan:
         plan.float_nodes.update(traits.float_nodes)
     for name in config.exclude_nodes:
         plan.float_nodes[name] = "quantize.exclude_nodes"
+    names = {node.name for node in model.graph.node}
+    for name in config.keep_float:
+        if name in names:
+            plan.float_nodes[name] = "sensitivity fallback: this layer lowered the SQNR to FP32 the most"
     for node in model.graph.node:
         if node.op_type in config.exclude_op_types:
             plan.float_nodes[node.name] = f"quantize.exclude_op_types {node.op_type}"

@@ -79,6 +79,28 @@ class OpenVinoBackend(Backend):
         meta = {"weights_precision": weights, "converter": f"openvino.convert_model {ov.get_version()}"}
         return [ProducedArtifact(xml, "openvino-ir", "fp32", meta=meta)]
 
+    def layer_outputs(self, path: Path, options: RunnerOptions, feed, names: list[str]):
+        """Outputs added to the IR at every port that still carries one of the ONNX tensor names
+        (NNCF inserts its FakeQuantize after them), compiled with FP32 inference precision."""
+        from edge_pipeline.backends.openvino.runner import core
+
+        model = core().read_model(str(path))
+        wanted = set(names)
+        ports = {}
+        for op in model.get_ordered_ops():
+            for port in op.outputs():
+                hits = wanted & set(port.get_names())
+                if hits and op.get_type_name() not in ("Parameter", "Constant", "Result"):
+                    ports.setdefault(sorted(hits)[0], port)
+        if not ports:
+            return {}
+        model.add_outputs(list(ports.values()))
+        compiled = core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32",
+                                                       "INFERENCE_NUM_THREADS": options.threads})
+        result = compiled(feed)
+        by_names = {name: value for port, value in result.items() for name in port.get_names()}
+        return {name: by_names[name] for name in ports if name in by_names}
+
     def executed_layers(self, path: Path, options: RunnerOptions) -> list[ExecutedLayer] | None:
         """Read from the CPU plugin's runtime model: each compute layer's runtimePrecision (i8/u8 or
         a float type), named by the first source operation it was made from."""
@@ -92,8 +114,8 @@ class OpenVinoBackend(Backend):
             if layer_type not in _COMPUTE_LAYERS:
                 continue
             precision = "int8" if info["runtimePrecision"].astype(str) in ("i8", "u8") else "float"
-            source = info["originalLayersNames"].astype(str).split(",")[0].split("/")[0]
-            layers.append(ExecutedLayer(source, layer_type, precision))
+            sources = tuple(dict.fromkeys(n.split("/")[0] for n in info["originalLayersNames"].astype(str).split(",")))
+            layers.append(ExecutedLayer(sources[0], layer_type, precision, sources))
         return layers
 
     def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path,

@@ -56,7 +56,8 @@ class IgnoredOps:
         return nncf.IgnoredScope(names=self.names, types=self.types, validate=False)
 
 
-def resolve_ignored_ops(model: ov.Model, names: list[str], op_types: list[str]) -> IgnoredOps:
+def resolve_ignored_ops(model: ov.Model, names: list[str], op_types: list[str],
+                        keep_float: list[str] = ()) -> IgnoredOps:
     """Map exclude_nodes / exclude_op_types (ONNX or OpenVINO spelling) onto the model's operations.
 
     OpenVINO names the operations converted from ONNX node ``n`` as ``n`` or ``n/<suffix>``
@@ -74,6 +75,8 @@ def resolve_ignored_ops(model: ov.Model, names: list[str], op_types: list[str]) 
                 f"operation name such as: {sample[:300]}"
             )
         resolved_names += matches
+    for name in keep_float:  # the fallback's picks: a name fused away in the IR is skipped
+        resolved_names += [f for f in friendly if f == name or f.startswith(f"{name}/")]
     model_types = {op.get_type_name() for op in ops}
     resolved_types = []
     for op_type in op_types:
@@ -145,7 +148,7 @@ def quantize_model(model: ov.Model, dataset, config, options: OpenVinoOptions, e
     ``metric``: the recipe's task metric, which accuracy control holds when config.control_metric names
     one of its figures (otherwise top-1 on the labels)."""
     check_eval_data(config, eval_data, metric)
-    ignored = resolve_ignored_ops(model, config.exclude_nodes, config.exclude_op_types)
+    ignored = resolve_ignored_ops(model, config.exclude_nodes, config.exclude_op_types, config.keep_float)
     advanced = activation_ranges(config)
     input_names = [port.get_any_name() for port in model.inputs]
     calib, count = calibration_set(dataset, config.samples, input_names)

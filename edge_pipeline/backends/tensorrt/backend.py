@@ -64,6 +64,14 @@ class TensorRtBackend(Backend):
 
         return OnnxRuntimeRunner(path, options)
 
+    def layer_outputs(self, path: Path, options: RunnerOptions, feed, names: list[str]):
+        """The Q/DQ model's layers as ONNX Runtime simulates them (an engine's are not exposed)."""
+        if Path(path).suffix != ".onnx":
+            return None
+        from edge_pipeline.backends.onnxruntime.layers import onnx_layer_outputs
+
+        return onnx_layer_outputs(Path(path), feed, names, options.threads)
+
     def runtime_variants(self, precision: str, target) -> list[str]:
         return [SIMULATED_VARIANT]
 
@@ -79,7 +87,8 @@ class TensorRtBackend(Backend):
         ensure_node_names(model)
         _check_exclusions(model, config)
         check_no_weighted_subgraphs(model)
-        plan = plan_qdq(model, config.exclude_nodes, config.exclude_op_types, options.min_channels)
+        plan = plan_qdq(model, [*config.exclude_nodes, *config.keep_float], config.exclude_op_types,
+                        options.min_channels)
         tensors = sorted(plan.activations)
         reused = statistics_were_cached(model, tensors, dataset, config.samples, config.num_bins)
         statistics = collect_statistics(model, tensors, dataset, config.samples, config.num_bins)

@@ -1,0 +1,92 @@
+"""The sensitivity fallback: when an INT8 artifact misses the recipe's fidelity floor, keep the
+layers that add the most error in float and quantize again, fewest first, until the floor holds or
+``fallback_max_layers`` is reached; then fail naming the worst layers and the best fidelity reached.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from edge_pipeline.backends.base import ProducedArtifact
+from edge_pipeline.config.schema import QuantizeConfig
+from edge_pipeline.errors import FidelityFloorError
+from edge_pipeline.progress import progress
+from edge_pipeline.stages.sensitivity import LayerDivergence, worst_layers
+
+Attempt = Callable[[QuantizeConfig, Path], list[ProducedArtifact]]
+Profiler = Callable[[Path], list[LayerDivergence] | None]
+
+
+def quantize_with_fallback(attempt: Attempt, profile: Profiler, config: QuantizeConfig, directory: Path,
+                           what: str) -> list[ProducedArtifact]:
+    kept: list[str] = []
+    current, best = config, None
+    while True:
+        _clear(directory)
+        try:
+            produced = attempt(current, directory)
+        except FidelityFloorError as miss:
+            best = miss.reached if best is None else max(best, miss.reached)
+            if not config.fallback:
+                raise
+            layers = profile(Path(miss.artifact)) or profile(Path(miss.primary))
+            room = config.fallback_max_layers - len(kept)
+            picks = worst_layers(layers, {*kept, *config.exclude_nodes}, min(max(1, len(kept) // 2), room)) \
+                if layers is not None and room > 0 else []
+            if not picks:
+                raise _exhausted(miss, kept, best, layers, what) from miss
+            kept += [layer.node for layer in picks]
+            progress("quantize", f"{what}: below the fidelity floor ({miss.reached:.4f} < {miss.floor:g}); keeping "
+                                 f"{', '.join(layer.node for layer in picks)} in float and quantizing again")
+            current = config.model_copy(update={"keep_float": [*config.keep_float, *kept]})
+            continue
+        if not kept:
+            return produced
+        kept, produced = _trimmed(attempt, config, directory, kept)
+        note = {"kept_float": kept, "ranked_by": "SQNR dB each layer takes off its inputs' (divergence profile)"}
+        return [ProducedArtifact(p.path, p.kind, p.precision, p.variant, {**p.meta, "fallback": note})
+                for p in produced]
+
+
+def _trimmed(attempt: Attempt, config: QuantizeConfig, directory: Path,
+             kept: list[str]) -> tuple[list[str], list[ProducedArtifact]]:
+    """Drop each kept layer the floor holds without (latest picks first): the greedy picks can
+    overshoot, and every layer left float costs speed. Ends with the folder holding the final set's
+    artifacts."""
+    for layer in reversed(list(kept)):
+        if len(kept) == 1:
+            break
+        trial = [name for name in kept if name != layer]
+        _clear(directory)
+        try:
+            attempt(config.model_copy(update={"keep_float": [*config.keep_float, *trial]}), directory)
+        except FidelityFloorError:
+            continue
+        kept = trial
+    _clear(directory)
+    return kept, attempt(config.model_copy(update={"keep_float": [*config.keep_float, *kept]}), directory)
+
+
+def _exhausted(miss: FidelityFloorError, kept: list[str], best: float, layers: list[LayerDivergence] | None,
+               what: str) -> FidelityFloorError:
+    worst = worst_layers(layers or [], set(), 5)
+    named = ", ".join(f"{layer.node} ({layer.op_type}, -{layer.added_db:.1f} dB)" for layer in worst) or "unknown"
+    tried = f"after keeping {len(kept)} layers in float ({', '.join(kept[:8])}{' ...' if len(kept) > 8 else ''})" \
+        if kept else "and no layer profile could be read"
+    return FidelityFloorError(
+        f"{what}: no fallback meets the fidelity floor {miss.floor:g}: best reached {best:.4f} {tried}; the layers "
+        f"adding the most error: {named}; raise quantize.fallback_max_layers, exclude op types "
+        "(quantize.exclude_op_types), or lower the floor",
+        artifact=miss.artifact, reached=best, floor=miss.floor,
+    )
+
+
+def _clear(directory: Path) -> None:
+    """Empty the step's own building folder (only files this attempt wrote are there)."""
+    for child in Path(directory).iterdir():
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()

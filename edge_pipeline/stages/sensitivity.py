@@ -1,0 +1,97 @@
+"""Per-layer divergence of a quantized artifact from its FP32 ONNX, and which layers to keep in float.
+
+Every intermediate tensor the FP32 ONNX computes is read from the reference (ONNX Runtime on the
+FP32 model) and from the artifact as its own runtime runs it (ONNX Runtime for QDQ models,
+OpenVINO's CPU plugin for an IR, ONNX Runtime for TensorRT's Q/DQ model). Per tensor: the SQNR to
+FP32. Per layer: how much it lowers the SQNR below its inputs' (``added_db``), which is the error its
+own quantization brings, the number the fallback ranks by. One pass over a few samples, no
+per-layer re-quantization: cheap enough to run on every INT8 artifact for the report.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_pipeline.backends.base import Backend, RunnerOptions
+from edge_pipeline.backends.registry import descriptor, get_backend
+from edge_pipeline.calibration.dataset import ArrayDataset
+from edge_pipeline.config.schema import TargetProfile
+
+REFERENCE_BACKEND = "onnxruntime"
+PROFILE_SAMPLES = 8
+# Ops that move or reshape data: they add no error of their own, so are never worth keeping float.
+_PASS_THROUGH = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Slice", "Concat", "Split",
+                 "Gather", "Shape", "Cast", "QuantizeLinear", "DequantizeLinear", "Constant", "Expand"}
+
+
+@dataclass(frozen=True)
+class LayerDivergence:
+    tensor: str
+    node: str
+    op_type: str
+    sqnr_db: float  # this tensor, INT8 vs FP32
+    added_db: float  # how far below its inputs' SQNR this layer's output falls (its own error)
+
+
+def divergence_profile(fp32_onnx: Path, artifact: Path, backend: Backend, target: TargetProfile,
+                       data: ArrayDataset) -> list[LayerDivergence] | None:
+    """Every float layer output of the FP32 model, in graph order; None where the artifact's runtime
+    cannot expose intermediate tensors (an ORT-format model, an engine)."""
+    import onnx
+
+    model = onnx.load(str(fp32_onnx), load_external_data=False)
+    names = [out for node in model.graph.node for out in node.output if out]
+    feed = _feed(model, data)
+    row = descriptor(target.backend)
+    options = RunnerOptions(threads=2, variant=row.default_variant, settings=dict(target.options or {}))
+    got = backend.layer_outputs(Path(artifact), options, feed, names)
+    if got is None:
+        return None
+    want = get_backend(REFERENCE_BACKEND).layer_outputs(Path(fp32_onnx), RunnerOptions(threads=2), feed, names) or {}
+    sqnr = {name: _sqnr_db(want[name], got[name]) for name in names if name in want and name in got
+            and np.shape(want[name]) == np.shape(got[name])}
+    return _layers(model, sqnr)
+
+
+def worst_layers(profile: list[LayerDivergence], skip: set[str], count: int) -> list[LayerDivergence]:
+    """The ``count`` layers that add the most error, not yet kept float and not pass-through."""
+    ranked = sorted((layer for layer in profile if layer.node not in skip and layer.op_type not in _PASS_THROUGH
+                     and layer.added_db > 0.0), key=lambda layer: -layer.added_db)
+    return ranked[:count]
+
+
+def _feed(model, data: ArrayDataset) -> dict[str, np.ndarray]:
+    initializers = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    batch_dim = inputs[0].type.tensor_type.shape.dim[0] if inputs[0].type.tensor_type.shape.dim else None
+    fixed = batch_dim is not None and batch_dim.HasField("dim_value") and batch_dim.dim_value > 0
+    count = batch_dim.dim_value if fixed else PROFILE_SAMPLES
+    sample = data.take(count)
+    return next(sample.feeds(count, [i.name for i in inputs]))
+
+
+def _sqnr_db(reference: np.ndarray, value: np.ndarray) -> float:
+    reference = np.asarray(reference, dtype=np.float64)
+    noise = float(np.sum((reference - np.asarray(value, dtype=np.float64)) ** 2))
+    signal = float(np.sum(reference**2))
+    if noise == 0.0:
+        return math.inf
+    return 10.0 * math.log10(signal / noise) if signal > 0 else -math.inf
+
+
+def _layers(model, sqnr: dict[str, float]) -> list[LayerDivergence]:
+    layers = []
+    for node in model.graph.node:
+        inputs = [sqnr[t] for t in node.input if t in sqnr]
+        for out in node.output:
+            if out not in sqnr:
+                continue
+            before = min(inputs) if inputs else math.inf
+            added = 0.0 if math.isinf(sqnr[out]) else (
+                (before - sqnr[out]) if math.isfinite(before) else 60.0 - min(sqnr[out], 60.0))
+            layers.append(LayerDivergence(out, node.name, node.op_type, sqnr[out], max(added, 0.0)))
+    return layers

@@ -1,0 +1,75 @@
+"""The sensitivity fallback: a tight fidelity floor that plain INT8 misses is met by keeping the
+fewest, most error-adding layers in float (ORT node exclusion, OpenVINO ignored scope); the float
+list the report shows is what each runtime executes; a floor no fallback meets fails naming layers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge_pipeline import api
+from edge_pipeline.errors import FidelityFloorError
+from edge_pipeline.testing.kit import kit_recipe
+from tests.conftest import write_recipe
+
+TARGETS = ["x86-cpu-onnxruntime", "x86-cpu-openvino"]
+FLOOR = 0.999
+
+
+def _recipe(workdir, **quantize) -> dict:
+    recipe = kit_recipe("detector", workdir)
+    recipe.update(targets=TARGETS, stages=["export", "quantize", "benchmark"])
+    recipe["quantize"].update(quantize)
+    recipe["benchmark"] = {"warmup": 1, "iterations": 3, "rounds": 1}
+    return recipe
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("fallback")
+
+
+@pytest.fixture(scope="module")
+def bundle(workdir):
+    recipe = write_recipe(workdir / "r.yaml", _recipe(workdir, min_cosine=FLOOR))
+    return api.run(recipe, workdir / "bundle", cache_dir=workdir / "cache")
+
+
+def _int8(bundle) -> dict[str, dict]:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    return {a["target"]: a for a in manifest["artifacts"] if a["precision"] == "int8"}
+
+
+def test_plain_int8_misses_the_floor_and_the_fallback_meets_it_on_both_backends(workdir, bundle):
+    plain = write_recipe(workdir / "plain.yaml", _recipe(workdir, min_cosine=FLOOR, fallback=False))
+    with pytest.raises(FidelityFloorError, match=f"below the floor {FLOOR}"):
+        api.run(plain, workdir / "plain", cache_dir=workdir / "cache")
+    for target, artifact in _int8(bundle).items():
+        kept = artifact["meta"]["fallback"]["kept_float"]
+        assert 1 <= len(kept) <= 3, (target, kept)  # the fewest layers, not a blanket exclusion
+        assert all(figures["cosine"] >= FLOOR for figures in artifact["meta"]["fidelity_check"].values()), target
+
+
+def test_what_stays_float_is_read_back_from_the_runtime(bundle):
+    for target, artifact in _int8(bundle).items():
+        executed = artifact["meta"]["executed"]
+        floats = {layer["name"] for layer in executed["float_layers"]}
+        kept = set(artifact["meta"]["fallback"]["kept_float"])
+        compute_kept = {name for name in kept if "Conv" in name or "linear" in name}
+        assert compute_kept <= floats, (target, compute_kept, floats)
+        assert executed["int8_layers"] >= 1
+    report = json.loads((bundle / "report.json").read_text())
+    assert {entry["target"] for entry in report["precision"]} == set(TARGETS)
+    assert "## What runs in float" in (bundle / "report.md").read_text()
+
+
+def test_a_floor_no_fallback_meets_names_the_worst_layers(workdir, bundle):
+    recipe_dict = _recipe(workdir, min_cosine=0.999999999, fallback_max_layers=1)
+    recipe_dict["targets"] = ["x86-cpu-onnxruntime"]
+    recipe = write_recipe(workdir / "never.yaml", recipe_dict)
+    out = workdir / "never"
+    with pytest.raises(FidelityFloorError, match=r"no fallback meets the fidelity floor .* best reached 0\.\d+ after "
+                                                 r"keeping 1 layers in float .* the layers adding the most error: node_"):
+        api.run(recipe, out, cache_dir=workdir / "cache")
+    assert not out.exists()
