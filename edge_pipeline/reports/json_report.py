@@ -6,6 +6,7 @@ from __future__ import annotations
 from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.config.schema import MetricSpec
+from edge_pipeline.reports.divergence import divergence_section
 from edge_pipeline.reports.mobile import mobile_section
 from edge_pipeline.reports.precision import precision_section, slower_int8_notes
 
@@ -69,6 +70,9 @@ def build_report(recipe_name: str, targets: list[str], rows: list[BenchmarkRow],
     }
     if metric is not None:
         report["metric"] = metric.model_dump(mode="json")
+    divergence = divergence_section(artifacts)
+    if divergence:
+        report["divergence"] = divergence
     precision = precision_section(artifacts)
     if precision:
         report["precision"] = precision

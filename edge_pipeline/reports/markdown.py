@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.reports.divergence import render_divergence_markdown
 from edge_pipeline.reports.fidelity import render_fidelity_markdown, render_metric_markdown
 from edge_pipeline.reports.mobile import render_mobile_markdown
 from edge_pipeline.reports.precision import render_precision_markdown
@@ -31,6 +32,7 @@ def render_markdown(report: dict) -> str:
     lines += render_fidelity_markdown(rows)
     lines += render_metric_markdown(rows)
     lines += render_precision_markdown(report.get("precision", []))
+    lines += render_divergence_markdown(report.get("divergence", []))
     if report.get("mobile"):
         lines += render_mobile_markdown(report["mobile"])
     for note in report.get("notes", []):

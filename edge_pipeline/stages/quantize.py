@@ -3,6 +3,7 @@ then the backend's device steps (a TensorRT engine build, a Jetson bundle)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from edge_pipeline.artifacts.hashing import artifact_size, sha256_artifact
@@ -16,7 +17,9 @@ from edge_pipeline.errors import FidelityFloorError, StageError
 from edge_pipeline.stages.base import StageOutput, StageRun
 from edge_pipeline.stages.fallback import quantize_with_fallback
 from edge_pipeline.stages.fidelity_check import MetricFloor
-from edge_pipeline.stages.sensitivity import divergence_profile
+from edge_pipeline.stages.sensitivity import PASS_THROUGH, divergence_profile
+
+MAX_DIVERGENCE_ROWS = 400  # per artifact: enough for real models' compute layers, bounded for the manifest
 
 
 def run(view: StageRun) -> StageOutput:
@@ -108,7 +111,7 @@ def quantize_one(view: StageRun, backend: Backend, target: TargetProfile, config
     def produce(directory: Path):
         checked = quantize_with_fallback(attempt, profile, config, directory,
                                          f"{source.model}/{target.metadata.name}/int8")
-        return [_record(p, source, target, "quantize", config) for p in checked], {}
+        return [_record(_with_divergence(p, profile), source, target, "quantize", config) for p in checked], {}
 
     artifacts, _ = view.step(f"{source.model}/{target.metadata.name}/int8", produce, inputs=(source,),
                              config={"quantize": config.model_dump(mode="json"),
@@ -116,6 +119,21 @@ def quantize_one(view: StageRun, backend: Backend, target: TargetProfile, config
                              data=(calib, evaluation), backend=target.backend,
                              extra={"metric": metric_identity(metric)} if metric is not None else None)
     return artifacts
+
+
+def _with_divergence(item: ProducedArtifact, profile) -> ProducedArtifact:
+    """The artifact's per-layer SQNR to FP32 (for the report's cross-backend table), where its
+    runtime exposes intermediate tensors."""
+    layers = profile(Path(item.path)) if item.precision == "int8" else None
+    if not layers:
+        return item
+    rows = [{"node": layer.node, "op_type": layer.op_type, "sqnr_db": _finite(layer.sqnr_db)}
+            for layer in layers if layer.op_type not in PASS_THROUGH][:MAX_DIVERGENCE_ROWS]
+    return ProducedArtifact(item.path, item.kind, item.precision, item.variant, {**item.meta, "divergence": rows})
+
+
+def _finite(value: float) -> float | None:
+    return round(value, 2) if math.isfinite(value) else None
 
 
 def _checked(produced: list[ProducedArtifact], source: Artifact, backend: Backend, target: TargetProfile,

@@ -24,7 +24,7 @@ from edge_pipeline.config.schema import TargetProfile
 REFERENCE_BACKEND = "onnxruntime"
 PROFILE_SAMPLES = 8
 # Ops that move or reshape data: they add no error of their own, so are never worth keeping float.
-_PASS_THROUGH = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Slice", "Concat", "Split",
+PASS_THROUGH = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Slice", "Concat", "Split",
                  "Gather", "Shape", "Cast", "QuantizeLinear", "DequantizeLinear", "Constant", "Expand"}
 
 
@@ -59,7 +59,7 @@ def divergence_profile(fp32_onnx: Path, artifact: Path, backend: Backend, target
 
 def worst_layers(profile: list[LayerDivergence], skip: set[str], count: int) -> list[LayerDivergence]:
     """The ``count`` layers that add the most error, not yet kept float and not pass-through."""
-    ranked = sorted((layer for layer in profile if layer.node not in skip and layer.op_type not in _PASS_THROUGH
+    ranked = sorted((layer for layer in profile if layer.node not in skip and layer.op_type not in PASS_THROUGH
                      and layer.added_db > 0.0), key=lambda layer: -layer.added_db)
     return ranked[:count]
 

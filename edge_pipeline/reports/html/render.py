@@ -20,6 +20,7 @@ from edge_pipeline.reports.html.svg_canvas import esc
 from edge_pipeline.reports.html.svg_latency import latency_distribution_chart
 from edge_pipeline.reports.html.svg_scatter import accuracy_latency_chart
 from edge_pipeline.reports.html.table import (
+    divergence_table_html,
     fidelity_table,
     metric_table_html,
     precision_table_html,
@@ -68,6 +69,7 @@ def _page(report: dict, rows: list[BenchmarkRow], artifacts: list[dict]) -> str:
         fidelity_table(rows),
         metric_table_html(rows),
         precision_table_html(report.get("precision", [])),
+        divergence_table_html(report.get("divergence", [])),
         _notes(report.get("notes", [])),
     ]
     return (

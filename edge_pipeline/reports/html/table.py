@@ -94,3 +94,22 @@ def precision_table_html(section: list[dict]) -> str:
             'optimizations (ONNX Runtime\'s optimized graph, OpenVINO\'s executed precisions).</p>'
             f'<div class="table-wrap"><table id="precision"><thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table></div>")
+
+
+def divergence_table_html(section: list[dict]) -> str:
+    """Per model: the most divergent layers' SQNR to FP32, one column per INT8 artifact."""
+    parts = []
+    for group in section:
+        short = [artifact_id.split("/", 1)[-1] for artifact_id in group["artifacts"]]
+        head = "".join(f'<th scope="col">{esc(name)}</th>' for name in ["layer", "op", *short])
+        body = "".join(
+            "<tr>" + f"<td>{esc(row['node'])}</td><td>{esc(row['op_type'])}</td>" + "".join(
+                f"<td>{'–' if row['sqnr_db'].get(a) is None else format(row['sqnr_db'][a], '.1f')}</td>"
+                for a in group["artifacts"]) + "</tr>"
+            for row in group["layers"])
+        parts.append(f"<h2>Where INT8 departs from FP32, per layer: {esc(group['model'])}</h2>"
+                     '<p class="sub">SQNR dB of each layer\'s output to FP32 as each runtime computes it '
+                     f"(higher is closer); the {len(group['layers'])} most divergent of "
+                     f"{group['layers_compared']} layers.</p><div class=\"table-wrap\"><table class=\"divergence\">"
+                     f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+    return "".join(parts)

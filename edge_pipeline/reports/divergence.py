@@ -1,0 +1,54 @@
+"""Where each backend's INT8 departs from FP32, layer by layer: every INT8 artifact's per-layer
+SQNR to the FP32 ONNX (recorded by the quantize stage, read from each runtime's own intermediate
+tensors), side by side per model, the layers that diverge most first."""
+
+from __future__ import annotations
+
+from edge_pipeline.artifacts.record import Artifact
+
+SHOWN_LAYERS = 12
+
+
+def divergence_section(artifacts: list[Artifact]) -> list[dict]:
+    """Per model: the artifacts compared and the layers where the worst of them is furthest from FP32."""
+    by_model: dict[str, list[Artifact]] = {}
+    for artifact in artifacts:
+        if artifact.precision == "int8" and artifact.meta.get("divergence"):
+            by_model.setdefault(artifact.model, []).append(artifact)
+    section = []
+    for model, found in by_model.items():
+        columns = [a.id for a in found]
+        table: dict[str, dict] = {}
+        for artifact in found:
+            for layer in artifact.meta["divergence"]:
+                row = table.setdefault(layer["node"],
+                                       {"node": layer["node"], "op_type": layer["op_type"], "sqnr_db": {}})
+                row["sqnr_db"][artifact.id] = layer["sqnr_db"]
+        ranked = sorted(table.values(), key=lambda row: _worst(row["sqnr_db"].values()))
+        section.append({"model": model, "artifacts": columns, "layers": ranked[:SHOWN_LAYERS],
+                        "layers_compared": len(table)})
+    return section
+
+
+def _worst(values) -> float:
+    finite = [v for v in values if v is not None]
+    return min(finite) if finite else float("inf")
+
+
+def render_divergence_markdown(section: list[dict]) -> list[str]:
+    lines: list[str] = []
+    for group in section:
+        short = [artifact_id.split("/", 1)[-1] for artifact_id in group["artifacts"]]
+        lines += ["", f"## Where INT8 departs from FP32, per layer: {group['model']}", "",
+                  f"SQNR dB of each layer's output to FP32 (higher is closer; – exact), as each runtime computes it "
+                  "(read where the runtime exposes the tensor: OpenVINO after the FakeQuantize NNCF put on it); "
+                  f"the {len(group['layers'])} most divergent of {group['layers_compared']} layers.", "",
+                  "| layer | op | " + " | ".join(short) + " |", "|---|---|" + "---|" * len(short)]
+        for row in group["layers"]:
+            cells = [_cell(row["sqnr_db"].get(artifact_id)) for artifact_id in group["artifacts"]]
+            lines.append(f"| {row['node']} | {row['op_type']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _cell(value) -> str:
+    return "–" if value is None else f"{value:.1f}"
