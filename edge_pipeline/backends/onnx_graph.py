@@ -23,6 +23,7 @@ TRANSFORMER_SCOPE = ("MatMul", "Gemm", "Conv")
 class GraphTraits:
     attention_softmax: list[str] = field(default_factory=list)  # Softmax nodes that take attention scores
     float_nodes: dict[str, str] = field(default_factory=dict)  # node name -> why a transformer keeps it float
+    attention_matmuls: list[str] = field(default_factory=list)  # Q @ K^T and probabilities @ V MatMuls
 
     @property
     def is_transformer(self) -> bool:
@@ -33,16 +34,25 @@ def analyse_graph(model) -> GraphTraits:
     graph = model.graph
     constants = _constant_tensors(graph)
     producers = {out: node for node in graph.node for out in node.output}
-    softmax = [n.name for n in graph.node if n.op_type == "Softmax" and _scores_from_matmul(n, producers, constants)]
+    scores = {n.name: _scores_from_matmul(n, producers, constants) for n in graph.node if n.op_type == "Softmax"}
+    softmax = [name for name, matmul in scores.items() if matmul]
     if not softmax:
         return GraphTraits()
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for tensor in node.input:
+            consumers.setdefault(tensor, []).append(node)
+    by_name = {n.name: n for n in graph.node}
+    matmuls = [scores[name] for name in softmax]  # Q @ K^T
+    matmuls += [c.name for name in softmax for c in consumers.get(by_name[name].output[0], [])
+                if c.op_type == "MatMul" and all(i not in constants for i in c.input[:2])]  # probabilities @ V
     floats: dict[str, str] = {}
     mask_only = _mask_only_tensors(graph, constants)
     for node in graph.node:
         reason = _float_reason(node, mask_only, constants)
         if reason is not None:
             floats[node.name] = reason
-    return GraphTraits(softmax, floats)
+    return GraphTraits(softmax, floats, list(dict.fromkeys(matmuls)))
 
 
 def _constant_tensors(graph) -> set[str]:
@@ -51,9 +61,9 @@ def _constant_tensors(graph) -> set[str]:
     return names
 
 
-def _scores_from_matmul(softmax, producers: dict, constants: set[str], depth: int = 6) -> bool:
-    """True when walking back from the Softmax through score-path ops reaches an activation x
-    activation MatMul (Q @ K^T)."""
+def _scores_from_matmul(softmax, producers: dict, constants: set[str], depth: int = 6) -> str | None:
+    """The activation x activation MatMul (Q @ K^T) reached walking back from the Softmax through
+    score-path ops, or None."""
     frontier = [t for t in softmax.input if t not in constants]
     for _ in range(depth):
         next_frontier = []
@@ -62,11 +72,11 @@ def _scores_from_matmul(softmax, producers: dict, constants: set[str], depth: in
             if node is None:
                 continue
             if node.op_type == "MatMul" and all(i not in constants for i in node.input[:2]):
-                return True
+                return node.name
             if node.op_type in _SCORE_PATH_OPS:
                 next_frontier += [t for t in node.input if t not in constants]
         frontier = next_frontier
-    return False
+    return None
 
 
 def _mask_only_tensors(graph, constants: set[str]) -> set[str]:

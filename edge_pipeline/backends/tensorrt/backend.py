@@ -87,8 +87,9 @@ class TensorRtBackend(Backend):
         ensure_node_names(model)
         _check_exclusions(model, config)
         check_no_weighted_subgraphs(model)
+        attention = attention_matmuls(model, config)
         plan = plan_qdq(model, [*config.exclude_nodes, *config.keep_float], config.exclude_op_types,
-                        options.min_channels)
+                        options.min_channels, attention)
         tensors = sorted(plan.activations)
         reused = statistics_were_cached(model, tensors, dataset, config.samples, config.num_bins)
         statistics = collect_statistics(model, tensors, dataset, config.samples, config.num_bins)
@@ -121,6 +122,7 @@ class TensorRtBackend(Backend):
             "calibration": calibration,
             "qdq": report.as_dict(),
             "float_nodes": plan.float_nodes,
+            "attention_matmuls_quantized": sorted(attention),
             "input_value_ranges": observed_value_ranges(model, dataset),
             "accuracy_here": f"{SIMULATED_VARIANT}: the Q/DQ model run in ONNX Runtime, not a TensorRT measurement",
         }
@@ -149,6 +151,19 @@ class TensorRtBackend(Backend):
             )
             return [DeviceStep("TensorRT engine build and benchmark", skipped=reason + simulated)]
         return [_engine_step(artifact, target, options)]
+
+
+def attention_matmuls(model: onnx.ModelProto, config) -> frozenset[str]:
+    """The attention MatMuls to give Q/DQ: those the graph has under the transformer preset (auto:
+    when attention is found), none under cnn."""
+    from edge_pipeline.backends.onnx_graph import analyse_graph
+
+    if config.preset == "cnn":
+        return frozenset()
+    traits = analyse_graph(model)
+    if config.preset == "auto" and not traits.is_transformer:
+        return frozenset()
+    return frozenset(traits.attention_matmuls)
 
 
 def check_quantize_config(config, target) -> None:

@@ -173,3 +173,29 @@ def test_check_flags_uint8_zero_points():
             break
     report = check_tensorrt_qdq(quantized)
     assert not report.ok and "int8 0" in report.problems[0]
+
+
+def test_attention_matmuls_get_qdq_on_both_inputs_for_mha_fusion(tmp_path):
+    """The transformer preset: Q @ K^T and probabilities @ V (activation x activation) are quantized
+    on both inputs, what TensorRT's fused INT8 attention takes; the cnn preset keeps them float."""
+    import onnx as onnx_lib
+
+    from edge_pipeline.backends.onnx_graph import analyse_graph
+    from edge_pipeline.config.schema import ExportConfig, InputSpec
+    from edge_pipeline.modeling.onnx_export import export_onnx
+    from edge_pipeline.testing.kit import SEQUENCE, VOCAB, encoder_arrays, tiny_encoder
+
+    path = tmp_path / "encoder.onnx"
+    specs = [InputSpec(name="input_ids", shape=[1, SEQUENCE], dtype="int64", value_range=[0, VOCAB]),
+             InputSpec(name="attention_mask", shape=[1, SEQUENCE], dtype="int64", value_range=[0, 2])]
+    export_onnx(tiny_encoder(), specs, ExportConfig(), path, encoder_arrays(4))
+    model = onnx_lib.load(str(path))
+    traits = analyse_graph(model)
+    assert len(traits.attention_matmuls) == 4  # two blocks x (scores, probabilities @ V)
+    plan = plan_qdq(model, attention_matmuls=frozenset(traits.attention_matmuls))
+    for name in traits.attention_matmuls:
+        assert name not in plan.float_nodes
+        sites = [site for uses in plan.activations.values() for site in uses if site[0] == name]
+        assert sorted(index for _, index in sites) == [0, 1], name
+    cnn = plan_qdq(model)
+    assert set(traits.attention_matmuls) <= set(cnn.float_nodes)

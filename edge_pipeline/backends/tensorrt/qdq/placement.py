@@ -56,12 +56,21 @@ class QdqPlan:
 
 
 def plan_qdq(model: onnx.ModelProto, exclude_nodes=(), exclude_op_types=(),
-             min_channels: int = MIN_CHANNELS) -> QdqPlan:
+             min_channels: int = MIN_CHANNELS, attention_matmuls: frozenset[str] = frozenset()) -> QdqPlan:
+    """``attention_matmuls``: the activation x activation MatMuls of attention blocks (Q @ K^T and
+    softmax @ V), which get Q/DQ on both inputs so TensorRT can fuse INT8 multi-head attention."""
     graph = GraphIndex.build(model)
     plan = QdqPlan()
     quantized_ops = set()
     for node in graph.model.graph.node:
         if node.op_type not in WEIGHTED_OPS:
+            continue
+        if node.name in attention_matmuls and node.name not in exclude_nodes:
+            # ModelOpt quantizes both BMM inputs of an MHA block by default (--disable_mha_qdq turns it
+            # off): TensorRT's fused attention kernels take INT8 Q, K, V and probabilities.
+            for index, name in graph.activation_inputs(node):
+                plan.quantize(name, node.name, index, "input of an attention MatMul (TensorRT MHA fusion)")
+            quantized_ops.add(node.name)
             continue
         why_float = _why_float(graph, node, set(exclude_nodes), set(exclude_op_types), min_channels)
         if why_float:
