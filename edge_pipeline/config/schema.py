@@ -170,7 +170,9 @@ class QuantizeConfig(StrictModel):
     min_cosine_per_output: dict[str, float] = Field(
         default_factory=dict, description="Per-output floors by output name, e.g. {boxes: 0.999}; override min_cosine."
     )
-    fidelity_samples: int = Field(64, gt=0, description="Samples of data.eval (or calibration) the fidelity check runs.")
+    fidelity_samples: int = Field(
+        64, gt=0, description="Samples of data.eval (or calibration) the fidelity check runs."
+    )
 
 
 class BenchmarkConfig(StrictModel):

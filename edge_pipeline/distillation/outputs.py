@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch.nn import functional as F
@@ -44,7 +45,7 @@ def named_outputs(value, declared: list[str] | tuple[str, ...] | None) -> dict[s
     from edge_pipeline.modeling.outputs import flatten_outputs, output_names
 
     names = output_names(value, list(declared) if declared is not None else None)
-    return {name: tensor for name, (_, tensor) in zip(names, flatten_outputs(value), strict=True)}
+    return {name: cast(torch.Tensor, tensor) for name, (_, tensor) in zip(names, flatten_outputs(value), strict=True)}
 
 
 def describe_outputs(model: torch.nn.Module, example, declared: list[str] | None) -> list[OutputInfo]:

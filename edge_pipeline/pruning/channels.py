@@ -84,7 +84,7 @@ def output_layer_names(model: torch.nn.Module, example: Inputs) -> list[str]:
             param.requires_grad_(flag)
     found: set[str] = set()
     for _, tensor in flatten_outputs(value):
-        found.update(_nearest_layers(tensor.grad_fn, produced))
+        found.update(_nearest_layers(getattr(tensor, "grad_fn", None), produced))
     return [name for name, _ in layers if name in found] or ran[-1:]
 
 
@@ -152,6 +152,12 @@ def attention_blocks(model: torch.nn.Module) -> list[AttentionBlock]:
     return found
 
 
+def head_counts(model: torch.nn.Module) -> dict[str, int]:
+    """{attention module name: its head count}, for the record of what pruning left."""
+    blocks = {id(block.module): block.heads for block in attention_blocks(model)}
+    return {name: blocks[id(module)] for name, module in model.named_modules() if id(module) in blocks}
+
+
 def attention_heads(model: torch.nn.Module) -> dict:
     """{qkv Linear: head count}: torch-pruning's ``num_heads``, so head dims shrink head by head."""
     return {block.qkv: block.heads for block in attention_blocks(model)}
@@ -197,14 +203,16 @@ def prune_channels(model: torch.nn.Module, example: Inputs, config: PruneConfig,
 
 def prune_heads(model: torch.nn.Module, example: Inputs, config: PruneConfig, ratio: float, ignored: list[str],
                 blocks: list[AttentionBlock]) -> None:
-    """Remove the least important ``floor(ratio * heads)`` heads of every attention block (one always
-    stays), then lower its head count. A head is its q, k and v rows of ``qkv`` and its input columns
-    of the projection after it; the dependency graph finds that projection and ties them together.
-    Ranking is per block, never global, so no block can lose every head."""
+    """Remove the least important ``floor(ratio * heads)`` heads of every attention block (ratio capped
+    by max_layer_ratio; one head always stays), then lower its head count. A head is its q, k and v
+    rows of ``qkv`` and its input columns of the projection after it; the dependency graph finds that
+    projection and ties them together. Ranking is per block, never global, so no block can lose
+    every head."""
     import torch_pruning as tp
 
+    ratio = min(ratio, config.max_layer_ratio)
     skipped = {module for name, module in model.named_modules() if name in ignored}
-    todo = [b for b in blocks if b.qkv not in skipped and min(int(ratio * b.heads), b.heads - 1) > 0]
+    todo = [b for b in blocks if b.qkv not in skipped and _heads_to_remove(ratio, b.heads) > 0]
     if not todo:
         return
     with warnings.catch_warnings():
@@ -213,10 +221,10 @@ def prune_heads(model: torch.nn.Module, example: Inputs, config: PruneConfig, ra
     scorers = [build_importance(config.importance), build_importance("l2")]  # bn_scale has nothing to read here
     for block in todo:
         heads = block.heads
-        remove = min(int(ratio * heads), heads - 1)
+        remove = _heads_to_remove(ratio, heads)
         projection = _projection_after(graph, block.qkv)
         if projection is None or projection.in_features % heads:
-            continue  # not the (heads, head_dim) layout this handles: its channels are left to the channel pass
+            continue  # not the (heads, head_dim) layout this handles: its heads stay
         width = projection.in_features // heads
         whole = graph.get_pruning_group(projection, tp.prune_linear_in_channels, list(range(projection.in_features)))
         scores = next(s for s in (scorer(whole) for scorer in scorers) if s is not None)
@@ -226,6 +234,10 @@ def prune_heads(model: torch.nn.Module, example: Inputs, config: PruneConfig, ra
         if graph.check_pruning_group(group):
             group.prune()
             setattr(block.module, block.attribute, heads - remove)
+
+
+def _heads_to_remove(ratio: float, heads: int) -> int:
+    return min(int(ratio * heads), heads - 1)
 
 
 def _projection_after(graph, qkv: torch.nn.Linear) -> torch.nn.Linear | None:

@@ -20,12 +20,17 @@ ROUND_SECONDS = 0.2
 
 
 class LatencyProbe:
-    def __init__(self, teacher: torch.nn.Module, spec: InputSpec, check_inputs: np.ndarray, target: PruneTarget):
+    """``specs``: the recipe's inputs in forward() order (one InputSpec for a one-input model);
+    ``check_inputs``: real samples by input name (a bare array for a one-input model)."""
+
+    def __init__(self, teacher: torch.nn.Module, specs: InputSpec | list[InputSpec],
+                 check_inputs: np.ndarray | dict[str, np.ndarray], target: PruneTarget):
         from edge_pipeline.backends.registry import get_backend
 
         self.backend = get_backend(target.backend)
         self.target = target
-        self.spec = spec.model_copy(update={"shape": [1, *spec.shape[1:]]})
+        specs = [specs] if isinstance(specs, InputSpec) else list(specs)
+        self.specs = [s.model_copy(update={"shape": [1, *s.shape[1:]]}) for s in specs]
         self.check_inputs = check_inputs
         self._folder = tempfile.TemporaryDirectory(prefix="ep-prune-latency-")
         self.teacher_path = self._export(teacher, "teacher")
@@ -37,7 +42,9 @@ class LatencyProbe:
 
         candidate_path = self._export(model, label)
         options = RunnerOptions(threads=self.target.threads)
-        sample = {self.spec.name: np.zeros(self.spec.shape, dtype=self.spec.dtype)}
+        # Zeros for floats, ones for integers: a valid token id, a mask that keeps every position.
+        sample = {s.name: (np.zeros if np.issubdtype(np.dtype(s.dtype), np.floating) else np.ones)(s.shape, s.dtype)
+                  for s in self.specs}
         rounds: list[dict[str, float]] = []
         runner = self.backend.runner
         with runner(candidate_path, options) as candidate, runner(self.teacher_path, options) as teacher:
@@ -60,7 +67,7 @@ class LatencyProbe:
 
         path = Path(self._folder.name) / f"{label}.onnx"
         config = ExportConfig(check_samples=4)
-        export_onnx(model.eval(), self.spec, config, path, self.check_inputs)
+        export_onnx(model.eval(), self.specs, config, path, self.check_inputs)
         return path
 
     def close(self) -> None:

@@ -79,7 +79,7 @@ def _prune_and_recover(model, config: PruneConfig, inputs: ScheduleInputs, step:
                        choose_ratio: Callable[[], float]) -> None:
     unpruned = copy.deepcopy(model).eval() if _kd_from_unpruned(config) else None
     if imp.needs_gradients(config):  # before choosing the ratio: the trial copies rank channels too
-        scoring = _scoring_loss(inputs.loss_table(config), inputs.teacher)
+        scoring = taylor_loss(inputs.loss_table(config), inputs.teacher)
         imp.accumulate_taylor_gradients(model, _scoring_batches(inputs.dataset, config.taylor_batches), scoring)
     ratio = choose_ratio()
     prune_channels(model, inputs.example, config, ratio, inputs.ignored)
@@ -105,17 +105,19 @@ def recover(model, config: PruneConfig, dataset, kd_source: torch.nn.Module, che
     if recovery.loss == "none" and extra_loss is None:
         return
     table = losses if losses is not None else classifier_losses(recovery.kd)
+    # CE needs class scores: without such an output (the stage refuses loss=ce then) it is KD throughout.
+    scored = table.hard_label_output()
     kd_source.eval()  # used under no_grad below; its requires_grad flags stay the caller's
 
     def loss_fn(trained, x: Inputs, y: torch.Tensor) -> torch.Tensor:
         inputs = as_tuple(x)
         outputs = trained(*inputs)
-        if recovery.loss == "kd" or (y < 0).all():
+        if recovery.loss == "kd" or scored is None or (y < 0).all():
             with torch.no_grad():
                 reference = kd_source(*inputs)
             loss = table(outputs, reference, y)
         else:
-            loss = hard_label_loss(table.named(outputs)[_hard_label_output(table)], y)
+            loss = hard_label_loss(table.named(outputs)[scored], y)
         return loss + extra_loss() if extra_loss is not None else loss
 
     train = recovery.train if epochs is None else recovery.train.model_copy(update={"epochs": epochs})
@@ -133,14 +135,7 @@ def _kd_from_unpruned(config: PruneConfig) -> bool:
     return config.recovery.loss == "kd" and config.recovery.kd_teacher == "unpruned"
 
 
-def _hard_label_output(table: OutputLosses) -> str:
-    name = table.hard_label_output()
-    if name is None:  # the prune stage refuses recovery.loss=ce without one before training
-        raise StageError("prune.recovery.loss=ce needs a class-score output; use recovery.loss=kd")
-    return name
-
-
-def _scoring_loss(table: OutputLosses, teacher: torch.nn.Module) -> imp.ScoringLoss:
+def taylor_loss(table: OutputLosses, teacher: torch.nn.Module) -> imp.ScoringLoss:
     """Taylor's loss from the table: CE for class scores, the distillation terms against the teacher
     for other outputs (the teacher runs only when some output needs it)."""
     def loss(model: torch.nn.Module, x: Inputs, y: torch.Tensor | None) -> torch.Tensor:

@@ -15,12 +15,12 @@ def load_transfer(spec: TransferData, inputs: InputSpec | list[InputSpec], setti
     specs = [inputs] if isinstance(inputs, InputSpec) else list(inputs)
     expected = {s.name: (tuple(s.shape[1:]), s.dtype) for s in specs}
     reference = spec.provider_reference()
-    if reference is None:
+    if spec.dataset is not None and reference is None:
         from edge_pipeline.calibration.readers import load_dataset
 
         data = load_dataset(spec.dataset, specs, setting)
     else:
-        data = _from_provider(reference, specs, setting)
+        data = _from_provider(str(reference), specs, setting)
     data.check_matches(expected, setting)
     if not spec.use_labels and data.labels is not None:
         data = ArrayDataset(data.arrays, None, data.source, data.sha256 + ":unlabelled")

@@ -126,14 +126,17 @@ def model_summary(model: torch.nn.Module, example: Inputs, eval_data, teacher: d
     """params, MACs (per sample), torch accuracy on the eval split, each output's per-sample shape,
     and ratios against the teacher."""
     from edge_pipeline.distillation.outputs import describe_outputs
-    from edge_pipeline.pruning.channels import count_macs_params
+    from edge_pipeline.pruning.channels import count_macs_params, head_counts
     from edge_pipeline.training.distributed import world_size
 
     macs, params = count_macs_params(model.eval(), example)
     declared = io.declared_outputs if io is not None else None
-    summary = {"params": params, "macs_torch": macs, "accuracy_torch": torch_accuracy(model, eval_data, io),
+    summary: dict = {"params": params, "macs_torch": macs, "accuracy_torch": torch_accuracy(model, eval_data, io),
                "outputs": {o.name: list(o.sample_shape) for o in describe_outputs(model, example, declared)},
                "trained_by_processes": world_size()}
+    heads = head_counts(model)
+    if heads:
+        summary["attention_heads"] = heads
     if teacher:
         summary["params_vs_teacher"] = params / teacher["params"]
         summary["macs_vs_teacher"] = macs / teacher["macs_torch"]

@@ -26,7 +26,7 @@ class RunData:
 
         key = f"transfer:{spec.model_dump_json()}"
         if key not in self._loaded:
-            self._loaded[key] = load_transfer(spec, self.recipe.single_input, setting)
+            self._loaded[key] = load_transfer(spec, self.recipe.input_specs, setting)
         return self._loaded[key]
 
     def _load(self, role: str) -> ArrayDataset:

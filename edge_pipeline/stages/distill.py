@@ -71,7 +71,8 @@ def run(view: StageRun) -> StageOutput:
 
         teacher_summary = model_summary(teacher, example, evaluation, None, io)
         meta = {**model_summary(trained, example, evaluation, teacher_summary, io), "teacher": teacher_summary,
-                "output_losses": losses.meta(), "final_output_losses": final_losses(trained, teacher, dataset(), losses)}
+                "output_losses": losses.meta(),
+                "final_output_losses": final_losses(trained, teacher, dataset(), losses)}
         artifact = save_stage_model(trained, directory, config.model_name, STAGE, student.parent, student.base_model,
                                     example, config.model_dump(mode="json"), meta, program_dynamic_shapes(specs))
         remove_checkpoints(checkpoints)  # the entry now holds the result

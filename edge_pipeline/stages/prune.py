@@ -1,7 +1,9 @@
 """Prune stage: structural channel pruning of the latest model (a distilled student, else the teacher).
 
-Checks (budget reachable, layer names, labels for CE recovery) run before any training. Pruning and
-recovery run on every torchrun rank; rank 0 alone measures latency and writes the pruned model.
+Checks (budget reachable, layer names, the recovery loss table, labels for CE recovery) run before any
+training. Models take any number of inputs and return any named outputs: the layers writing each
+output keep their widths, and recovery distils every output by its term of the loss table. Pruning
+and recovery run on every torchrun rank; rank 0 alone measures latency and writes the pruned model.
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ def prune_config(recipe: Recipe) -> PruneConfig:
 
 
 def run(view: StageRun) -> StageOutput:
+    from edge_pipeline.distillation.outputs import build_output_losses, check_outputs_match, describe_outputs
     from edge_pipeline.modeling.loading import model_source_digest
     from edge_pipeline.pruning.channels import count_macs_params, ignored_names
     from edge_pipeline.pruning.plan import check_reachable
     from edge_pipeline.shrinking.collective import collective_step
-    from edge_pipeline.shrinking.models import example_input, load_teacher
+    from edge_pipeline.shrinking.models import example_inputs, load_teacher, model_io, program_dynamic_shapes
     from edge_pipeline.training.distributed import ensure_process_group
 
     ensure_process_group()  # under torchrun: join the group before any rank-dependent step
@@ -41,14 +44,22 @@ def run(view: StageRun) -> StageOutput:
     source = _input_model(view)
     name = config.model_name or f"{source.lineage}-pruned"
     teacher = load_teacher(recipe.model)
-    example = example_input(recipe.single_input)
+    specs = recipe.input_specs
+    example = example_inputs(specs)
+    outputs = describe_outputs(teacher, example, recipe.outputs)
+    check_outputs_match(describe_outputs(source.model, example, recipe.outputs), outputs,
+                        f"prune input {source.lineage}")
+    losses = build_output_losses(outputs, recipe.class_score_outputs, config.recovery.output_losses,
+                                 config.recovery.kd, recipe.outputs, "prune.recovery.output_losses")
     check_reachable(source.model, teacher, example, config)
     ignored = ignored_names(source.model, config, example)
     data = view.data.transfer(config.data, "prune.data")
     evaluation = view.data.eval()
+    io = model_io(recipe, outputs)
     _check_labels(config, data)
+    _check_ce_output(config, losses.hard_label_output(), [o.name for o in outputs])
     material = {"model": source.digest, "teacher": model_source_digest(recipe.model),
-                "input": recipe.single_input.model_dump(mode="json")}
+                "inputs": [s.model_dump(mode="json") for s in specs], "losses": losses.meta()}
     if config.target.kind == "latency":
         from edge_pipeline.benchmarking.host import timing_identity
 
@@ -62,19 +73,20 @@ def run(view: StageRun) -> StageOutput:
         from edge_pipeline.pruning.schedule import ScheduleInputs, run_schedule
         from edge_pipeline.shrinking.data import torch_dataset
 
-        inputs = ScheduleInputs(example, ignored, torch_dataset(data), teacher, count_macs_params(teacher, example)[0],
-                                checkpoints, measure_latency)
+        inputs = ScheduleInputs(example, ignored, torch_dataset(data, io.input_names), teacher,
+                                count_macs_params(teacher, example)[0], checkpoints, measure_latency, losses)
         return source.model, run_schedule(source.model, config, inputs)
 
     def save(result, directory: Path):
         from edge_pipeline.shrinking.models import model_summary, save_stage_model
 
         pruned, history = result
-        teacher_summary = model_summary(teacher, example, evaluation, None)
-        meta = {**model_summary(pruned, example, evaluation, teacher_summary), "teacher": teacher_summary,
-                "steps": history, "input_model": source.lineage}
+        teacher_summary = model_summary(teacher, example, evaluation, None, io)
+        meta = {**model_summary(pruned, example, evaluation, teacher_summary, io), "teacher": teacher_summary,
+                "steps": history, "input_model": source.lineage, "kept_layers": ignored,
+                "recovery_losses": losses.meta()}
         artifact = save_stage_model(pruned, directory, name, STAGE, source.parent, source.base, example,
-                                    config.model_dump(mode="json"), meta)
+                                    config.model_dump(mode="json"), meta, program_dynamic_shapes(specs))
         remove_checkpoints(checkpoints)
         return [artifact], {"summary": meta}
 
@@ -121,8 +133,9 @@ def _latency_measure(view: StageRun, teacher, config: PruneConfig):
     from edge_pipeline.shrinking.collective import main_rank_value
     from edge_pipeline.training import distributed as dist_util
 
-    probe = LatencyProbe(teacher, view.recipe.single_input, view.data.calibration().inputs, config.target) \
-        if dist_util.is_main_process() else None
+    specs = view.recipe.input_specs
+    calibration = view.data.calibration().named_for([s.name for s in specs])
+    probe = LatencyProbe(teacher, specs, calibration, config.target) if dist_util.is_main_process() else None
 
     def measure(model, label: str) -> dict:
         def on_main_rank() -> dict:
@@ -133,6 +146,14 @@ def _latency_measure(view: StageRun, teacher, config: PruneConfig):
         return main_rank_value(on_main_rank)
 
     return measure
+
+
+def _check_ce_output(config: PruneConfig, hard_label_output: str | None, outputs: list[str]) -> None:
+    if config.recovery.loss == "ce" and hard_label_output is None:
+        raise ConfigError(
+            f"prune.recovery.loss=ce needs a class-score output, but the model's outputs {outputs} hold none "
+            "(see the recipe's class_score_outputs); use recovery.loss=kd"
+        )
 
 
 def _check_labels(config: PruneConfig, data) -> None:

@@ -67,9 +67,9 @@ def worst_layers(profile: list[LayerDivergence], skip: set[str], count: int) -> 
 def _feed(model, data: ArrayDataset) -> dict[str, np.ndarray]:
     initializers = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
-    batch_dim = inputs[0].type.tensor_type.shape.dim[0] if inputs[0].type.tensor_type.shape.dim else None
-    fixed = batch_dim is not None and batch_dim.HasField("dim_value") and batch_dim.dim_value > 0
-    count = batch_dim.dim_value if fixed else PROFILE_SAMPLES
+    dims = inputs[0].type.tensor_type.shape.dim
+    fixed = bool(dims) and dims[0].HasField("dim_value") and dims[0].dim_value > 0
+    count = dims[0].dim_value if fixed else PROFILE_SAMPLES
     sample = data.take(count)
     return next(sample.feeds(count, [i.name for i in inputs]))
 

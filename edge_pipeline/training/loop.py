@@ -66,7 +66,9 @@ def fit(
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    sampler = DistributedSampler(dataset, seed=config.seed) if dist_util.world_size() > 1 else None
+    sampler: DistributedSampler | None = None
+    if dist_util.world_size() > 1:
+        sampler = DistributedSampler(dataset, seed=config.seed)
     generator = torch.Generator().manual_seed(config.seed + dist_util.rank())
     loader = DataLoader(
         dataset, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler, generator=generator

@@ -93,7 +93,7 @@ def test_two_output_detector_keeps_both_outputs_by_name(tmp_path):
 
 
 def test_a_missed_fidelity_floor_fails_the_step_naming_the_output(tmp_path):
-    recipe = write_recipe(tmp_path / "r.yaml", _encoder_recipe(tmp_path, min_cosine=0.999999))
+    recipe = write_recipe(tmp_path / "r.yaml", _encoder_recipe(tmp_path, min_cosine=0.999999, fallback=False))
     with pytest.raises(StageError, match="output 'embedding' reaches cosine .* below the floor 0.999999"):
         api.run(recipe, tmp_path / "bundle", cache_dir=tmp_path / "cache")
     assert not (tmp_path / "bundle").exists()

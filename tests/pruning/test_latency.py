@@ -31,3 +31,18 @@ def test_unknown_backend_is_refused():
     with pytest.raises(ConfigError, match="unknown backend 'tensorflow'"):
         LatencyProbe(tiny_residual_net(), InputSpec(shape=[1, 3, 8, 8]), np.zeros((1, 3, 8, 8), np.float32),
                      PruneTarget(kind="latency", backend="tensorflow"))
+
+
+@pytest.mark.slow
+def test_probe_feeds_every_input_of_a_two_input_encoder():
+    from edge_pipeline.pruning.latency import LatencyProbe
+    from edge_pipeline.testing.kit import SEQUENCE, encoder_arrays, tiny_encoder
+
+    specs = [InputSpec(name="input_ids", shape=[1, SEQUENCE], dtype="int64"),
+             InputSpec(name="attention_mask", shape=[1, SEQUENCE], dtype="int64")]
+    probe = LatencyProbe(tiny_encoder(), specs, encoder_arrays(8, 1), PruneTarget(kind="latency", threads=1))
+    try:
+        measured = probe.measure(tiny_encoder(layers=1), "candidate")
+    finally:
+        probe.close()
+    assert measured["latency_ms"] > 0 and measured["teacher_latency_ms"] > 0

@@ -106,3 +106,91 @@ def test_bn_scale_needs_batchnorm():
     with pytest.raises(ConfigError, match="no BatchNorm"):
         check_reachable(tiny_residual_net(), tiny_residual_net(), example_inputs()[0],
                         PruneConfig(importance="bn_scale"))
+
+
+TOKENS = (torch.ones(2, 16, dtype=torch.long), torch.ones(2, 16, dtype=torch.long))
+
+
+def encoder():
+    from edge_pipeline.testing.kit import tiny_encoder
+
+    return tiny_encoder(dim=32, heads=4, layers=2)
+
+
+@pytest.mark.parametrize(("attention", "heads", "qkv_out"), [("heads", 2, 48), ("both", 2, 24),
+                                                             ("head_dims", 4, 48), ("none", 4, 96)])
+@pytest.mark.parametrize("scope", ["global", "uniform"])
+def test_encoder_loses_heads_and_mlp_channels_but_keeps_its_embedding_width(attention, heads, qkv_out, scope):
+    model = encoder()
+    config = PruneConfig(scope=scope, round_to=4, attention=attention)
+    ignored = ignored_names(model, config, TOKENS)
+    assert ignored == ["blocks.0.proj", "blocks.0.mlp.2", "blocks.1.proj", "blocks.1.mlp.2"]  # the residual writers
+    _, params_before = count_macs_params(model, TOKENS)
+    prune_channels(model, TOKENS, config, 0.5, ignored)
+    for block in model.blocks:
+        assert block.heads == heads and block.qkv.out_features == qkv_out
+        assert block.qkv.out_features % (3 * block.heads) == 0 and block.proj.in_features == qkv_out // 3
+        assert block.mlp[0].out_features < 64 and block.mlp[2].out_features == 32
+        assert block.norm1.normalized_shape == (32,)
+    assert model.tokens.embedding_dim == 32 and count_macs_params(model, TOKENS)[1] < params_before
+    assert model(*TOKENS).shape == (2, 32)
+
+
+def test_whole_heads_go_with_their_query_key_and_value_rows():
+    model, original = encoder(), encoder()
+    config = PruneConfig(scope="uniform", round_to=4, attention="heads")
+    prune_channels(model, TOKENS, config, 0.5, ignored_names(model, config, TOKENS))
+    for before, after in zip(original.blocks, model.blocks, strict=True):
+        rows = [int((before.qkv.weight - row).abs().sum(dim=1).argmin()) for row in after.qkv.weight]
+        heads = sorted({row % 32 // 8 for row in rows})  # (3, heads, head_dim) layout, head_dim 8
+        assert len(heads) == 2 and rows == [part * 32 + h * 8 + i for part in range(3) for h in heads for i in range(8)]
+        columns = [int((before.proj.weight.T - c).abs().sum(dim=1).argmin()) for c in after.proj.weight.T]
+        assert columns == [h * 8 + i for h in heads for i in range(8)]
+
+
+def test_one_head_always_stays():
+    model = encoder()
+    config = PruneConfig(scope="uniform", round_to=4, attention="heads", max_layer_ratio=0.95)
+    prune_channels(model, TOKENS, config, 0.95, ignored_names(model, config, TOKENS))
+    assert [block.heads for block in model.blocks] == [1, 1]
+    assert model(*TOKENS).shape == (2, 32)
+
+
+def test_pruned_encoder_reloads_with_its_head_counts(tmp_path):
+    model = encoder()
+    config = PruneConfig(scope="global", round_to=4, attention="both")
+    prune_channels(model, TOKENS, config, 0.5, ignored_names(model, config, TOKENS))
+    rebuilt = load_module(encoder(), tmp_path, save_module(model, tmp_path, "pruned"))
+    assert [b.heads for b in rebuilt.blocks] == [b.heads for b in model.blocks] == [2, 2]
+    torch.testing.assert_close(rebuilt(*TOKENS), model(*TOKENS))
+
+
+def test_taylor_ranks_encoder_channels_with_the_distillation_loss():
+    from edge_pipeline.distillation.outputs import OutputInfo, build_output_losses
+    from edge_pipeline.pruning.schedule import taylor_loss
+
+    model, teacher = encoder(), encoder()
+    losses = build_output_losses([OutputInfo("embedding", (2, 32), "float32", True)], [], {},
+                                 PruneConfig().recovery.kd, ["embedding"], "prune.recovery.output_losses")
+    accumulate_taylor_gradients(model, [(TOKENS, None)], taylor_loss(losses, teacher))
+    assert all(p.grad is not None for p in model.blocks[0].mlp.parameters())
+    config = PruneConfig(importance="taylor", scope="uniform", round_to=4, attention="heads")
+    prune_channels(model, TOKENS, config, 0.5, ignored_names(model, config, TOKENS))
+    assert [block.heads for block in model.blocks] == [2, 2] and model(*TOKENS).shape == (2, 32)
+
+
+def test_detector_keeps_both_heads_and_loses_feature_channels():
+    from edge_pipeline.testing.kit import TwoHeadDetector
+
+    model, image = TwoHeadDetector().eval(), torch.randn(2, 3, 16, 16)
+    config = PruneConfig(scope="global", round_to=4)
+    ignored = ignored_names(model, config, image)
+    assert ignored == ["classify", "regress"]
+    budget = int(0.5 * count_macs_params(model, image)[0])
+    params_before = count_macs_params(model, image)[1]
+    prune_channels(model, image, config, ratio_for_macs(model, image, config, ignored, budget, "test"), ignored)
+    macs, params = count_macs_params(model, image)
+    assert macs <= budget and params < params_before
+    assert (model.classify.out_features, model.regress.out_features) == (4, 4)
+    outputs = model(image)
+    assert {k: tuple(v.shape) for k, v in outputs.items()} == {"logits": (2, 4), "boxes": (2, 4)}
