@@ -70,6 +70,8 @@ def _check_weight(graph: GraphIndex, node, report: QdqReport) -> None:
     if data_dq is None or data_dq.op_type != "DequantizeLinear":
         report.problems.append(f"{node.name}: weight quantized but data input is not (TRT quantizes all inputs)")
     weights = graph.constant_value(weight_dq.input[0])
+    if weights is None:  # an attention MatMul: its second input is an activation, quantized per tensor
+        return
     scale = graph.constant_value(weight_dq.input[1])
     axis = _attribute_int(weight_dq, "axis", 1)
     expected = output_channel_axis(node, weights.ndim)
