@@ -73,7 +73,8 @@ def test_compare_gates_the_figures_it_has_limits_for(bundle):
 
 
 def test_a_missed_metric_floor_fails_the_quantize_step(workdir, bundle):
-    recipe = _recipe(workdir, {"max_metric_drop": {"class_accuracy": 0.0}}, ["x86-cpu-onnxruntime"])
+    recipe = _recipe(workdir, {"max_metric_drop": {"class_accuracy": 0.0}, "fallback": False, "min_cosine": None},
+                     ["x86-cpu-onnxruntime"])
     recipe["stages"] = ["export", "quantize"]  # the export is the fixture's, from the cache
     out = workdir / "missed"
     with pytest.raises(StageError, match="metric 'class_accuracy' is .* beyond quantize.max_metric_drop 0"):
