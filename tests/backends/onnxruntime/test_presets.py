@@ -1,0 +1,64 @@
+"""ONNX Runtime INT8 presets read from the graph: a BERT-style encoder with a finfo.min attention
+mask gets the transformer preset (mask arithmetic, Softmax, LayerNorm, embedding lookups float,
+MatMul/Gemm/Conv scope); forced to the cnn preset, the mask's unbounded ranges are refused node by
+node instead of flattening every other value to zero."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_pipeline.backends.base import RunnerOptions
+from edge_pipeline.backends.registry import get_backend
+from edge_pipeline.calibration.dataset import ArrayDataset
+from edge_pipeline.config.recipes import load_target
+from edge_pipeline.config.schema import ExportConfig, InputSpec, QuantizeConfig
+from edge_pipeline.errors import ConfigError
+from edge_pipeline.modeling.onnx_export import export_onnx
+from edge_pipeline.testing.kit import SEQUENCE, VOCAB, encoder_arrays, tiny_encoder
+
+SPECS = [InputSpec(name="input_ids", shape=[1, SEQUENCE], dtype="int64", value_range=[0, VOCAB]),
+         InputSpec(name="attention_mask", shape=[1, SEQUENCE], dtype="int64", value_range=[0, 2])]
+
+
+@pytest.fixture(scope="module")
+def encoder_onnx(tmp_path_factory):
+    path = tmp_path_factory.mktemp("presets") / "encoder.onnx"
+    export_onnx(tiny_encoder(), SPECS, ExportConfig(), path, encoder_arrays(4))
+    return path
+
+
+@pytest.fixture(scope="module")
+def data():
+    return ArrayDataset(encoder_arrays(32, 1), None, "memory", "enc")
+
+
+def _quantize(encoder_onnx, data, tmp_path, **settings):
+    target = load_target("x86-cpu-onnxruntime")
+    config = QuantizeConfig(samples=16, **settings)
+    return get_backend("onnxruntime").quantize(encoder_onnx, data, config, target, tmp_path)[0]
+
+
+def test_auto_finds_attention_and_keeps_the_transformer_ops_float(encoder_onnx, data, tmp_path):
+    produced = _quantize(encoder_onnx, data, tmp_path)
+    meta = produced.meta
+    assert meta["preset"] == "transformer" and meta["op_types"] == ["MatMul", "Gemm", "Conv"]
+    reasons = set(meta["float_nodes"].values())
+    assert {"Softmax: attention probabilities", "LayerNormalization", "embedding lookup",
+            "applies the attention mask"} <= reasons
+    assert meta["unbounded_ranges"] == {}, "the mask's tensors are out of scope, so never calibrated"
+    layers = get_backend("onnxruntime").executed_layers(produced.path, RunnerOptions(threads=1))
+    assert layers and all(layer.precision == "int8" for layer in layers), layers
+
+
+def test_the_cnn_preset_refuses_the_masks_unbounded_ranges(encoder_onnx, data, tmp_path):
+    meta = _quantize(encoder_onnx, data, tmp_path, preset="cnn").meta
+    assert meta["preset"] == "cnn" and meta["unbounded_ranges"], "finfo.min reaches the calibrated ranges"
+    low = min(low for low, _ in meta["unbounded_ranges"].values())
+    assert low < -1e30
+    refused = [reason for reason in meta["float_nodes"].values() if "no INT8 scale holds it" in reason]
+    assert refused, meta["float_nodes"]
+
+
+def test_an_op_type_scope_that_matches_nothing_is_named(encoder_onnx, data, tmp_path):
+    with pytest.raises(ConfigError, match=r"quantize.op_types \['LSTM'\] match no node"):
+        _quantize(encoder_onnx, data, tmp_path, op_types=["LSTM"])
