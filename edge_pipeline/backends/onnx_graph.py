@@ -106,3 +106,16 @@ def _float_reason(node, mask_only: set[str], constants: set[str]) -> str | None:
     if any(t in mask_only for t in live):
         return "applies the attention mask"
     return None
+
+
+def ensure_node_names(model) -> list[str]:
+    """Give every node a unique name (``<op>_<position>`` where it has none or repeats one): exclusion
+    lists, the fallback's picks and reports address nodes by name. Returns the names it gave."""
+    seen: set[str] = set()
+    given = []
+    for position, node in enumerate(model.graph.node):
+        if not node.name or node.name in seen:
+            node.name = f"{node.op_type}_{position}"
+            given.append(node.name)
+        seen.add(node.name)
+    return given

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edge_pipeline.backends.onnx_graph import ensure_node_names
 from edge_pipeline.config.schema import ExportConfig, InputSpec
 from edge_pipeline.errors import ConfigError, ModelLoadError, StageError
 
@@ -22,6 +23,9 @@ def ingest_onnx(source: Path, specs: list[InputSpec], config: ExportConfig, out_
     model = _load(source)
     done: dict = {"source": str(source), "source_opset": _opset(model)}
     _check_inputs(model, specs, source)
+    named = ensure_node_names(model)
+    if named:
+        done["named_nodes"] = len(named)
     fixed = fix_input_dims(model, specs)
     if fixed:
         done["fixed_dims"] = fixed

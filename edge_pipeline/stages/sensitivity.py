@@ -59,8 +59,8 @@ def divergence_profile(fp32_onnx: Path, artifact: Path, backend: Backend, target
 
 def worst_layers(profile: list[LayerDivergence], skip: set[str], count: int) -> list[LayerDivergence]:
     """The ``count`` layers that add the most error, not yet kept float and not pass-through."""
-    ranked = sorted((layer for layer in profile if layer.node not in skip and layer.op_type not in PASS_THROUGH
-                     and layer.added_db > 0.0), key=lambda layer: -layer.added_db)
+    ranked = sorted((layer for layer in profile if layer.node and layer.node not in skip
+                     and layer.op_type not in PASS_THROUGH and layer.added_db > 0.0), key=lambda layer: -layer.added_db)
     return ranked[:count]
 
 

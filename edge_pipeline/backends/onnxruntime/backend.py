@@ -102,15 +102,29 @@ def _source_name(node, source) -> str:
     """The model's own name for an optimized node. ORT keeps it, suffixes it ('_token_2' on a fused
     QLinearConv), or names a rewritten node after the tensor it replaced ('getitem_nchwc' for an NCHWc
     convolution): each leads back to the source node."""
-    names = {n.name for n in source.node}
-    producers = {out: n.name for n in source.node for out in n.output}
+    by_name = {n.name: n for n in source.node}
+    producers = {out: n for n in source.node for out in n.output}
     stem = re.sub(r"_token_\d+$", "", node.name).removesuffix("_nchwc")
     for candidate in (node.name, stem):
-        if candidate in names:
-            return candidate
-        if candidate in producers:
-            return producers[candidate]
-    return next((producers[out] for out in node.output if out in producers), node.name or node.output[0])
+        found = by_name.get(candidate) or producers.get(candidate)
+        if found is not None:
+            return _compute_origin(found, producers).name
+    found = next((producers[out] for out in node.output if out in producers), None)
+    return _compute_origin(found, producers).name if found is not None else node.name or node.output[0]
+
+
+def _compute_origin(node, producers: dict):
+    """A fused node named after its activation (Conv+Relu named for the Relu) stands for the compute
+    node that feeds that activation."""
+    seen = 0
+    while node.op_type not in _FLOAT_COMPUTE | _INT8_COMPUTE and seen < 3 and node.input:
+        feeder = producers.get(node.input[0])
+        if feeder is None or feeder.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            feeder = producers.get(feeder.input[0]) if feeder is not None and feeder.input else None
+        if feeder is None:
+            break
+        node, seen = feeder, seen + 1
+    return node
 
 
 class OnnxRuntimeBackend(Backend):

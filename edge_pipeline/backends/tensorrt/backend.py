@@ -18,6 +18,7 @@ import onnx
 from edge_pipeline.artifacts.atomic import atomic_path, write_json
 from edge_pipeline.artifacts.hashing import sha256_file
 from edge_pipeline.backends.base import Backend, DeviceStep, ProducedArtifact, Runner, RunnerOptions
+from edge_pipeline.backends.onnx_graph import ensure_node_names
 from edge_pipeline.backends.tensorrt.calibration import activation_amax, collect_statistics, statistics_were_cached
 from edge_pipeline.backends.tensorrt.engine import (
     ENGINE_KIND,
@@ -28,7 +29,6 @@ from edge_pipeline.backends.tensorrt.engine import (
 )
 from edge_pipeline.backends.tensorrt.options import TensorRtOptions, build_plan, tensorrt_options
 from edge_pipeline.backends.tensorrt.qdq.checks import check_tensorrt_qdq
-from edge_pipeline.backends.tensorrt.qdq.graph import ensure_node_names
 from edge_pipeline.backends.tensorrt.qdq.insert import insert_qdq
 from edge_pipeline.backends.tensorrt.qdq.placement import QdqPlan, plan_qdq
 from edge_pipeline.errors import ConfigError, StageError

@@ -61,12 +61,3 @@ def attribute(node, name: str, default=None):
         if attr.name == name:
             return onnx.helper.get_attribute_value(attr)
     return default
-
-
-def ensure_node_names(model: onnx.ModelProto) -> None:
-    """Give every node a unique name: the plan addresses consumers by node name."""
-    seen: set[str] = set()
-    for position, node in enumerate(model.graph.node):
-        if not node.name or node.name in seen:
-            node.name = f"{node.op_type}_{position}"
-        seen.add(node.name)
