@@ -28,7 +28,7 @@ def quantize_onnx(onnx_path: Path, target_name: str, calibration: Path, out: Pat
     from edge_pipeline.config.schema import DatasetSpec, ExportConfig, QuantizeConfig
     from edge_pipeline.engine.run import resolve_target
     from edge_pipeline.modeling.onnx_source import ingest_onnx
-    from edge_pipeline.stages.fidelity_check import check_artifact
+    from edge_pipeline.stages.checked_quantize import QuantizeJob, quantize_checked
 
     target = resolve_target(target_name)
     data = apply_overrides({"quantize": target.quantize.model_dump()}, overrides, "--set")
@@ -44,14 +44,14 @@ def quantize_onnx(onnx_path: Path, target_name: str, calibration: Path, out: Pat
     with tempfile.TemporaryDirectory(prefix="ep-quantize-") as scratch, atomic_directory(out) as tmp:
         prepared = Path(scratch) / onnx_path.name
         preparation = ingest_onnx(onnx_path, specs, ExportConfig(), prepared)
-        produced = backend.quantize(prepared, dataset, config, target, tmp)
-        fidelity = {p.path.name: check_artifact(p.path, p.kind, prepared, backend, target, config, dataset)
-                    for p in produced}
+        # The held-out check runs on the calibration data here: the command is given no other.
+        job = QuantizeJob(backend, target, config, prepared, dataset, dataset)
+        produced = quantize_checked(job, tmp, f"{onnx_path.name} for {target_name}")
         write_json(tmp / "quantize.json", {
             "source": str(onnx_path), "target": target_name, "config": config.model_dump(),
             "inputs": [spec.model_dump(mode="json") for spec in specs], "preparation": preparation,
             "artifacts": [{"path": p.path.name, "precision": p.precision, "meta": p.meta,
-                           "fidelity_check": fidelity[p.path.name]} for p in produced],
+                           "fidelity_check": p.meta.get("fidelity_check")} for p in produced],
         })
         names = [p.path.name for p in produced]
     return out / names[0]

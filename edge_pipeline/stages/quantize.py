@@ -3,23 +3,18 @@ then the backend's device steps (a TensorRT engine build, a Jetson bundle)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from edge_pipeline.artifacts.hashing import artifact_size, sha256_artifact
 from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.backends.base import Backend, DeviceStep, ProducedArtifact
 from edge_pipeline.backends.registry import artifact_sidecars, get_backend
-from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.calibration.task_metric import metric_identity
 from edge_pipeline.config.schema import QuantizeConfig, TargetProfile, effective_stage_config
-from edge_pipeline.errors import FidelityFloorError, StageError
+from edge_pipeline.errors import StageError
 from edge_pipeline.stages.base import StageOutput, StageRun
-from edge_pipeline.stages.fallback import quantize_with_fallback
+from edge_pipeline.stages.checked_quantize import QuantizeJob, check_produced, quantize_checked
 from edge_pipeline.stages.fidelity_check import MetricFloor
-from edge_pipeline.stages.sensitivity import PASS_THROUGH, divergence_profile
-
-MAX_DIVERGENCE_ROWS = 400  # per artifact: enough for real models' compute layers, bounded for the manifest
 
 
 def run(view: StageRun) -> StageOutput:
@@ -77,7 +72,7 @@ def prepare_fp32(view: StageRun, backend: Backend, target: TargetProfile, source
 
     def produce(directory: Path):
         prepared = backend.prepare_fp32(source.path, target, directory)
-        produced = _checked(prepared, source, backend, target, config, calib)
+        produced = check_produced(prepared, Path(source.path), backend, target, config, calib)
         return [_record(p, source, target, "quantize") for p in produced], {}
 
     # The load-and-fidelity check holds the FP32 artifact to the floor too: the floor keys the entry.
@@ -100,18 +95,11 @@ def quantize_one(view: StageRun, backend: Backend, target: TargetProfile, config
     floor = (MetricFloor(metric, config.max_metric_drop, evaluation)
              if metric is not None and evaluation is not None and config.max_metric_drop else None)
 
-    def attempt(attempt_config: QuantizeConfig, directory: Path) -> list[ProducedArtifact]:
-        produced = backend.quantize(source.path, calib, attempt_config, target, directory, eval_data=evaluation,
-                                    metric=metric)
-        return _checked(produced, source, backend, target, attempt_config, floor_data, floor)
-
-    def profile(path: Path):
-        return divergence_profile(source.path, path, backend, target, floor_data)
-
     def produce(directory: Path):
-        checked = quantize_with_fallback(attempt, profile, config, directory,
-                                         f"{source.model}/{target.metadata.name}/int8")
-        return [_record(_with_divergence(p, profile), source, target, "quantize", config) for p in checked], {}
+        checked = quantize_checked(QuantizeJob(backend, target, config, Path(source.path), calib, floor_data,
+                                               evaluation, metric, floor), directory,
+                                   f"{source.model}/{target.metadata.name}/int8")
+        return [_record(p, source, target, "quantize", config) for p in checked], {}
 
     artifacts, _ = view.step(f"{source.model}/{target.metadata.name}/int8", produce, inputs=(source,),
                              config={"quantize": config.model_dump(mode="json"),
@@ -119,45 +107,6 @@ def quantize_one(view: StageRun, backend: Backend, target: TargetProfile, config
                              data=(calib, evaluation), backend=target.backend,
                              extra={"metric": metric_identity(metric)} if metric is not None else None)
     return artifacts
-
-
-def _with_divergence(item: ProducedArtifact, profile) -> ProducedArtifact:
-    """The artifact's per-layer SQNR to FP32 (for the report's cross-backend table), where its
-    runtime exposes intermediate tensors."""
-    layers = profile(Path(item.path)) if item.precision == "int8" else None
-    if not layers:
-        return item
-    rows = [{"node": layer.node, "op_type": layer.op_type, "sqnr_db": _finite(layer.sqnr_db)}
-            for layer in layers if layer.op_type not in PASS_THROUGH][:MAX_DIVERGENCE_ROWS]
-    return ProducedArtifact(item.path, item.kind, item.precision, item.variant, {**item.meta, "divergence": rows})
-
-
-def _finite(value: float) -> float | None:
-    return round(value, 2) if math.isfinite(value) else None
-
-
-def _checked(produced: list[ProducedArtifact], source: Artifact, backend: Backend, target: TargetProfile,
-             config: QuantizeConfig, calib: ArrayDataset,
-             metric_floor: MetricFloor | None = None) -> list[ProducedArtifact]:
-    """Each artifact loaded, run and held to the fidelity floor (and the metric floor); its per-output
-    figures go in its meta."""
-    from edge_pipeline.stages.fidelity_check import check_artifact, executed_summary
-
-    checked = []
-    for item in produced:
-        try:
-            fidelity = check_artifact(item.path, item.kind, source.path, backend, target, config, calib,
-                                      metric_floor)
-        except FidelityFloorError as miss:
-            miss.artifact, miss.primary = str(item.path), str(produced[0].path)
-            raise
-        meta = {**item.meta, "fidelity_check": fidelity} if fidelity is not None else item.meta
-        executed = (executed_summary(item.path, item.kind, backend, target, source.path)
-                    if item.precision == "int8" else None)
-        if executed is not None:
-            meta = {**meta, "executed": executed}
-        checked.append(ProducedArtifact(item.path, item.kind, item.precision, item.variant, meta))
-    return checked
 
 
 def _record(produced: ProducedArtifact, source: Artifact, target: TargetProfile, stage: str,

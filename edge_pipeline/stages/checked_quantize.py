@@ -1,0 +1,83 @@
+"""One INT8 quantization that counts: the backend quantizes, every artifact is loaded, run and held
+to the fidelity floor (with the sensitivity fallback on a miss), what its runtime executes in float
+is read back, and its per-layer divergence from FP32 recorded. The quantize stage and the
+single-stage ``quantize`` command both run it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_pipeline.backends.base import Backend, ProducedArtifact
+from edge_pipeline.calibration.dataset import ArrayDataset
+from edge_pipeline.config.schema import MetricSpec, QuantizeConfig, TargetProfile
+from edge_pipeline.errors import FidelityFloorError
+from edge_pipeline.stages.fallback import quantize_with_fallback
+from edge_pipeline.stages.fidelity_check import MetricFloor, check_artifact, executed_summary
+from edge_pipeline.stages.sensitivity import PASS_THROUGH, divergence_profile
+
+MAX_DIVERGENCE_ROWS = 400  # per artifact: enough for real models' compute layers, bounded for the manifest
+
+
+@dataclass(frozen=True)
+class QuantizeJob:
+    backend: Backend
+    target: TargetProfile
+    config: QuantizeConfig
+    source_onnx: Path  # the FP32 ONNX quantized and compared against
+    calibration: ArrayDataset
+    judged_on: ArrayDataset  # held-out data the fidelity floor and the profile run on
+    evaluation: ArrayDataset | None = None  # for accuracy control
+    metric: MetricSpec | None = None
+    metric_floor: MetricFloor | None = None
+
+
+def quantize_checked(job: QuantizeJob, directory: Path, what: str) -> list[ProducedArtifact]:
+    def attempt(config: QuantizeConfig, folder: Path) -> list[ProducedArtifact]:
+        produced = job.backend.quantize(job.source_onnx, job.calibration, config, job.target, folder,
+                                        eval_data=job.evaluation, metric=job.metric)
+        return check_produced(produced, job.source_onnx, job.backend, job.target, config, job.judged_on,
+                              job.metric_floor)
+
+    def profile(path: Path):
+        return divergence_profile(job.source_onnx, path, job.backend, job.target, job.judged_on)
+
+    checked = quantize_with_fallback(attempt, profile, job.config, directory, what)
+    return [_with_divergence(item, profile) for item in checked]
+
+
+def check_produced(produced: list[ProducedArtifact], source_onnx: Path, backend: Backend, target: TargetProfile,
+                   config: QuantizeConfig, data: ArrayDataset,
+                   metric_floor: MetricFloor | None = None) -> list[ProducedArtifact]:
+    """Each artifact loaded, run and held to the fidelity floor (and the metric floor); its per-output
+    figures, and for INT8 what its runtime executes in float, go in its meta."""
+    checked = []
+    for item in produced:
+        try:
+            fidelity = check_artifact(item.path, item.kind, source_onnx, backend, target, config, data, metric_floor)
+        except FidelityFloorError as miss:
+            miss.artifact, miss.primary = str(item.path), str(produced[0].path)
+            raise
+        meta = {**item.meta, "fidelity_check": fidelity} if fidelity is not None else item.meta
+        executed = (executed_summary(item.path, item.kind, backend, target, source_onnx)
+                    if item.precision == "int8" else None)
+        if executed is not None:
+            meta = {**meta, "executed": executed}
+        checked.append(ProducedArtifact(item.path, item.kind, item.precision, item.variant, meta))
+    return checked
+
+
+def _with_divergence(item: ProducedArtifact, profile) -> ProducedArtifact:
+    """The artifact's per-layer SQNR to FP32 (for the report's cross-backend table), where its
+    runtime exposes intermediate tensors."""
+    layers = profile(Path(item.path)) if item.precision == "int8" else None
+    if not layers:
+        return item
+    rows = [{"node": layer.node, "op_type": layer.op_type, "sqnr_db": _finite(layer.sqnr_db)}
+            for layer in layers if layer.op_type not in PASS_THROUGH][:MAX_DIVERGENCE_ROWS]
+    return ProducedArtifact(item.path, item.kind, item.precision, item.variant, {**item.meta, "divergence": rows})
+
+
+def _finite(value: float) -> float | None:
+    return round(value, 2) if math.isfinite(value) else None
