@@ -111,8 +111,7 @@ def fidelity_gates(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: 
         where = f"{subject} output '{name}'"
         after = new.fidelity.get(name)
         if after is None:
-            results.append(GateResult("fidelity", where, FAIL, f"output '{name}' has no fidelity in the new run",
-                                      before.cosine, None))
+            results.append(_lost("fidelity", where, f"output '{name}' has no fidelity in the new run", before.cosine))
             continue
         change = f"{after.cosine - before.cosine:+.5f}"
         head = f"cosine to FP32 {before.cosine:.5f} -> {after.cosine:.5f} ({change})"
@@ -131,8 +130,7 @@ def metric_gates(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: Ga
         where = f"{subject} metric '{name}'"
         after = new.metrics.get(name)
         if after is None:
-            results.append(GateResult("metric", where, FAIL, f"metric figure '{name}' is missing from the new run",
-                                      before, None))
+            results.append(_lost("metric", where, f"metric figure '{name}' is missing from the new run", before))
             continue
         change = f"{after - before:+.4g}"
         head = f"{name} {before:.4g} -> {after:.4g} ({change}, {'lower' if name in lower_is_better else 'higher'} "
@@ -147,6 +145,11 @@ def metric_gates(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: Ga
         results.append(GateResult("metric", where, status, f"{head}: {verdict} the {limit:g} allowed worsening",
                                   before, after, change))
     return results
+
+
+def _lost(gate: str, where: str, message: str, before: float) -> GateResult:
+    """A figure the baseline had and the new run lacks: a release that lost a measurement fails."""
+    return GateResult(gate, where, FAIL, message, before, None)
 
 
 def size_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: GateThresholds) -> GateResult:
