@@ -120,6 +120,11 @@ class QuantizeConfig(StrictModel):
     op_types: list[str] | None = Field(
         None, description="Quantize only these op types (e.g. [MatMul]); default: the preset's scope."
     )
+    activations: Literal["static", "dynamic"] = Field(
+        "static", description="static: calibrated activation scales (every backend). dynamic: ONNX Runtime "
+        "computes each activation's scale per inference (MatMul/Gemm only, no calibration); other backends "
+        "refuse it. Set it in a target profile to use it for one target."
+    )
     method: CalibrationMethod = Field("minmax", description="Activation range calibration.")
     samples: int = Field(128, gt=0, description="Calibration samples drawn from data.calibration.")
     percentile: float = Field(99.999, gt=90, le=100, description="Percentile for method=percentile.")

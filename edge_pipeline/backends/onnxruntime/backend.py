@@ -91,6 +91,7 @@ class _FeedReader:
         self._next = start_index
 
 
+DYNAMIC_SCOPE = ("MatMul", "Gemm")
 # Compute ops in ORT's optimized graph, by the precision they run in.
 _INT8_COMPUTE = {"QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger", "QGemm", "DynamicQuantizeMatMul",
                  "MatMulIntegerToFloat", "QAttention", "QLinearConvTranspose"}
@@ -181,10 +182,40 @@ class OnnxRuntimeBackend(Backend):
         mobile = mobile_options(target)  # validated before calibration starts
         if mobile is not None:
             check_mobile_source(Path(onnx_path), mobile)
-        produced = self._quantize_qdq(onnx_path, dataset, config, target, out_dir)
+        if config.activations == "dynamic":
+            produced = self._quantize_dynamic(onnx_path, config, out_dir)
+        else:
+            produced = self._quantize_qdq(onnx_path, dataset, config, target, out_dir)
         if mobile is not None:
             produced += produce_mobile_artifacts(produced[0].path, Path(out_dir), mobile)
         return produced
+
+    def _quantize_dynamic(self, onnx_path: Path, config, out_dir: Path) -> list[ProducedArtifact]:
+        """INT8 weights, activations quantized per inference (DynamicQuantizeLinear -> MatMulInteger):
+        no calibration, no range to get wrong; where static scales lose accuracy or speed on
+        transformers. MatMul/Gemm only: ORT's dynamic ConvInteger is slower than its float Conv."""
+        import onnx
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        from edge_pipeline.backends.onnxruntime.presets import plan_for
+
+        model = onnx.load(str(onnx_path))
+        nodes_to_exclude(model, config.exclude_nodes, config.exclude_op_types)
+        plan = plan_for(model, config)
+        op_types = [t for t in (plan.op_types or DYNAMIC_SCOPE) if t in DYNAMIC_SCOPE]
+        out_path = Path(out_dir) / "model.int8.onnx"
+        with tempfile.TemporaryDirectory(prefix="ep-ort-quant-") as tmp:
+            prepared = Path(tmp) / "prepared.onnx"
+            shape_inference = prepare_for_quantization(Path(onnx_path), prepared)
+            quantize_dynamic(str(prepared), str(out_path), op_types_to_quantize=op_types,
+                             per_channel=config.per_channel, weight_type=QuantType.QInt8,
+                             nodes_to_exclude=plan.excluded(), extra_options={"MatMulConstBOnly": True})
+        meta = {
+            "activations": "dynamic", "weight_type": "int8", "per_channel": config.per_channel,
+            "preset": plan.preset, "op_types": op_types, "nodes_excluded": plan.excluded(),
+            "float_nodes": plan.float_nodes, "shape_inference": shape_inference,
+        }
+        return [ProducedArtifact(out_path, "onnx", "int8", meta=meta)]
 
     def _quantize_qdq(self, onnx_path: Path, dataset, config, target, out_dir: Path) -> list[ProducedArtifact]:
         import onnx
@@ -228,6 +259,7 @@ class OnnxRuntimeBackend(Backend):
                                **({"QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}} if config.per_channel else {})},
             )
         meta = {
+            "activations": "static",
             "activation_type": settings["activation_name"],
             "weight_type": "int8",
             "activation_symmetric": settings["extra_options"]["ActivationSymmetric"],

@@ -18,6 +18,7 @@ import openvino as ov
 from edge_pipeline.backends.base import Backend, ExecutedLayer, ProducedArtifact, Runner, RunnerOptions
 from edge_pipeline.backends.openvino.options import check_eval_data, check_method, parse_options
 from edge_pipeline.backends.openvino.runner import OpenVinoRunner, cpu_supports_bf16
+from edge_pipeline.errors import ConfigError
 
 _COMPUTE_LAYERS = {"Convolution", "GroupConvolution", "Deconvolution", "FullyConnected", "MatMul"}
 
@@ -126,6 +127,9 @@ class OpenVinoBackend(Backend):
         options = parse_options(target.options, f"target {target.metadata.name}")
         check_eval_data(config, eval_data, metric)
         check_method(config)
+        if config.activations != "static":
+            raise ConfigError(f"target {target.metadata.name}: quantize.activations '{config.activations}' is an "
+                              "ONNX Runtime mode; NNCF calibrates static scales (set it on the ONNX Runtime target)")
         options = options.model_copy(update={"model_type": nncf_model_type(onnx_path, config, options)})
         model = convert_onnx(onnx_path)
         quantized, meta = quantize_model(model, dataset, config, options, eval_data, metric)

@@ -169,6 +169,9 @@ def attention_matmuls(model: onnx.ModelProto, config) -> frozenset[str]:
 def check_quantize_config(config, target) -> None:
     """TensorRT's INT8 is signed and symmetric with per-channel weights; refuse anything else early."""
     name = target.metadata.name
+    if config.activations != "static":
+        raise ConfigError(f"target '{name}': TensorRT's explicit quantization needs static Q/DQ scales; "
+                          "remove quantize.activations: dynamic")
     if config.activation_type == "uint8":
         raise ConfigError(
             f"target '{name}': quantize.activation_type uint8 is not TensorRT INT8; set it to int8 (or auto)"

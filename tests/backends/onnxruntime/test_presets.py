@@ -62,3 +62,22 @@ def test_the_cnn_preset_refuses_the_masks_unbounded_ranges(encoder_onnx, data, t
 def test_an_op_type_scope_that_matches_nothing_is_named(encoder_onnx, data, tmp_path):
     with pytest.raises(ConfigError, match=r"quantize.op_types \['LSTM'\] match no node"):
         _quantize(encoder_onnx, data, tmp_path, op_types=["LSTM"])
+
+
+def test_dynamic_activations_quantize_matmuls_without_calibration(encoder_onnx, data, tmp_path):
+    produced = _quantize(encoder_onnx, data, tmp_path, activations="dynamic")
+    assert produced.meta["activations"] == "dynamic" and produced.meta["op_types"] == ["MatMul", "Gemm"]
+    layers = get_backend("onnxruntime").executed_layers(produced.path, RunnerOptions(threads=1))
+    assert any(layer.precision == "int8" for layer in layers), layers
+    from edge_pipeline.stages.fidelity_check import check_artifact
+
+    fidelity = check_artifact(produced.path, "onnx", encoder_onnx, get_backend("onnxruntime"),
+                              load_target("x86-cpu-onnxruntime"), QuantizeConfig(min_cosine=0.99), data)
+    assert all(figures["cosine"] >= 0.99 for figures in fidelity.values()), fidelity
+
+
+def test_backends_that_calibrate_refuse_dynamic_activations(encoder_onnx, data, tmp_path):
+    for target in ("x86-cpu-openvino", "x86-gpu-tensorrt"):
+        with pytest.raises(ConfigError, match="dynamic"):
+            get_backend(load_target(target).backend).quantize(
+                encoder_onnx, data, QuantizeConfig(samples=8, activations="dynamic"), load_target(target), tmp_path)
