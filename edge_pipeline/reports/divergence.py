@@ -5,6 +5,7 @@ tensors), side by side per model, the layers that diverge most first."""
 from __future__ import annotations
 
 from edge_pipeline.artifacts.record import Artifact
+from edge_pipeline.reports.tables import markdown_table
 
 SHOWN_LAYERS = 12
 
@@ -35,18 +36,22 @@ def _worst(values) -> float:
     return min(finite) if finite else float("inf")
 
 
+def divergence_table(group: dict) -> tuple[list[str], list[list[str]]]:
+    """One model's layers x INT8 artifacts, SQNR dB to FP32 ('–': exact)."""
+    headers = ["layer", "op", *(artifact_id.split("/", 1)[-1] for artifact_id in group["artifacts"])]
+    rows = [[row["node"], row["op_type"], *(_cell(row["sqnr_db"].get(a)) for a in group["artifacts"])]
+            for row in group["layers"]]
+    return headers, rows
+
+
 def render_divergence_markdown(section: list[dict]) -> list[str]:
     lines: list[str] = []
     for group in section:
-        short = [artifact_id.split("/", 1)[-1] for artifact_id in group["artifacts"]]
         lines += ["", f"## Where INT8 departs from FP32, per layer: {group['model']}", "",
                   f"SQNR dB of each layer's output to FP32 (higher is closer; – exact), as each runtime computes it "
                   "(read where the runtime exposes the tensor: OpenVINO after the FakeQuantize NNCF put on it); "
-                  f"the {len(group['layers'])} most divergent of {group['layers_compared']} layers.", "",
-                  "| layer | op | " + " | ".join(short) + " |", "|---|---|" + "---|" * len(short)]
-        for row in group["layers"]:
-            cells = [_cell(row["sqnr_db"].get(artifact_id)) for artifact_id in group["artifacts"]]
-            lines.append(f"| {row['node']} | {row['op_type']} | " + " | ".join(cells) + " |")
+                  f"the {len(group['layers'])} most divergent of {group['layers_compared']} layers.", ""]
+        lines += markdown_table(*divergence_table(group))
     return lines
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from edge_pipeline.benchmarking.fidelity import OutputFidelity
 from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.reports.tables import markdown_table
 
 HEADERS = ["target", "model", "artifact", "runtime", "output", "cosine", "SQNR dB", "max |diff|", "top-1 agree %"]
 
@@ -28,24 +29,29 @@ class FidelityLine:
 
 
 def fidelity_lines(rows: list[BenchmarkRow]) -> list[FidelityLine]:
+    return [FidelityLine(row, name, figures) for row in _one_per_artifact(rows, lambda r: bool(r.fidelity))
+            for name, figures in row.fidelity.items()]
+
+
+def _one_per_artifact(rows: list[BenchmarkRow], keep) -> list[BenchmarkRow]:
+    """The first row ``keep`` accepts per artifact and runtime variant (rows of other batch sizes and
+    threads share its fidelity and metrics), in report order."""
     seen: set[tuple[str, str]] = set()
-    lines = []
+    chosen = []
     for row in sorted(rows, key=lambda r: (r.target, r.model, r.artifact_id, r.runtime_variant)):
         key = (row.artifact_id, row.runtime_variant)
-        if key in seen or not row.fidelity:
-            continue
-        seen.add(key)
-        lines += [FidelityLine(row, name, figures) for name, figures in row.fidelity.items()]
-    return lines
+        if key not in seen and keep(row):
+            seen.add(key)
+            chosen.append(row)
+    return chosen
 
 
 def render_fidelity_markdown(rows: list[BenchmarkRow]) -> list[str]:
     lines = fidelity_lines(rows)
     if not lines:
         return []
-    out = ["", "## Fidelity per output (vs the same model's FP32 on its target)", "",
-           "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    return out + ["| " + " | ".join(line.cells()) + " |" for line in lines]
+    return (["", "## Fidelity per output (vs the same model's FP32 on its target)", ""]
+            + markdown_table(HEADERS, [line.cells() for line in lines]))
 
 
 def _number(value: float, pattern: str) -> str:
@@ -60,12 +66,8 @@ def metric_table(rows: list[BenchmarkRow]) -> tuple[list[str], list[list[str]]]:
     if not names:
         return [], []
     references = {(r.model, r.target): r.metrics for r in measured if r.precision == "fp32" and r.reference_variant}
-    seen: set[tuple[str, str]] = set()
     lines = []
-    for row in sorted(measured, key=lambda r: (r.target, r.model, r.artifact_id, r.runtime_variant)):
-        if (row.artifact_id, row.runtime_variant) in seen:
-            continue
-        seen.add((row.artifact_id, row.runtime_variant))
+    for row in _one_per_artifact(measured, lambda r: True):
         reference = references.get((row.model, row.target), {})
         lines.append([row.target, row.model, row.artifact_id.rsplit("/", 1)[-1],
                       f"{row.backend}:{row.runtime_variant}"]
@@ -77,9 +79,8 @@ def render_metric_markdown(rows: list[BenchmarkRow]) -> list[str]:
     headers, lines = metric_table(rows)
     if not lines:
         return []
-    out = ["", "## Task metric (the recipe's metric over data.eval; change vs FP32 in brackets)", "",
-           "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return out + ["| " + " | ".join(line) + " |" for line in lines]
+    return (["", "## Task metric (the recipe's metric over data.eval; change vs FP32 in brackets)", ""]
+            + markdown_table(headers, lines))
 
 
 def _figure(value: float | None, reference: float | None) -> str:

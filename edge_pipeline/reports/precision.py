@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.reports.tables import markdown_table
 
 
 def precision_section(artifacts: list[Artifact]) -> list[dict]:
@@ -46,13 +47,16 @@ def slower_int8_notes(rows: list[BenchmarkRow], section: list[dict]) -> list[str
     return notes
 
 
+def precision_table(section: list[dict]) -> tuple[list[str], list[list[str]]]:
+    headers = ["artifact", "INT8 compute layers", "float compute layers", "why float"]
+    rows = [[entry["artifact_id"], str(entry["int8_layers"]),
+             ", ".join(f"{layer['name']} ({layer['op_type']})" for layer in entry["float_layers"]) or "–",
+             "; ".join(sorted({layer["why"] for layer in entry["float_layers"]})) or "–"]
+            for entry in section]
+    return headers, rows
+
+
 def render_precision_markdown(section: list[dict]) -> list[str]:
     if not section:
         return []
-    lines = ["", "## What runs in float (read back from each runtime)", "",
-             "| artifact | INT8 compute layers | float compute layers | why float |", "|---|---|---|---|"]
-    for entry in section:
-        names = ", ".join(f"{layer['name']} ({layer['op_type']})" for layer in entry["float_layers"]) or "–"
-        whys = "; ".join(sorted({layer["why"] for layer in entry["float_layers"]})) or "–"
-        lines.append(f"| {entry['artifact_id']} | {entry['int8_layers']} | {names} | {whys} |")
-    return lines
+    return ["", "## What runs in float (read back from each runtime)", ""] + markdown_table(*precision_table(section))

@@ -57,11 +57,8 @@ def fidelity_table(rows: list[BenchmarkRow]) -> str:
     lines = fidelity_lines(rows)
     if not lines:
         return ""
-    head = "".join(f'<th scope="col">{esc(name)}</th>' for name in HEADERS)
-    body = "".join("<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in line.cells()) + "</tr>" for line in lines)
-    return (f'<h2>Fidelity per output</h2><p class="sub">Against the same model\'s FP32 on its target.</p>'
-            f'<div class="table-wrap"><table id="fidelity"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table></div>")
+    return _titled_table("Fidelity per output", "Against the same model\'s FP32 on its target.", 'id="fidelity"',
+                         HEADERS, [line.cells() for line in lines])
 
 
 def metric_table_html(rows: list[BenchmarkRow]) -> str:
@@ -71,45 +68,36 @@ def metric_table_html(rows: list[BenchmarkRow]) -> str:
     headers, lines = metric_table(rows)
     if not lines:
         return ""
-    head = "".join(f'<th scope="col">{esc(name)}</th>' for name in headers)
-    body = "".join("<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in line) + "</tr>" for line in lines)
-    return (f'<h2>Task metric</h2><p class="sub">The recipe\'s metric over data.eval; change vs FP32 in '
-            f'brackets.</p><div class="table-wrap"><table id="task-metric"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table></div>")
+    return _titled_table("Task metric", "The recipe\'s metric over data.eval; change vs FP32 in brackets.",
+                         'id="task-metric"', headers, lines)
 
 
 def precision_table_html(section: list[dict]) -> str:
     """Per INT8 artifact, the compute layers its runtime runs in float, and why."""
+    from edge_pipeline.reports.precision import precision_table
+
     if not section:
         return ""
-    head = "".join(f'<th scope="col">{name}</th>' for name in
-                   ("artifact", "INT8 compute layers", "float compute layers", "why float"))
-    body = "".join(
-        "<tr>" + "".join(f"<td>{esc(str(cell))}</td>" for cell in (
-            entry["artifact_id"], entry["int8_layers"],
-            ", ".join(f"{layer['name']} ({layer['op_type']})" for layer in entry["float_layers"]) or "–",
-            "; ".join(sorted({layer["why"] for layer in entry["float_layers"]})) or "–")) + "</tr>"
-        for entry in section)
-    return ('<h2>What runs in float</h2><p class="sub">Read back from each runtime after its own graph '
-            'optimizations (ONNX Runtime\'s optimized graph, OpenVINO\'s executed precisions).</p>'
-            f'<div class="table-wrap"><table id="precision"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table></div>")
+    return _titled_table("What runs in float", "Read back from each runtime after its own graph optimizations "
+                         "(ONNX Runtime\'s optimized graph, OpenVINO\'s executed precisions).", 'id="precision"',
+                         *precision_table(section))
 
 
 def divergence_table_html(section: list[dict]) -> str:
     """Per model: the most divergent layers' SQNR to FP32, one column per INT8 artifact."""
-    parts = []
-    for group in section:
-        short = [artifact_id.split("/", 1)[-1] for artifact_id in group["artifacts"]]
-        head = "".join(f'<th scope="col">{esc(name)}</th>' for name in ["layer", "op", *short])
-        body = "".join(
-            "<tr>" + f"<td>{esc(row['node'])}</td><td>{esc(row['op_type'])}</td>" + "".join(
-                f"<td>{'–' if row['sqnr_db'].get(a) is None else format(row['sqnr_db'][a], '.1f')}</td>"
-                for a in group["artifacts"]) + "</tr>"
-            for row in group["layers"])
-        parts.append(f"<h2>Where INT8 departs from FP32, per layer: {esc(group['model'])}</h2>"
-                     '<p class="sub">SQNR dB of each layer\'s output to FP32 as each runtime computes it '
-                     f"(higher is closer); the {len(group['layers'])} most divergent of "
-                     f"{group['layers_compared']} layers.</p><div class=\"table-wrap\"><table class=\"divergence\">"
-                     f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
-    return "".join(parts)
+    from edge_pipeline.reports.divergence import divergence_table
+
+    return "".join(
+        _titled_table(f"Where INT8 departs from FP32, per layer: {esc(group['model'])}",
+                      "SQNR dB of each layer\'s output to FP32 as each runtime computes it (higher is closer); "
+                      f"the {len(group['layers'])} most divergent of {group['layers_compared']} layers.",
+                      'class="divergence"', *divergence_table(group))
+        for group in section)
+
+
+def _titled_table(title: str, subtitle: str, attributes: str, headers: list[str], rows: list[list[str]]) -> str:
+    """A heading, its one-line explanation and a plain table of text cells (escaped here)."""
+    head = "".join(f'<th scope="col">{esc(name)}</th>' for name in headers)
+    body = "".join("<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    return (f'<h2>{title}</h2><p class="sub">{subtitle}</p><div class="table-wrap"><table {attributes}>'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
