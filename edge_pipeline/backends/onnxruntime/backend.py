@@ -23,7 +23,7 @@ from edge_pipeline.backends.base import (
     Runner,
     RunnerOptions,
 )
-from edge_pipeline.errors import ConfigError, StageError
+from edge_pipeline.errors import StageError
 
 # Runners need only the onnxruntime wheel (a device install has no `onnx`); quantization imports
 # onnx and onnxruntime.quantization inside the functions that use them.
@@ -200,7 +200,6 @@ class OnnxRuntimeBackend(Backend):
         from edge_pipeline.backends.onnxruntime.presets import plan_for
 
         model = onnx.load(str(onnx_path))
-        nodes_to_exclude(model, config.exclude_nodes, config.exclude_op_types)
         plan = plan_for(model, config)
         op_types = [t for t in (plan.op_types or DYNAMIC_SCOPE) if t in DYNAMIC_SCOPE]
         out_path = Path(out_dir) / "model.int8.onnx"
@@ -225,7 +224,6 @@ class OnnxRuntimeBackend(Backend):
 
         settings = quantization_settings(config, target)
         model = onnx.load(str(onnx_path))
-        nodes_to_exclude(model, config.exclude_nodes, config.exclude_op_types)  # names checked, one-line errors
         plan = plan_for(model, config)
         input_names = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
         fixed_batch = _fixed_batch(model)
@@ -337,24 +335,6 @@ def collect_ranges(model_path: Path, reader, config, settings: dict, cache_path:
         ) from exc
     save_tensors_data(data, cache_path)
     return {name: (float(np.min(data[name].range_value[0])), float(np.max(data[name].range_value[1]))) for name in data}
-
-
-def nodes_to_exclude(model, names: list[str], op_types: list[str]) -> list[str]:
-    all_names = [n.name for n in model.graph.node]
-    missing = [n for n in names if n not in all_names]
-    if missing:
-        sample = ", ".join(all_names[:5])
-        raise ConfigError(
-            f"quantize.exclude_nodes {missing} match no node in the model; node names look like: {sample}"
-        )
-    by_type = [n.name for n in model.graph.node if n.op_type in set(op_types)]
-    unknown_types = set(op_types) - {n.op_type for n in model.graph.node}
-    if unknown_types:
-        raise ConfigError(
-            f"quantize.exclude_op_types {sorted(unknown_types)} match no node; the model's op types are "
-            f"{sorted({n.op_type for n in model.graph.node})}"
-        )
-    return sorted(set(names) | set(by_type))
 
 
 def _fixed_batch(model) -> int | None:

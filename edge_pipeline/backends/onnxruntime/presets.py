@@ -31,7 +31,8 @@ class QuantPlan:
 
 def plan_for(model, config) -> QuantPlan:
     """The preset resolved from the graph, the op scope, and the float nodes: the preset's, the
-    recipe's exclude_nodes / exclude_op_types."""
+    recipe's exclude_nodes / exclude_op_types (names checked first, one-line errors)."""
+    _check_exclusions(model, config.exclude_nodes, config.exclude_op_types)
     traits = analyse_graph(model)
     preset = config.preset if config.preset != "auto" else ("transformer" if traits.is_transformer else "cnn")
     op_types = list(config.op_types) if config.op_types is not None else (
@@ -51,6 +52,22 @@ def plan_for(model, config) -> QuantPlan:
         if node.op_type in config.exclude_op_types:
             plan.float_nodes[node.name] = f"quantize.exclude_op_types {node.op_type}"
     return plan
+
+
+def _check_exclusions(model, names: list[str], op_types: list[str]) -> None:
+    all_names = [n.name for n in model.graph.node]
+    missing = [n for n in names if n not in all_names]
+    if missing:
+        sample = ", ".join(all_names[:5])
+        raise ConfigError(
+            f"quantize.exclude_nodes {missing} match no node in the model; node names look like: {sample}"
+        )
+    unknown_types = set(op_types) - {n.op_type for n in model.graph.node}
+    if unknown_types:
+        raise ConfigError(
+            f"quantize.exclude_op_types {sorted(unknown_types)} match no node; the model's op types are "
+            f"{sorted({n.op_type for n in model.graph.node})}"
+        )
 
 
 def _check_op_types(model, op_types: list[str]) -> None:
