@@ -14,7 +14,7 @@ from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.config.schema import MetricSpec, QuantizeConfig, TargetProfile
 from edge_pipeline.errors import FidelityFloorError
 from edge_pipeline.stages.fallback import quantize_with_fallback
-from edge_pipeline.stages.fidelity_check import MetricFloor, check_artifact, executed_summary
+from edge_pipeline.stages.fidelity_check import FP32Reference, MetricFloor, check_artifact, executed_summary
 from edge_pipeline.stages.sensitivity import PASS_THROUGH, divergence_profile
 
 MAX_DIVERGENCE_ROWS = 400  # per artifact: enough for real models' compute layers, bounded for the manifest
@@ -34,28 +34,32 @@ class QuantizeJob:
 
 
 def quantize_checked(job: QuantizeJob, directory: Path, what: str) -> list[ProducedArtifact]:
+    reference = FP32Reference(job.source_onnx)  # every attempt and profile compares with the same FP32 run
+
     def attempt(config: QuantizeConfig, folder: Path) -> list[ProducedArtifact]:
         produced = job.backend.quantize(job.source_onnx, job.calibration, config, job.target, folder,
                                         eval_data=job.evaluation, metric=job.metric)
         return check_produced(produced, job.source_onnx, job.backend, job.target, config, job.judged_on,
-                              job.metric_floor)
+                              job.metric_floor, reference)
 
     def profile(path: Path):
-        return divergence_profile(job.source_onnx, path, job.backend, job.target, job.judged_on)
+        return divergence_profile(job.source_onnx, path, job.backend, job.target, job.judged_on, reference)
 
     checked = quantize_with_fallback(attempt, profile, job.config, directory, what)
     return [_with_divergence(item, profile) for item in checked]
 
 
 def check_produced(produced: list[ProducedArtifact], source_onnx: Path, backend: Backend, target: TargetProfile,
-                   config: QuantizeConfig, data: ArrayDataset,
-                   metric_floor: MetricFloor | None = None) -> list[ProducedArtifact]:
+                   config: QuantizeConfig, data: ArrayDataset, metric_floor: MetricFloor | None = None,
+                   reference: FP32Reference | None = None) -> list[ProducedArtifact]:
     """Each artifact loaded, run and held to the fidelity floor (and the metric floor); its per-output
     figures, and for INT8 what its runtime executes in float, go in its meta."""
+    reference = reference or FP32Reference(source_onnx)
     checked = []
     for item in produced:
         try:
-            fidelity = check_artifact(item.path, item.kind, source_onnx, backend, target, config, data, metric_floor)
+            fidelity = check_artifact(item.path, item.kind, source_onnx, backend, target, config, data, metric_floor,
+                                      reference)
         except FidelityFloorError as miss:
             miss.artifact, miss.primary = str(item.path), str(produced[0].path)
             raise

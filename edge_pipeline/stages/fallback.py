@@ -44,29 +44,34 @@ def quantize_with_fallback(attempt: Attempt, profile: Profiler, config: Quantize
             continue
         if not kept:
             return produced
-        kept, produced = _trimmed(attempt, config, directory, kept)
+        kept, produced = _trimmed(attempt, config, directory, kept, produced)
         note = {"kept_float": kept, "ranked_by": "SQNR dB each layer takes off its inputs' (divergence profile)"}
         return [ProducedArtifact(p.path, p.kind, p.precision, p.variant, {**p.meta, "fallback": note})
                 for p in produced]
 
 
-def _trimmed(attempt: Attempt, config: QuantizeConfig, directory: Path,
-             kept: list[str]) -> tuple[list[str], list[ProducedArtifact]]:
+def _trimmed(attempt: Attempt, config: QuantizeConfig, directory: Path, kept: list[str],
+             produced: list[ProducedArtifact]) -> tuple[list[str], list[ProducedArtifact]]:
     """Drop each kept layer the floor holds without (latest picks first): the greedy picks can
-    overshoot, and every layer left float costs speed. Ends with the folder holding the final set's
-    artifacts."""
+    overshoot, and every layer left float costs speed. ``produced`` is what the folder holds for
+    ``kept``; the folder ends holding the final set's artifacts (re-made only when the last trial
+    missed and left its own there)."""
+    holds_kept = True
     for layer in reversed(list(kept)):
         if len(kept) == 1:
             break
         trial = [name for name in kept if name != layer]
         _clear(directory)
         try:
-            attempt(config.model_copy(update={"keep_float": [*config.keep_float, *trial]}), directory)
+            produced = attempt(config.model_copy(update={"keep_float": [*config.keep_float, *trial]}), directory)
         except FidelityFloorError:
+            holds_kept = False
             continue
-        kept = trial
-    _clear(directory)
-    return kept, attempt(config.model_copy(update={"keep_float": [*config.keep_float, *kept]}), directory)
+        kept, holds_kept = trial, True
+    if not holds_kept:
+        _clear(directory)
+        produced = attempt(config.model_copy(update={"keep_float": [*config.keep_float, *kept]}), directory)
+    return kept, produced
 
 
 def _exhausted(miss: FidelityFloorError, kept: list[str], best: float, layers: list[LayerDivergence] | None,

@@ -1,6 +1,6 @@
 """Every artifact the quantize stage writes is loaded and run before it counts, and held to the
 recipe's fidelity floor: per output, cosine to the FP32 ONNX (run in ONNX Runtime, the reference
-runtime) on calibration samples. A miss fails the step naming the output; nothing is published."""
+runtime) on held-out samples. A miss fails the step naming the output; nothing is published."""
 
 from __future__ import annotations
 
@@ -30,21 +30,52 @@ class MetricFloor:
     data: ArrayDataset
 
 
+class FP32Reference:
+    """The FP32 ONNX's outputs and layer tensors, each computed once per dataset: a quantize step
+    checks and profiles several artifacts, and the fallback many attempts, against the same ones.
+    Datasets are told apart by their content hash and size, so keep one per quantize step."""
+
+    def __init__(self, source_onnx: Path):
+        self.source = Path(source_onnx)
+        self._outputs: dict[tuple, dict[str, np.ndarray]] = {}
+        self._layers: dict[tuple, dict[str, np.ndarray]] = {}
+
+    def outputs(self, data: ArrayDataset) -> dict[str, np.ndarray]:
+        key = (data.sha256, len(data))
+        if key not in self._outputs:
+            with get_backend(REFERENCE_BACKEND).runner(self.source, RunnerOptions(threads=2)) as reference:
+                self._outputs[key] = _run(reference, data)
+        return self._outputs[key]
+
+    def layer_outputs(self, data: ArrayDataset, feed: dict[str, np.ndarray], names: list[str]) -> dict:
+        """``names`` on ``feed`` (made from ``data``, which keys the memo)."""
+        key = (data.sha256, len(data))
+        if key not in self._layers:
+            found = get_backend(REFERENCE_BACKEND).layer_outputs(self.source, RunnerOptions(threads=2), feed, names)
+            self._layers[key] = found or {}
+        return self._layers[key]
+
+
+def check_options(target: TargetProfile) -> RunnerOptions:
+    """How the checks run an artifact: the target's default runtime mode and options, 2 threads."""
+    row = descriptor(target.backend)
+    return RunnerOptions(threads=2, variant=row.default_variant, settings=dict(target.options or {}))
+
+
 def check_artifact(path: Path, kind: str, source_onnx: Path, backend: Backend, target: TargetProfile,
-                   config: QuantizeConfig, data: ArrayDataset,
-                   metric_floor: MetricFloor | None = None) -> dict[str, dict] | None:
+                   config: QuantizeConfig, data: ArrayDataset, metric_floor: MetricFloor | None = None,
+                   reference: FP32Reference | None = None) -> dict[str, dict] | None:
     """Per-output fidelity of ``path`` against ``source_onnx`` (and the metric floor held over data.eval);
-    None where this host cannot run it."""
+    None where this host cannot run it. ``reference``: the step's memo of the FP32 outputs."""
     if not _runs_here(path, kind, target):
         return None
+    reference = reference or FP32Reference(source_onnx)
     sample = data.take(config.fidelity_samples)
-    got = _artifact_outputs(path, backend, target, sample)
-    want = _reference_outputs(source_onnx, sample)
-    fidelity = fidelity_by_output(got, want)
+    fidelity = fidelity_by_output(_artifact_outputs(path, backend, target, sample), reference.outputs(sample))
     what = f"{Path(path).name} ({target.metadata.name})"
     _hold_floor(fidelity, config, what)
     if metric_floor is not None:
-        _hold_metric_floor(path, source_onnx, backend, target, metric_floor, what)
+        _hold_metric_floor(path, reference, backend, target, metric_floor, what)
     return {name: figures.model_dump() for name, figures in fidelity.items()}
 
 
@@ -59,10 +90,8 @@ def _runs_here(path: Path, kind: str, target: TargetProfile) -> bool:
 
 
 def _artifact_outputs(path: Path, backend: Backend, target: TargetProfile, data: ArrayDataset) -> dict:
-    row = descriptor(target.backend)
-    options = RunnerOptions(threads=2, variant=row.default_variant, settings=dict(target.options or {}))
     try:
-        with backend.runner(Path(path), options) as runner:
+        with backend.runner(Path(path), check_options(target)) as runner:
             return _run(runner, data)
     except StageError:
         raise
@@ -71,28 +100,23 @@ def _artifact_outputs(path: Path, backend: Backend, target: TargetProfile, data:
                          f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
 
 
-def _reference_outputs(source_onnx: Path, data: ArrayDataset) -> dict:
-    with get_backend(REFERENCE_BACKEND).runner(Path(source_onnx), RunnerOptions(threads=2)) as reference:
-        return _run(reference, data)
-
-
-def _hold_metric_floor(path: Path, source_onnx: Path, backend: Backend, target: TargetProfile,
+def _hold_metric_floor(path: Path, reference: FP32Reference, backend: Backend, target: TargetProfile,
                        floor: MetricFloor, what: str) -> None:
     got = _artifact_outputs(path, backend, target, floor.data)
-    want = _reference_outputs(source_onnx, floor.data)
+    want = reference.outputs(floor.data)
     labels = floor.data.labels
     if labels is not None and len(labels) != len(next(iter(got.values()))):
         labels = labels[: len(next(iter(got.values())))]  # a fixed-batch model drops the short last batch
     reached = task_figures(floor.spec, got, labels)
-    reference = task_figures(floor.spec, want, labels)
+    fp32 = task_figures(floor.spec, want, labels)
     for figure, limit in floor.limits.items():
         if figure not in reached:
             raise StageError(f"quantize.max_metric_drop names '{figure}', which metric '{floor.spec.function}' does "
                              f"not return (it returns {sorted(reached)}); name one of those")
-        worse = worsening(floor.spec, figure, reference[figure], reached[figure])
+        worse = worsening(floor.spec, figure, fp32[figure], reached[figure])
         if worse > limit:
             raise FidelityFloorError(
-                f"{what}: metric '{figure}' is {reached[figure]:.4g} vs FP32 {reference[figure]:.4g}, worse by "
+                f"{what}: metric '{figure}' is {reached[figure]:.4g} vs FP32 {fp32[figure]:.4g}, worse by "
                 f"{worse:.4g}, beyond quantize.max_metric_drop {limit:g}; keep more layers in float "
                 "(quantize.exclude_nodes / exclude_op_types), calibrate with more data, or allow a larger drop",
                 artifact=what, reached=-worse, floor=-limit,
@@ -130,9 +154,7 @@ def executed_summary(path: Path, kind: str, backend: Backend, target: TargetProf
     named after the source ONNX's nodes where the runtime's names lead back to one."""
     if not _runs_here(path, kind, target):
         return None
-    row = descriptor(target.backend)
-    options = RunnerOptions(threads=2, variant=row.default_variant, settings=dict(target.options or {}))
-    layers = backend.executed_layers(Path(path), options)
+    layers = backend.executed_layers(Path(path), check_options(target))
     if layers is None:
         return None
     name_of = _source_names(source_onnx)

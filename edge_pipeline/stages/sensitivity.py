@@ -16,12 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_pipeline.backends.base import Backend, RunnerOptions
-from edge_pipeline.backends.registry import descriptor, get_backend
+from edge_pipeline.backends.base import Backend
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.config.schema import TargetProfile
+from edge_pipeline.stages.fidelity_check import FP32Reference, check_options
 
-REFERENCE_BACKEND = "onnxruntime"
 PROFILE_SAMPLES = 8
 # Ops that move or reshape data: they add no error of their own, so are never worth keeping float.
 PASS_THROUGH = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Slice", "Concat", "Split",
@@ -38,20 +37,21 @@ class LayerDivergence:
 
 
 def divergence_profile(fp32_onnx: Path, artifact: Path, backend: Backend, target: TargetProfile,
-                       data: ArrayDataset) -> list[LayerDivergence] | None:
+                       data: ArrayDataset, reference: FP32Reference | None = None) -> list[LayerDivergence] | None:
     """Every float layer output of the FP32 model, in graph order; None where the artifact's runtime
-    cannot expose intermediate tensors (an ORT-format model, an engine)."""
+    cannot expose intermediate tensors (an ORT-format model, an engine). ``reference``: the step's
+    memo of the FP32 tensors."""
     import onnx
 
+    reference = reference or FP32Reference(fp32_onnx)
     model = onnx.load(str(fp32_onnx), load_external_data=False)
     names = [out for node in model.graph.node for out in node.output if out]
-    feed = _feed(model, data)
-    row = descriptor(target.backend)
-    options = RunnerOptions(threads=2, variant=row.default_variant, settings=dict(target.options or {}))
-    got = backend.layer_outputs(Path(artifact), options, feed, names)
+    sample = _sample(model, data)
+    feed = next(sample.feeds(len(sample), _input_names(model)))
+    got = backend.layer_outputs(Path(artifact), check_options(target), feed, names)
     if got is None:
         return None
-    want = get_backend(REFERENCE_BACKEND).layer_outputs(Path(fp32_onnx), RunnerOptions(threads=2), feed, names) or {}
+    want = reference.layer_outputs(sample, feed, names)
     sqnr = {name: _sqnr_db(want[name], got[name]) for name in names if name in want and name in got
             and np.shape(want[name]) == np.shape(got[name])}
     return _layers(model, sqnr)
@@ -64,14 +64,17 @@ def worst_layers(profile: list[LayerDivergence], skip: set[str], count: int) -> 
     return ranked[:count]
 
 
-def _feed(model, data: ArrayDataset) -> dict[str, np.ndarray]:
+def _input_names(model) -> list[str]:
     initializers = {i.name for i in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in initializers]
-    dims = inputs[0].type.tensor_type.shape.dim
+    return [i.name for i in model.graph.input if i.name not in initializers]
+
+
+def _sample(model, data: ArrayDataset) -> ArrayDataset:
+    """The samples the profile runs: PROFILE_SAMPLES, or the model's fixed batch."""
+    first = next(i for i in model.graph.input if i.name == _input_names(model)[0])
+    dims = first.type.tensor_type.shape.dim
     fixed = bool(dims) and dims[0].HasField("dim_value") and dims[0].dim_value > 0
-    count = dims[0].dim_value if fixed else PROFILE_SAMPLES
-    sample = data.take(count)
-    return next(sample.feeds(count, [i.name for i in inputs]))
+    return data.take(dims[0].dim_value if fixed else PROFILE_SAMPLES)
 
 
 def _sqnr_db(reference: np.ndarray, value: np.ndarray) -> float:
