@@ -99,12 +99,11 @@ _FLOAT_COMPUTE = {"Conv", "ConvTranspose", "MatMul", "Gemm", "FusedConv", "Fused
                   "NhwcFusedConv", "Attention", "MultiHeadAttention", "FusedMatMulActivation"}
 
 
-def _source_name(node, source) -> str:
-    """The model's own name for an optimized node. ORT keeps it, suffixes it ('_token_2' on a fused
-    QLinearConv), or names a rewritten node after the tensor it replaced ('getitem_nchwc' for an NCHWc
-    convolution): each leads back to the source node."""
-    by_name = {n.name: n for n in source.node}
-    producers = {out: n for n in source.node for out in n.output}
+def _source_name(node, by_name: dict, producers: dict) -> str:
+    """The model's own name for an optimized node (``by_name``/``producers``: the source graph's nodes
+    by name and by output). ORT keeps it, suffixes it ('_token_2' on a fused QLinearConv), or names a
+    rewritten node after the tensor it replaced ('getitem_nchwc' for an NCHWc convolution): each leads
+    back to the source node."""
     stem = re.sub(r"_token_\d+$", "", node.name).removesuffix("_nchwc")
     for candidate in (node.name, stem):
         found = by_name.get(candidate) or producers.get(candidate)
@@ -154,7 +153,9 @@ class OnnxRuntimeBackend(Backend):
             ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
             graph = onnx.load(so.optimized_model_filepath, load_external_data=False).graph
         source = onnx.load(str(path), load_external_data=False).graph
-        return [ExecutedLayer(_source_name(node, source), node.op_type,
+        by_name = {n.name: n for n in source.node}
+        producers = {out: n for n in source.node for out in n.output}
+        return [ExecutedLayer(_source_name(node, by_name, producers), node.op_type,
                               "int8" if node.op_type in _INT8_COMPUTE else "float")
                 for node in graph.node if node.op_type in _INT8_COMPUTE | _FLOAT_COMPUTE]
 
