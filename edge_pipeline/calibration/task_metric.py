@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from edge_pipeline.config.references import import_callable
+from edge_pipeline.config.references import import_callable, module_source
 from edge_pipeline.config.schema import MetricSpec
 from edge_pipeline.errors import ConfigError, DataError
 
@@ -55,11 +55,7 @@ def metric_identity(spec: MetricSpec) -> dict:
     """What keys a cached step that the metric judged: the spec and its module's source, so an
     edited metric re-runs the step instead of trusting a verdict the old code gave."""
     import hashlib
-    import inspect
 
-    function = metric_function(spec)
-    try:
-        source = inspect.getsource(inspect.getmodule(function) or function)
-    except (OSError, TypeError):
-        source = spec.function  # a builtin or generated function: its name is all there is
+    metric_function(spec)  # a metric that does not import fails here, before any work
+    source = module_source(spec.function) or spec.function  # no readable source: its name is all there is
     return {**spec.model_dump(mode="json"), "source_sha256": hashlib.sha256(source.encode()).hexdigest()}

@@ -28,3 +28,14 @@ def import_callable(reference: str, what: str = "factory",
     if not callable(target):
         raise error(f"{what} '{reference}': module '{module_name}' has no callable '{attr}'")
     return target
+
+
+def module_source(reference: str) -> str | None:
+    """The source text of the module ``reference`` names, for cache keys that must change when the
+    user's code does; None where it cannot be read (an import error surfaces when the callable loads)."""
+    import inspect
+
+    try:
+        return inspect.getsource(importlib.import_module(reference.partition(":")[0]))
+    except Exception:  # noqa: BLE001 - any failure to import or read means: no source to key on
+        return None

@@ -6,12 +6,10 @@ arbitrary classes.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from pathlib import Path
 
 from edge_pipeline.artifacts.hashing import sha256_file, sha256_json
-from edge_pipeline.config.references import import_callable
+from edge_pipeline.config.references import import_callable, module_source
 from edge_pipeline.config.schema import InputSpec, ModelSpec
 from edge_pipeline.errors import ModelLoadError
 
@@ -123,16 +121,8 @@ def model_source_digest(spec: ModelSpec) -> str:
         material["program"] = sha256_file(Path(spec.program)) if Path(spec.program).is_file() else str(spec.program)
     else:
         material["factory"] = spec.factory
-        material["factory_source"] = _module_source_digest(spec.factory)
+        source = module_source(spec.factory)
+        material["factory_source"] = sha256_json(source) if source is not None else "unavailable"
         if spec.checkpoint is not None and Path(spec.checkpoint).is_file():
             material["checkpoint"] = sha256_file(Path(spec.checkpoint))
     return sha256_json(material)
-
-
-def _module_source_digest(reference: str) -> str:
-    module_name = reference.partition(":")[0]
-    try:
-        module = importlib.import_module(module_name)
-        return sha256_json(inspect.getsource(module))
-    except Exception:  # noqa: BLE001 - import errors surface later, when the model loads
-        return "unavailable"
