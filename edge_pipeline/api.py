@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edge_pipeline.artifacts.outputs import check_output_folder
 from edge_pipeline.config.recipes import load_recipe
 from edge_pipeline.config.schema import Recipe
 from edge_pipeline.progress import progress
@@ -18,13 +19,20 @@ def run(recipe: str | Path | None = None, out: str | Path = "bundle", overrides:
         cache_dir: str | Path | None = None, use_cache: bool = True) -> Path:
     """Run the recipe's stages (the embedded default when ``recipe`` is None); return the bundle path."""
     loaded = load_recipe(Path(recipe) if recipe else None, overrides)
-    return run_recipe(loaded, Path(out), Path(cache_dir) if cache_dir else None, use_cache)
+    return run_recipe(loaded, Path(out), Path(cache_dir) if cache_dir else None, use_cache,
+                      recipe_file=Path(recipe) if recipe else None)
 
 
-def run_recipe(recipe: Recipe, out: Path, cache_dir: Path | None = None, use_cache: bool = True) -> Path:
-    """Run an already loaded recipe; under torchrun, helper ranks return ``out`` (rank 0 writes it)."""
+def run_recipe(recipe: Recipe, out: Path, cache_dir: Path | None = None, use_cache: bool = True,
+               recipe_file: Path | None = None) -> Path:
+    """Run an already loaded recipe; under torchrun, helper ranks return ``out`` (rank 0 writes it).
+
+    ``out`` is checked before any stage runs (``artifacts/outputs.py``): a new, empty or previous
+    bundle folder, writable, with room; every rank checks, so a refusal stops them all."""
     from edge_pipeline.engine.run import Engine
 
+    inputs = [*_recipe_paths(recipe), *(p for p in (recipe_file, cache_dir) if p is not None)]
+    check_output_folder(out, inputs, _model_files(recipe))
     bundle = Engine(recipe, cache_dir, use_cache).run(out)
     if bundle is not None:
         progress("package", f"bundle written: {bundle}")
@@ -79,7 +87,33 @@ def compare_benchmarks(baseline: str | Path, candidate: str | Path) -> dict:
 def _run_stages(recipe, out, overrides, cache_dir, stages: list[str]) -> Path:
     loaded = load_recipe(Path(recipe) if recipe else None, overrides)
     loaded = loaded.model_copy(update={"stages": stages})
-    return run_recipe(loaded, Path(out), Path(cache_dir) if cache_dir else None)
+    return run_recipe(loaded, Path(out), Path(cache_dir) if cache_dir else None,
+                      recipe_file=Path(recipe) if recipe else None)
+
+
+def _recipe_paths(recipe: Recipe) -> list[Path]:
+    """Every file or folder the recipe names (model, checkpoints, data): --out must not hold one."""
+    found: list[Path] = []
+
+    def walk(value) -> None:
+        if isinstance(value, Path):
+            found.append(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    walk(recipe.model_dump())
+    return found
+
+
+def _model_files(recipe: Recipe) -> list[Path]:
+    """The files whose size bounds the bundle's (the room check): the model and a student checkpoint."""
+    model = recipe.model
+    student = recipe.distill.student.checkpoint if recipe.distill is not None else None
+    return [p for p in (model.checkpoint, model.program, model.onnx, student) if p is not None]
 
 
 def compare(baseline: str | Path, new: str | Path, thresholds=None):

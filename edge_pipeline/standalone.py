@@ -6,8 +6,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from edge_pipeline.artifacts.atomic import atomic_directory, write_json
-from edge_pipeline.errors import ConfigError, DataError
+from edge_pipeline.artifacts.atomic import write_json, write_text
+from edge_pipeline.artifacts.outputs import check_output_file, check_output_folder, output_errors, output_folder
+from edge_pipeline.errors import ConfigError, DataError, OutputError
 
 
 def detect_backend(path: Path) -> str:
@@ -35,13 +36,14 @@ def quantize_onnx(onnx_path: Path, target_name: str, calibration: Path, out: Pat
     config = validate_config(QuantizeConfig, data["quantize"], "--set quantize")
     if not onnx_path.is_file():
         raise ConfigError(f"ONNX model {onnx_path} does not exist")
+    check_output_folder(out, [onnx_path, calibration], [onnx_path])  # before any file is read or written
     specs = onnx_input_specs(onnx_path, input_shapes or {})
     if input_name is not None and input_name not in {spec.name for spec in specs}:
         raise ConfigError(f"--input-name '{input_name}' is not an input of {onnx_path.name}; inputs are "
                           f"{[spec.name for spec in specs]}")
     dataset = load_dataset(DatasetSpec(path=calibration), specs, "calibration")
     backend = get_backend(target.backend)
-    with tempfile.TemporaryDirectory(prefix="ep-quantize-") as scratch, atomic_directory(out) as tmp:
+    with tempfile.TemporaryDirectory(prefix="ep-quantize-") as scratch, output_folder(out, "quantize") as tmp:
         prepared = Path(scratch) / onnx_path.name
         preparation = ingest_onnx(onnx_path, specs, ExportConfig(), prepared)
         # The held-out check runs on the calibration data here: the command is given no other.
@@ -121,6 +123,8 @@ def benchmark_files(paths: list[Path], out: Path | None, eval_data: Path | None,
 
     if rounds < 1:
         raise ConfigError(f"rounds must be at least 1, got {rounds}")
+    out, csv_out = benchmark_outputs(out, csv_out)
+    _check_result_files(out, csv_out, [*paths, *([eval_data] if eval_data else [])])  # before any timing
     backends = {path: detect_backend(path) for path in paths}
     measured: list[list[dict]] = [[] for _ in paths]
     with tempfile.TemporaryDirectory(prefix="ep-bench-") as tmp:
@@ -142,13 +146,39 @@ def benchmark_files(paths: list[Path], out: Path | None, eval_data: Path | None,
         "results": results,
     }
     if out is not None:
-        write_json(out, report)
-        csv_out = csv_out or out.with_suffix(".csv")
+        with output_errors(out):
+            write_json(out, report)
     if csv_out is not None:
-        from edge_pipeline.artifacts.atomic import write_text
-
-        write_text(csv_out, to_csv(report))
+        with output_errors(csv_out, "--csv"):
+            write_text(csv_out, to_csv(report))
     return report
+
+
+def benchmark_outputs(out: Path | None, csv_out: Path | None) -> tuple[Path | None, Path | None]:
+    """Where `benchmark` writes: the JSON at ``out`` (an existing folder: ``out/benchmark.json``, as
+    `cp` puts a file into a folder), the CSV at ``csv_out`` (a folder: ``csv_out/benchmark.csv``)
+    or else beside the JSON. A filesystem root stays as given, to be refused."""
+    if out is not None and _inner_folder(out):
+        out = out / "benchmark.json"
+    if csv_out is not None and _inner_folder(csv_out):
+        csv_out = csv_out / "benchmark.csv"
+    if csv_out is None and out is not None and out.name:  # a root has no name to put a suffix on
+        csv_out = out.with_suffix(".csv")
+    return out, csv_out
+
+
+def _inner_folder(path: Path) -> bool:
+    return path.is_dir() and path.resolve().parent != path.resolve()
+
+
+def _check_result_files(out: Path | None, csv_out: Path | None, inputs: list[Path]) -> None:
+    if out is not None:
+        check_output_file(out, inputs, "--out")
+    if csv_out is not None:
+        check_output_file(csv_out, inputs, "--csv")
+    if out is not None and csv_out is not None and out.resolve() == csv_out.resolve():
+        raise OutputError(f"--out {out} is where the CSV goes too (beside the JSON, same name with .csv); "
+                          f"name the JSON file {out.with_suffix('.json')} or pass --csv")
 
 
 def _file_job(path: Path, backend: str, batch_sizes: list[int], threads: list[int], warmup: int | str,

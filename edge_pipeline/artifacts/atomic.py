@@ -1,14 +1,23 @@
-"""Writes that either complete or leave nothing: a temp sibling, then os.replace."""
+"""Writes that either complete or leave nothing: a temp sibling, then os.replace.
+
+Temp siblings are named ``.<name>.<pid>.<random>.partial`` (and ``.<name>.old-<pid>`` while a folder
+is swapped), so the next writer of ``<name>`` can tell a killed run's leftovers (its pid is gone)
+from a live writer's and remove only those (``clean_stale_siblings``).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+# Linux's pid_max ceiling; a larger number in a name is not a pid we wrote.
+_PID_MAX = 1 << 22
 
 
 def _default_mode(directory: bool) -> int:
@@ -18,12 +27,16 @@ def _default_mode(directory: bool) -> int:
     return (0o777 if directory else 0o666) & ~mask
 
 
+def _temp_prefix(final: Path) -> str:
+    return f".{final.name}.{os.getpid()}."
+
+
 @contextlib.contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temp path next to ``final``; it becomes ``final`` only if the block succeeds."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(final), suffix=".partial", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -44,13 +57,19 @@ def write_json(final: Path, data: object) -> None:
 
 
 @contextlib.contextmanager
-def atomic_directory(final: Path) -> Iterator[Path]:
-    """Build a directory under a temp name; swap it in for ``final`` only on success."""
+def atomic_directory(final: Path, before_swap: Callable[[Path], None] | None = None) -> Iterator[Path]:
+    """Build a directory under a temp name; swap it in for ``final`` only on success.
+
+    ``before_swap(tmp)`` runs after the block and before the swap: the caller's last check of
+    ``final`` and its last file (a marker); raising there leaves ``final`` as it was."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    clean_stale_siblings(final)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(final), suffix=".partial", dir=final.parent))
     try:
         yield tmp
+        if before_swap is not None:
+            before_swap(tmp)
         os.chmod(tmp, _default_mode(directory=True))
         replace_directory(tmp, final)
     finally:
@@ -65,3 +84,51 @@ def replace_directory(new: Path, final: Path) -> None:
     os.replace(new, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def clean_stale_siblings(final: Path) -> list[Path]:
+    """Remove the temp siblings of ``final`` that a dead process left (a killed run); return them.
+
+    Only names this module writes are touched, and only when their pid is not running: a live
+    writer's temp stays. A ``.old-<pid>`` folder is the previous ``final`` of a swap killed half-way:
+    it is put back when ``final`` is missing, else removed."""
+    final = Path(final)
+    partial = re.compile(rf"\.{re.escape(final.name)}\.(\d+)(\.[A-Za-z0-9_]+)?\.partial")
+    old = re.compile(rf"\.{re.escape(final.name)}\.old-(\d+)")
+    try:
+        siblings = list(final.parent.iterdir())
+    except OSError:
+        return []  # a missing or unreadable parent has nothing of ours to clean
+    removed = []
+    for sibling in siblings:
+        match = partial.fullmatch(sibling.name) or old.fullmatch(sibling.name)
+        if match is None or _pid_alive(int(match.group(1))):
+            continue
+        if match.re is old and not final.exists() and not final.is_symlink():
+            os.replace(sibling, final)
+            continue
+        _remove(sibling)
+        removed.append(sibling)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    """True unless ``pid`` surely names no running process (unknowable cases count as alive)."""
+    if pid == os.getpid():
+        return True
+    if not 0 < pid < _PID_MAX:
+        return True  # not a pid we could have written: leave it alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # EPERM: another user's live process
+    return True
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

@@ -1,4 +1,8 @@
-"""Export the recipe's model to ONNX, checked by onnx.checker and numerically against PyTorch."""
+"""Export the recipe's model to ONNX, checked by onnx.checker and numerically against PyTorch.
+
+--out must be a new folder, an empty one, or a folder edge-pipeline wrote (replaced whole); anything
+else is refused with exit code 5 before the export runs, and left untouched.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Quantize an ONNX model to INT8 for a target, calibrated on .npz/.npy/image-folder data."""
+"""Quantize an ONNX model to INT8 for a target, calibrated on .npz/.npy/image-folder data.
+
+--out must be a new folder, an empty one, or a folder edge-pipeline wrote (replaced whole); anything
+else is refused with exit code 5 before quantizing, and left untouched.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--target", default="x86-cpu-onnxruntime", help="target profile (see `edge-pipeline targets`)")
     parser.add_argument("--calibration", type=Path, required=True,
                         help=".npz (one array per input name, or 'x' for one input), .npy, or image folder")
-    parser.add_argument("--out", type=Path, default=Path("quantized"), help="output directory")
+    parser.add_argument("--out", type=Path, default=Path("quantized"),
+                        help="output folder: new, empty, or one edge-pipeline wrote (replaced)")
     parser.add_argument("--input-name", default=None, help="check that the model takes this input (one-input models)")
     parser.add_argument("--input-shape", dest="input_shapes", action="append", default=[], metavar="NAME=DIMS",
                         help="fix an input's dynamic dims, e.g. images=1,3,640,640 (repeatable)")

@@ -1,6 +1,10 @@
 """Run a recipe's stages and write one bundle (the embedded default when no RECIPE is given).
 
 Progress goes to stderr; the bundle path is printed on stdout at the end.
+
+--out must be a new folder, an empty one, or a bundle edge-pipeline wrote (it carries a
+.edge-pipeline-bundle marker and is replaced whole). Anything else (a folder of your files, a
+file, /, the current folder) is refused with exit code 5 before any stage runs, and left untouched.
 """
 
 from __future__ import annotations

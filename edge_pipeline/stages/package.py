@@ -1,6 +1,8 @@
 """Package stage: the release bundle — artifact files, manifest.json, report.json, report.md and the
 registered report writers (report.html). Built in a temp folder and swapped in whole, so a failed
-run never leaves a bundle that looks finished."""
+run never leaves a bundle that looks finished; the swap replaces only a folder this tool wrote (its
+``.edge-pipeline-bundle`` marker, written last) or an empty one, and a full or read-only disk is an
+OutputError naming the path (``artifacts/outputs.py``)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge_pipeline.artifacts.atomic import atomic_directory, write_json, write_text
-from edge_pipeline.artifacts.hashing import sha256_file, sha256_json
+from edge_pipeline.artifacts.atomic import write_json, write_text
+from edge_pipeline.artifacts.hashing import artifact_size, sha256_artifact, sha256_file, sha256_json
+from edge_pipeline.artifacts.outputs import output_folder
 from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.backends.registry import artifact_sidecars
 from edge_pipeline.benchmarking.host import fingerprint
@@ -25,7 +28,7 @@ def run(view: StageRun) -> StageOutput:
     if view.out is None:
         raise ConfigError("the package stage needs an output folder; pass --out DIR")
     out = Path(view.out).resolve()
-    with atomic_directory(out) as tmp:
+    with output_folder(out, "bundle") as tmp:
         placed = place_artifacts(list(view.artifacts), tmp)
         report = build_report(view.recipe.metadata.name, list(view.targets), list(view.rows), list(view.notes),
                               list(view.artifacts), placed, view.recipe.metric)
@@ -72,6 +75,7 @@ def build_manifest(view: StageRun, placed: dict[str, str], bundle: Path) -> dict
     for artifact in view.artifacts:
         record = artifact.model_dump(mode="json")
         record["path"] = placed[artifact.id]
+        record["sha256"], record["size_bytes"] = _bundled_digest(artifact, bundle / placed[artifact.id])
         artifacts.append(record)
     return {
         "schema_version": MANIFEST_SCHEMA_VERSION,
@@ -91,6 +95,12 @@ def build_manifest(view: StageRun, placed: dict[str, str], bundle: Path) -> dict
         "artifacts": artifacts,
         "files": {name: sha256_file(bundle / name) for name in sorted(_report_files(bundle))},
     }
+
+
+def _bundled_digest(artifact: Artifact, copy: Path) -> tuple[str, int]:
+    """The manifest describes the bundle's bytes: hash the copy, never trust the record's figures."""
+    sidecars = artifact_sidecars(artifact.backend, artifact.kind, copy)
+    return sha256_artifact(copy, sidecars), artifact_size(copy, sidecars)
 
 
 def stage_seconds(lineage: tuple[StepRecord, ...]) -> dict[str, float]:
