@@ -47,8 +47,18 @@ def is_marked(folder: Path) -> bool:
     try:
         data = json.loads((Path(folder) / MARKER).read_text())
     except (OSError, ValueError):
-        return False
+        return _is_unmarked_bundle(Path(folder))
     return isinstance(data, dict) and data.get("tool") == "edge-pipeline"
+
+
+def _is_unmarked_bundle(folder: Path) -> bool:
+    """A bundle written before the marker existed: its manifest names its kind (so upgrading the tool
+    does not make a user delete their last bundle by hand)."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("kind") == "edge_pipeline.bundle"
 
 
 def write_marker(folder: Path, kind: str) -> None:

@@ -272,3 +272,12 @@ def test_disk_full_while_packaging_keeps_the_previous_bundle(workspace, capsys, 
     assert_one_line_error(code, err, REFUSED, "cannot write --out", "No space left on device")
     assert snapshot(small_fs) == before
     assert sorted(p.name for p in small_fs.iterdir()) == ["bundle", "filler"]
+
+
+def test_bundle_from_before_the_marker_is_recognised_by_its_manifest(tmp_path):
+    old = tmp_path / "bundle"
+    old.mkdir()
+    (old / "manifest.json").write_text(json.dumps({"kind": "edge_pipeline.bundle", "schema_version": 1}))
+    assert outputs.is_marked(old)
+    (old / "manifest.json").write_text(json.dumps({"kind": "something else"}))
+    assert not outputs.is_marked(old)
