@@ -21,6 +21,7 @@ COMMANDS = {
     "targets": "edge_pipeline.cli.targets_cmd",
     "doctor": "edge_pipeline.cli.doctor_cmd",
     "compare": "edge_pipeline.cli.compare_cmd",
+    "cache": "edge_pipeline.cli.cache_cmd",
 }
 
 

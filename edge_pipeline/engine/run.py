@@ -12,11 +12,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_pipeline.artifacts.cache import StageCache, StageKey
+from edge_pipeline.artifacts.cache import StageCache, StageKey, cache_folder
 from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.backends.registry import descriptor, get_backend, import_reference, probe, typed_options
 from edge_pipeline.benchmarking.rows import BenchmarkRow
-from edge_pipeline.config.locations import cache_root
 from edge_pipeline.config.recipes import load_target
 from edge_pipeline.config.schema import Recipe, TargetProfile, effective_stage_config
 from edge_pipeline.engine.code import code_digest, package_modules
@@ -43,7 +42,7 @@ class Engine:
         self.recipe = recipe
         self.stages = plan_stages(recipe.stages)  # a bad stage list fails before anything loads
         self.targets = resolve_targets(recipe)
-        root = Path(cache_dir) if cache_dir else cache_root()
+        root = cache_folder(cache_dir)  # a file or unwritable folder fails here, before any work
         self.cache = StageCache(root / "stages", enabled=use_cache)
         self.workdir = root
         self.tool_versions = tool_versions()
@@ -80,22 +79,28 @@ class Engine:
         key = StageKey(stage, {"step": step, **material, "tools": self.tool_versions,
                                "code": stage_code_digest(stage, backend)})
         started = time.perf_counter()
-        entry = self.cache.lookup(key)
-        cached = entry is not None
-        if entry is None:
-            progress(stage, f"{step}: running")
-            with self.cache.build(key) as building:
-                artifacts, extras = produce(building.directory)
-                building.payload = {"artifacts": [_relative(a, building.directory) for a in artifacts],
-                                    "extras": extras}
-            entry = building  # published: its directory now points at the final entry
-        else:
+        obtained = self.cache.obtain(key, lambda directory: _produce(stage, step, produce, directory),
+                                     on_evict=lambda problem: self._evicted(stage, step, problem))
+        if obtained.cached:
             progress(stage, f"{step}: unchanged, re-using cached result")
+        entry = obtained.entry
         artifacts = [_absolute(a, entry.directory) for a in entry.payload["artifacts"]]
         self.state.lineage.append(
-            StepRecord(stage, step, key.digest[:16], cached, round(time.perf_counter() - started, 3))
+            StepRecord(stage, step, key.digest[:16], obtained.cached, round(time.perf_counter() - started, 3))
         )
         return artifacts, entry.payload["extras"]
+
+    def _evicted(self, stage: str, step: str, problem: str) -> None:
+        """A cached entry failed its check and is rebuilt: said now on stderr, and in the bundle's notes."""
+        progress(stage, f"{step}: cache entry was corrupt ({problem}); evicted it, rebuilding")
+        self.state.notes.append(f"cache entry for {stage}/{step} was corrupt ({problem}); rebuilt")
+
+
+def _produce(stage: str, step: str, produce: Producer, directory: Path) -> dict:
+    """Run a step into a cache entry's folder; the payload records artifact paths relative to it."""
+    progress(stage, f"{step}: running")
+    artifacts, extras = produce(directory)
+    return {"artifacts": [_relative(a, directory) for a in artifacts], "extras": extras}
 
 
 def stage_code_digest(stage: str, backend: str | None = None) -> str:
