@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edge_pipeline.cli.output import result
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -39,19 +41,19 @@ def _info(root: Path, verify: bool) -> int:
     from edge_pipeline.artifacts.cache_admin import cache_info
 
     info = cache_info(root, verify=verify)
-    print(f"cache: {root}")
+    result(f"cache: {root}")
     if not info.exists:
-        print("no stage entries (nothing cached here yet)")
+        result("no stage entries (nothing cached here yet)")
         return 0
-    print(f"{'stage':<14} {'entries':>8} {'size':>10}")
+    result(f"{'stage':<14} {'entries':>8} {'size':>10}")
     for stage in info.stages:
-        print(f"{stage.name:<14} {stage.entries:>8} {_size(stage.size_bytes):>10}")
+        result(f"{stage.name:<14} {stage.entries:>8} {_size(stage.size_bytes):>10}")
     total = sum(s.size_bytes for s in info.stages)
-    print(f"{'total':<14} {sum(s.entries for s in info.stages):>8} {_size(total):>10}")
+    result(f"{'total':<14} {sum(s.entries for s in info.stages):>8} {_size(total):>10}")
     for name, problem in info.corrupt:
-        print(f"corrupt: {name} ({problem}); the next run rebuilds it")
+        result(f"corrupt: {name} ({problem}); the next run rebuilds it")
     for name, stale in info.temps:
-        print(f"partial: {name} ({'left by a killed run; cache clean removes it' if stale else 'a run in progress'})")
+        result(f"partial: {name} ({'left by a killed run; cache clean removes it' if stale else 'a run in progress'})")
     return 0
 
 
@@ -59,10 +61,10 @@ def _clean(root: Path, stage: str | None, older_than: float | None) -> int:
     from edge_pipeline.artifacts.cache_admin import clean_cache
 
     result = clean_cache(root, stage=stage, older_than_days=older_than)
-    print(f"cache: {root}")
-    print(f"removed {result.entries} entries ({_size(result.size_bytes)}) and {result.temps} stale partial folders")
+    result(f"cache: {root}")
+    result(f"removed {result.entries} entries ({_size(result.size_bytes)}) and {result.temps} stale partial folders")
     for name in result.busy:
-        print(f"kept {name}: a run is building it")
+        result(f"kept {name}: a run is building it")
     return 0
 
 

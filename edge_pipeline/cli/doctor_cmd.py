@@ -12,6 +12,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from edge_pipeline.cli.output import result
+
 
 @dataclass
 class BackendHealth:
@@ -35,20 +37,20 @@ def execute(args) -> int:
     versions = tool_versions()
     torch_missing = [] if "torch" in versions else [f"torch: missing; export, distill and prune need: {torch_hint()}"]
     if args.json:
-        print(json.dumps({"host": host, "backends": [asdict(b) for b in backends], "versions": versions,
+        result(json.dumps({"host": host, "backends": [asdict(b) for b in backends], "versions": versions,
                           "problems": torch_missing}, indent=2, default=str))
         return 0
-    print(f"host: {host['cpu_model']} "
+    result(f"host: {host['cpu_model']} "
           f"({host['usable_cpus']} usable cpus, flags: {', '.join(host['cpu_flags']) or '-'})")
     for health in backends:
-        print(f"{health.name:<12} {health.status}")
+        result(f"{health.name:<12} {health.status}")
         for part in health.works:
-            print(f"{'':<14}works:   {part}")
+            result(f"{'':<14}works:   {part}")
         for part in health.missing:
-            print(f"{'':<14}missing: {part}")
-    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+            result(f"{'':<14}missing: {part}")
+    result("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     for line in torch_missing:
-        print(line)
+        result(line)
     return 0
 
 

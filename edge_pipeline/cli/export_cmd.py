@@ -7,6 +7,7 @@ else is refused with exit code 5 before the export runs, and left untouched.
 from __future__ import annotations
 
 from edge_pipeline.cli.common import add_recipe_arguments
+from edge_pipeline.cli.output import result
 
 
 def add_arguments(parser) -> None:
@@ -16,5 +17,5 @@ def add_arguments(parser) -> None:
 def execute(args) -> int:
     from edge_pipeline import api
 
-    print(api.export(args.recipe, args.out, args.overrides, args.cache_dir))
+    result(api.export(args.recipe, args.out, args.overrides, args.cache_dir))
     return 0

@@ -9,6 +9,7 @@ import sys
 import traceback
 
 from edge_pipeline import __version__
+from edge_pipeline.cli.output import results_only_on_stdout
 from edge_pipeline.errors import INTERRUPTED_EXIT_CODE, EdgePipelineError
 
 # Subcommand name -> module. Each module has add_arguments(parser) and execute(args) -> int,
@@ -48,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get("EDGE_PIPELINE_DEBUG", "") not in ("", "0")
     try:
-        return int(args.execute(args) or 0)
+        with results_only_on_stdout():
+            return int(args.execute(args) or 0)
     except EdgePipelineError as exc:
         if debug:
             traceback.print_exception(exc, file=sys.stderr)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edge_pipeline.cli.output import result
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("onnx", type=Path, help="FP32 ONNX model")
@@ -28,5 +30,5 @@ def execute(args) -> int:
     from edge_pipeline.standalone import parse_input_shape
 
     shapes = dict(parse_input_shape(text) for text in args.input_shapes)
-    print(api.quantize(args.onnx, args.target, args.calibration, args.out, args.overrides, args.input_name, shapes))
+    result(api.quantize(args.onnx, args.target, args.calibration, args.out, args.overrides, args.input_name, shapes))
     return 0

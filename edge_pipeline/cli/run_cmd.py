@@ -10,6 +10,7 @@ file, /, the current folder) is refused with exit code 5 before any stage runs, 
 from __future__ import annotations
 
 from edge_pipeline.cli.common import add_recipe_arguments
+from edge_pipeline.cli.output import result
 
 
 def add_arguments(parser) -> None:
@@ -21,5 +22,5 @@ def execute(args) -> int:
     from edge_pipeline import api
 
     bundle = api.run(args.recipe, args.out, args.overrides, args.cache_dir, use_cache=not args.no_cache)
-    print(bundle)
+    result(bundle)
     return 0
