@@ -277,10 +277,15 @@ class OnnxRuntimeBackend(Backend):
 def prepare_for_quantization(source: Path, prepared: Path) -> str:
     """ORT's pre-processing with its symbolic shape inference; where that cannot complete (it raises on
     some graphs exported elsewhere), again without it, saying so in the artifact's meta."""
+    import contextlib
+
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     try:
-        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=False)
+        # On an incomplete inference ORT saves 'sym_shape_infer_temp.onnx' into the current folder: a
+        # user's folder must not get it, so the call runs from the folder of the file being prepared.
+        with contextlib.chdir(prepared.parent):
+            quant_pre_process(str(source.resolve()), str(prepared.resolve()), skip_symbolic_shape=False)
         return "symbolic"
     except Exception as exc:  # noqa: BLE001 - symbolic inference raises many types on graphs it cannot follow
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
