@@ -11,6 +11,7 @@ import traceback
 from edge_pipeline import __version__
 from edge_pipeline.cli.output import results_only_on_stdout
 from edge_pipeline.errors import INTERRUPTED_EXIT_CODE, EdgePipelineError
+from edge_pipeline.progress import set_quiet
 
 # Subcommand name -> module. Each module has add_arguments(parser) and execute(args) -> int,
 # and its docstring is the help text. Modules import heavy packages only inside execute().
@@ -34,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edge-pipeline {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="on error, print the full traceback with its causes (also EDGE_PIPELINE_DEBUG=1)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress and no closing summary on stderr; errors still print")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
@@ -47,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.quiet:
+        set_quiet(True)
     debug = args.debug or os.environ.get("EDGE_PIPELINE_DEBUG", "") not in ("", "0")
     try:
         with results_only_on_stdout():

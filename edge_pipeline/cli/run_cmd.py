@@ -22,5 +22,17 @@ def execute(args) -> int:
     from edge_pipeline import api
 
     bundle = api.run(args.recipe, args.out, args.overrides, args.cache_dir, use_cache=not args.no_cache)
+    if not getattr(args, "quiet", False):
+        _print_summary(bundle)
     result(bundle)
     return 0
+
+
+def _print_summary(bundle) -> None:
+    import sys
+
+    from edge_pipeline.reports.terminal import bundle_results_table
+
+    table = bundle_results_table(bundle)
+    if table:
+        print("\n".join(["", *table, f"(report: {bundle / 'report.html'})"]), file=sys.stderr)
