@@ -98,6 +98,71 @@ class ArrayDataset:
             raise DataError(
                 f"{role} data {self.source}: labels shaped {list(self.labels.shape)}, expected [{len(self)}]"
             )
+        for name in expected:
+            check_finite(arrays[name], f"{role} data {self.source}", name)
+
+    def check_label_range(self, classes: int, output: str, role: str, allow_unlabelled: bool = False) -> None:
+        """Labels index ``output``'s ``classes`` scores: one outside 0..classes-1 would make accuracy 0%
+        (or crash cross-entropy) instead of failing. ``allow_unlabelled``: -1 marks a sample without a
+        label (transfer data), which the losses skip."""
+        if self.labels is None or not len(self.labels):
+            return
+        bad = (self.labels < 0) | (self.labels >= classes)
+        if allow_unlabelled:
+            bad &= self.labels != UNLABELLED
+        if bad.any():
+            first = int(np.argmax(bad))
+            raise DataError(
+                f"{role} data {self.source}: {int(bad.sum())} labels lie outside 0..{classes - 1} (the {classes} "
+                f"classes of output '{output}'), the first in sample {first} (label {int(self.labels[first])}); "
+                "fix the labels or the model's number of classes"
+            )
+
+    def warnings(self, role: str) -> list[str]:
+        """Data that loads but is probably not what the user meant: too few samples to calibrate or
+        measure on, or a float input that is one constant (e.g. all zeros: ranges collapse)."""
+        found = []
+        if len(self) < MIN_SAMPLES:
+            found.append(f"{role} data {self.source} holds {len(self)} samples, fewer than {MIN_SAMPLES}: "
+                         "quantization ranges and accuracy from so few are unreliable; give more samples")
+        for name, array in self.arrays.items():
+            if np.issubdtype(array.dtype, np.floating) and array.size and array.min() == array.max():
+                found.append(f"{role} data {self.source}: input '{name}' is the constant {array.flat[0]:g} in every "
+                             "sample; check the data (quantization ranges from it are meaningless)")
+        return found
+
+
+# Below this many samples a dataset still loads, with a warning (calibration ranges, accuracy).
+MIN_SAMPLES = 8
+UNLABELLED = -1  # the label of a sample without one (distillation.losses.UNLABELLED)
+
+
+def check_finite(values: np.ndarray, what: str, name: str) -> None:
+    """NaN or Inf in model inputs poisons calibration ranges (an inf scale) and voids every comparison
+    (NaN never compares unequal), so it is refused where it is read, naming the first bad sample."""
+    if not np.issubdtype(values.dtype, np.floating) or not len(values):
+        return
+    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    if bad.any():
+        count = int((~np.isfinite(values)).sum())
+        raise DataError(f"{what}: input '{name}' holds {count} NaN or Inf values in {int(bad.sum())} samples, the "
+                        f"first in sample {int(np.argmax(bad))}; clean or drop those samples")
+
+
+def integer_labels(values, what: str) -> np.ndarray:
+    """Class labels as int64. Floats pass only when integral (1.0); a fraction, NaN or a string is
+    refused instead of being truncated into some other class."""
+    values = np.asarray(values)
+    if np.issubdtype(values.dtype, np.integer) or values.dtype == np.bool_:
+        return values.astype(np.int64)
+    if np.issubdtype(values.dtype, np.floating):
+        whole = np.isfinite(values) & (values == np.round(values))
+        if whole.all():
+            return values.astype(np.int64)
+        first = int(np.argmax(~whole.reshape(-1)))
+        raise DataError(f"{what}: labels must be whole class indices, but {int((~whole).sum())} are not, the first "
+                        f"in sample {first} ({values.reshape(-1)[first]!r}); save integer labels")
+    raise DataError(f"{what}: labels are {values.dtype}, not integers; save integer class indices")
 
 
 def dataset_file_hash(path: Path) -> str:

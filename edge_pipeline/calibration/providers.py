@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from edge_pipeline.calibration.dataset import ArrayDataset
+from edge_pipeline.calibration.dataset import ArrayDataset, integer_labels
 from edge_pipeline.config.references import import_callable
 from edge_pipeline.config.schema import InputSpec
 from edge_pipeline.errors import DataError
@@ -49,7 +49,7 @@ def _normalised(result, specs: list[InputSpec], labels_key: str, source: str):
     else:
         raise DataError(f"{source} returned {type(result).__name__}; return a dict of arrays keyed by input name")
     arrays = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
-    return arrays, None if labels is None else np.asarray(labels).astype(np.int64)
+    return arrays, None if labels is None else integer_labels(labels, source)
 
 
 def _is_array_like(value) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_pipeline.calibration.dataset import ArrayDataset, dataset_file_hash
+from edge_pipeline.calibration.dataset import ArrayDataset, dataset_file_hash, integer_labels
 from edge_pipeline.calibration.providers import provided_dataset
 from edge_pipeline.config.data import DatasetSpec
 from edge_pipeline.config.schema import InputSpec
@@ -29,8 +29,7 @@ def load_dataset(spec: DatasetSpec, inputs: InputSpec | list[InputSpec], role: s
             dataset = dataset.take(spec.limit)
         return _checked(dataset, specs, role)
     path = Path(str(spec.path))
-    if not path.exists():
-        raise DataError(f"{role} data {path} does not exist; point data.{role}.path at a .npz, .npy or image folder")
+    _check_reachable(path, role)
     fmt = spec.format if spec.format != "auto" else _guess_format(path)
     if fmt == "npz":
         arrays, labels = _read_npz(path, spec, [s.name for s in specs])
@@ -71,6 +70,20 @@ def check_value_ranges(dataset: ArrayDataset, specs: list[InputSpec], role: str)
                             "or the range")
 
 
+def _check_reachable(path: Path, role: str) -> None:
+    """A missing path and a symlink that never ends (a loop) both fail here, naming the path, instead of
+    as a traceback from whatever first follows the link."""
+    try:
+        path.resolve(strict=True)
+    except FileNotFoundError as exc:
+        raise DataError(f"{role} data {path} does not exist; point data.{role}.path at a .npz, .npy or image "
+                        "folder") from exc
+    except (RuntimeError, OSError) as exc:  # Python < 3.13 reports a symlink loop as RuntimeError
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "a symlink loop"
+        raise DataError(f"{role} data {path} cannot be resolved ({reason}); point data.{role}.path at a real "
+                        "file or folder") from exc
+
+
 def _guess_format(path: Path) -> str:
     if path.is_dir():
         return "images"
@@ -92,7 +105,8 @@ def _read_npz(path: Path, spec: DatasetSpec, names: list[str]) -> tuple[dict[str
                     f"{path} has arrays {archive.files}, none named {' or '.join(repr(w) for w in wanted)}; "
                     "save one array per model input name (or set inputs_key for a one-input model)"
                 )
-            labels = archive[spec.labels_key].astype(np.int64) if spec.labels_key in archive.files else None
+            labels = (integer_labels(archive[spec.labels_key], f"{path} array '{spec.labels_key}'")
+                      if spec.labels_key in archive.files else None)
     except (OSError, ValueError) as exc:
         raise DataError(f"{path} is not a readable .npz archive ({exc}); re-save it with numpy.savez") from exc
     return arrays, labels
@@ -127,9 +141,13 @@ def _preprocess(path: Path, spec: DatasetSpec, sample_shape: tuple[int, ...]) ->
     except ImportError as exc:
         raise DataError("reading an image folder needs Pillow: pip install 'edge-pipeline[export]'") from exc
     channels, height, width = sample_shape
-    with Image.open(path) as img:
-        img = img.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
-        pixels = np.asarray(img, dtype=np.float32) / 255.0
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
+            pixels = np.asarray(img, dtype=np.float32) / 255.0
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:  # PIL's decoders raise these
+        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise DataError(f"image {path} cannot be read ({reason}); replace or remove the file") from exc
     pixels = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)  # (C, H, W)
     mean = np.asarray(spec.mean, dtype=np.float32).reshape(-1, 1, 1)
     std = np.asarray(spec.std, dtype=np.float32).reshape(-1, 1, 1)

@@ -13,55 +13,131 @@ from edge_pipeline.errors import ConfigError
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping: PyYAML keeps the last silently,
+    so a recipe would run with a setting its author believes is something else."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *defaults' may be overridden on purpose
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            duplicate = key in seen
+        except TypeError:  # an unhashable key: the base constructor names it properly
+            break
+        if duplicate:
+            raise DuplicateKeyError(key, seen[key], key_node.start_mark.line + 1)
+        seen[key] = key_node.start_mark.line + 1
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, key, first_line: int, line: int):
+        super().__init__(f"key '{key}' appears twice (line {first_line} and line {line})")
+        self.key, self.first_line, self.line = key, first_line, line
+
+
+def parse_yaml(text: str):
+    """Safe YAML with duplicate keys refused (raises yaml.YAMLError)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
+
+
 def read_yaml_mapping(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"{path}: file not found; pass an existing YAML file")
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file (byte {exc.start} is not UTF-8); pass a YAML recipe") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc}); check its permissions") from exc
+    try:
+        data = parse_yaml(text)
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{path}: line {exc.line}: key '{exc.key}' is given twice (first on line "
+                          f"{exc.first_line}); keep one") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__}); fix the syntax") from exc
+        raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(exc)}); fix the syntax") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
     return data
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """The parser's complaint and where, on one line (its own message spans several)."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem is None:
+        return exc.__class__.__name__
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
+
+
 def apply_overrides(data: dict, overrides: list[str], source: str) -> dict:
-    """Each override is 'a.b.c=value'; the value is parsed as a YAML scalar or list."""
+    """Each override is 'a.b.c=value'; the value is parsed as a YAML scalar or list. Errors name the
+    ``--set`` argument, not ``source`` (the recipe file is fine; the override is what to fix)."""
     for item in overrides:
         key_path, sep, raw = item.partition("=")
-        if not sep or not key_path:
+        if not sep or not key_path or "" in key_path.split("."):
             raise ConfigError(f"--set {item!r}: expected key.path=value, e.g. --set quantize.method=entropy")
         node = data
         *parents, leaf = key_path.split(".")
-        for part in parents:
+        for depth, part in enumerate(parents):
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"{source}: --set {key_path}: '{part}' is not a section")
+                where = ".".join(parents[: depth + 1])
+                raise ConfigError(f"--set {item!r}: '{where}' is not a section, so it has no key "
+                                  f"'{parents[depth + 1] if depth + 1 < len(parents) else leaf}'; set '{where}' itself")
             node = child
-        node[leaf] = yaml.safe_load(raw)
+        node[leaf] = _override_value(item, raw)
     return data
 
 
-def validate_config(model_type: type[ConfigT], data: dict, source: str) -> ConfigT:
+def _override_value(item: str, raw: str):
+    try:
+        return parse_yaml(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {item!r}: the value is not a plain YAML value ({_yaml_problem(exc)}); quote it "
+                          "or give a number, string, list or mapping") from exc
+
+
+def validate_config(model_type: type[ConfigT], data: dict, source: str,
+                    overrides: list[str] | None = None) -> ConfigT:
     try:
         return model_type.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from exc
+        raise ConfigError(format_validation_error(exc, source, overrides)) from exc
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
+def format_validation_error(exc: ValidationError, source: str, overrides: list[str] | None = None) -> str:
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        where = _blamed(key, source, overrides or [])
         if err["type"] == "extra_forbidden":
-            lines.append(f"{source}: unknown key '{key}'; remove it or check its spelling")
+            lines.append(f"{where}: unknown key '{key}'; remove it or check its spelling")
         elif err["type"] == "missing":
-            lines.append(f"{source}: missing key '{key}'; add it")
+            lines.append(f"{where}: missing key '{key}'; add it")
         else:
-            lines.append(f"{source}: '{key}': {err['msg']}")
+            lines.append(f"{where}: '{key}': {err['msg']}")
     return "\n".join(lines)
+
+
+def _blamed(key: str, source: str, overrides: list[str]) -> str:
+    """The last ``--set`` that wrote ``key`` (or a section holding it) is what to fix, else the file."""
+    for item in reversed(overrides):
+        path = item.partition("=")[0]
+        if key == path or key.startswith(path + ".") or path.startswith(key + "."):
+            return f"--set {item!r}"
+    return source
 
 
 def load_config(model_type: type[ConfigT], path: Path, overrides: list[str] | None = None) -> ConfigT:
     data = apply_overrides(read_yaml_mapping(path), overrides or [], str(path))
-    return validate_config(model_type, data, str(path))
+    return validate_config(model_type, data, str(path), overrides)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edge_pipeline.config.data import DatasetSpec
 from edge_pipeline.config.loader import load_config
 from edge_pipeline.config.locations import default_recipe_path, project_root, targets_dir
 from edge_pipeline.config.schema import Recipe, TargetProfile
-from edge_pipeline.errors import ConfigError
+from edge_pipeline.errors import ConfigError, DataError, EdgePipelineError
 
 
 def load_recipe(path: Path | None = None, overrides: list[str] | None = None) -> Recipe:
@@ -21,24 +22,36 @@ def load_recipe(path: Path | None = None, overrides: list[str] | None = None) ->
 
 
 def resolve_recipe_paths(recipe: Recipe, base: Path) -> Recipe:
-    def absolute(p: Path | None) -> Path | None:
-        return p if p is None or p.is_absolute() else (base / p).resolve()
-
     updated = recipe.model_copy(deep=True)
-    for spec in _dataset_specs(updated):
-        spec.path = absolute(spec.path)
+    for setting, spec in _dataset_specs(updated):
+        spec.path = _absolute(spec.path, base, setting, DataError)
     if updated.distill is not None:
-        updated.distill.student.checkpoint = absolute(updated.distill.student.checkpoint)
+        student = updated.distill.student
+        student.checkpoint = _absolute(student.checkpoint, base, "distill.student.checkpoint", ConfigError)
     for field in ("checkpoint", "program", "onnx"):
         value = getattr(updated.model, field)
-        setattr(updated.model, field, absolute(value))
+        setattr(updated.model, field, _absolute(value, base, f"model.{field}", ConfigError))
     return updated
 
 
-def _dataset_specs(recipe: Recipe) -> list:
-    specs = [recipe.data.calibration, recipe.data.eval]
-    specs += [section.data.dataset for section in (recipe.distill, recipe.prune) if section is not None]
-    return [spec for spec in specs if spec is not None]
+def _absolute(path: Path | None, base: Path, setting: str, error: type[EdgePipelineError]) -> Path | None:
+    """A relative path resolved against the recipe's folder. A symlink loop fails here, naming the
+    setting, before anything else follows the link (Python < 3.13 raises RuntimeError for it)."""
+    if path is None:
+        return None
+    try:
+        resolved = (base / path).resolve()
+    except (RuntimeError, OSError) as exc:
+        raise error(f"{setting} {path} cannot be resolved (a symlink loop); point it at a real file or folder") \
+            from exc
+    return path if path.is_absolute() else resolved
+
+
+def _dataset_specs(recipe: Recipe) -> list[tuple[str, DatasetSpec]]:
+    specs = [("data.calibration.path", recipe.data.calibration), ("data.eval.path", recipe.data.eval)]
+    specs += [(f"{name}.data.dataset.path", section.data.dataset)
+              for name, section in (("distill", recipe.distill), ("prune", recipe.prune)) if section is not None]
+    return [(setting, spec) for setting, spec in specs if spec is not None]
 
 
 def available_targets() -> dict[str, Path]:

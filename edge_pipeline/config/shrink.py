@@ -178,3 +178,8 @@ class PruneConfig(StrictModel):
     recovery: Recovery = Field(default_factory=Recovery, description="Fine-tuning after pruning.")
     data: TransferData = Field(default_factory=TransferData, description="Data for Taylor scores and recovery.")
     model_name: str | None = Field(None, description="Lineage name of the pruned model (default '<input>-pruned').")
+    if_budget_met: Literal["skip", "fail"] = Field(
+        "skip", description="When the input model already meets the budget (e.g. a distilled student under "
+        "macs_fraction): skip makes no pruned model (a note says why; later stages use the input model), fail "
+        "stops the run before any training."
+    )

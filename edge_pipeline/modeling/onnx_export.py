@@ -32,6 +32,7 @@ def export_onnx(model, specs: InputSpec | list[InputSpec], config: ExportConfig,
     fixed_batch = None if dynamic else specs[0].shape[0]
     sample = {name: values[: config.check_samples] for name, values in check_inputs.items()}
     numeric = compare_with_torch(model, out_path, sample, fixed_batch, names)
+    check_finite_outputs(out_path, check_inputs, config.check_samples)
     for name, figures in numeric["outputs"].items():
         if not figures["max_abs_diff"] <= config.max_abs_diff or not figures["cosine"] >= config.min_cosine:
             raise StageError(
@@ -183,6 +184,45 @@ def compare_with_torch(model, onnx_path: Path, inputs: dict[str, np.ndarray], fi
     worst = {"max_abs_diff": max(o["max_abs_diff"] for o in outputs.values()),
              "cosine": min(o["cosine"] for o in outputs.values())}
     return {"samples": count, **worst, "outputs": outputs}
+
+
+def check_finite_outputs(onnx_path: Path, inputs: dict[str, np.ndarray], checked: int, batch: int = 64) -> None:
+    """Every calibration sample past the ``checked`` ones the comparison ran must give finite outputs:
+    a model that turns some input into NaN or Inf would otherwise pass export and break quantization
+    (an infinite range, an assertion deep in the quantizer)."""
+    from edge_pipeline.backends.base import RunnerOptions
+    from edge_pipeline.backends.registry import get_backend
+
+    count = len(next(iter(inputs.values())))
+    if count <= checked:
+        return
+    with get_backend("onnxruntime").runner(onnx_path, RunnerOptions(threads=2)) as runner:
+        fixed = runner.fixed_batch()
+        step = fixed or batch
+        last = count - step + 1 if fixed else count  # a fixed batch cannot take the short tail
+        for start in range(checked, last, step):
+            feed = {i.name: inputs[i.name][start : start + step] for i in runner.inputs}
+            rows = len(next(iter(feed.values())))
+            for name, value in runner.infer(feed).items():
+                finite = np.isfinite(np.asarray(value, dtype=np.float64)).reshape(rows, -1).all(axis=1)
+                if not finite.all():
+                    raise StageError(
+                        f"exported output '{name}' holds NaN or Inf for calibration sample "
+                        f"{start + int(np.argmax(~finite))}; fix the model (or drop the inputs that break it)"
+                    )
+
+
+def onnx_output_shapes(onnx_path: Path) -> dict[str, tuple[int | None, ...]]:
+    """Each graph output's per-sample shape (batch dropped; None where a dim is symbolic), read from the
+    graph alone: what a label check needs to know the number of classes."""
+    import onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    shapes = {}
+    for output in graph.output:
+        dims = output.type.tensor_type.shape.dim
+        shapes[output.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims[1:])
+    return shapes
 
 
 def run_once(onnx_path: Path, data) -> dict:

@@ -32,6 +32,11 @@ def check_reachable(model: torch.nn.Module, teacher: torch.nn.Module, example: I
     ignored = ignored_names(model, config, example)
     teacher_macs, _ = count_macs_params(teacher, example)
     budget = macs_budget(config, teacher_macs)
+    met = macs_budget_met(model, example, config, teacher_macs)
+    if met is not None:
+        if config.if_budget_met == "fail":
+            raise ConfigError(budget_met_error(met))
+        return  # nothing to prune: the stage skips, so no floor to check
     floor = smallest_macs(model, example, config, ignored)
     if floor > budget:
         raise ConfigError(
@@ -62,3 +67,29 @@ def latency_step_ratio(model, example, config: PruneConfig, ignored: list[str]) 
     current, _ = count_macs_params(model, example)
     return ratio_for_macs(model, example, config, ignored, int(current * config.target.step_fraction),
                           "prune.target.latency_fraction")
+
+
+class BudgetMetError(Exception):
+    """The input model already meets the budget; the stage turns this into a skip or a ConfigError
+    (prune.if_budget_met). Not an EdgePipelineError: it never reaches the user as it is."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason  # "<setting>: the input model ... within the budget"
+
+
+def macs_budget_met(model: torch.nn.Module, example: Inputs, config: PruneConfig, teacher_macs: int) -> str | None:
+    """Why pruning ``model`` to a MACs budget would remove nothing, or None when it must prune."""
+    if config.target.kind != "macs":
+        return None
+    macs, _ = count_macs_params(model, example)
+    budget = macs_budget(config, teacher_macs)
+    if macs > budget:
+        return None
+    return (f"prune.target.macs_fraction={config.target.macs_fraction}: the input model already has {macs:,} MACs "
+            f"({macs / teacher_macs:.1%} of the teacher's {teacher_macs:,}), within the budget of {budget:,}")
+
+
+def budget_met_error(reason: str) -> str:
+    return (f"{reason}, so pruning would remove nothing; lower the budget, drop the prune stage, or set "
+            "prune.if_budget_met=skip")

@@ -22,7 +22,7 @@ from edge_pipeline.errors import StageError
 from edge_pipeline.progress import progress
 from edge_pipeline.pruning import importance as imp
 from edge_pipeline.pruning.channels import count_macs_params, prune_channels
-from edge_pipeline.pruning.plan import latency_step_ratio, step_ratio
+from edge_pipeline.pruning.plan import BudgetMetError, latency_step_ratio, step_ratio
 from edge_pipeline.training.batches import Inputs, as_tuple
 
 
@@ -59,6 +59,11 @@ def run_schedule(model: torch.nn.Module, config: PruneConfig, inputs: ScheduleIn
 
 def _latency_schedule(model, config: PruneConfig, inputs: ScheduleInputs) -> list[dict]:
     measured = inputs.measure_latency(model, "step-0")
+    if measured["latency_vs_teacher"] <= config.target.latency_fraction:
+        raise BudgetMetError(
+            f"prune.target.latency_fraction={config.target.latency_fraction}: the input model already runs at "
+            f"{measured['latency_vs_teacher']:.2f}x the teacher's latency on {config.target.backend}"
+        )
     for step in range(1, config.target.max_steps + 1):
         if measured["latency_vs_teacher"] <= config.target.latency_fraction:
             return inputs.history

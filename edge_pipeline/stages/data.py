@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.calibration.readers import load_dataset
 from edge_pipeline.config.schema import Recipe
+from edge_pipeline.progress import progress
+
+OutputShapes = Mapping[str, Sequence[int | None]]  # output name -> per-sample shape (None: a symbolic dim)
 
 
 class RunData:
-    """Loads on first use and keeps what it loaded (the engine makes one per run)."""
+    """Loads on first use and keeps what it loaded (the engine makes one per run).
+
+    Data that loads but looks wrong (too few samples, a constant input) is warned about on stderr
+    once and kept in ``notes`` for the run's report.
+    """
 
     def __init__(self, recipe: Recipe):
         self.recipe = recipe
         self._loaded: dict[str, ArrayDataset] = {}
+        self._transfer: dict[str, tuple[ArrayDataset, str]] = {}  # key -> (data, recipe setting)
+        self.notes: list[str] = []
+        self._taken = 0
 
     def calibration(self) -> ArrayDataset:
         return self._load("calibration")
@@ -26,11 +38,52 @@ class RunData:
 
         key = f"transfer:{spec.model_dump_json()}"
         if key not in self._loaded:
-            self._loaded[key] = load_transfer(spec, self.recipe.input_specs, setting)
+            self._loaded[key] = self._warned(load_transfer(spec, self.recipe.input_specs, setting), setting)
+            self._transfer[key] = (self._loaded[key], setting)
         return self._loaded[key]
+
+    def take_notes(self) -> list[str]:
+        """Notes added since the last call (the engine moves them into the run's notes after each stage)."""
+        new = self.notes[self._taken :]
+        self._taken = len(self.notes)
+        return new
+
+    def check_labels(self, outputs: OutputShapes) -> None:
+        """Labels must index the model's classes: eval labels the output accuracy reads (the first
+        output, when it holds class scores), transfer labels the first class-score output (hard-label
+        CE). Called by a stage as soon as it knows the output shapes, before training or quantizing."""
+        accuracy_output = self._scored_output(outputs, first_only=True)
+        evaluation = self.eval()
+        if accuracy_output is not None and evaluation is not None:
+            classes = outputs[accuracy_output][0]
+            if classes is not None:
+                evaluation.check_label_range(int(classes), accuracy_output, "eval")
+        ce_output = self._scored_output(outputs, first_only=False)
+        classes = None if ce_output is None else outputs[ce_output][0]
+        if ce_output is None or classes is None:
+            return
+        for data, setting in self._transfer.values():
+            data.check_label_range(int(classes), ce_output, setting, allow_unlabelled=True)
+
+    def _scored_output(self, outputs: OutputShapes, first_only: bool) -> str | None:
+        """The benchmark's rule: class_score_outputs when the recipe lists them, else (batch, classes >= 2)."""
+        listed = self.recipe.class_score_outputs
+        for index, (name, shape) in enumerate(outputs.items()):
+            if index and first_only:
+                return None
+            scores = name in listed if listed is not None else len(shape) == 1 and (shape[0] is None or shape[0] >= 2)
+            if scores and len(shape) == 1:
+                return name
+        return None
 
     def _load(self, role: str) -> ArrayDataset:
         if role not in self._loaded:
             spec = getattr(self.recipe.data, role)
-            self._loaded[role] = load_dataset(spec, self.recipe.input_specs, role)
+            self._loaded[role] = self._warned(load_dataset(spec, self.recipe.input_specs, role), role)
         return self._loaded[role]
+
+    def _warned(self, data: ArrayDataset, role: str) -> ArrayDataset:
+        for warning in data.warnings(role):
+            progress("data", f"warning: {warning}")
+            self.notes.append(warning)
+        return data

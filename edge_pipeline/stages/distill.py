@@ -47,6 +47,7 @@ def run(view: StageRun) -> StageOutput:
     adapters = build_adapters(student.model, teacher, config.hints, example)
     data = view.data.transfer(config.data, "distill.data")
     evaluation = view.data.eval()
+    view.data.check_labels({o.name: o.sample_shape for o in outputs})  # before training
     io = model_io(recipe, outputs)
     _check_later_prune_budget(recipe, student.model, teacher, example)
     material = {"teacher": model_source_digest(recipe.model), "student_source": student.identity,

@@ -28,10 +28,20 @@ def run(view: StageRun) -> StageOutput:
 
     config = export_config(view.recipe, dict(view.targets))
     if view.recipe.model.onnx is not None:
-        return StageOutput(artifacts=ingest_one(view, model_source_digest(view.recipe.model), config))
-    made = [export_one(view, "teacher", None, model_source_digest(view.recipe.model), config)]
+        return StageOutput(artifacts=_labels_checked(view, ingest_one(view, model_source_digest(view.recipe.model),
+                                                                      config)))
+    made = [_labels_checked(view, export_one(view, "teacher", None, model_source_digest(view.recipe.model), config))]
     made += [export_one(view, a.model, a, a.sha256, config) for a in view.artifacts if a.kind in TORCH_KINDS]
     return StageOutput(artifacts=[a for artifacts in made for a in artifacts])
+
+
+def _labels_checked(view: StageRun, teacher: list[Artifact]) -> list[Artifact]:
+    """Labels outside the teacher's classes fail now, before quantizing and benchmarking (outside the
+    cached step: the eval labels are not part of its key)."""
+    from edge_pipeline.modeling.onnx_export import onnx_output_shapes
+
+    view.data.check_labels(onnx_output_shapes(Path(teacher[0].path)))
+    return teacher
 
 
 def export_one(view: StageRun, model_name: str, parent: Artifact | None, digest: str,

@@ -33,7 +33,7 @@ def run(view: StageRun) -> StageOutput:
     from edge_pipeline.distillation.outputs import build_output_losses, check_outputs_match, describe_outputs
     from edge_pipeline.modeling.loading import model_source_digest
     from edge_pipeline.pruning.channels import count_macs_params, ignored_names
-    from edge_pipeline.pruning.plan import check_reachable
+    from edge_pipeline.pruning.plan import BudgetMetError, budget_met_error, check_reachable, macs_budget_met
     from edge_pipeline.shrinking.collective import collective_step
     from edge_pipeline.shrinking.models import example_inputs, load_teacher, model_io, program_dynamic_shapes
     from edge_pipeline.training.distributed import ensure_process_group
@@ -51,10 +51,14 @@ def run(view: StageRun) -> StageOutput:
                         f"prune input {source.lineage}")
     losses = build_output_losses(outputs, recipe.class_score_outputs, config.recovery.output_losses,
                                  config.recovery.kd, recipe.outputs, "prune.recovery.output_losses")
-    check_reachable(source.model, teacher, example, config)
+    check_reachable(source.model, teacher, example, config)  # with if_budget_met=fail, a met budget fails here
+    met = macs_budget_met(source.model, example, config, count_macs_params(teacher, example)[0])
+    if met is not None:
+        return _skipped(source, met)
     ignored = ignored_names(source.model, config, example)
     data = view.data.transfer(config.data, "prune.data")
     evaluation = view.data.eval()
+    view.data.check_labels({o.name: o.sample_shape for o in outputs})  # before any training
     io = model_io(recipe, outputs)
     _check_labels(config, data)
     _check_ce_output(config, losses.hard_label_output(), [o.name for o in outputs])
@@ -93,8 +97,22 @@ def run(view: StageRun) -> StageOutput:
     def step(step_name, produce):
         return view.step(step_name, produce, config=config, data=(data, evaluation), extra=material)
 
-    artifacts, _ = collective_step(step, name, compute, save)
+    try:
+        artifacts, _ = collective_step(step, name, compute, save)
+    except BudgetMetError as exc:  # kind=latency: known only once the input model is measured
+        if config.if_budget_met == "fail":
+            raise ConfigError(budget_met_error(exc.reason)) from exc
+        return _skipped(source, exc.reason)
     return StageOutput(artifacts=artifacts)
+
+
+def _skipped(source: PruneSource, reason: str) -> StageOutput:
+    """No pruned model: later stages take the input model (the latest stage model, else the teacher)."""
+    from edge_pipeline.progress import progress
+
+    note = f"prune skipped: {reason}; later stages use '{source.lineage}' unchanged (prune.if_budget_met=skip)"
+    progress(STAGE, note)
+    return StageOutput(notes=[note])
 
 
 @dataclass

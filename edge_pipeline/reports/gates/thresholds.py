@@ -6,6 +6,7 @@ Markdown renderings print those same messages so the two never disagree.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -60,6 +61,9 @@ class GateResult:
 def latency_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: GateThresholds,
                  references: tuple[BenchmarkRow, BenchmarkRow] | None = None) -> GateResult:
     """``references``: (baseline run's teacher row, new run's teacher row) for the vs-teacher basis."""
+    unusable = _unusable_latency(base, new, references)
+    if unusable is not None:
+        return GateResult("latency", subject, FAIL, unusable, base.latency_ms.p50, new.latency_ms.p50)
     if limits.latency_basis == "vs-teacher":
         if references is None:
             return GateResult("latency", subject, SKIPPED,
@@ -90,10 +94,31 @@ def latency_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: Ga
     return GateResult("latency", subject, status, message, b, n, _pct(estimate.ratio))
 
 
+def _unusable_latency(base: BenchmarkRow, new: BenchmarkRow,
+                      references: tuple[BenchmarkRow, BenchmarkRow] | None) -> str | None:
+    """A p50 that is NaN, infinite or not positive compares as nothing (NaN passes every `<=` test
+    the wrong way): the gate fails, naming the run and the field."""
+    rows = [("baseline", base), ("new run", new)]
+    if references is not None:
+        rows += [("baseline's FP32 teacher", references[0]), ("new run's FP32 teacher", references[1])]
+    for which, row in rows:
+        p50 = row.latency_ms.p50
+        if not math.isfinite(p50) or p50 <= 0:
+            return f"the {which}'s latency_ms.p50 is {p50!r}, not a positive number: latency cannot be judged"
+    return None
+
+
 def accuracy_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: GateThresholds) -> GateResult:
     b, n = base.accuracy, new.accuracy
-    if b is None or n is None:
+    if b is None and n is None:
         return GateResult("accuracy", subject, SKIPPED, "no accuracy recorded (no labelled eval set); not gated", b, n)
+    if n is None or not math.isfinite(n):
+        # The baseline measured accuracy and the new run did not: a release that lost its accuracy fails.
+        return GateResult("accuracy", subject, FAIL, f"the new run's accuracy is {n!r} (baseline {b!r}): the "
+                          "release lost its accuracy measurement", b, n)
+    if b is None or not math.isfinite(b):
+        return GateResult("accuracy", subject, SKIPPED, f"the baseline's accuracy is {b!r}: nothing to compare "
+                          "against; not gated (store a new baseline)", b, n)
     drop = b - n
     change = f"{n - b:+.2f} pp"
     head = f"top-1 {b:.2f}% -> {n:.2f}% ({change}, same eval set, deterministic)"
