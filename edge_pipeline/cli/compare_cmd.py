@@ -80,8 +80,8 @@ def execute(args) -> int:
         write_text(args.markdown, render_gate_markdown(comparison))
     for result in comparison.results:
         if result.status in (FAIL, NOISE):
-            print(f"{result.status.upper():<12} {result.gate:<8} {result.subject}: {result.message}")
+            result(f"{result.status.upper():<12} {result.gate:<8} {result.subject}: {result.message}")
     for note in comparison.notes:
-        print(f"note: {note}", file=sys.stderr)
-    print(comparison.headline())
+        result(f"note: {note}", file=sys.stderr)
+    result(comparison.headline())
     return 0 if comparison.passed else GATE_FAILED_EXIT_CODE

@@ -7,6 +7,7 @@ from pathlib import Path
 from edge_pipeline.config.data import DatasetSpec
 from edge_pipeline.config.loader import load_config
 from edge_pipeline.config.locations import default_recipe_path, project_root, targets_dir
+from edge_pipeline.config.references import add_search_folder
 from edge_pipeline.config.schema import Recipe, TargetProfile
 from edge_pipeline.errors import ConfigError, DataError, EdgePipelineError
 
@@ -18,6 +19,7 @@ def load_recipe(path: Path | None = None, overrides: list[str] | None = None) ->
         return resolve_recipe_paths(recipe, project_root())
     path = Path(path)
     recipe = load_config(Recipe, path, overrides)
+    add_search_folder(path.resolve().parent)  # a factory, provider or metric module beside the recipe imports
     return resolve_recipe_paths(recipe, path.resolve().parent)
 
 

@@ -1,12 +1,20 @@
 """Resolve a recipe's 'package.module:function' references (model factories, data providers, metrics).
 
 Here, at the config layer, so that every layer that takes a user's function resolves it the same way.
+A reference may also name a file, 'model.py:build' or './models/net.py:build', read relative to the
+recipe's folder. Modules are looked up first in the recipe's folder and the current folder (as
+`python script.py` would), so a `model.py` next to the recipe imports without PYTHONPATH.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
+import sys
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 
 from edge_pipeline.errors import EdgePipelineError, ModelLoadError
 
@@ -14,11 +22,14 @@ from edge_pipeline.errors import EdgePipelineError, ModelLoadError
 def import_callable(reference: str, what: str = "factory",
                     error: type[EdgePipelineError] = ModelLoadError) -> Callable:
     """The callable ``reference`` names; ``what`` is the recipe key named in errors (raised as ``error``)."""
-    module_name, sep, attr = reference.partition(":")
+    module_name, sep, attr = reference.rpartition(":")
     if not sep or not module_name or not attr:
-        raise error(f"{what} '{reference}' must look like 'package.module:callable'")
+        raise error(f"{what} '{reference}' must look like 'package.module:callable' or 'file.py:callable'")
     try:
-        module = importlib.import_module(module_name)
+        module = import_user_module(module_name)
+    except FileNotFoundError as exc:
+        raise error(f"{what} '{reference}': no file {exc.filename}; paths are read relative to the recipe's "
+                    "folder") from exc
     except Exception as exc:  # any import failure is the user's module failing
         raise error(
             f"{what} '{reference}' does not import ({exc.__class__.__name__}: {exc}); "
@@ -36,6 +47,48 @@ def module_source(reference: str) -> str | None:
     import inspect
 
     try:
-        return inspect.getsource(importlib.import_module(reference.partition(":")[0]))
+        return inspect.getsource(import_user_module(reference.rpartition(":")[0]))
     except Exception:  # noqa: BLE001 - any failure to import or read means: no source to key on
         return None
+
+
+_FILE_SUFFIX = ".py"
+_search_folders: list[Path] = []
+
+
+def add_search_folder(folder: Path) -> None:
+    """Look up users' modules and files in ``folder`` too (the loader adds the recipe's folder)."""
+    folder = Path(folder).resolve()
+    if folder not in _search_folders:
+        _search_folders.insert(0, folder)
+
+
+def import_user_module(name: str) -> ModuleType:
+    if name.endswith(_FILE_SUFFIX):
+        return _import_file(name)
+    for folder in [*_search_folders, Path.cwd()]:
+        if str(folder) not in sys.path:
+            sys.path.append(str(folder))  # after site-packages: a user's file never shadows an installed package
+    return importlib.import_module(name)
+
+
+def _import_file(name: str) -> ModuleType:
+    path = next((folder / name for folder in [*_search_folders, Path.cwd()] if (folder / name).is_file()), None)
+    if path is None:
+        raise FileNotFoundError(2, "no such file", name)
+    path = path.resolve()
+    # One module per file path, named after it, so two 'model.py' files in two recipes never collide.
+    module_name = f"edge_pipeline_user_{path.stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:12]}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
