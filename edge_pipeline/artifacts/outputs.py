@@ -73,7 +73,7 @@ def check_output_folder(out: Path, inputs: Iterable[Path] = (), model_files: Ite
 
     Nothing of the user's is touched: only a probe file (created and removed) and temp siblings
     of ``out`` that a killed run of this tool left."""
-    target = Path(out).resolve()
+    target = _resolved_output(out, option)
     _refuse_root(target, out, option)
     _refuse_holder(target, out, option, inputs)
     if target.exists():
@@ -86,11 +86,11 @@ def check_output_folder(out: Path, inputs: Iterable[Path] = (), model_files: Ite
 def check_output_file(out: Path, inputs: Iterable[Path] = (), option: str = "--out") -> Path:
     """Refuse a result file path that is a folder, a root or one of the inputs, or cannot be
     written; return it resolved. An existing file there is overwritten (as `-o FILE` does)."""
-    target = Path(out).resolve()
+    target = _resolved_output(out, option)
     _refuse_root(target, out, option)
     if target.is_dir():
         raise OutputError(f"{option} {out} is a folder; name a file, e.g. {option} {Path(out) / 'results.json'}")
-    if target in {Path(p).resolve() for p in inputs}:
+    if target in {_resolved_input(p) for p in inputs}:
         raise OutputError(f"{option} {out} is one of the inputs; name a new file for the results")
     clean_stale_siblings(target)
     _check_room(target, out, option, MIN_FREE_FILE_BYTES)
@@ -126,6 +126,22 @@ def output_errors(final: Path, option: str = "--out") -> Iterator[None]:
                           f"space or choose a writable location with {option}") from exc
 
 
+def _resolved_output(out: Path, option: str) -> Path:
+    try:
+        return Path(out).resolve()
+    except (RuntimeError, OSError) as exc:  # Python < 3.13 raises RuntimeError for a symlink loop
+        raise OutputError(f"{option} {out} cannot be resolved ({exc}); remove the looping link or choose "
+                          "another location") from exc
+
+
+def _resolved_input(path: Path) -> Path:
+    """An input's absolute path; one that loops is left unresolved (reading it fails, naming it, later)."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):
+        return Path(os.path.abspath(path))
+
+
 def _refuse_root(target: Path, out: Path, option: str) -> None:
     if target.parent == target:
         raise OutputError(f"{option} {out} is a filesystem root; {NEW_FOLDER} below it, e.g. {option} "
@@ -139,7 +155,7 @@ def _refuse_holder(target: Path, out: Path, option: str, inputs: Iterable[Path])
         raise OutputError(f"{option} {out} is the current folder or holds it; write to a new folder inside it "
                           f"instead, e.g. {option} {Path(out) / 'bundle'}")
     for path in inputs:
-        held = Path(path).resolve()
+        held = _resolved_input(path)
         if target == held:
             raise OutputError(f"{option} {out} is the input {path}; {NEW_FOLDER}")
         if target in held.parents:

@@ -281,3 +281,13 @@ def test_bundle_from_before_the_marker_is_recognised_by_its_manifest(tmp_path):
     assert outputs.is_marked(old)
     (old / "manifest.json").write_text(json.dumps({"kind": "something else"}))
     assert not outputs.is_marked(old)
+
+
+def test_a_looping_link_as_out_is_one_line_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    before = snapshot(tmp_path)
+    code, _, err = run_cli(capsys, "export", "--out", "a/bundle")
+    assert_one_line_error(code, err, REFUSED, "a/bundle", "looping link")
+    assert snapshot(tmp_path) == before
