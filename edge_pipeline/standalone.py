@@ -24,6 +24,9 @@ def quantize_onnx(onnx_path: Path, target_name: str, calibration: Path, out: Pat
     ``input_shapes``, old opsets converted, dead constants folded), quantize it for the target, then
     load and run every artifact against the prepared FP32 model before the folder counts."""
     from edge_pipeline.backends.registry import get_backend
+    from edge_pipeline.benchmarking.scratch import claim_temp_root
+
+    claim_temp_root()  # scratch under one folder per process, swept by the next run if this one is killed
     from edge_pipeline.calibration.readers import load_dataset
     from edge_pipeline.config.loader import apply_overrides, validate_config
     from edge_pipeline.config.schema import DatasetSpec, ExportConfig, QuantizeConfig
@@ -120,6 +123,9 @@ def benchmark_files(paths: list[Path], out: Path | None, eval_data: Path | None,
     from edge_pipeline.benchmarking.host import fingerprint
     from edge_pipeline.benchmarking.results import RESULT_KIND, RESULT_SCHEMA_VERSION, to_csv
     from edge_pipeline.benchmarking.rounds import pool_rounds
+    from edge_pipeline.benchmarking.scratch import claim_temp_root
+
+    claim_temp_root()  # worker jobs under one folder per process, swept by the next run if this one is killed
 
     if rounds < 1:
         raise ConfigError(f"rounds must be at least 1, got {rounds}")

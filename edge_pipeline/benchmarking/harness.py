@@ -12,6 +12,8 @@ import numpy as np
 
 from edge_pipeline.errors import BackendUnavailableError, ConfigError, StageError
 
+PARENT_PID_VARIABLE = "EDGE_PIPELINE_BENCHMARK_PARENT"
+
 # The worker's exit code -> the error the parent raises (2: bad input such as a refused batch size).
 _ERRORS_BY_EXIT_CODE = {BackendUnavailableError.exit_code: BackendUnavailableError, ConfigError.exit_code: ConfigError}
 
@@ -20,6 +22,7 @@ def run_worker(job: dict, workdir: Path) -> dict:
     """Run ``edge_pipeline.benchmarking.worker`` on ``job``; raise with its message if it fails."""
     from edge_pipeline.backends.registry import descriptor_record
 
+    check_job(job)
     workdir.mkdir(parents=True, exist_ok=True)
     job = {**job, "backend_row": descriptor_record(job["backend"])}
     job_path, result_path = workdir / "job.json", workdir / "result.json"
@@ -27,6 +30,9 @@ def run_worker(job: dict, workdir: Path) -> dict:
     env = dict(os.environ)
     # Thread counts are set per session; keep OpenMP/MKL pools from adding their own.
     env.setdefault("OMP_NUM_THREADS", str(max(job["threads"])))
+    # The worker dies with this process (see worker.die_with_parent): an orphan would keep timing
+    # and skew the next run's numbers.
+    env[PARENT_PID_VARIABLE] = str(os.getpid())
     proc = subprocess.run(
         [sys.executable, "-m", "edge_pipeline.benchmarking.worker", str(job_path), str(result_path)],
         capture_output=True,
@@ -39,6 +45,26 @@ def run_worker(job: dict, workdir: Path) -> dict:
         error_type = _ERRORS_BY_EXIT_CODE.get(proc.returncode, StageError)
         raise error_type(f"benchmark of {job['artifact']} failed: {message.removeprefix('error: ')}")
     return json.loads(result_path.read_text())
+
+
+def check_job(job: dict) -> None:
+    """The counts a job times with, inside the bounds a recipe and the CLI allow (an API caller
+    skips both): 0 iterations would fail with an IndexError, 10**26 would never finish."""
+    from edge_pipeline.config import bounds
+
+    checks = [("iterations", job["iterations"], bounds.ITERATIONS)]
+    checks += [("batch size", size, bounds.BATCH_SIZE) for size in job["batch_sizes"]]
+    checks += [("threads", count, bounds.THREADS) for count in job["threads"]]
+    if job["warmup"] != "auto":
+        checks.append(("warmup", job["warmup"], bounds.WARMUP))
+    if job.get("time_budget_s") is not None:
+        checks.append(("time budget (s)", job["time_budget_s"], bounds.TIME_BUDGET_S))
+    if not job["batch_sizes"] or not job["threads"]:
+        raise ConfigError(f"benchmark of {job['artifact']}: list at least one batch size and one thread count")
+    for name, value, allowed in checks:
+        reason = bounds.out_of_range(value, allowed)
+        if reason is not None:
+            raise ConfigError(f"benchmark of {job['artifact']}: {name} {reason}")
 
 
 def write_eval_inputs(arrays: dict[str, np.ndarray], workdir: Path) -> Path:

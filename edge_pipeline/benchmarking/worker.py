@@ -11,8 +11,10 @@ start. Each batch size is then warmed up (a fixed count, or until the latency se
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -96,6 +98,33 @@ def _load_eval_inputs(job: dict):
     return ArrayDataset(arrays, None, job["eval_inputs"], "")
 
 
+def check_data_shapes(runner, eval_inputs: dict[str, np.ndarray] | None) -> None:
+    """Data whose samples do not have the model's input shape fails here naming both shapes, not
+    in the runtime with its own text (which names neither)."""
+    for info in runner.inputs if eval_inputs else ():
+        given = tuple(eval_inputs[info.name].shape[1:])
+        expected = info.shape[1:]
+        fits = len(given) == len(expected) and all(
+            not isinstance(want, int) or want <= 0 or want == got for want, got in zip(expected, given, strict=True))
+        if not fits:
+            from edge_pipeline.errors import DataError
+
+            model_shape = ["N", *(d if isinstance(d, int) and d > 0 else "?" for d in expected)]
+            raise DataError(f"the data for input '{info.name}' has samples of shape {list(given)} (arrays "
+                            f"{list(eval_inputs[info.name].shape)}); {runner.path.name} takes {model_shape}; "
+                            "pass data of that shape")
+
+
+def check_batch_memory(specs: InputSpecs, batch_size: int) -> None:
+    from edge_pipeline.benchmarking.memory import oversized_batch
+
+    reason = oversized_batch({name: (shape, dtype) for name, (shape, dtype, _) in specs.items()}, batch_size)
+    if reason is not None:
+        from edge_pipeline.errors import ConfigError
+
+        raise ConfigError(f"{reason}; time smaller batch sizes")
+
+
 def refused_batch_sizes(runner, batch_sizes: list[int]) -> list[int]:
     fixed = runner.fixed_batch()
     return [] if fixed is None else [b for b in batch_sizes if b != fixed]
@@ -139,6 +168,7 @@ def run_job(job: dict) -> dict:
             load_s = time.perf_counter() - load_start
             # Keyed by the model's input names (a one-array file feeds a one-input model).
             eval_inputs = eval_data.named_for([i.name for i in runner.inputs]) if eval_data is not None else None
+            check_data_shapes(runner, eval_inputs)
             refused = refused_batch_sizes(runner, job["batch_sizes"])
             if refused and job.get("on_fixed_batch", "skip") == "error":
                 _refuse(runner, refused)
@@ -168,7 +198,9 @@ def run_job(job: dict) -> dict:
 def _time_config(job: dict, runner, eval_inputs, batch_size: int) -> dict:
     from edge_pipeline.benchmarking.timing import sample, summarize, time_call, warm_up
 
-    feed = _feed(_input_specs(job, runner), eval_inputs, batch_size)
+    specs = _input_specs(job, runner)
+    check_batch_memory(specs, batch_size)
+    feed = _feed(specs, eval_inputs, batch_size)
     call = runner.prepare(feed)
     first_ms = time_call(call)
     warmup = warm_up(call, job["warmup"])
@@ -221,8 +253,47 @@ def _write_outputs(runner, eval_inputs: dict[str, np.ndarray], job: dict) -> Non
              **{name: np.concatenate(parts).astype(np.float32) for name, parts in collected.items()})
 
 
+# Set by harness.run_worker (kept in step with harness.PARENT_PID_VARIABLE; this module imports
+# nothing of the package at start-up, to keep the cold start the runtime's own).
+PARENT_PID_VARIABLE = "EDGE_PIPELINE_BENCHMARK_PARENT"
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Exit when the process that started this worker dies (killed, out of memory): an orphaned
+    worker would go on timing and skew the next run's numbers. Linux: the kernel sends SIGKILL
+    (prctl PR_SET_PDEATHSIG); elsewhere a thread watches the parent pid."""
+    expected = os.environ.get(PARENT_PID_VARIABLE)
+    if not expected:
+        return  # started by hand: no parent to follow
+    if not _set_death_signal():
+        threading.Thread(target=_watch_parent, args=(int(expected),), daemon=True).start()
+    if os.getppid() != int(expected):
+        os._exit(1)  # the parent died before the death signal was armed
+
+
+def _set_death_signal() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int, every_s: float = 0.5) -> None:
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    die_with_parent()
     job = json.loads(Path(argv[0]).read_text())
     from edge_pipeline.errors import EdgePipelineError
 

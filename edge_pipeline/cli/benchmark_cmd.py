@@ -6,7 +6,8 @@ Needs only numpy and the artifact's runtime: no torch, no export tooling. On a d
 Sweeps batch sizes x threads (x streams for OpenVINO); reports cold start (runtime import, load,
 first inference) apart from steady-state latency (p50/p90/p99, median 95% CI, MAD, outliers), and
 a host fingerprint (CPU, governor, clocks, memory, OS, runtime versions; Jetson board, nvpmodel
-power mode and clock locks). --out writes JSON and a CSV beside it.
+power mode and clock locks). --out FILE writes JSON and a CSV beside it; --out FOLDER (an existing
+one) writes FOLDER/benchmark.json and FOLDER/benchmark.csv. The location is checked before timing.
 
   edge-pipeline benchmark bundle/artifacts/*/*/*/model.int8.onnx --threads 1,2 --out jetson.json
   edge-pipeline benchmark --compare x86.json jetson.json
@@ -18,7 +19,9 @@ import argparse
 import json
 from pathlib import Path
 
-from edge_pipeline.cli.common import int_list
+from edge_pipeline.cli.output import result
+from edge_pipeline.config import bounds
+from edge_pipeline.config.bounds import float_in, int_in, int_list_in
 from edge_pipeline.errors import ConfigError
 
 
@@ -26,25 +29,31 @@ def warmup_value(text: str) -> int | str:
     if text == "auto":
         return text
     if text.isdigit():
-        return int(text)
+        return int_in(bounds.WARMUP)(text)
     raise argparse.ArgumentTypeError(f"'{text}' is neither a count of untimed runs (e.g. 20) nor 'auto'")
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("artifacts", nargs="*", type=Path, help="model files to time")
-    parser.add_argument("--batch-sizes", type=int_list, default=[1], help="comma-separated, e.g. 1,8")
-    parser.add_argument("--threads", type=int_list, default=[2], help="comma-separated, e.g. 1,2,4")
+    # Bounded like the recipe's benchmark section: a huge count would time until interrupted.
+    parser.add_argument("--batch-sizes", type=int_list_in(bounds.BATCH_SIZE), default=[1],
+                        help="comma-separated, e.g. 1,8")
+    parser.add_argument("--threads", type=int_list_in(bounds.THREADS), default=[2], help="comma-separated, e.g. 1,2,4")
     parser.add_argument("--variant", default=None,
                         help="runtime mode, e.g. OpenVINO f32 or bf16 "
                              "(default: f32 for OpenVINO, the runtime's own elsewhere)")
     parser.add_argument("--warmup", type=warmup_value, default=20,
                         help="untimed runs first, or 'auto': until the median of 10 runs moves < 5%%")
-    parser.add_argument("--iterations", type=int, default=200, help="timed runs per configuration")
-    parser.add_argument("--rounds", type=int, default=1,
+    parser.add_argument("--iterations", type=int_in(bounds.ITERATIONS), default=200,
+                        help="timed runs per configuration")
+    parser.add_argument("--rounds", type=int_in(bounds.ROUNDS), default=1,
                         help="time every file this many times, files in turn, each in a fresh process; samples pooled")
-    parser.add_argument("--time-budget", type=float, default=None, help="stop timing a configuration after this many s")
+    parser.add_argument("--time-budget", type=float_in(bounds.TIME_BUDGET_S), default=None,
+                        help="stop timing a configuration after this many s")
     parser.add_argument("--data", type=Path, default=None, help="inputs to time with (.npz with 'x' or .npy)")
-    parser.add_argument("--out", type=Path, default=None, help="write results JSON here (and the CSV beside it)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write results JSON to this file and the CSV beside it; an existing folder gets "
+                             "benchmark.json and benchmark.csv inside it")
     parser.add_argument("--csv", type=Path, default=None, help="write the CSV here instead")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"), default=None,
                         help="print B/A latency ratios per matching configuration of two result files")
@@ -74,29 +83,33 @@ def execute(args) -> int:
     report = api.benchmark(args.artifacts, args.out, args.data, args.batch_sizes, args.threads, args.warmup,
                            args.iterations, getattr(args, "streams", None), args.csv, args.time_budget, args.variant,
                            args.rounds)
-    for result in report["results"]:
-        _print_result(result)
+    for measured in report["results"]:
+        _print_result(measured)
     if args.out is not None:
-        print(json.dumps({"written": str(args.out), "csv": str(args.csv or args.out.with_suffix(".csv"))}))
+        from edge_pipeline.standalone import benchmark_outputs
+
+        # The same mapping the API wrote with (a folder -> folder/benchmark.json), on the given paths.
+        out, csv = benchmark_outputs(args.out, args.csv)
+        result(json.dumps({"written": str(out), "csv": str(csv)}))
     return 0
 
 
-def _print_result(result: dict) -> None:
-    cold = result.get("process_cold_start") or {}
+def _print_result(measured: dict) -> None:
+    cold = measured.get("process_cold_start") or {}
     if cold:
-        print(f"{result['artifact']}  cold start: import {cold['runtime_import_s'] * 1e3:.0f} ms + load "
+        result(f"{measured['artifact']}  cold start: import {cold['runtime_import_s'] * 1e3:.0f} ms + load "
               f"{cold['load_s'] * 1e3:.1f} ms + first inference {cold['first_inference_ms']:.2f} ms")
-    for config in result["configs"]:
+    for config in measured["configs"]:
         where = f"batch {config['batch_size']}  threads {config['threads']}"
         if config.get("streams") is not None:
             where += f"  streams {config['streams']}"
         if "skipped" in config:
-            print(f"{result['artifact']}  {where}  skipped: {config['skipped']}")
+            result(f"{measured['artifact']}  {where}  skipped: {config['skipped']}")
             continue
         lat = config["latency_ms"]
         low, high = lat["median_ci95"]
-        print(
-            f"{result['artifact']}  {where}  p50 {lat['p50']:.3f} ms [95% CI {low:.3f}-{high:.3f}]  "
+        result(
+            f"{measured['artifact']}  {where}  p50 {lat['p50']:.3f} ms [95% CI {low:.3f}-{high:.3f}]  "
             f"p90 {lat['p90']:.3f}  p99 {lat['p99']:.3f}  outliers {lat['outliers']}/{lat['n']}  "
             f"{config['throughput_per_s']:.0f}/s"
         )
@@ -105,5 +118,5 @@ def _print_result(result: dict) -> None:
 def _print_comparison(comparison: dict, files: list[Path]) -> int:
     from edge_pipeline.benchmarking.results import render_comparison
 
-    print(render_comparison(comparison, (str(files[0]), str(files[1]))))
+    result(render_comparison(comparison, (str(files[0]), str(files[1]))))
     return 0

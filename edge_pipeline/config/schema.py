@@ -12,6 +12,18 @@ from typing import Literal, TypeVar
 from pydantic import Field, field_validator, model_validator
 
 from edge_pipeline.config.base import StrictModel
+from edge_pipeline.config.bounds import (
+    BATCH_SIZE,
+    MAX_DIM,
+    THREADS,
+    BatchSize,
+    Iterations,
+    Rounds,
+    Samples,
+    TimeBudget,
+    Warmup,
+    bounded_list,
+)
 
 # DatasetSpec lives in the leaf module config/data.py (shrink.py needs it too); importing it here
 # keeps `from edge_pipeline.config.schema import DatasetSpec` working.
@@ -67,6 +79,9 @@ class InputSpec(StrictModel):
     def _positive(cls, shape: list[int]) -> list[int]:
         if len(shape) < 2 or any(d <= 0 for d in shape):
             raise ValueError(f"shape {shape} must have a batch dimension and positive sizes, e.g. [1, 3, 224, 224]")
+        if any(d > MAX_DIM for d in shape):
+            # A larger size overflows the int32 indexing of runtimes long before memory runs out.
+            raise ValueError(f"shape {shape} has a size above {MAX_DIM}; sizes are 1 to {MAX_DIM}")
         return shape
 
     @model_validator(mode="after")
@@ -106,7 +121,7 @@ class ExportConfig(StrictModel):
     opset: int = Field(18, ge=18, le=23, description="ONNX opset; the dynamo exporter needs 18 or newer.")
     dynamic_batch: bool | None = Field(None, description="Overrides input.dynamic_batch when set.")
     simplify: bool = Field(True, description="Run onnxslim after export.")
-    check_samples: int = Field(32, gt=0, description="Real inputs compared between PyTorch and ONNX Runtime.")
+    check_samples: Samples = Field(32, description="Real inputs compared between PyTorch and ONNX Runtime.")
     max_abs_diff: float = Field(1e-3, gt=0, description="Largest allowed |torch - onnx| on any output element.")
     min_cosine: float = Field(0.9999, gt=0, le=1, description="Smallest allowed cosine similarity of outputs.")
 
@@ -126,7 +141,7 @@ class QuantizeConfig(StrictModel):
         "refuse it. Set it in a target profile to use it for one target."
     )
     method: CalibrationMethod = Field("minmax", description="Activation range calibration.")
-    samples: int = Field(128, gt=0, description="Calibration samples drawn from data.calibration.")
+    samples: Samples = Field(128, description="Calibration samples drawn from data.calibration.")
     percentile: float = Field(99.999, gt=90, le=100, description="Percentile for method=percentile.")
     num_bins: int = Field(2048, ge=128, description="Histogram bins for entropy and percentile.")
     per_channel: bool = Field(True, description="Per-output-channel weight scales.")
@@ -175,29 +190,32 @@ class QuantizeConfig(StrictModel):
     min_cosine_per_output: dict[str, float] = Field(
         default_factory=dict, description="Per-output floors by output name, e.g. {boxes: 0.999}; override min_cosine."
     )
-    fidelity_samples: int = Field(
-        64, gt=0, description="Samples of data.eval (or calibration) the fidelity check runs."
+    fidelity_samples: Samples = Field(
+        64, description="Samples of data.eval (or calibration) the fidelity check runs."
     )
 
 
 class BenchmarkConfig(StrictModel):
-    warmup: int = Field(20, ge=0, description="Untimed runs before timing.")
-    iterations: int = Field(200, gt=0, description="Timed runs per configuration (upper bound with a budget).")
-    time_budget_s: float | None = Field(None, gt=0, description="Stop timing a configuration after this long.")
-    rounds: int = Field(
-        1, ge=1, description="Fresh worker processes per artifact, taken in turn across the run's artifacts; "
+    warmup: Warmup = Field(20, description="Untimed runs before timing.")
+    iterations: Iterations = Field(200, description="Timed runs per configuration (upper bound with a budget).")
+    time_budget_s: TimeBudget | None = Field(None, description="Stop timing a configuration after this long.")
+    rounds: Rounds = Field(
+        1, description="Fresh worker processes per artifact, taken in turn across the run's artifacts; "
         "samples are pooled (iterations and the budget are per round)."
     )
     batch_sizes: list[int] = Field(default_factory=lambda: [1], description="Batch sizes to time.")
     threads: list[int] = Field(default_factory=lambda: [2], description="Intra-op thread counts to time.")
-    eval_batch_size: int = Field(64, gt=0, description="Batch used for the accuracy pass when shapes allow.")
+    eval_batch_size: BatchSize = Field(64, description="Batch used for the accuracy pass when shapes allow.")
 
-    @field_validator("batch_sizes", "threads")
+    @field_validator("batch_sizes")
     @classmethod
-    def _positive_list(cls, values: list[int]) -> list[int]:
-        if not values or any(v <= 0 for v in values):
-            raise ValueError(f"{values} must be a non-empty list of positive integers")
-        return values
+    def _batch_sizes_in_range(cls, values: list[int]) -> list[int]:
+        return bounded_list(values, BATCH_SIZE)
+
+    @field_validator("threads")
+    @classmethod
+    def _threads_in_range(cls, values: list[int]) -> list[int]:
+        return bounded_list(values, THREADS)
 
 
 class DeviceSpec(StrictModel):

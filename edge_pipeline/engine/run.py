@@ -20,6 +20,7 @@ from edge_pipeline.config.recipes import load_target
 from edge_pipeline.config.schema import Recipe, TargetProfile, effective_stage_config
 from edge_pipeline.engine.code import code_digest, package_modules
 from edge_pipeline.engine.order import plan_stages
+from edge_pipeline.engine.preflight import preflight
 from edge_pipeline.engine.versions import tool_versions
 from edge_pipeline.progress import progress
 from edge_pipeline.stages.base import Producer, StageDescriptor, StageOutput, StageRun, StepRecord
@@ -50,6 +51,7 @@ class Engine:
         self.state = RunState()
 
     def run(self, out: Path | None) -> Path | None:
+        preflight(self.recipe, self.targets, [stage.name for stage in self.stages])  # batch memory, temp folder
         # Bad data and target settings fail here, before any model is trained or exported.
         self.data.calibration()
         self.data.eval()
@@ -61,10 +63,16 @@ class Engine:
 
     def _run_stage(self, stage: StageDescriptor, out: Path | None) -> None:
         progress(stage.name, "start")
+        steps_before = len(self.state.lineage)
         output: StageOutput = import_reference(stage.run)(self._view(stage.name, out))
+        reused = sum(record.cached for record in self.state.lineage[steps_before:])
+        if reused:  # one line per stage: a warm re-run would otherwise print a line per step
+            progress(stage.name, f"{reused} of {len(self.state.lineage) - steps_before} steps unchanged, "
+                                 "re-using cached results")
         self.state.artifacts += output.artifacts
         self.state.rows += output.rows
         self.state.notes += output.notes
+        self.state.notes += self.data.take_notes()  # data warnings (constant inputs, tiny sets) seen so far
         self.state.bundle = output.bundle or self.state.bundle
 
     def _view(self, stage: str, out: Path | None) -> StageRun:
@@ -81,8 +89,6 @@ class Engine:
         started = time.perf_counter()
         obtained = self.cache.obtain(key, lambda directory: _produce(stage, step, produce, directory),
                                      on_evict=lambda problem: self._evicted(stage, step, problem))
-        if obtained.cached:
-            progress(stage, f"{step}: unchanged, re-using cached result")
         entry = obtained.entry
         artifacts = [_absolute(a, entry.directory) for a in entry.payload["artifacts"]]
         self.state.lineage.append(

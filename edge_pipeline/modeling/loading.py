@@ -6,12 +6,14 @@ arbitrary classes.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from edge_pipeline.artifacts.hashing import sha256_file, sha256_json
 from edge_pipeline.config.references import import_callable, module_source
 from edge_pipeline.config.schema import InputSpec, ModelSpec
-from edge_pipeline.errors import ModelLoadError
+from edge_pipeline.errors import EdgePipelineError, ModelLoadError
+from edge_pipeline.modeling.onnx_source import external_data_files
 
 
 def load_torch_model(spec: ModelSpec):
@@ -25,16 +27,33 @@ def load_torch_model(spec: ModelSpec):
         )
     if spec.program is not None:
         return _load_program(Path(spec.program))
-    factory = import_callable(spec.factory)
-    try:
+    with _user_code(spec.factory, "importing it"):
+        factory = import_callable(spec.factory)
+    with _user_code(spec.factory, "building the model"):
         model = factory(**spec.kwargs)
-    except Exception as exc:
-        raise ModelLoadError(f"factory '{spec.factory}' raised {exc.__class__.__name__}: {exc}") from exc
     if not isinstance(model, torch.nn.Module):
         raise ModelLoadError(f"factory '{spec.factory}' returned {type(model).__name__}, not a torch.nn.Module")
     if spec.checkpoint is not None:
         load_checkpoint(model, Path(spec.checkpoint))
     return model.eval()
+
+
+@contextmanager
+def _user_code(factory: str, doing: str):
+    """The user's factory failing in any way, exiting included, is a ModelLoadError naming it:
+    a ``sys.exit(3)`` in it would otherwise end the run with exit code 3 (a missing runtime) and
+    no message. Ctrl-C still interrupts."""
+    try:
+        yield
+    except EdgePipelineError:
+        raise  # already one line naming the factory (e.g. a module that does not import)
+    except SystemExit as exc:
+        raise ModelLoadError(f"factory '{factory}' called sys.exit({exc.code!r}) while {doing}; make it return "
+                             "an nn.Module (or raise an exception saying what is wrong)") from exc
+    except Exception as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ModelLoadError(f"factory '{factory}' raised {exc.__class__.__name__} while {doing}"
+                             f"{f': {detail}' if detail else ''}; fix the factory or model.kwargs") from exc
 
 
 def read_state_dict(path: Path) -> dict:
@@ -43,9 +62,7 @@ def read_state_dict(path: Path) -> dict:
     if not path.is_file():
         raise ModelLoadError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
+        return _read_safetensors(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -58,6 +75,19 @@ def read_state_dict(path: Path) -> dict:
     if not isinstance(state, dict):
         raise ModelLoadError(f"checkpoint {path} holds a {type(state).__name__}, not a state_dict")
     return state
+
+
+def _read_safetensors(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # SafetensorError on a truncated or foreign file, OSError on a bad read
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise ModelLoadError(
+            f"checkpoint {path} is not a readable .safetensors file ({detail}); it may be truncated: copy it "
+            "again, or re-save it with safetensors.torch.save_file(model.state_dict(), ...)"
+        ) from exc
 
 
 def load_checkpoint(model, path: Path) -> None:
@@ -114,14 +144,16 @@ def model_source_digest(spec: ModelSpec) -> str:
     if spec.onnx is not None:
         onnx_path = Path(spec.onnx)
         material["onnx"] = sha256_file(onnx_path) if onnx_path.is_file() else str(onnx_path)
-        data = Path(str(onnx_path) + ".data")
-        if data.is_file():
-            material["onnx_data"] = sha256_file(data)
+        # Every external weight file the model names (not only '<model>.onnx.data'): new weights, new key.
+        for data in external_data_files(onnx_path):
+            if data.is_file():
+                material.setdefault("onnx_data", {})[data.name] = sha256_file(data)
     elif spec.program is not None:
         material["program"] = sha256_file(Path(spec.program)) if Path(spec.program).is_file() else str(spec.program)
     else:
         material["factory"] = spec.factory
-        source = module_source(spec.factory)
+        with _user_code(spec.factory, "importing it"):
+            source = module_source(spec.factory)
         material["factory_source"] = sha256_json(source) if source is not None else "unavailable"
         if spec.checkpoint is not None and Path(spec.checkpoint).is_file():
             material["checkpoint"] = sha256_file(Path(spec.checkpoint))

@@ -51,12 +51,44 @@ def _load(source: Path):
 
     if not Path(source).is_file():
         raise ModelLoadError(f"model.onnx {source} does not exist; point it at an .onnx file")
+    missing = [path for path in external_data_files(Path(source)) if not path.is_file()]
+    if missing:
+        raise ModelLoadError(f"model.onnx {source} keeps its weights in {', '.join(p.name for p in missing)}, which "
+                             f"is missing from {Path(source).parent}; copy it beside the .onnx file (keep its name)")
     try:
         return onnx.load(str(source))
     except Exception as exc:  # protobuf decode errors, missing external data
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise ModelLoadError(f"model.onnx {source} is not a readable ONNX model ({exc.__class__.__name__}: {first}); "
                              "re-export it or name the right file") from exc
+
+
+def external_data_files(source: Path) -> list[Path]:
+    """The files an ONNX model keeps its weights in (external data), resolved beside it; [] for a
+    self-contained model or one that does not read (loading it reports that)."""
+    import onnx
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
+    try:
+        model = onnx.load(str(source), load_external_data=False)
+    except Exception:  # noqa: BLE001 - an unreadable file has no external data to list
+        return []
+    tensors = [tensor for tensor in _all_tensors(model) if uses_external_data(tensor)]
+    locations = sorted({ExternalDataInfo(tensor).location for tensor in tensors})
+    return [Path(source).parent / location for location in locations]
+
+
+def _all_tensors(model):
+    """Initializers and tensor attributes of every graph, subgraphs (If/Loop bodies) included."""
+    graphs, tensors = [model.graph], []
+    while graphs:
+        graph = graphs.pop()
+        tensors += list(graph.initializer)
+        for node in graph.node:
+            for attribute in node.attribute:
+                tensors += ([attribute.t] if attribute.HasField("t") else []) + list(attribute.tensors)
+                graphs += ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs)
+    return tensors
 
 
 def _opset(model) -> int:

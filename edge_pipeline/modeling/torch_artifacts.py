@@ -33,4 +33,9 @@ def load_torch_artifact(artifact: Artifact):
 
     if artifact.kind != "torch-program":
         raise ModelLoadError(f"artifact {artifact.id} is a {artifact.kind}, not a torch-program")
-    return torch.export.load(str(artifact.path)).module()
+    try:
+        return torch.export.load(str(artifact.path)).module()
+    except Exception as exc:  # a damaged or truncated file: zip, pickle and torch errors alike
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise ModelLoadError(f"torch.export program {artifact.path} of {artifact.id} does not load ({detail}); "
+                             "it is damaged: delete it (or the stage cache) and run again") from exc

@@ -21,7 +21,7 @@ def test_cold_run_prints_the_bundle_and_writes_reports(default_run):
 def test_warm_rerun_reuses_every_stage(default_run):
     warm = subprocess.run(default_run.command, capture_output=True, text=True)
     assert warm.returncode == 0, warm.stderr[-2000:]
-    assert "re-using cached result" in warm.stderr and ": running" not in warm.stderr
+    assert "re-using cached results" in warm.stderr and ": running" not in warm.stderr
 
 
 def ort_rows(bundle, model):

@@ -54,13 +54,34 @@ class OnnxRuntimeRunner(Runner):
         try:
             self.session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
         except Exception as exc:
-            raise StageError(f"ONNX Runtime cannot load {self.path}: {str(exc).splitlines()[0]}") from exc
+            raise StageError(_load_failure(self.path, exc)) from exc
         self._inputs = [InputInfo(i.name, tuple(i.shape), _ort_dtype(i.type)) for i in self.session.get_inputs()]
         self._outputs = [o.name for o in self.session.get_outputs()]
 
 
     def _infer(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self.session.run(None, feed)
+
+
+def _load_failure(path: Path, exc: Exception) -> str:
+    """One line: the op ORT lacks where that is the cause, else ORT's first line."""
+    from edge_pipeline.backends.onnxruntime.ops import missing_op, unsupported_op_message
+
+    op = missing_op(str(exc))
+    if op is not None:
+        return unsupported_op_message(path.name, [op])
+    return f"ONNX Runtime cannot load {path}: {str(exc).splitlines()[0]}"
+
+
+def _refuse_unknown_ops(onnx_path: Path) -> None:
+    """An op ORT cannot run fails before calibration, named, not inside ORT's calibrator."""
+    import onnx
+
+    from edge_pipeline.backends.onnxruntime.ops import unknown_ops, unsupported_op_message
+
+    ops = unknown_ops(onnx.load(str(onnx_path), load_external_data=False))
+    if ops:
+        raise StageError(unsupported_op_message(onnx_path.name, ops))  # the prepared copy keeps the name
 
 
 def _ort_dtype(type_string: str) -> str:
@@ -180,6 +201,7 @@ class OnnxRuntimeBackend(Backend):
             produce_mobile_artifacts,
         )
 
+        _refuse_unknown_ops(Path(onnx_path))
         mobile = mobile_options(target)  # validated before calibration starts
         if mobile is not None:
             check_mobile_source(Path(onnx_path), mobile)
