@@ -7,7 +7,8 @@ Exit codes (the one table; `edge-pipeline` returns these):
     2   ConfigError, ModelLoadError, DataError   bad input: recipe, target, model or data
     3   BackendUnavailableError   a runtime package is missing (the message names the pip extra)
     4   StageError   a stage ran and its result failed a check
-    5   OutputError   the output location is refused (not a bundle this tool wrote, a file, a
+    5-8 `compare` gate outcomes (a gate failed, different recipes, a missing artifact, unknown schema)
+    9   OutputError   the output location is refused (not a bundle this tool wrote, a file, a
         filesystem root), not writable, or too small for the artifacts
     130 interrupted (Ctrl-C); finished steps stay cached
 """
@@ -65,7 +66,7 @@ class FidelityFloorError(StageError):
 class OutputError(EdgePipelineError):
     """The output location cannot take the result; nothing of the user's was touched."""
 
-    exit_code = 5
+    exit_code = 9
 
 
 INTERRUPTED_EXIT_CODE = 130

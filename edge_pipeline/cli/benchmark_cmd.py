@@ -19,7 +19,7 @@ import argparse
 import json
 from pathlib import Path
 
-from edge_pipeline.cli.output import result
+from edge_pipeline.cli.output import print_result
 from edge_pipeline.config import bounds
 from edge_pipeline.config.bounds import float_in, int_in, int_list_in
 from edge_pipeline.errors import ConfigError
@@ -90,25 +90,25 @@ def execute(args) -> int:
 
         # The same mapping the API wrote with (a folder -> folder/benchmark.json), on the given paths.
         out, csv = benchmark_outputs(args.out, args.csv)
-        result(json.dumps({"written": str(out), "csv": str(csv)}))
+        print_result(json.dumps({"written": str(out), "csv": str(csv)}))
     return 0
 
 
 def _print_result(measured: dict) -> None:
     cold = measured.get("process_cold_start") or {}
     if cold:
-        result(f"{measured['artifact']}  cold start: import {cold['runtime_import_s'] * 1e3:.0f} ms + load "
+        print_result(f"{measured['artifact']}  cold start: import {cold['runtime_import_s'] * 1e3:.0f} ms + load "
               f"{cold['load_s'] * 1e3:.1f} ms + first inference {cold['first_inference_ms']:.2f} ms")
     for config in measured["configs"]:
         where = f"batch {config['batch_size']}  threads {config['threads']}"
         if config.get("streams") is not None:
             where += f"  streams {config['streams']}"
         if "skipped" in config:
-            result(f"{measured['artifact']}  {where}  skipped: {config['skipped']}")
+            print_result(f"{measured['artifact']}  {where}  skipped: {config['skipped']}")
             continue
         lat = config["latency_ms"]
         low, high = lat["median_ci95"]
-        result(
+        print_result(
             f"{measured['artifact']}  {where}  p50 {lat['p50']:.3f} ms [95% CI {low:.3f}-{high:.3f}]  "
             f"p90 {lat['p90']:.3f}  p99 {lat['p99']:.3f}  outliers {lat['outliers']}/{lat['n']}  "
             f"{config['throughput_per_s']:.0f}/s"
@@ -118,5 +118,5 @@ def _print_result(measured: dict) -> None:
 def _print_comparison(comparison: dict, files: list[Path]) -> int:
     from edge_pipeline.benchmarking.results import render_comparison
 
-    result(render_comparison(comparison, (str(files[0]), str(files[1]))))
+    print_result(render_comparison(comparison, (str(files[0]), str(files[1]))))
     return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edge_pipeline.cli.output import result
+from edge_pipeline.cli.output import print_result
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,19 +41,20 @@ def _info(root: Path, verify: bool) -> int:
     from edge_pipeline.artifacts.cache_admin import cache_info
 
     info = cache_info(root, verify=verify)
-    result(f"cache: {root}")
+    print_result(f"cache: {root}")
     if not info.exists:
-        result("no stage entries (nothing cached here yet)")
+        print_result("no stage entries (nothing cached here yet)")
         return 0
-    result(f"{'stage':<14} {'entries':>8} {'size':>10}")
+    print_result(f"{'stage':<14} {'entries':>8} {'size':>10}")
     for stage in info.stages:
-        result(f"{stage.name:<14} {stage.entries:>8} {_size(stage.size_bytes):>10}")
+        print_result(f"{stage.name:<14} {stage.entries:>8} {_size(stage.size_bytes):>10}")
     total = sum(s.size_bytes for s in info.stages)
-    result(f"{'total':<14} {sum(s.entries for s in info.stages):>8} {_size(total):>10}")
+    print_result(f"{'total':<14} {sum(s.entries for s in info.stages):>8} {_size(total):>10}")
     for name, problem in info.corrupt:
-        result(f"corrupt: {name} ({problem}); the next run rebuilds it")
+        print_result(f"corrupt: {name} ({problem}); the next run rebuilds it")
     for name, stale in info.temps:
-        result(f"partial: {name} ({'left by a killed run; cache clean removes it' if stale else 'a run in progress'})")
+        state = "left by a killed run; cache clean removes it" if stale else "a run in progress"
+        print_result(f"partial: {name} ({state})")
     return 0
 
 
@@ -61,10 +62,11 @@ def _clean(root: Path, stage: str | None, older_than: float | None) -> int:
     from edge_pipeline.artifacts.cache_admin import clean_cache
 
     result = clean_cache(root, stage=stage, older_than_days=older_than)
-    result(f"cache: {root}")
-    result(f"removed {result.entries} entries ({_size(result.size_bytes)}) and {result.temps} stale partial folders")
+    print_result(f"cache: {root}")
+    print_result(f"removed {result.entries} entries ({_size(result.size_bytes)}) and {result.temps} stale partial "
+                 "folders")
     for name in result.busy:
-        result(f"kept {name}: a run is building it")
+        print_result(f"kept {name}: a run is building it")
     return 0
 
 

@@ -14,6 +14,8 @@ import re
 import sys
 from pathlib import Path
 
+from edge_pipeline.cli.output import print_result
+
 _NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|pp)?\s*$")
 
 
@@ -78,10 +80,10 @@ def execute(args) -> int:
         write_text(args.junit, render_junit(comparison))
     if args.markdown:
         write_text(args.markdown, render_gate_markdown(comparison))
-    for result in comparison.results:
-        if result.status in (FAIL, NOISE):
-            result(f"{result.status.upper():<12} {result.gate:<8} {result.subject}: {result.message}")
+    for gate in comparison.results:
+        if gate.status in (FAIL, NOISE):
+            print_result(f"{gate.status.upper():<12} {gate.gate:<8} {gate.subject}: {gate.message}")
     for note in comparison.notes:
-        result(f"note: {note}", file=sys.stderr)
-    result(comparison.headline())
+        print(f"note: {note}", file=sys.stderr)
+    print_result(comparison.headline())
     return 0 if comparison.passed else GATE_FAILED_EXIT_CODE

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from edge_pipeline.cli.output import result
+from edge_pipeline.cli.output import print_result
 
 
 @dataclass
@@ -37,20 +37,20 @@ def execute(args) -> int:
     versions = tool_versions()
     torch_missing = [] if "torch" in versions else [f"torch: missing; export, distill and prune need: {torch_hint()}"]
     if args.json:
-        result(json.dumps({"host": host, "backends": [asdict(b) for b in backends], "versions": versions,
+        print_result(json.dumps({"host": host, "backends": [asdict(b) for b in backends], "versions": versions,
                           "problems": torch_missing}, indent=2, default=str))
         return 0
-    result(f"host: {host['cpu_model']} "
+    print_result(f"host: {host['cpu_model']} "
           f"({host['usable_cpus']} usable cpus, flags: {', '.join(host['cpu_flags']) or '-'})")
     for health in backends:
-        result(f"{health.name:<12} {health.status}")
+        print_result(f"{health.name:<12} {health.status}")
         for part in health.works:
-            result(f"{'':<14}works:   {part}")
+            print_result(f"{'':<14}works:   {part}")
         for part in health.missing:
-            result(f"{'':<14}missing: {part}")
-    result("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+            print_result(f"{'':<14}missing: {part}")
+    print_result("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     for line in torch_missing:
-        result(line)
+        print_result(line)
     return 0
 
 

@@ -1,7 +1,7 @@
 """Stdout carries a command's result and nothing else, so `bundle=$(edge-pipeline run)` captures
 exactly the bundle path: while a command runs, everything else written to stdout — progress,
 third-party libraries' prints and progress bars, C-level output of runtimes and worker processes
-that inherit the descriptor — goes to stderr. Commands write their result with ``result``."""
+that inherit the descriptor — goes to stderr. Commands write their result with ``print_result``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 _result_writer: Callable[[str], None] | None = None
 
 
-def result(*values: object, sep: str = " ", end: str = "\n") -> None:
+def print_result(*values: object, sep: str = " ", end: str = "\n") -> None:
     """Write part of the command's result to the real stdout (print's signature)."""
     text = sep.join(str(v) for v in values) + end
     if _result_writer is None:

@@ -1,14 +1,14 @@
 """Quantize an ONNX model to INT8 for a target, calibrated on .npz/.npy/image-folder data.
 
 --out must be a new folder, an empty one, or a folder edge-pipeline wrote (replaced whole); anything
-else is refused with exit code 5 before quantizing, and left untouched.
+else is refused with exit code 9 before quantizing, and left untouched.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from edge_pipeline.cli.output import result
+from edge_pipeline.cli.output import print_result
 
 
 def add_arguments(parser) -> None:
@@ -30,5 +30,6 @@ def execute(args) -> int:
     from edge_pipeline.standalone import parse_input_shape
 
     shapes = dict(parse_input_shape(text) for text in args.input_shapes)
-    result(api.quantize(args.onnx, args.target, args.calibration, args.out, args.overrides, args.input_name, shapes))
+    print_result(api.quantize(args.onnx, args.target, args.calibration, args.out, args.overrides, args.input_name,
+                              shapes))
     return 0

@@ -4,13 +4,13 @@ Progress goes to stderr; the bundle path is printed on stdout at the end.
 
 --out must be a new folder, an empty one, or a bundle edge-pipeline wrote (it carries a
 .edge-pipeline-bundle marker and is replaced whole). Anything else (a folder of your files, a
-file, /, the current folder) is refused with exit code 5 before any stage runs, and left untouched.
+file, /, the current folder) is refused with exit code 9 before any stage runs, and left untouched.
 """
 
 from __future__ import annotations
 
 from edge_pipeline.cli.common import add_recipe_arguments
-from edge_pipeline.cli.output import result
+from edge_pipeline.cli.output import print_result
 
 
 def add_arguments(parser) -> None:
@@ -24,7 +24,7 @@ def execute(args) -> int:
     bundle = api.run(args.recipe, args.out, args.overrides, args.cache_dir, use_cache=not args.no_cache)
     if not getattr(args, "quiet", False):
         _print_summary(bundle)
-    result(bundle)
+    print_result(bundle)
     return 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from edge_pipeline.cli.output import result
+from edge_pipeline.cli.output import print_result
 
 
 def add_arguments(parser) -> None:
@@ -17,11 +17,11 @@ def execute(args) -> int:
 
     targets = [load_target(name) for name in available_targets()]
     if args.json:
-        result(json.dumps([{"name": name, "backend": t.backend, "precisions": list(t.precisions),
+        print_result(json.dumps([{"name": name, "backend": t.backend, "precisions": list(t.precisions),
                            "description": t.metadata.description.strip()}
                           for name, t in zip(available_targets(), targets, strict=True)], indent=2))
         return 0
     for name, target in zip(available_targets(), targets, strict=True):
         summary = target.metadata.description.strip().split(".")[0]
-        result(f"{name:<28} backend={target.backend:<12} precisions={','.join(target.precisions):<12} {summary}")
+        print_result(f"{name:<28} backend={target.backend:<12} precisions={','.join(target.precisions):<12} {summary}")
     return 0

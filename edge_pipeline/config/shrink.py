@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from edge_pipeline.config.base import StrictModel
+from edge_pipeline.config.bounds import Epochs, Threads
 from edge_pipeline.config.data import DatasetSpec
 from edge_pipeline.config.training import TrainConfig
 
@@ -124,15 +125,15 @@ class PruneTarget(StrictModel):
         0.4, gt=0, lt=1, description="kind=latency: at most this fraction of the teacher's FP32 latency, measured."
     )
     backend: str = Field("onnxruntime", description="kind=latency: backend that measures (batch 1, FP32).")
-    threads: int = Field(2, gt=0, description="kind=latency: intra-op threads while measuring.")
+    threads: Threads = Field(2, description="kind=latency: intra-op threads while measuring.")
     step_fraction: float = Field(
         0.8, gt=0, lt=1, description="kind=latency: each extra step keeps this fraction of the current MACs."
     )
-    max_steps: int = Field(8, gt=0, description="kind=latency: give up after this many pruning steps.")
+    max_steps: int = Field(8, gt=0, le=1_000, description="kind=latency: give up after this many pruning steps.")
 
 
 class Sparsity(StrictModel):
-    epochs: int = Field(0, ge=0, description="importance=bn_scale: L1-on-BN-scale training epochs before pruning.")
+    epochs: Epochs = Field(0, description="importance=bn_scale: L1-on-BN-scale training epochs before pruning.")
     strength: float = Field(1e-4, gt=0, description="L1 coefficient on BatchNorm scales (network slimming).")
 
 
@@ -156,7 +157,7 @@ class PruneConfig(StrictModel):
     )
     target: PruneTarget = Field(default_factory=PruneTarget, description="The budget.")
     steps: int = Field(
-        1, gt=0,
+        1, gt=0, le=1_000,
         description="Prune -> recover repetitions that reach the budget (kind=latency: until under it, "
         "at most target.max_steps).",
     )
@@ -173,7 +174,8 @@ class PruneConfig(StrictModel):
         "every head and narrows each; heads removes whole heads (the same ratio per block, one always kept); both "
         "does both; none leaves qkv/proj widths alone.",
     )
-    taylor_batches: int = Field(4, gt=0, description="importance=taylor: batches whose gradients score channels.")
+    taylor_batches: int = Field(4, gt=0, le=100_000,
+                                description="importance=taylor: batches whose gradients score channels.")
     sparsity: Sparsity = Field(default_factory=Sparsity, description="Optional sparsity-regularised training first.")
     recovery: Recovery = Field(default_factory=Recovery, description="Fine-tuning after pruning.")
     data: TransferData = Field(default_factory=TransferData, description="Data for Taylor scores and recovery.")

@@ -6,12 +6,12 @@ import sys
 
 SCRIPT = """
 import os, subprocess, sys
-from edge_pipeline.cli.output import result, results_only_on_stdout
+from edge_pipeline.cli.output import print_result, results_only_on_stdout
 with results_only_on_stdout():
     print("a library's progress bar")
     os.write(1, b"a runtime's C-level print\\n")
     subprocess.run([sys.executable, "-c", "print('a worker process')"], check=True)
-    result("/the/bundle")
+    print_result("/the/bundle")
 print("after the command")
 """
 

@@ -17,6 +17,7 @@ import pytest
 
 from edge_pipeline.artifacts.cache import ENTRY_FILE, MARKER_FILE, StageCache, StageKey, owner_tag, read_entry
 from edge_pipeline.artifacts.hashing import sha256_file
+from edge_pipeline.errors import OutputError
 from tests.conftest import REPO, tiny_recipe_dict, write_recipe
 from tests.faults.harness import assert_one_line_error, run_cli, snapshot
 
@@ -96,7 +97,7 @@ def test_cache_dir_that_is_a_file_is_one_line(warm, tmp_path, capsys, inside):
     file.write_text("user data")
     cache_dir = file / "sub" if inside else file
     code, _, err = run_cli(capsys, "run", recipe, "--out", tmp_path / "bundle", "--cache-dir", cache_dir)
-    assert_one_line_error(code, err, 5, "--cache-dir", str(cache_dir))
+    assert_one_line_error(code, err, OutputError.exit_code, "--cache-dir", str(cache_dir))
     assert file.read_text() == "user data" and not (tmp_path / "bundle").exists()
 
 
@@ -110,7 +111,7 @@ def test_unwritable_cache_dir_is_one_line(warm, tmp_path, capsys, monkeypatch):
     recipe, _ = warm
     monkeypatch.setattr(cache_module.tempfile, "TemporaryFile", refuse)
     code, _, err = run_cli(capsys, "run", recipe, "--out", tmp_path / "bundle", "--cache-dir", tmp_path / "c")
-    assert_one_line_error(code, err, 5, "--cache-dir", "not a writable folder (Permission denied)")
+    assert_one_line_error(code, err, OutputError.exit_code, "--cache-dir", "not a writable folder (Permission denied)")
 
 
 def test_stale_partials_of_dead_runs_are_removed(tmp_path):
@@ -239,5 +240,5 @@ def test_cache_clean_refuses_a_folder_that_is_not_a_cache(tmp_path, capsys, layo
         (folder / "stages" / "export" / "draft.txt").mkdir()
     before = snapshot(folder)
     code, _, err = run_cli(capsys, "cache", "clean", "--cache-dir", folder)
-    assert_one_line_error(code, err, 5, "--cache-dir", "does not look like an edge_pipeline cache")
+    assert_one_line_error(code, err, OutputError.exit_code, "--cache-dir", "does not look like an edge_pipeline cache")
     assert snapshot(folder) == before and (folder / "stages" / "export" / "draft.txt").exists()

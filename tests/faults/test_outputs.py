@@ -1,5 +1,5 @@
 """Output safety: --out replaces only a folder this tool wrote (or an empty one), every refusal is
-one line with exit code 5 before any stage runs, and nothing of the user's changes.
+one line with exit code 9 before any stage runs, and nothing of the user's changes.
 
 The runs use an ONNX-source recipe (no torch export, a second or two); refusals take milliseconds.
 """
@@ -17,10 +17,11 @@ import pytest
 
 from edge_pipeline.artifacts import outputs
 from edge_pipeline.artifacts.outputs import MARKER, write_marker
+from edge_pipeline.errors import OutputError
 from tests.conftest import tiny_recipe_dict, write_recipe
 from tests.faults.harness import assert_one_line_error, run_cli, snapshot
 
-REFUSED = 5
+REFUSED = OutputError.exit_code
 
 
 def tiny_onnx(path: Path) -> Path:
