@@ -36,7 +36,8 @@ def accuracy(model: onnx.ModelProto, x: np.ndarray, y: np.ndarray) -> float:
 
 def main() -> None:
     model = onnx.load(str(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_MODEL))
-    calib, evaluation = (np.load(REPO / f"calibration_data/digits/{n}.npz") for n in ("calibration", "eval"))
+    digits = REPO / "edge_pipeline" / "calibration_data" / "digits"
+    calib, evaluation = (np.load(digits / f"{n}.npz") for n in ("calibration", "eval"))
     dataset = ArrayDataset(calib["x"], None, "digits calibration", "bench")
     plan = plan_qdq(model)
     tensors = sorted(plan.activations)

@@ -62,19 +62,22 @@ def benchmark(artifacts: list[str | Path], out: str | Path | None = None, eval_d
               batch_sizes: list[int] | None = None, threads: list[int] | None = None,
               warmup: int | str = 20, iterations: int = 200, streams: list[int] | None = None,
               csv_out: str | Path | None = None, time_budget_s: float | None = None, variant: str | None = None,
-              rounds: int = 1) -> dict:
+              rounds: int = 1, providers: list[str] | None = None, profile: int | None = None) -> dict:
     """Time artifact files directly (backend detected from the file); no torch needed.
 
     ``warmup`` is a count or ``"auto"`` (until latency settles); ``streams`` sweeps OpenVINO streams;
     ``variant`` is a runtime mode (OpenVINO 'f32'/'bf16'; default: the runtime's FP32 reference);
     ``rounds`` times every file that many times, files in turn, each in a fresh process, pooled.
+    ``providers`` picks ONNX Runtime execution providers in priority order ('cuda', 'cpu' or ORT's
+    names); ``profile`` adds the top that many layers by time to each configuration (``profile`` entry).
     With ``out`` the JSON is written there and the CSV beside it (or to ``csv_out``).
     """
     from edge_pipeline.standalone import benchmark_files
 
     return benchmark_files([Path(a) for a in artifacts], Path(out) if out else None,
                            Path(eval_data) if eval_data else None, batch_sizes or [1], threads or [2], warmup,
-                           iterations, streams, Path(csv_out) if csv_out else None, time_budget_s, variant, rounds)
+                           iterations, streams, Path(csv_out) if csv_out else None, time_budget_s, variant, rounds,
+                           providers, profile)
 
 
 def compare_benchmarks(baseline: str | Path, candidate: str | Path) -> dict:

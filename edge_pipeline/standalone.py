@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edge_pipeline.artifacts.atomic import write_json, write_text
 from edge_pipeline.artifacts.outputs import check_output_file, check_output_folder, output_errors, output_folder
-from edge_pipeline.errors import ConfigError, DataError, OutputError
+from edge_pipeline.errors import ConfigError, DataError, EdgePipelineError, OutputError
 
 
 def detect_backend(path: Path) -> str:
@@ -28,15 +28,13 @@ def quantize_onnx(onnx_path: Path, target_name: str, calibration: Path, out: Pat
 
     claim_temp_root()  # scratch under one folder per process, swept by the next run if this one is killed
     from edge_pipeline.calibration.readers import load_dataset
-    from edge_pipeline.config.loader import apply_overrides, validate_config
-    from edge_pipeline.config.schema import DatasetSpec, ExportConfig, QuantizeConfig
+    from edge_pipeline.config.schema import DatasetSpec, ExportConfig
     from edge_pipeline.engine.run import resolve_target
     from edge_pipeline.modeling.onnx_source import ingest_onnx
     from edge_pipeline.stages.checked_quantize import QuantizeJob, quantize_checked
 
     target = resolve_target(target_name)
-    data = apply_overrides({"quantize": target.quantize.model_dump()}, overrides, "--set")
-    config = validate_config(QuantizeConfig, data["quantize"], "--set quantize")
+    config, target = _quantize_overrides(target, overrides)
     if not onnx_path.is_file():
         raise ConfigError(f"ONNX model {onnx_path} does not exist")
     check_output_folder(out, [onnx_path, calibration], [onnx_path])  # before any file is read or written
@@ -60,6 +58,30 @@ def quantize_onnx(onnx_path: Path, target_name: str, calibration: Path, out: Pat
         })
         names = [p.path.name for p in produced]
     return out / names[0]
+
+
+def _quantize_overrides(target, overrides: list[str]):
+    """``--set quantize.KEY=...`` over the target's quantize defaults and ``--set options.KEY=...`` over
+    its backend options (checked by the backend); any other section is refused, not ignored."""
+    import copy
+
+    from edge_pipeline.backends.registry import typed_options
+    from edge_pipeline.config.loader import apply_overrides, validate_config
+    from edge_pipeline.config.recipes import with_target_options
+    from edge_pipeline.config.schema import QuantizeConfig
+
+    # A deep copy: apply_overrides edits nested mappings in place, and the profile must stay as loaded.
+    data = apply_overrides({"quantize": target.quantize.model_dump(), "options": copy.deepcopy(target.options)},
+                           overrides, "--set")
+    other = sorted(set(data) - {"quantize", "options"})
+    if other:
+        raise ConfigError(f"--set {other[0]}...: this command takes only quantize.KEY and options.KEY (the "
+                          f"target's backend options), e.g. --set quantize.method=entropy")
+    config = validate_config(QuantizeConfig, data["quantize"], "--set quantize")
+    if data["options"] != target.options:
+        target = with_target_options(target, {target.metadata.name: data["options"]})
+        typed_options(target, "--set options")
+    return config, target
 
 
 def parse_input_shape(text: str) -> tuple[str, list[int]]:
@@ -112,11 +134,17 @@ def onnx_input_specs(path: Path, shapes: dict[str, list[int]]):
 def benchmark_files(paths: list[Path], out: Path | None, eval_data: Path | None, batch_sizes: list[int],
                     threads: list[int], warmup: int | str, iterations: int, streams: list[int] | None = None,
                     csv_out: Path | None = None, time_budget_s: float | None = None, variant: str | None = None,
-                    rounds: int = 1) -> dict:
+                    rounds: int = 1, providers: list[str] | None = None, profile: int | None = None) -> dict:
     """Time each file in its own worker process: sweep batch × threads (× streams for OpenVINO).
 
+    ``providers``: ONNX Runtime execution providers for the files ORT runs; ``profile``: add the top
+    that many layers by time to every configuration (see ``_device_options``).
+
     Every artifact is checked (format, runtime) before the first one is timed. A batch size a
-    fixed-shape model refuses is an error here, naming the shape; the pipeline skips it instead.
+    fixed-shape model refuses is recorded as skipped with the reason, and a file its runtime cannot
+    run as failed, so neither throws away what the others measured (a sweep over a bundle can take
+    minutes); only when nothing could be timed at all is it an error. Each result carries the
+    artifact's sha256, so `benchmark --compare` matches files by content.
     With ``rounds`` > 1 every file is timed once per round, files in turn, and the samples pooled.
     """
     from edge_pipeline.benchmarking.harness import run_worker
@@ -133,22 +161,35 @@ def benchmark_files(paths: list[Path], out: Path | None, eval_data: Path | None,
     _check_result_files(out, csv_out, [*paths, *([eval_data] if eval_data else [])])  # before any timing
     backends = {path: detect_backend(path) for path in paths}
     measured: list[list[dict]] = [[] for _ in paths]
+    failures: dict[int, EdgePipelineError] = {}
     with tempfile.TemporaryDirectory(prefix="ep-bench-") as tmp:
         eval_inputs = _eval_inputs(eval_data, Path(tmp))
         jobs = [_file_job(path, backends[path], batch_sizes, threads, warmup, iterations, streams, time_budget_s,
                           variant, eval_inputs) for path in paths]
+        jobs = [_device_options(job, index, providers, profile, out) for index, job in enumerate(jobs)]
         for round_index in range(rounds):
             for index, (path, job) in enumerate(zip(paths, jobs, strict=True)):
-                measured[index].append(run_worker(job, Path(tmp) / f"{round_index}-{index}-{path.name}"))
+                job = job if round_index == 0 else {**job, "profile": None}  # one profile, from the first round
+                if index in failures:  # failed once: not retried, the other files go on
+                    continue
+                try:
+                    measured[index].append(run_worker(job, Path(tmp) / f"{round_index}-{index}-{path.name}"))
+                except EdgePipelineError as error:
+                    failures[index] = error
     results = [{"artifact": str(path), "backend": job["backend"], "variant": job["variant"],
-                **pool_rounds(rounds_of_path)}
-               for path, job, rounds_of_path in zip(paths, jobs, measured, strict=True)]
+                "sha256": _content_sha256(path),
+                # A file that failed in a later round keeps the rounds it completed.
+                **(_with_skip_reasons(pool_rounds(measured[index])) if measured[index]
+                   else _failed_file(job, failures[index]))}
+               for index, (path, job) in enumerate(zip(paths, jobs, strict=True))]
+    _check_something_timed(results, [failures[index] for index in sorted(failures)])
     report = {
         "schema_version": RESULT_SCHEMA_VERSION,
         "kind": RESULT_KIND,
         "host": fingerprint(),
         "settings": {"batch_sizes": batch_sizes, "threads": threads, "streams": streams, "warmup": warmup,
-                     "iterations": iterations, "time_budget_s": time_budget_s, "variant": variant, "rounds": rounds},
+                     "iterations": iterations, "time_budget_s": time_budget_s, "variant": variant, "rounds": rounds,
+                     "providers": providers, "profile": profile},
         "results": results,
     }
     if out is not None:
@@ -158,6 +199,43 @@ def benchmark_files(paths: list[Path], out: Path | None, eval_data: Path | None,
         with output_errors(csv_out, "--csv"):
             write_text(csv_out, to_csv(report))
     return report
+
+
+def _content_sha256(path: Path) -> str:
+    """The artifact's sha256 as the bundle manifest records it (an IR with its .bin)."""
+    from edge_pipeline.artifacts.hashing import sha256_artifact
+    from edge_pipeline.backends.registry import detect
+
+    _, found = detect(path)
+    return sha256_artifact(path, [p for p in found.sidecar_paths(path) if p.is_file()])
+
+
+def _with_skip_reasons(result: dict) -> dict:
+    """A configuration the model refuses (a batch size a fixed-shape model cannot take) says what to do."""
+    configs = [{**config, "skipped": f"{config['skipped']}, so batch size {config['batch_size']} was not "
+                "timed; time the fixed batch, or re-export the model with a dynamic batch dimension"}
+               if str(config.get("skipped", "")).startswith("model batch is fixed") else config
+               for config in result["configs"]]
+    return {**result, "configs": configs}
+
+
+def _failed_file(job: dict, error: EdgePipelineError) -> dict:
+    """A file its runtime could not time: every configuration recorded as skipped with the reason."""
+    reason = f"could not be timed: {error}"
+    configs = [{"batch_size": batch, "threads": threads, "streams": streams, "skipped": reason}
+               for streams in (job["streams"] or [None]) for threads in job["threads"]
+               for batch in job["batch_sizes"]]
+    return {"error": str(error), "configs": configs}
+
+
+def _check_something_timed(results: list[dict], failures: list[EdgePipelineError]) -> None:
+    """Fail only when no configuration of any file was timed: then there is nothing to keep."""
+    if any("skipped" not in config for result in results for config in result["configs"]):
+        return
+    if failures:
+        raise failures[0]  # its own kind and exit code (a missing runtime, a file that cannot load)
+    reasons = sorted({f"{Path(r['artifact']).name}: {c['skipped']}" for r in results for c in r["configs"]})
+    raise ConfigError("nothing could be timed: " + "; ".join(reasons))
 
 
 def benchmark_outputs(out: Path | None, csv_out: Path | None) -> tuple[Path | None, Path | None]:
@@ -204,10 +282,28 @@ def _file_job(path: Path, backend: str, batch_sizes: list[int], threads: list[in
         "iterations": iterations,
         "time_budget_s": time_budget_s,
         "eval_batch_size": 64,
-        "on_fixed_batch": "error",
+        "on_fixed_batch": "skip",  # recorded per configuration; the other batch sizes are still timed
     }
     if eval_inputs is not None:
         job["eval_inputs"] = str(eval_inputs)
+    return job
+
+
+def _device_options(job: dict, index: int, providers: list[str] | None, profile: int | None,
+                    out: Path | None) -> dict:
+    """--provider for the files ONNX Runtime runs (no other runtime has execution providers), checked
+    against the installed runtime before any file is timed; --profile's traces go beside the results
+    (``<out stem>-profiles/<n>-<file>/``, as files of one name come from several targets), or with
+    no --out into the worker's scratch folder."""
+    if providers and job["backend"] == "onnxruntime":
+        from edge_pipeline.backends.onnxruntime.providers import check_installed, parse_providers
+
+        providers = parse_providers(providers)
+        check_installed(providers)
+        job = {**job, "settings": {**(job.get("settings") or {}), "providers": providers}}
+    if profile:
+        folder = out.with_name(f"{out.stem}-profiles") / f"{index + 1}-{Path(job['artifact']).name}" if out else None
+        job = {**job, "profile": {"top": profile, "dir": str(folder) if folder else None}}
     return job
 
 

@@ -31,6 +31,9 @@ class RunnerOptions:
     threads: int = 1
     variant: str = "default"  # backend-specific runtime mode, e.g. OpenVINO 'f32' vs 'bf16'
     settings: dict = field(default_factory=dict)
+    # Set: load with the runtime's per-layer profiler on (it slows every layer a little, so timed
+    # runners never have it), writing any trace file at this path prefix (never the cwd).
+    profile_prefix: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,12 @@ class Runner(ABC):
         """What the runtime actually compiled (precision, threads, ...), recorded in each benchmark row."""
         return {}
 
+    def profile_layers(self, feed: Feed, warmup: int, runs: int) -> LayerProfile | None:
+        """Per-layer time of ``runs`` inferences of ``feed`` after ``warmup`` unprofiled ones, from the
+        runtime's own profiler (the runner is loaded with ``profile_prefix``); None where the runtime
+        has no per-layer profiler."""
+        return None
+
     def fixed_batch(self) -> int | None:
         """The batch size the model insists on, or None when the batch dimension is dynamic."""
         first = self.inputs[0].shape[0] if self.inputs and self.inputs[0].shape else None
@@ -123,6 +132,24 @@ class ExecutedLayer:
     op_type: str
     precision: str  # "int8" or "float"
     aliases: tuple[str, ...] = ()  # other names the runtime records for it (the source ops it fused)
+
+
+@dataclass(frozen=True)
+class LayerTime:
+    """One executed layer's time summed over the profiled runs, as the runtime's profiler reports it."""
+
+    name: str  # the runtime's name (after its fusions: ORT's 'r_nchwc', OpenVINO's fused node)
+    op_type: str  # the runtime's op (ORT: the ONNX op or its own, e.g. ReorderOutput; OpenVINO: Convolution)
+    total_ms: float
+    kernel: str = ""  # the implementation that ran it: OpenVINO's exec type, ORT's execution provider
+    precision: str = ""  # the precision it ran in, where the profiler says
+
+
+@dataclass(frozen=True)
+class LayerProfile:
+    layers: list[LayerTime]
+    runs: int  # the inferences the times are summed over
+    trace: str | None = None  # the runtime's own trace file, where it writes one
 
 
 @dataclass

@@ -221,8 +221,9 @@ def artifact_sidecars(backend: str | None, kind: str, path: Path) -> list[Path]:
     return [p for p in (found.sidecar_paths(Path(path)) if found else []) if p.is_file()]
 
 
-def typed_options(target) -> Any:
-    """A target's ``options`` validated by its backend's options model (the dict when it has none)."""
+def typed_options(target, where: str | None = None) -> Any:
+    """A target's ``options`` validated by its backend's options model (the dict when it has none);
+    ``where`` names the setting errors blame (default: the target's options)."""
     from pydantic import ValidationError
 
     from edge_pipeline.config.loader import format_validation_error
@@ -234,7 +235,7 @@ def typed_options(target) -> Any:
     try:
         return model.model_validate(target.options or {})
     except ValidationError as exc:
-        where = f"target {target.metadata.name} options"
+        where = where or f"target {target.metadata.name} options"
         raise ConfigError(f"{format_validation_error(exc, where)}; {row.name} options are: "
                           f"{', '.join(model.model_fields)}") from exc
 
@@ -258,6 +259,7 @@ register_backend(BackendDescriptor(
         ArtifactFormat("ort-ep-usability", (), timed=False),
     ),
     options="edge_pipeline.backends.onnxruntime.options:OnnxRuntimeOptions",
+    cli_arguments="edge_pipeline.backends.onnxruntime.cli:add_arguments",  # --provider
 ))
 register_backend(BackendDescriptor(
     name="openvino",

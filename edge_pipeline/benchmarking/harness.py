@@ -25,6 +25,8 @@ def run_worker(job: dict, workdir: Path) -> dict:
     check_job(job)
     workdir.mkdir(parents=True, exist_ok=True)
     job = {**job, "backend_row": descriptor_record(job["backend"])}
+    if job.get("profile"):
+        job["profile"] = profile_settings(job["profile"], workdir)
     job_path, result_path = workdir / "job.json", workdir / "result.json"
     job_path.write_text(json.dumps(job, default=str))
     env = dict(os.environ)
@@ -47,6 +49,14 @@ def run_worker(job: dict, workdir: Path) -> dict:
     return json.loads(result_path.read_text())
 
 
+def profile_settings(profile: dict, workdir: Path) -> dict:
+    """Where the worker writes profiler traces: the caller's folder (beside the results), else this
+    job's scratch folder, whose traces go with it. Never the cwd, ORT's default."""
+    if profile.get("dir"):
+        return {**profile, "dir": str(Path(profile["dir"]).resolve())}
+    return {**profile, "dir": str((workdir / "profiles").resolve()), "keep_trace": False}
+
+
 def check_job(job: dict) -> None:
     """The counts a job times with, inside the bounds a recipe and the CLI allow (an API caller
     skips both): 0 iterations would fail with an IndexError, 10**26 would never finish."""
@@ -59,6 +69,9 @@ def check_job(job: dict) -> None:
         checks.append(("warmup", job["warmup"], bounds.WARMUP))
     if job.get("time_budget_s") is not None:
         checks.append(("time budget (s)", job["time_budget_s"], bounds.TIME_BUDGET_S))
+    if job.get("profile") and int(job["profile"].get("top", 1)) < 1:
+        raise ConfigError(f"benchmark of {job['artifact']}: a profile shows at least 1 layer, got "
+                          f"{job['profile']['top']}")
     if not job["batch_sizes"] or not job["threads"]:
         raise ConfigError(f"benchmark of {job['artifact']}: list at least one batch size and one thread count")
     for name, value, allowed in checks:

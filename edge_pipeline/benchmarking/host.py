@@ -1,5 +1,5 @@
-"""Where a measurement was taken: CPU, memory, OS, runtime versions and, on a Jetson, the board,
-its power mode and whether its clocks are locked. Reads /proc, /sys and a few tools; never torch.
+"""Where a measurement was taken: CPU, memory, OS, runtime versions, load and, on a Jetson, the
+board, its power mode and whether its clocks are locked. Reads /proc, /sys and a few tools; never torch.
 
 Every reader takes ``root`` so tests can point it at a fake /proc + /sys tree.
 """
@@ -10,6 +10,7 @@ import os
 import platform
 import shutil
 import subprocess
+from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -49,8 +50,76 @@ def memory_bytes(root: Path = Path("/")) -> int | None:
     return None
 
 
+def physical_cores(root: Path = Path("/")) -> int | None:
+    """Physical cores of the machine (SMT siblings counted once); None when nothing says.
+
+    Two logical CPUs per core share execution units, so "4 threads on 4 CPUs" can mean two cores
+    contended: the report shows both counts. sysfs first (it also knows ARM clusters, where
+    /proc/cpuinfo has no core ids), then /proc/cpuinfo's (physical id, core id) pairs.
+    """
+    return _cores_from_sysfs(root) or _cores_from_cpuinfo(root)
+
+
+def _cores_from_sysfs(root: Path) -> int | None:
+    # One siblings list per physical core: every logical CPU of that core names the same list.
+    siblings = set()
+    for topology in (root / "sys/devices/system/cpu").glob("cpu[0-9]*/topology"):
+        listed = _read(topology, "core_cpus_list") or _read(topology, "thread_siblings_list")
+        if listed:
+            siblings.add(listed)
+    return len(siblings) or None
+
+
+def _cores_from_cpuinfo(root: Path) -> int | None:
+    cores, package = set(), None
+    for line in (_read(root, "/proc/cpuinfo") or "").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "physical id":
+            package = value.strip()
+        elif key.strip() == "core id":
+            cores.add((package, value.strip()))
+    return len(cores) or None
+
+
+def usable_cpus() -> int | None:
+    """Logical CPUs this process may run on (its affinity mask: taskset, cgroup cpusets)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (runnable threads); None where the OS keeps none."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def measured_host() -> str:
+    """The machine a timing belongs to, as rows carry it: host name and CPU model."""
+    return f"{platform.node()} ({cpu_model()})"
+
+
+def measurement_stamp() -> dict:
+    """When, where and under what load a timing started or ended; kept with the cached result."""
+    return {"utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "host": measured_host(),
+            "load_avg": load_average()}
+
+
+def clock_state(frequencies: dict) -> str:
+    """'locked' (every CPU's min frequency equals its max), 'unlocked', or 'unknown' when the
+    kernel exposes no cpufreq data (most VMs and containers): not knowing is not "unlocked"."""
+    per_cpu = frequencies.get("per_cpu") or {}
+    if not per_cpu or any(c["min_khz"] is None or c["max_khz"] is None for c in per_cpu.values()):
+        return "unknown"
+    return "locked" if all(c["min_khz"] == c["max_khz"] for c in per_cpu.values()) else "unlocked"
+
+
 def cpu_frequencies(root: Path = Path("/")) -> dict:
-    """Governor and frequencies per CPU; ``locked`` when every CPU's min equals its max."""
+    """Governor and frequencies per CPU; ``locked`` when every CPU's min equals its max.
+
+    ``clocks_locked`` stays a bool for older readers (False also when unknown); ``clock_state``
+    tells "unlocked" from "unknown".
+    """
     cpus = sorted((root / "sys/devices/system/cpu").glob("cpu[0-9]*/cpufreq"), key=lambda p: int(p.parent.name[3:]))
     per_cpu = {}
     for cpufreq in cpus:
@@ -62,7 +131,8 @@ def cpu_frequencies(root: Path = Path("/")) -> dict:
         }
     governors = sorted({c["governor"] for c in per_cpu.values() if c["governor"]})
     locked = bool(per_cpu) and all(c["min_khz"] is not None and c["min_khz"] == c["max_khz"] for c in per_cpu.values())
-    return {"governors": governors, "clocks_locked": locked, "per_cpu": per_cpu}
+    frequencies = {"governors": governors, "clocks_locked": locked, "per_cpu": per_cpu}
+    return {**frequencies, "clock_state": clock_state(frequencies)}
 
 
 def _int(text: str | None) -> int | None:
@@ -168,11 +238,14 @@ def fingerprint(root: Path = Path("/"), run_tools: bool = True) -> dict:
         "cpu_model": cpu_model(root),
         "cpu_flags": cpu_flags(root),
         "logical_cpus": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "usable_cpus": usable_cpus(),
+        "physical_cores": physical_cores(root),
+        "load_avg": load_average(),
         "memory_bytes": memory_bytes(root),
         "governor": first.get("governor"),
         "cur_freq_khz": first.get("cur_khz"),
         "cpu_frequency": frequencies,
+        "clock_state": frequencies["clock_state"],
         "jetson": jetson_info(root, run_tools),
         "python": platform.python_version(),
         "runtime_versions": runtime_versions(),
@@ -195,5 +268,5 @@ def timing_identity() -> dict:
         "machine": platform.machine(),
         "cpu_model": cpu_model(),
         "cpu_flags": cpu_flags(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "usable_cpus": usable_cpus(),
     }

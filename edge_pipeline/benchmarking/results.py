@@ -1,5 +1,9 @@
 """Benchmark result files: the JSON written by `edge-pipeline benchmark`, its CSV flattening, and
-the per-configuration comparison of two such files (e.g. the same bundle on two devices)."""
+the per-configuration comparison of two such files (e.g. the same bundle on two devices).
+
+Two files' configurations match by the artifact's content (the sha256 each result carries) when
+both files record it, so a renamed copy still matches and another model of the same file name (every
+target's INT8 is model.int8.onnx) does not; files written before results carried it match by name."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ RESULT_SCHEMA_VERSION = 2
 CSV_COLUMNS = (
     "artifact", "backend", "variant", "batch_size", "threads", "streams", "p50_ms", "p90_ms", "p99_ms",
     "mean_ms", "std_ms", "mad_ms", "median_ci95_low_ms", "median_ci95_high_ms", "outliers", "n",
-    "throughput_per_s", "load_s", "first_inference_ms", "warmup_calls", "skipped", "host", "cpu_model",
+    "throughput_per_s", "load_s", "first_inference_ms", "warmup_calls", "skipped", "host", "cpu_model", "sha256",
 )
 
 
@@ -51,6 +55,7 @@ def config_rows(report: dict) -> list[dict]:
                 "skipped": config.get("skipped"),
                 "host": host.get("hostname"),
                 "cpu_model": host.get("cpu_model"),
+                "sha256": result.get("sha256"),
             })
     return rows
 
@@ -79,31 +84,44 @@ def load_result_file(path: Path) -> dict:
     return report
 
 
-def _key(row: dict) -> tuple:
-    # The file name, not the path: the same bundle unpacked in two places (or on two devices) matches.
-    return (Path(row["artifact"]).name, row["backend"], row["variant"], row["batch_size"], row["threads"],
-            row["streams"])
+def _key(row: dict, by_content: bool) -> tuple:
+    # Content, else the file name (not the path: the same bundle unpacked in two places matches).
+    identity = row["sha256"] if by_content else Path(row["artifact"]).name
+    return (identity, row["backend"], row["variant"], row["batch_size"], row["threads"], row["streams"])
+
+
+def _timed_rows(report: dict) -> list[dict]:
+    return [r for r in config_rows(report) if r["p50_ms"] is not None]
 
 
 def compare(baseline: dict, candidate: dict) -> dict:
     """Per matching configuration: both medians and candidate/baseline ratios (<1 means faster)."""
-    base_rows = {_key(r): r for r in config_rows(baseline) if r["p50_ms"] is not None}
-    cand_rows = {_key(r): r for r in config_rows(candidate) if r["p50_ms"] is not None}
+    base_list, cand_list = _timed_rows(baseline), _timed_rows(candidate)
+    by_content = all(r["sha256"] for r in base_list + cand_list)
+    base_rows = {_key(r, by_content): r for r in base_list}
+    cand_rows = {_key(r, by_content): r for r in cand_list}
     matched = []
     for key in [k for k in base_rows if k in cand_rows]:
         a, b = base_rows[key], cand_rows[key]
         matched.append({
-            "artifact": key[0], "backend": key[1], "variant": key[2], "batch_size": key[3], "threads": key[4],
+            "artifact": Path(a["artifact"]).name, "candidate_artifact": Path(b["artifact"]).name,
+            "sha256": a["sha256"], "backend": key[1], "variant": key[2], "batch_size": key[3], "threads": key[4],
             "streams": key[5], "baseline_p50_ms": a["p50_ms"], "candidate_p50_ms": b["p50_ms"],
             "latency_ratio": b["p50_ms"] / a["p50_ms"], "speedup": a["p50_ms"] / b["p50_ms"],
             "ci_overlap": _overlap(a, b),
         })
     return {
         "matched": matched,
-        "only_in_baseline": [list(k) for k in base_rows if k not in cand_rows],
-        "only_in_candidate": [list(k) for k in cand_rows if k not in base_rows],
+        "matched_by": "content (sha256)" if by_content else "file name (a file records no sha256)",
+        "only_in_baseline": [_unmatched(base_rows[k]) for k in base_rows if k not in cand_rows],
+        "only_in_candidate": [_unmatched(cand_rows[k]) for k in cand_rows if k not in base_rows],
         "hosts": [baseline.get("host", {}).get("cpu_model"), candidate.get("host", {}).get("cpu_model")],
     }
+
+
+def _unmatched(row: dict) -> list:
+    return [Path(row["artifact"]).name, row["backend"], row["variant"], row["batch_size"], row["threads"],
+            row["streams"]]
 
 
 def _overlap(a: dict, b: dict) -> bool:
@@ -113,19 +131,23 @@ def _overlap(a: dict, b: dict) -> bool:
 
 def render_comparison(comparison: dict, names: tuple[str, str]) -> str:
     lines = [f"baseline A: {names[0]}  ({comparison['hosts'][0]})",
-             f"candidate B: {names[1]}  ({comparison['hosts'][1]})", ""]
+             f"candidate B: {names[1]}  ({comparison['hosts'][1]})",
+             f"configurations matched by {comparison.get('matched_by', 'file name')}", ""]
     header = (f"{'artifact':<40} {'variant':<8} {'batch':>5} {'thr':>3} {'str':>3} "
               f"{'A p50 ms':>10} {'B p50 ms':>10} {'B/A':>7} {'A/B':>7}  note")
     lines += [header, "-" * len(header)]
     for row in comparison["matched"]:
+        name = row["artifact"]
+        if row.get("candidate_artifact", name) != name:  # matched by content under another name
+            name = f"{name} = {row['candidate_artifact']}"
         lines.append(
-            f"{row['artifact'][:40]:<40} {row['variant'][:8]:<8} {row['batch_size']:>5} {row['threads']:>3} "
+            f"{name[:40]:<40} {row['variant'][:8]:<8} {row['batch_size']:>5} {row['threads']:>3} "
             f"{row['streams'] if row['streams'] is not None else '-':>3} {row['baseline_p50_ms']:>10.4f} "
             f"{row['candidate_p50_ms']:>10.4f} {row['latency_ratio']:>7.3f} {row['speedup']:>6.2f}x  "
             f"{'CIs overlap: may be noise' if row['ci_overlap'] else ''}"
         )
     if not comparison["matched"]:
-        lines.append("(no configuration appears in both files: same artifact name, variant, batch, threads, streams)")
+        lines.append("(no configuration appears in both files: same artifact, variant, batch, threads, streams)")
     for label, keys in (("only in A", comparison["only_in_baseline"]), ("only in B", comparison["only_in_candidate"])):
         if keys:
             lines.append(f"{label}: {len(keys)} configuration(s), e.g. {keys[0]}")

@@ -70,6 +70,22 @@ class BenchmarkRow(BaseModel):
         False, description="The backend's FP32 reference mode (its registry row's reference_variants)."
     )
     simulated: bool = Field(False, description="Timed in a stand-in runtime (TensorRT Q/DQ run in ONNX Runtime).")
+    headline_eligible: bool = Field(
+        True, description="May stand in headline figures and the Pareto front: False for host-timed or simulated rows."
+    )
+    # Where and when the timing was taken. A row re-used from the stage cache keeps its original
+    # stamp, so a report can tell that it mixes machines or days (reports/measurement.py).
+    measured_at: str | None = Field(None, description="UTC ISO time the row's last timing round finished.")
+    measured_host: str | None = Field(None, description="'hostname (cpu model)' of the machine that timed it.")
+    load_avg_start: list[float] | None = Field(
+        None, description="1, 5 and 15 minute load averages just before the row's first timing round."
+    )
+    load_avg_end: list[float] | None = Field(
+        None, description="1, 5 and 15 minute load averages just after the row's last timing round."
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="Why this row's timing may not be trustworthy (load, spread)."
+    )
     baseline_artifact_id: str | None = None
     speedup_vs_baseline: float | None = None
     size_ratio_vs_baseline: float | None = None

@@ -6,6 +6,8 @@ artifact's runtime and nothing else heavy: this is what runs on a device with on
 The sweep is streams (OpenVINO only) × threads × batch sizes. Each (streams, threads) pair loads
 the model once; the first load of the process, with the runtime import before it, is the cold
 start. Each batch size is then warmed up (a fixed count, or until the latency settles) and timed.
+With ``job["profile"]`` every timed configuration then gets a per-layer profile from a runner
+loaded again with the runtime's profiler on.
 """
 
 from __future__ import annotations
@@ -147,7 +149,6 @@ def _sweep(job: dict) -> list[tuple[int | None, int]]:
 
 
 def run_job(job: dict) -> dict:
-    from edge_pipeline.backends.base import RunnerOptions
     from edge_pipeline.backends.registry import load_runtime_backend, register_record
 
     if job.get("backend_row"):
@@ -159,10 +160,7 @@ def run_job(job: dict) -> dict:
     eval_data = _load_eval_inputs(job)
     configs, cold, process_cold = [], {}, None
     for streams, threads in _sweep(job):
-        settings = dict(job.get("settings") or {})
-        if streams is not None:
-            settings["num_streams"] = streams
-        options = RunnerOptions(threads=threads, variant=job.get("variant", "default"), settings=settings)
+        options = _runner_options(job, streams, threads)
         load_start = time.perf_counter()
         with backend.runner(Path(job["artifact"]), options) as runner:
             load_s = time.perf_counter() - load_start
@@ -185,14 +183,53 @@ def run_job(job: dict) -> dict:
                 configs.append({**base, **entry, "load_s": load_s, "first_inference_ms": start["first_inference_ms"]})
             if job.get("outputs_out") and eval_inputs is not None and (streams, threads) == _sweep(job)[0]:
                 _write_outputs(runner, eval_inputs, job)
+    peak_rss = _peak_rss_bytes()  # before any profiling session: the figure is the timed runner's
+    if job.get("profile"):
+        _add_profiles(job, backend, eval_data, configs)
     return {
         "configs": configs,
         "cold_start": cold,
         "process_cold_start": process_cold,
         "rss_start_bytes": rss_start,
-        "peak_rss_bytes": _peak_rss_bytes(),
+        "peak_rss_bytes": peak_rss,
         "versions": _versions(backend),
     }
+
+
+def _runner_options(job: dict, streams: int | None, threads: int, profile_prefix: str | None = None):
+    from edge_pipeline.backends.base import RunnerOptions
+
+    settings = dict(job.get("settings") or {})
+    if streams is not None:
+        settings["num_streams"] = streams
+    return RunnerOptions(threads=threads, variant=job.get("variant", "default"), settings=settings,
+                         profile_prefix=profile_prefix)
+
+
+def _add_profiles(job: dict, backend, eval_data, configs: list[dict]) -> None:
+    """A per-layer profile for every timed configuration, each from a fresh runner with the runtime's
+    profiler on, after all timing: the profiler's own cost never reaches a timed figure."""
+    from edge_pipeline.benchmarking.profiles import PROFILE_RUNS, PROFILE_WARMUP, summarize
+
+    folder = Path(job["profile"]["dir"])
+    folder.mkdir(parents=True, exist_ok=True)
+    runs = min(job["iterations"], PROFILE_RUNS)
+    for config in configs:
+        if "skipped" in config:
+            continue
+        name = f"b{config['batch_size']}-t{config['threads']}" + (
+            f"-s{config['streams']}" if config["streams"] is not None else "")
+        options = _runner_options(job, config["streams"], config["threads"], str(folder / name))
+        with backend.runner(Path(job["artifact"]), options) as runner:
+            eval_inputs = eval_data.named_for([i.name for i in runner.inputs]) if eval_data is not None else None
+            feed = _feed(_input_specs(job, runner), eval_inputs, config["batch_size"])
+            found = runner.profile_layers(feed, PROFILE_WARMUP, runs)
+        if found is None:
+            config["profile"] = {"skipped": f"the {job['backend']} runtime has no per-layer profiler"}
+            continue
+        config["profile"] = summarize(found, job["profile"].get("top", 10))
+        if not job["profile"].get("keep_trace", True):
+            config["profile"]["trace"] = None  # written to the worker's scratch folder, gone after it
 
 
 def _time_config(job: dict, runner, eval_inputs, batch_size: int) -> dict:

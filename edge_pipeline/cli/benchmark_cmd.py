@@ -11,6 +11,7 @@ one) writes FOLDER/benchmark.json and FOLDER/benchmark.csv. The location is chec
 
   edge-pipeline benchmark bundle/artifacts/*/*/*/model.int8.onnx --threads 1,2 --out jetson.json
   edge-pipeline benchmark --compare x86.json jetson.json
+  edge-pipeline benchmark model.onnx --provider cuda,cpu --profile   # ORT on the GPU, top layers by time
 """
 
 from __future__ import annotations
@@ -19,10 +20,18 @@ import argparse
 import json
 from pathlib import Path
 
+from edge_pipeline.benchmarking.profiles import DEFAULT_TOP
+from edge_pipeline.benchmarking.profiles import render as render_profile
 from edge_pipeline.cli.output import print_result
 from edge_pipeline.config import bounds
 from edge_pipeline.config.bounds import float_in, int_in, int_list_in
 from edge_pipeline.errors import ConfigError
+
+
+def _layer_count(text: str) -> int:
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"'{text}' is not a count of layers (1 or more)")
 
 
 def warmup_value(text: str) -> int | str:
@@ -55,6 +64,13 @@ def add_arguments(parser) -> None:
                         help="write results JSON to this file and the CSV beside it; an existing folder gets "
                              "benchmark.json and benchmark.csv inside it")
     parser.add_argument("--csv", type=Path, default=None, help="write the CSV here instead")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile each configuration per layer (ONNX Runtime's session profiler, "
+                             "OpenVINO's performance counters) in a separate, untimed session: the top layers by "
+                             "time go into the results and a table here; with --out, ORT's traces are kept in "
+                             "<out name>-profiles/")
+    parser.add_argument("--profile-top", type=_layer_count, default=DEFAULT_TOP, metavar="N",
+                        help=f"layers a profile shows (default {DEFAULT_TOP})")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"), default=None,
                         help="print B/A latency ratios per matching configuration of two result files")
     _add_backend_arguments(parser)
@@ -82,7 +98,7 @@ def execute(args) -> int:
         raise ConfigError("name at least one artifact to time, e.g. edge-pipeline benchmark model.onnx")
     report = api.benchmark(args.artifacts, args.out, args.data, args.batch_sizes, args.threads, args.warmup,
                            args.iterations, getattr(args, "streams", None), args.csv, args.time_budget, args.variant,
-                           args.rounds)
+                           args.rounds, getattr(args, "providers", None), args.profile_top if args.profile else None)
     for measured in report["results"]:
         _print_result(measured)
     if args.out is not None:
@@ -103,6 +119,7 @@ def _print_result(measured: dict) -> None:
         where = f"batch {config['batch_size']}  threads {config['threads']}"
         if config.get("streams") is not None:
             where += f"  streams {config['streams']}"
+        where += _providers_note(config.get("runtime_info") or {})
         if "skipped" in config:
             print_result(f"{measured['artifact']}  {where}  skipped: {config['skipped']}")
             continue
@@ -113,6 +130,18 @@ def _print_result(measured: dict) -> None:
             f"p90 {lat['p90']:.3f}  p99 {lat['p99']:.3f}  outliers {lat['outliers']}/{lat['n']}  "
             f"{config['throughput_per_s']:.0f}/s"
         )
+        if config.get("profile"):
+            for line in render_profile(config["profile"]):
+                print_result(line)
+
+
+def _providers_note(info: dict) -> str:
+    """'  on cuda,cpu' where ORT ran on providers other than its CPU default: what it actually assigned."""
+    if info.get("providers_requested", ["CPUExecutionProvider"]) == ["CPUExecutionProvider"]:
+        return ""
+    from edge_pipeline.backends.onnxruntime.providers import short_name
+
+    return f"  on {','.join(short_name(name) for name in info.get('providers', []))}"
 
 
 def _print_comparison(comparison: dict, files: list[Path]) -> int:

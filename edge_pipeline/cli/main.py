@@ -10,6 +10,7 @@ import traceback
 
 from edge_pipeline import __version__
 from edge_pipeline.cli.output import results_only_on_stdout
+from edge_pipeline.config.locations import extra_targets_dirs
 from edge_pipeline.errors import INTERRUPTED_EXIT_CODE, EdgePipelineError
 from edge_pipeline.progress import set_quiet
 
@@ -24,6 +25,8 @@ COMMANDS = {
     "doctor": "edge_pipeline.cli.doctor_cmd",
     "compare": "edge_pipeline.cli.compare_cmd",
     "cache": "edge_pipeline.cli.cache_cmd",
+    "init": "edge_pipeline.cli.init_cmd",
+    "config": "edge_pipeline.cli.config_cmd",
 }
 
 
@@ -54,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         set_quiet(True)
     debug = args.debug or os.environ.get("EDGE_PIPELINE_DEBUG", "") not in ("", "0")
     try:
-        with results_only_on_stdout():
+        # --targets-dir folders are searched while the command runs (cli/common.py adds the flag).
+        with results_only_on_stdout(), extra_targets_dirs(getattr(args, "targets_dirs", [])):
             return int(args.execute(args) or 0)
     except EdgePipelineError as exc:
         if debug:
@@ -64,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished stages stay cached, nothing half-written was kept", file=sys.stderr)
         return INTERRUPTED_EXIT_CODE
+    finally:
+        if args.quiet:  # in-process callers (the API, tests) get their progress back
+            set_quiet(False)
 
 
 if __name__ == "__main__":

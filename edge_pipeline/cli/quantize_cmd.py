@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edge_pipeline.cli.common import add_targets_dir_argument
 from edge_pipeline.cli.output import print_result
 
 
@@ -21,8 +22,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--input-name", default=None, help="check that the model takes this input (one-input models)")
     parser.add_argument("--input-shape", dest="input_shapes", action="append", default=[], metavar="NAME=DIMS",
                         help="fix an input's dynamic dims, e.g. images=1,3,640,640 (repeatable)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="quantize.KEY=VALUE",
-                        help="override a quantize setting, e.g. --set quantize.method=entropy")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a quantize setting or a backend option of the target, e.g. "
+                             "--set quantize.method=entropy, --set options.model_type=transformer (repeatable)")
+    add_targets_dir_argument(parser)
 
 
 def execute(args) -> int:

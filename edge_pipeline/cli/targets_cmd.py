@@ -1,27 +1,37 @@
-"""List the target profiles with their backend and precisions (`--json` for one JSON list)."""
+"""List the target profiles with their backend and precisions (`--json` for one JSON list).
+
+Built-in profiles ship with the package; --targets-dir DIR and $EDGE_PIPELINE_TARGETS (folders
+separated by the path separator) add yours, which shadow a built-in of the same name.
+"""
 
 from __future__ import annotations
 
 import json
 
+from edge_pipeline.cli.common import add_targets_dir_argument
 from edge_pipeline.cli.output import print_result
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of text")
+    add_targets_dir_argument(parser)
 
 
 def execute(args) -> int:
-    from edge_pipeline.config.recipes import available_targets
-    from edge_pipeline.engine.run import resolve_target as load_target
+    from edge_pipeline.config.recipes import available_targets, is_builtin_target
+    from edge_pipeline.engine.run import resolve_target
 
-    targets = [load_target(name) for name in available_targets()]
+    paths = available_targets()
+    targets = {name: resolve_target(name) for name in paths}
     if args.json:
         print_result(json.dumps([{"name": name, "backend": t.backend, "precisions": list(t.precisions),
-                           "description": t.metadata.description.strip()}
-                          for name, t in zip(available_targets(), targets, strict=True)], indent=2))
+                                  "description": t.metadata.description.strip(), "file": str(paths[name]),
+                                  "builtin": is_builtin_target(paths[name])}
+                                 for name, t in targets.items()], indent=2))
         return 0
-    for name, target in zip(available_targets(), targets, strict=True):
+    for name, target in targets.items():
         summary = target.metadata.description.strip().split(".")[0]
-        print_result(f"{name:<28} backend={target.backend:<12} precisions={','.join(target.precisions):<12} {summary}")
+        origin = "" if is_builtin_target(paths[name]) else f" [{paths[name]}]"
+        print_result(f"{name:<28} backend={target.backend:<12} precisions={','.join(target.precisions):<12} "
+                     f"{summary}{origin}")
     return 0

@@ -16,7 +16,7 @@ from edge_pipeline.config.base import StrictModel
 
 class DatasetSpec(StrictModel):
     path: Path | None = Field(
-        None, description="A .npz/.npy file or a folder of images (see calibration_data/README.md)."
+        None, description="A .npz/.npy file or a folder of images (see edge_pipeline/calibration_data/README.md)."
     )
     provider: str | None = Field(
         None, description="'package.module:function' instead of a file: returns {input name: (N, ...) array} "

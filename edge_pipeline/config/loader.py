@@ -115,13 +115,17 @@ def validate_config(model_type: type[ConfigT], data: dict, source: str,
         raise ConfigError(format_validation_error(exc, source, overrides)) from exc
 
 
+# Top-level keys that belong elsewhere in a recipe, with where they go (a target's own keys are fine there).
+_MISPLACED = {"options": "a recipe sets a target's backend options under target_options.<target name>"}
+
+
 def format_validation_error(exc: ValidationError, source: str, overrides: list[str] | None = None) -> str:
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         where = _blamed(key, source, overrides or [])
         if err["type"] == "extra_forbidden":
-            lines.append(f"{where}: unknown key '{key}'; remove it or check its spelling")
+            lines.append(f"{where}: unknown key '{key}'; {_MISPLACED.get(key, 'remove it or check its spelling')}")
         elif err["type"] == "missing":
             lines.append(f"{where}: missing key '{key}'; add it")
         else:
@@ -141,3 +145,14 @@ def _blamed(key: str, source: str, overrides: list[str]) -> str:
 def load_config(model_type: type[ConfigT], path: Path, overrides: list[str] | None = None) -> ConfigT:
     data = apply_overrides(read_yaml_mapping(path), overrides or [], str(path))
     return validate_config(model_type, data, str(path), overrides)
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """``override`` over ``base``: mappings merge key by key; anything else, lists included, replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

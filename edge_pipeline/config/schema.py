@@ -28,7 +28,7 @@ from edge_pipeline.config.bounds import (
 # DatasetSpec lives in the leaf module config/data.py (shrink.py needs it too); importing it here
 # keeps `from edge_pipeline.config.schema import DatasetSpec` working.
 from edge_pipeline.config.data import DatasetSpec
-from edge_pipeline.config.shrink import DistillConfig, PruneConfig
+from edge_pipeline.config.shrink import DistillConfig, PruneConfig, check_shrink_settings
 
 Precision = Literal["fp32", "fp16", "bf16", "int8"]
 CalibrationMethod = Literal["minmax", "entropy", "percentile"]
@@ -40,7 +40,17 @@ class Metadata(StrictModel):
     version: str = Field("1", description="Recipe or profile revision.")
 
 
+# The lineage name of the recipe's own model when model.name is unset: artifact ids, bundle folders
+# and the report's FP32 baseline rows of existing recipes keep using it.
+DEFAULT_MODEL_NAME = "teacher"
+
+
 class ModelSpec(StrictModel):
+    name: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="The model's own name in artifact ids, bundle folders and reports (default 'teacher'); "
+        "letters, digits, '.', '_' and '-'.",
+    )
     factory: str | None = Field(None, description="'package.module:callable' returning an nn.Module.")
     kwargs: dict = Field(default_factory=dict, description="Keyword arguments for the factory.")
     checkpoint: Path | None = Field(
@@ -60,6 +70,11 @@ class ModelSpec(StrictModel):
         if self.program is not None and self.checkpoint is not None:
             raise ValueError("'checkpoint' goes with 'factory'; a torch.export program carries its weights")
         return self
+
+    @property
+    def lineage(self) -> str:
+        """The artifact model name of the recipe's own model: every stage takes it from here."""
+        return self.name or DEFAULT_MODEL_NAME
 
 
 class InputSpec(StrictModel):
@@ -231,14 +246,17 @@ def _default_precisions() -> list[Precision]:
 
 
 class TargetProfile(StrictModel):
-    metadata: Metadata = Field(description="Name (must equal the file name) and description.")
+    metadata: Metadata = Field(description="Name (defaults to, and must equal, the file name) and description.")
     backend: str = Field(description="Registered backend name, e.g. 'onnxruntime'.")
     device: DeviceSpec = Field(default_factory=DeviceSpec, description="Hardware the profile is tuned for.")
     precisions: list[Precision] = Field(default_factory=_default_precisions, description="Artifacts made.")
     export: ExportConfig = Field(default_factory=ExportConfig, description="Export settings this target needs.")
     quantize: QuantizeConfig = Field(default_factory=QuantizeConfig, description="Quantization defaults.")
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig, description="Benchmark defaults.")
-    options: dict = Field(default_factory=dict, description="Backend-specific settings, checked by the backend.")
+    options: dict = Field(
+        default_factory=dict, description="Backend-specific settings, checked by the backend's options model; a "
+        "recipe's target_options are merged over them."
+    )
 
 
 class Recipe(StrictModel):
@@ -264,7 +282,14 @@ class Recipe(StrictModel):
     stages: list[str] = Field(
         default_factory=lambda: ["export", "quantize", "benchmark"], description="Stages in run order."
     )
-    targets: list[str] = Field(default_factory=lambda: ["x86-cpu-onnxruntime"], description="Target profiles.")
+    targets: list[str] = Field(
+        default_factory=lambda: ["x86-cpu-onnxruntime"],
+        description="Target profiles: built-in or --targets-dir names (see `edge-pipeline targets`), or YAML paths.",
+    )
+    target_options: dict[str, dict] = Field(
+        default_factory=dict, description="Backend options per target name, merged over the profile's own "
+        "'options' and checked by its backend, e.g. {x86-cpu-openvino: {model_type: transformer}}."
+    )
     export: ExportConfig = Field(default_factory=ExportConfig, description="Export settings.")
     quantize: QuantizeConfig = Field(
         default_factory=QuantizeConfig, description="Overrides of the targets' quantization defaults."
@@ -288,6 +313,16 @@ class Recipe(StrictModel):
         return targets
 
     @model_validator(mode="after")
+    def _options_for_listed_targets(self) -> Recipe:
+        # A profile named by its YAML path is named after the file (load_target checks that).
+        names = [Path(entry).stem if Path(entry).suffix in {".yaml", ".yml"} else entry for entry in self.targets]
+        unknown = sorted(set(self.target_options) - set(names))
+        if unknown:
+            raise ValueError(f"target_options names {unknown}, which are not in 'targets' {names}; "
+                             "key them by a listed target's name")
+        return self
+
+    @model_validator(mode="after")
     def _one_input_form(self) -> Recipe:
         if (self.input is None) == (self.inputs is None):
             raise ValueError("set exactly one of 'input' (one input) or 'inputs' (a list, one entry per model input)")
@@ -304,6 +339,12 @@ class Recipe(StrictModel):
             raise ValueError(f"{' and '.join(uses)} need a recipe 'metric' ('package.module:function')")
         if (self.metric is not None or uses) and self.data.eval is None:
             raise ValueError("the recipe 'metric' is computed over data.eval; add data.eval")
+        return self
+
+    @model_validator(mode="after")
+    def _shrink_settings(self) -> Recipe:
+        # Here, not when the stage starts: a missing setting must fail before any training.
+        check_shrink_settings(self.stages, self.model.lineage, self.distill, self.prune)
         return self
 
     @property

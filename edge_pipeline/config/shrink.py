@@ -12,29 +12,33 @@ from edge_pipeline.config.bounds import Epochs, Threads
 from edge_pipeline.config.data import DatasetSpec
 from edge_pipeline.config.training import TrainConfig
 
-DEFAULT_PROVIDER = "edge_pipeline.zoo.students:digits_train_arrays"
-
 
 class TransferData(StrictModel):
-    """The data a stage trains on: a 'module:function' provider or a dataset file."""
+    """The data a stage trains on: a 'module:function' provider or a dataset file.
+
+    There is no default set: a recipe that lists distill or prune names its data (see
+    ``check_shrink_settings``). A default provider once trained users' models on scikit-learn's
+    digits whenever the shapes happened to match, and failed after the whole distillation otherwise.
+    """
 
     provider: str | None = Field(
-        DEFAULT_PROVIDER, description="'package.module:function' returning (inputs, labels or None) as arrays."
+        None, description="'package.module:function' returning (inputs, labels or None) as arrays."
     )
     dataset: DatasetSpec | None = Field(None, description="A .npz/.npy/image folder instead of a provider.")
     use_labels: bool = Field(True, description="False treats the data as unlabeled: KD loss only.")
 
     @model_validator(mode="after")
     def _one_source(self) -> TransferData:
-        explicit_provider = "provider" in self.model_fields_set and self.provider is not None
-        if self.dataset is not None and explicit_provider:
+        if self.dataset is not None and self.provider is not None:
             raise ValueError("set either 'provider' or 'dataset', not both")
-        if self.dataset is None and self.provider is None:
-            raise ValueError("set 'provider' ('package.module:function') or 'dataset' (a .npz path)")
         return self
 
+    @property
+    def names_data(self) -> bool:
+        return self.provider is not None or self.dataset is not None
+
     def provider_reference(self) -> str | None:
-        """The provider in use; None when a dataset file is given (it wins over the default provider)."""
+        """The provider in use; None when a dataset file is given."""
         return None if self.dataset is not None else self.provider
 
 
@@ -100,7 +104,9 @@ class StudentSpec(StrictModel):
 
 class DistillConfig(StrictModel):
     student: StudentSpec = Field(default_factory=StudentSpec, description="Where the student comes from.")
-    data: TransferData = Field(default_factory=TransferData, description="Transfer data.")
+    data: TransferData = Field(
+        default_factory=TransferData, description="Transfer data: required when the recipe lists distill."
+    )
     loss: KDLoss = Field(
         default_factory=KDLoss,
         description="Hinton soft-target KD mixed with hard-label CE (CE on the first class-score output only).",
@@ -178,10 +184,32 @@ class PruneConfig(StrictModel):
                                 description="importance=taylor: batches whose gradients score channels.")
     sparsity: Sparsity = Field(default_factory=Sparsity, description="Optional sparsity-regularised training first.")
     recovery: Recovery = Field(default_factory=Recovery, description="Fine-tuning after pruning.")
-    data: TransferData = Field(default_factory=TransferData, description="Data for Taylor scores and recovery.")
+    data: TransferData = Field(
+        default_factory=TransferData,
+        description="Data for Taylor scores and recovery: required when the recipe lists prune.",
+    )
     model_name: str | None = Field(None, description="Lineage name of the pruned model (default '<input>-pruned').")
     if_budget_met: Literal["skip", "fail"] = Field(
         "skip", description="When the input model already meets the budget (e.g. a distilled student under "
         "macs_fraction): skip makes no pruned model (a note says why; later stages use the input model), fail "
         "stops the run before any training."
     )
+
+
+def missing_data_error(setting: str) -> str:
+    """The one-line error for a stage whose transfer data is not named (``setting``: e.g. 'distill.data')."""
+    return (f"{setting} is not set, and the stage trains on it: add {setting}: {{provider: 'mymodule:train_arrays'}} "
+            f"(a function returning {{input name: array, 'y': labels}}) or {setting}: {{dataset: {{path: train.npz}}}}")
+
+
+def check_shrink_settings(stages: list[str], model_name: str, distill: DistillConfig | None,
+                          prune: PruneConfig | None) -> None:
+    """Settings of listed shrink stages that can be judged from the recipe alone (raises ValueError)."""
+    sections: dict[str, DistillConfig | PruneConfig | None] = {"distill": distill, "prune": prune}
+    for stage, section in sections.items():
+        if stage in stages and (section is None or not section.data.names_data):
+            raise ValueError(missing_data_error(f"{stage}.data"))
+    student = (distill or DistillConfig()).model_name
+    if "distill" in stages and student == model_name:
+        # Both would write '<name>/onnx/fp32': the student's artifacts would replace the model's own.
+        raise ValueError(f"model.name '{model_name}' is also distill.model_name; give the student another name")

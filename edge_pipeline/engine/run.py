@@ -16,7 +16,7 @@ from edge_pipeline.artifacts.cache import StageCache, StageKey, cache_folder
 from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.backends.registry import descriptor, get_backend, import_reference, probe, typed_options
 from edge_pipeline.benchmarking.rows import BenchmarkRow
-from edge_pipeline.config.recipes import load_target
+from edge_pipeline.config.recipes import load_target, with_target_options
 from edge_pipeline.config.schema import Recipe, TargetProfile, effective_stage_config
 from edge_pipeline.engine.code import code_digest, package_modules
 from edge_pipeline.engine.order import plan_stages
@@ -124,15 +124,20 @@ def runs_on_this_process(stage: StageDescriptor) -> bool:
 
 
 def resolve_targets(recipe: Recipe) -> dict[str, TargetProfile]:
-    """Target profiles by their own name (a recipe may name a profile by its YAML path)."""
-    targets = [resolve_target(name) for name in recipe.targets]
+    """Target profiles by their own name (a recipe may name a profile by its YAML path), with the
+    recipe's ``target_options`` merged into their options."""
+    targets = [resolve_target(name, recipe.target_options) for name in recipe.targets]
     return {target.metadata.name: target for target in targets}
 
 
-def resolve_target(name: str) -> TargetProfile:
-    """A target profile whose backend exists and whose options its backend's options model accepts."""
+def resolve_target(name: str, target_options: dict[str, dict] | None = None) -> TargetProfile:
+    """A target profile whose backend exists and whose options (``target_options``' for it merged
+    in) its backend's options model accepts."""
     target = load_target(name)
     typed_options(target)
+    if target_options and target.metadata.name in target_options:
+        target = with_target_options(target, target_options)
+        typed_options(target, f"recipe target_options.{target.metadata.name}")
     return target
 
 

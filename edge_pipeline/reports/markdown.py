@@ -1,67 +1,86 @@
-"""report.md: the results table, with ratios against the FP32 teacher baseline."""
+"""report.md: the same story as report.html in text: measurement warnings, where the run was measured,
+the headline artifact per target, the results table (the HTML's columns: reports/tables.py), each
+artifact's quantization settings and checks, fidelity, and the notes folded and collapsed."""
 
 from __future__ import annotations
 
 from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.reports.artifact_checks import HEADERS as CHECK_HEADERS
+from edge_pipeline.reports.artifact_checks import artifact_check_table
 from edge_pipeline.reports.divergence import render_divergence_markdown
 from edge_pipeline.reports.fidelity import render_fidelity_markdown, render_metric_markdown
 from edge_pipeline.reports.mobile import render_mobile_markdown
+from edge_pipeline.reports.notes import note_lines
 from edge_pipeline.reports.precision import render_precision_markdown
 from edge_pipeline.reports.report_rows import report_rows
+from edge_pipeline.reports.row_status import glance, glance_facts, short_label
+from edge_pipeline.reports.run_info import has_run_info, measurement_warnings, run_info_items
+from edge_pipeline.reports.tables import RESULT_COLUMNS, markdown_table, result_cells, table_order
 
-HEADER = (
-    "| target | model | precision | runtime | batch | threads | rounds | p50 ms | p90 ms | p99 ms | throughput/s "
-    "| speedup | accuracy % | Δacc | top-1 agree % | size KiB | size ratio | MACs M | params M | peak MiB |"
-)
-
-
-def _fmt(value, pattern: str, missing: str = "–") -> str:
-    return missing if value is None else pattern.format(value)
+__all__ = ["render_markdown", "table_order"]  # table_order: its old home, kept for importers
 
 
-def table_order(row: BenchmarkRow) -> tuple:
-    """Per target and configuration, slowest first, so the fastest artifact ends each block."""
-    return (row.target, row.batch_size, row.threads, -row.latency_ms.p50)
-
-
-def render_markdown(report: dict) -> str:
-    lines = [f"# edge_pipeline report: {report['recipe']}", "", f"Baseline: {report['baseline']}.", ""]
-    lines += [HEADER, "|" + "---|" * (HEADER.count("|") - 1)]
+def render_markdown(report: dict, artifacts: list[dict] | None = None) -> str:
+    """``artifacts``: manifest-style artifact records (quantization settings and checks); without
+    them that section is left out."""
     rows = report_rows(report)
-    lines += [_table_line(row) for row in sorted(rows, key=table_order)]
+    lines = [f"# edge_pipeline report: {report['recipe']}", "", f"Baseline: {report['baseline']}.", ""]
+    lines += _warnings(measurement_warnings(report))
+    lines += _run_info(report)
+    lines += _glance(rows)
+    lines += ["## Results", "", "Rows marked `headline: no` were timed on this host (not the device) or in a "
+              "stand-in runtime: shown for reference, never headlined.", ""]
+    lines += markdown_table([c.header for c in RESULT_COLUMNS], result_cells(rows))
+    lines += _artifact_checks(artifacts or [], rows)
     lines += render_fidelity_markdown(rows)
     lines += render_metric_markdown(rows)
     lines += render_precision_markdown(report.get("precision", []))
     lines += render_divergence_markdown(report.get("divergence", []))
     if report.get("mobile"):
         lines += render_mobile_markdown(report["mobile"])
-    for note in report.get("notes", []):
-        lines += ["", f"- {note}"]
+    lines += _notes(report, rows, artifacts or [])
     return "\n".join(lines) + "\n"
 
 
-def _table_line(row: BenchmarkRow) -> str:
-    latency = row.latency_ms
-    cells = [
-        row.target,
-        row.model,
-        row.artifact_id.rsplit("/", 1)[-1],  # precision plus format, e.g. int8-ort-fixed
-        f"{row.backend}:{row.runtime_variant}" + (" (host)" if row.measured_on == "host" else ""),
-        str(row.batch_size),
-        str(row.threads),
-        str(len(row.round_p50_ms) or 1),  # fresh processes pooled into the percentiles
-        f"{latency.p50:.3f}",
-        f"{latency.p90:.3f}",
-        f"{latency.p99:.3f}",
-        f"{row.throughput_per_s:.0f}",
-        _fmt(row.speedup_vs_baseline, "{:.2f}×"),
-        _fmt(row.accuracy, "{:.2f}"),
-        _fmt(row.accuracy_delta_vs_baseline, "{:+.2f}"),
-        _fmt(row.top1_agreement, "{:.2f}"),
-        f"{row.size_bytes / 1024:.0f}",
-        _fmt(row.size_ratio_vs_baseline, "{:.2f}"),
-        _fmt(row.macs and row.macs / 1e6, "{:.1f}"),
-        _fmt(row.params and row.params / 1e6, "{:.3f}"),
-        f"{row.peak_memory_bytes / 2**20:.1f}",
-    ]
-    return "| " + " | ".join(cells) + " |"
+def _warnings(warnings: list[str]) -> list[str]:
+    if not warnings:
+        return []
+    return ["> **Measurement warnings**", ">"] + [f"> - {w}" for w in warnings] + [""]
+
+
+def _run_info(report: dict) -> list[str]:
+    items = run_info_items(report)
+    if not items:
+        return ["Run info: not recorded in this report.", ""]
+    source = "" if has_run_info(report) else " (from the manifest)"
+    return [f"## Run{source}", ""] + [f"- **{label}**: {value}" for label, value in items] + [""]
+
+
+def _glance(rows: list[BenchmarkRow]) -> list[str]:
+    lines = ["## At a glance", ""]
+    for target, best, why in glance(rows):
+        if best is None:
+            lines.append(f"- **{target}**: no headline: {why}; see the table")
+        else:
+            lines.append(f"- **{target}**: {short_label(best)} ({best.backend}:{best.runtime_variant}): "
+                         + ", ".join(glance_facts(best)))
+    return lines + [""]
+
+
+def _artifact_checks(artifacts: list[dict], rows: list[BenchmarkRow]) -> list[str]:
+    lines = artifact_check_table(artifacts, {r.artifact_id for r in rows})
+    if not lines:
+        return []
+    return ["", "## Quantization settings and checks", ""] + markdown_table(CHECK_HEADERS, lines)
+
+
+def _notes(report: dict, rows: list[BenchmarkRow], artifacts: list[dict]) -> list[str]:
+    ids = {r.artifact_id for r in rows} | {str(a["id"]) for a in artifacts if a.get("id")}
+    lines = note_lines(report, ids)
+    if not lines:
+        return []
+    # <details> folds in GitHub and most Markdown viewers; the blank lines let the list inside render.
+    count = len(report.get("notes", []))
+    summary = f"{count} note{'' if count == 1 else 's'} from the run"
+    return ["", "## Notes", "", f"<details><summary>{summary}</summary>", ""] + [f"- {line}" for line in lines] \
+        + ["", "</details>"]

@@ -1,8 +1,85 @@
-"""A table as headers and rows of cell strings, rendered the same way by every Markdown section."""
+"""Tables shared by report.md and report.html: one column definition per table, so both files show
+the same columns with the same figures (the HTML adds only a numeric sort key per cell)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.reports.row_status import artifact_tail, headline_cell, row_warnings
+
+MISSING = "–"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A header, how to get a row's value, and how to write it; a None value is written as MISSING."""
+
+    header: str
+    value: Callable[[BenchmarkRow], object]
+    fmt: str = "{}"
+    title: str = ""  # the header's tooltip in the HTML: what the figure means
+
+    def text(self, row: BenchmarkRow) -> str:
+        value = self.value(row)
+        return MISSING if value is None or value == "" else self.fmt.format(value)
+
+    def sort_key(self, row: BenchmarkRow) -> object:
+        value = self.value(row)
+        return "" if value is None else value
+
+
+def _runtime(row: BenchmarkRow) -> str:
+    # The suffix keeps the timing scope beside the runtime it qualifies, in both files.
+    scope = " (host)" if row.measured_on == "host" else ""
+    return f"{row.backend}:{row.runtime_variant}{scope}" + (" (simulated)" if row.simulated else "")
+
+
+def _none_if_zero(value: float) -> float | None:
+    return value or None
+
+
+RESULT_COLUMNS: list[Column] = [
+    Column("target", lambda r: r.target),
+    Column("model", lambda r: r.model),
+    Column("artifact", artifact_tail, title="precision plus format, e.g. int8-ort-fixed"),
+    Column("runtime", _runtime, title="backend:runtime mode; (host) timed on this host, not the device"),
+    Column("headline", headline_cell, title="whether the row may headline: real timings on the target's ISA"),
+    Column("batch", lambda r: r.batch_size),
+    Column("threads", lambda r: r.threads),
+    Column("rounds", lambda r: len(r.round_p50_ms) or 1, title="fresh worker processes pooled"),
+    Column("p50 ms", lambda r: r.latency_ms.p50, "{:.3f}"),
+    Column("p90 ms", lambda r: r.latency_ms.p90, "{:.3f}"),
+    Column("p99 ms", lambda r: r.latency_ms.p99, "{:.3f}"),
+    Column("throughput/s", lambda r: r.throughput_per_s, "{:.0f}"),
+    Column("speedup vs FP32 teacher", lambda r: r.speedup_vs_baseline, "{:.2f}×"),
+    Column("accuracy %", lambda r: r.accuracy, "{:.2f}"),
+    Column("Δacc pp", lambda r: r.accuracy_delta_vs_baseline, "{:+.2f}"),
+    Column("top-1 agree %", lambda r: r.top1_agreement, "{:.2f}"),
+    Column("size KiB", lambda r: _none_if_zero(r.size_bytes / 1024), "{:.0f}"),
+    Column("size vs FP32 teacher", lambda r: r.size_ratio_vs_baseline, "{:.2f}×"),
+    Column("MACs M", lambda r: r.macs and r.macs / 1e6, "{:.1f}"),
+    Column("params M", lambda r: r.params and r.params / 1e6, "{:.3f}"),
+    Column("peak MiB", lambda r: _none_if_zero(r.peak_memory_bytes / 2**20), "{:.1f}"),
+    Column("warnings", lambda r: "; ".join(row_warnings(r)), title="what may make this row's timing unreliable"),
+]
+
+
+def table_order(row: BenchmarkRow) -> tuple:
+    """Per target and configuration, slowest first, so the fastest artifact ends each block."""
+    return (row.target, row.batch_size, row.threads, -row.latency_ms.p50)
+
+
+def result_cells(rows: list[BenchmarkRow]) -> list[list[str]]:
+    return [[column.text(row) for column in RESULT_COLUMNS] for row in sorted(rows, key=table_order)]
+
+
+def markdown_cell(text: str) -> str:
+    # A '|' inside a cell would split it; newlines would end the table row.
+    return text.replace("|", "\\|").replace("\n", " ")
+
 
 def markdown_table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    return (["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-            + ["| " + " | ".join(row) + " |" for row in rows])
+    return (["| " + " | ".join(markdown_cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+            + ["| " + " | ".join(markdown_cell(cell) for cell in row) + " |" for row in rows])

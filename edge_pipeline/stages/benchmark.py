@@ -12,13 +12,21 @@ from edge_pipeline.backends.registry import descriptor, get_backend
 from edge_pipeline.benchmarking.accuracy import top1_accuracy
 from edge_pipeline.benchmarking.fidelity import fidelity_by_output, is_classifier_like
 from edge_pipeline.benchmarking.harness import run_worker, write_eval_inputs
-from edge_pipeline.benchmarking.host import host_arch, measurement_scope, timing_identity
+from edge_pipeline.benchmarking.host import (
+    host_arch,
+    measurement_scope,
+    measurement_stamp,
+    timing_identity,
+    usable_cpus,
+)
 from edge_pipeline.benchmarking.rounds import pool_rounds
 from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.calibration.task_metric import metric_function, task_figures
 from edge_pipeline.config.schema import BenchmarkConfig, MetricSpec, effective_stage_config
 from edge_pipeline.errors import StageError
+from edge_pipeline.progress import progress
+from edge_pipeline.reports.measurement import measurement_warnings, with_measurement_checks
 from edge_pipeline.stages.base import StageOutput, StageRun
 
 TimedRow = tuple[Artifact, str, BenchmarkConfig, dict]  # artifact, runtime variant, settings, target options
@@ -34,11 +42,32 @@ def run(view: StageRun) -> StageOutput:
         for results, (artifact, variant, config, settings) in zip(rounds, plan, strict=True):
             if round_index < config.rounds:
                 results.append(measure(view, artifact, variant, config, evaluation, settings, round_index))
-    measured = [(artifact, variant, pool_rounds(results))
+    measured = [(artifact, variant, {**pool_rounds(results), "measured": pooled_stamps(results)})
                 for results, (artifact, variant, _, _) in zip(rounds, plan, strict=True)]
     rows = [_with_scope(row, view)
             for row in build_rows(measured, evaluation, view.recipe.class_score_outputs, view.recipe.metric)]
+    rows = with_measurement_checks(rows, usable_cpus())
+    _warn(rows)
     return StageOutput(rows=rows, notes=_host_notes(rows))
+
+
+def pooled_stamps(results: list[dict]) -> dict:
+    """When, where and under what load a row's rounds ran: the first round's start, the last's end.
+
+    A round re-used from the cache keeps the stamp of the run that timed it; results cached before
+    stamps existed have none (the row's fields stay None).
+    """
+    stamps = [result["measured"] for result in results if "measured" in result]
+    if not stamps:
+        return {}
+    hosts = sorted({stamp["end"]["host"] for stamp in stamps})
+    return {"start": stamps[0]["start"], "end": {**stamps[-1]["end"], "host": " + ".join(hosts)}}
+
+
+def _warn(rows: list[BenchmarkRow]) -> None:
+    # Said while the run is going (stderr), so a loaded machine is noticed before the bundle is read.
+    for warning in measurement_warnings(rows, usable_cpus()):
+        progress("benchmark", f"warning: {warning}")
 
 
 def timing_plan(view: StageRun) -> list[TimedRow]:
@@ -76,13 +105,16 @@ def measure(view: StageRun, artifact: Artifact, variant: str, config: BenchmarkC
     scored = round_index == 0 and evaluation is not None
 
     def produce(directory: Path):
+        # Stamped around the worker and cached with its result: a row re-used from the cache later
+        # still says when, where and under what load it was really timed.
+        start = measurement_stamp()
         with tempfile.TemporaryDirectory(prefix="ep-bench-") as tmp:
             job = worker_job(view, artifact, variant, config, evaluation, settings, Path(tmp), scored)
             result = run_worker(job, Path(tmp))
             if scored:
                 with np.load(job["outputs_out"]) as outputs:
                     result["outputs"] = {name: outputs[name].tolist() for name in outputs.files}
-        return [], result
+        return [], {**result, "measured": {"start": start, "end": measurement_stamp()}}
 
     step = f"{artifact.id} [{variant}]" + (f" round {round_index + 1}/{config.rounds}" if config.rounds > 1 else "")
     _, result = view.step(step, produce, inputs=(artifact,), config=config, data=(evaluation,),
@@ -197,4 +229,12 @@ def _row(artifact: Artifact, variant: str, result: dict, config: dict, scores: d
         runtime_info=config.get("runtime_info", {}),
         reference_variant=variant in row.reference_variants,
         simulated=variant in row.simulated_variants,
+        **_stamp_fields(result.get("measured") or {}),
     )
+
+
+def _stamp_fields(measured: dict) -> dict:
+    if not measured:
+        return {}
+    return {"measured_at": measured["end"]["utc"], "measured_host": measured["end"]["host"],
+            "load_avg_start": measured["start"]["load_avg"], "load_avg_end": measured["end"]["load_avg"]}

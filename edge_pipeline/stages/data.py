@@ -34,8 +34,12 @@ class RunData:
 
     def transfer(self, spec, setting: str) -> ArrayDataset:
         """Distillation / recovery data (``spec``: a TransferData); ``setting`` names the recipe key in errors."""
+        from edge_pipeline.config.shrink import missing_data_error
+        from edge_pipeline.errors import ConfigError
         from edge_pipeline.shrinking.data import load_transfer
 
+        if not spec.names_data:  # a loaded recipe refuses this already; a Recipe built in code may not
+            raise ConfigError(missing_data_error(setting))
         key = f"transfer:{spec.model_dump_json()}"
         if key not in self._loaded:
             self._loaded[key] = self._warned(load_transfer(spec, self.recipe.input_specs, setting), setting)

@@ -30,18 +30,19 @@ def run(view: StageRun) -> StageOutput:
     if view.recipe.model.onnx is not None:
         return StageOutput(artifacts=_labels_checked(view, ingest_one(view, model_source_digest(view.recipe.model),
                                                                       config)))
-    made = [_labels_checked(view, export_one(view, "teacher", None, model_source_digest(view.recipe.model), config))]
+    own = view.recipe.model
+    made = [_labels_checked(view, export_one(view, own.lineage, None, model_source_digest(own), config))]
     made += [export_one(view, a.model, a, a.sha256, config) for a in view.artifacts if a.kind in TORCH_KINDS]
     return StageOutput(artifacts=[a for artifacts in made for a in artifacts])
 
 
-def _labels_checked(view: StageRun, teacher: list[Artifact]) -> list[Artifact]:
-    """Labels outside the teacher's classes fail now, before quantizing and benchmarking (outside the
-    cached step: the eval labels are not part of its key)."""
+def _labels_checked(view: StageRun, own: list[Artifact]) -> list[Artifact]:
+    """Labels outside the recipe model's classes fail now, before quantizing and benchmarking (outside
+    the cached step: the eval labels are not part of its key)."""
     from edge_pipeline.modeling.onnx_export import onnx_output_shapes
 
-    view.data.check_labels(onnx_output_shapes(Path(teacher[0].path)))
-    return teacher
+    view.data.check_labels(onnx_output_shapes(Path(own[0].path)))
+    return own
 
 
 def export_one(view: StageRun, model_name: str, parent: Artifact | None, digest: str,
@@ -72,20 +73,21 @@ def ingest_one(view: StageRun, digest: str, config: ExportConfig) -> list[Artifa
     calib = view.data.calibration()
     specs = view.recipe.input_specs
     source = Path(view.recipe.model.onnx or "")
+    name = view.recipe.model.lineage
 
     def produce(directory: Path):
         from edge_pipeline.modeling.complexity import onnx_complexity
         from edge_pipeline.modeling.onnx_export import run_once
         from edge_pipeline.modeling.onnx_source import ingest_onnx
 
-        out = directory / "teacher.fp32.onnx"
+        out = directory / f"{name}.fp32.onnx"
         meta = ingest_onnx(source, specs, config, out)
         meta["numeric_check"] = run_once(out, calib.take(config.check_samples))
         meta.update(onnx_complexity(out))
-        return [_record("teacher", out, None, config, meta)], {}
+        return [_record(name, out, None, config, meta)], {}
 
     identity = {"onnx": digest, "inputs": [s.model_dump(mode="json") for s in specs]}
-    artifacts, _ = view.step("teacher", produce, config=config, data=(calib,), extra=identity, backend=CHECK_BACKEND)
+    artifacts, _ = view.step(name, produce, config=config, data=(calib,), extra=identity, backend=CHECK_BACKEND)
     return artifacts
 
 

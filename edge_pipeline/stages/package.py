@@ -31,9 +31,9 @@ def run(view: StageRun) -> StageOutput:
     with output_folder(out, "bundle") as tmp:
         placed = place_artifacts(list(view.artifacts), tmp)
         report = build_report(view.recipe.metadata.name, list(view.targets), list(view.rows), list(view.notes),
-                              list(view.artifacts), placed, view.recipe.metric)
+                              list(view.artifacts), placed, view.recipe.metric, view.tool_versions)
         write_json(tmp / "report.json", report)
-        write_text(tmp / "report.md", render_markdown(report))
+        write_text(tmp / "report.md", render_markdown(report, [a.model_dump(mode="json") for a in view.artifacts]))
         for writer in _report_writers():
             writer(report, list(view.artifacts), tmp)
         write_json(tmp / "manifest.json", build_manifest(view, placed, tmp))

@@ -141,7 +141,8 @@ def _input_model(view: StageRun) -> PruneSource:
         return PruneSource(load_stage_model(source), base, source.id, source.sha256, source.model)
     recipe = view.recipe
     require_module_spec(recipe.model, "prune")
-    return PruneSource(load_teacher(recipe.model), recipe.model, None, model_source_digest(recipe.model), "teacher")
+    return PruneSource(load_teacher(recipe.model), recipe.model, None, model_source_digest(recipe.model),
+                       recipe.model.lineage)
 
 
 def _latency_measure(view: StageRun, teacher, config: PruneConfig):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_pipeline.artifacts.hashing import sha256_json
-from edge_pipeline.config.locations import cache_root
+from edge_pipeline.config.locations import PACKAGE_DIR, cache_root
 from edge_pipeline.config.training import TrainConfig
 from edge_pipeline.progress import progress
 
@@ -58,7 +58,7 @@ def digits_splits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def write_shipped_data(folder: Path) -> None:
-    """Regenerate calibration_data/digits/ (what the repo ships)."""
+    """Regenerate edge_pipeline/calibration_data/digits/ (what the package ships)."""
     from edge_pipeline.artifacts.atomic import atomic_path
 
     splits = digits_splits()
@@ -121,4 +121,4 @@ def _train_and_save(model, config: TrainConfig, weights: Path) -> None:
 
 
 if __name__ == "__main__":
-    write_shipped_data(Path(sys.argv[1] if len(sys.argv) > 1 else "calibration_data/digits"))
+    write_shipped_data(Path(sys.argv[1]) if len(sys.argv) > 1 else PACKAGE_DIR / "calibration_data" / "digits")

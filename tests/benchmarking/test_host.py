@@ -1,8 +1,9 @@
-"""Host fingerprint from a fake /proc + /sys tree: CPU, clocks, and a Jetson's board and power mode."""
+"""Host fingerprint from a fake /proc + /sys tree: CPU, cores, load, clocks, and a Jetson's board
+and power mode."""
 
 from pathlib import Path
 
-from edge_pipeline.benchmarking.host import fingerprint, measurement_scope
+from edge_pipeline.benchmarking.host import fingerprint, measurement_scope, measurement_stamp, physical_cores
 
 
 def write(root: Path, relative: str, text: str) -> None:
@@ -39,6 +40,7 @@ def test_jetson_board_power_mode_and_clock_locks(tmp_path):
     assert jetson["power_mode"] == {"name": None, "id": 2, "source": "/var/lib/nvpmodel/status"}
     assert jetson["gpu_clock"]["locked"] is True
     assert fp["cpu_frequency"]["clocks_locked"] is True and fp["cpu_frequency"]["governors"] == ["performance"]
+    assert fp["clock_state"] == "locked"
     assert fp["cpu_flags"] == ["asimddp"] and fp["memory_bytes"] == 7999999 * 1024
     assert "numpy" in fp["runtime_versions"]
 
@@ -48,14 +50,42 @@ def test_plain_x86_host_has_no_jetson_block_and_unlocked_clocks(tmp_path):
     fake_cpus(tmp_path, "powersave", 800000, 3500000)
     fp = fingerprint(tmp_path, run_tools=False)
     assert fp["jetson"] is None
-    assert fp["cpu_frequency"]["clocks_locked"] is False
+    assert fp["cpu_frequency"]["clocks_locked"] is False and fp["clock_state"] == "unlocked"
     assert fp["governor"] == "powersave" and fp["cur_freq_khz"] == 3500000
 
 
 def test_unreadable_sysfs_gives_nulls_not_errors(tmp_path):
     fp = fingerprint(tmp_path, run_tools=False)
-    assert fp["cpu_frequency"] == {"governors": [], "clocks_locked": False, "per_cpu": {}}
-    assert fp["memory_bytes"] is None and fp["jetson"] is None
+    assert fp["cpu_frequency"] == {"governors": [], "clocks_locked": False, "per_cpu": {}, "clock_state": "unknown"}
+    assert fp["memory_bytes"] is None and fp["jetson"] is None and fp["physical_cores"] is None
+
+
+def test_a_vm_without_cpufreq_has_unknown_clocks_not_unlocked(tmp_path):
+    # Most VMs expose cpu0..N but no cpufreq folder: nothing says the clocks move, nor that they don't.
+    write(tmp_path, "sys/devices/system/cpu/cpu0/online", "1\n")
+    fp = fingerprint(tmp_path, run_tools=False)
+    assert fp["clock_state"] == "unknown" and fp["cpu_frequency"]["clocks_locked"] is False
+
+
+def test_load_average_is_recorded_as_three_figures(tmp_path):
+    fp = fingerprint(tmp_path, run_tools=False)
+    assert fp["load_avg"] is None or (len(fp["load_avg"]) == 3 and all(v >= 0 for v in fp["load_avg"]))
+    stamp = measurement_stamp()  # what the benchmark stage caches around each timing round
+    assert stamp["utc"].endswith("+00:00") and stamp["host"].endswith(")")
+    assert stamp["load_avg"] is None or len(stamp["load_avg"]) == 3
+
+
+def test_physical_cores_count_smt_siblings_once(tmp_path):
+    for cpu, siblings in enumerate(["0,2", "1,3", "0,2", "1,3"]):
+        write(tmp_path, f"sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list", siblings + "\n")
+    assert physical_cores(tmp_path) == 2
+
+
+def test_physical_cores_from_cpuinfo_core_ids_per_package(tmp_path):
+    cpus = [(0, 0), (0, 1), (1, 0), (1, 1), (0, 0), (0, 1)]  # two sockets, SMT siblings repeat a core id
+    write(tmp_path, "proc/cpuinfo", "".join(f"processor\t: {i}\nphysical id\t: {package}\ncore id\t\t: {core}\n\n"
+                                            for i, (package, core) in enumerate(cpus)))
+    assert physical_cores(tmp_path) == 4
 
 
 def test_measurement_scope_labels_foreign_targets_as_host():

@@ -1,6 +1,7 @@
 """Benchmark result files: CSV flattening and the per-configuration comparison."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +39,28 @@ def test_compare_matches_by_file_name_and_configuration():
     assert comparison["hosts"] == ["x86", "jetson"]
     text = render_comparison(comparison, ("a.json", "b.json"))
     assert "4.000" in text and "only in A: 1" in text
+
+
+def with_sha(report: dict, sha: str, name: str | None = None) -> dict:
+    for result in report["results"]:
+        result["sha256"] = sha
+        if name:
+            result["artifact"] = str(Path(result["artifact"]).with_name(name))
+    return report
+
+
+def test_compare_matches_by_content_when_both_files_carry_sha256():
+    # Every target's INT8 is model.int8.onnx: by name alone, two different models would pair up.
+    a = with_sha(result_file({(1, 1): 2.0}, folder="/bundle/android"), "aa" * 32)
+    other_model = with_sha(result_file({(1, 1): 8.0}, folder="/bundle/ios"), "bb" * 32)
+    renamed_copy = with_sha(result_file({(1, 1): 4.0}, folder="/device"), "aa" * 32, name="copy.ort")
+    assert compare(a, other_model)["matched"] == []
+    comparison = compare(a, renamed_copy)
+    assert comparison["matched_by"] == "content (sha256)"
+    assert [(r["artifact"], r["candidate_artifact"], r["latency_ratio"]) for r in comparison["matched"]] == [
+        ("model.int8.ort", "copy.ort", 2.0)]
+    assert "model.int8.ort = copy.ort" in render_comparison(comparison, ("a.json", "b.json"))
+    assert "sha256" in to_csv(a).splitlines()[0] and "aa" * 32 in to_csv(a)
 
 
 def test_load_refuses_files_that_are_not_results(tmp_path):

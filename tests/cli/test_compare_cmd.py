@@ -99,3 +99,33 @@ def test_a_malformed_row_exits_2_with_one_line(runs, tmp_path, capsys):
     assert main(["compare", str(runs["base"]), str(broken)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "results[0] (teacher/x86-cpu-onnxruntime/fp32)" in err and "Traceback" not in err
+
+
+def test_a_multi_target_bundle_against_a_one_target_baseline(tmp_path, capsys):
+    # The quickstart's bundle has every default target; scripts/release stores one baseline per target.
+    base = write_run(tmp_path / "b", make_report([r for r in default_rows() if r.target == "x86-cpu-onnxruntime"]),
+                     make_manifest())
+    bundle = write_run(tmp_path / "bundle", make_report(default_rows()), make_manifest())
+    assert main(["compare", str(base), str(bundle)]) == 7
+    assert "pass --only-baseline-targets" in capsys.readouterr().err
+    assert main(["compare", str(base), str(bundle), "--only-baseline-targets"]) == 0
+    captured = capsys.readouterr()
+    assert "release gates PASSED" in captured.out
+    assert "not gated: the new run's targets x86-cpu-openvino have no rows in the baseline" in captured.err
+
+
+def test_latency_across_cpus_is_skipped_unless_forced(runs, tmp_path, capsys):
+    report = with_int8_replaced_by_fp32(make_report(default_rows()))
+    other_cpu = write_run(tmp_path / "xeon", report, make_manifest(cpu="Intel Xeon"))
+    code, root, markdown = compare({**runs, "xeon": other_cpu}, tmp_path, "xeon", "--max-size-growth", "400")
+    assert code == 0 and "not comparable: different CPU" in markdown
+    assert int(root.get("skipped")) == sum(1 for r in default_rows())
+    assert main(["compare", str(runs["base"]), str(other_cpu), "--latency-across-cpus"]) == 5
+    assert "latency regressed beyond" in capsys.readouterr().out
+
+
+def test_accuracy_limits_are_parsed(runs, tmp_path):
+    _, root, markdown = compare(runs, tmp_path, "base", "--max-accuracy-drop", "0.3pp", "--max-accuracy-drift", "1.5")
+    properties = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert properties["max_accuracy_drop_pp"] == "0.3" and properties["max_accuracy_drift_pp"] == "1.5"
+    assert "-0.3 pp against the run's own FP32 reference and -1.5 pp absolute" in markdown

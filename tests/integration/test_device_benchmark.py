@@ -164,12 +164,32 @@ def test_compare_prints_per_configuration_ratios(torch_free_result, tmp_path, ca
     assert "model.int8.with_runtime_opt.ort" in printed
 
 
-def test_batch_size_a_fixed_shape_refuses_names_the_shape(bundle, capsys):
+def test_batch_size_a_fixed_shape_refuses_is_skipped_and_the_rest_kept(bundle, capsys):
     ort_model = next(p for p in bundle_files(bundle, "ort") if p.name == "model.int8.ort")
     code = main(["benchmark", str(ort_model), "--batch-sizes", "1,4", "--iterations", "5", "--warmup", "1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "batch 1  threads 2  p50" in out
+    assert "batch 4  threads 2  skipped: model batch is fixed at 1, so batch size 4 was not timed" in out
+    # Only when nothing at all could be timed is it an error.
+    code = main(["benchmark", str(ort_model), "--batch-sizes", "4", "--iterations", "5", "--warmup", "1"])
     err = capsys.readouterr().err
-    assert code == 2
-    assert "fixed shape [1, 3, 8, 8]" in err and "batch size 4 is refused" in err and "--batch-sizes 1" in err
+    assert code == 2 and "nothing could be timed" in err and "fixed at 1" in err
+
+
+def test_a_file_the_runtime_cannot_load_keeps_the_others_timings(bundle, tmp_path, capsys):
+    good = next(p for p in bundle_files(bundle, "ort") if p.name == "model.int8.ort")
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    out = tmp_path / "timings.json"
+    code = main(["benchmark", str(broken), str(good), "--iterations", "5", "--warmup", "1", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    bad, kept = json.loads(out.read_text())["results"]
+    assert bad["configs"][0]["skipped"].startswith("could not be timed: benchmark of") and "error" in bad
+    assert "latency_ms" in kept["configs"][0] and len(kept["sha256"]) == 64
+    capsys.readouterr()
+    assert main(["benchmark", str(broken), "--iterations", "5"]) != 0  # nothing timed: the load error itself
+    assert "ONNX Runtime cannot load" in capsys.readouterr().err
 
 
 def test_unrecognised_artifact_format_names_the_file_and_formats(tmp_path, capsys):

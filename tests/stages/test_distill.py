@@ -57,13 +57,14 @@ def run_bad(tmp_path, tiny_data, capsys, **sections):
 def test_student_factory_with_other_outputs(tmp_path, tiny_data, transfer, capsys):
     student = {"source": "factory", "factory": "edge_pipeline.testing.tiny:tiny_residual_net",
                "kwargs": {"num_classes": 3}}
-    message = run_bad(tmp_path, tiny_data, capsys, distill={"student": student, "data": transfer})
+    message = run_bad(tmp_path, tiny_data, capsys, distill={"student": student, "data": transfer},
+                      prune={"data": transfer})
     assert "distill.student outputs [2, 3]" in message and "teacher outputs [2, 4]" in message
 
 
 def test_hint_layer_missing(tmp_path, tiny_data, transfer, capsys):
     hints = [{"teacher_layer": "layer9", "student_layer": "conv"}]
-    message = run_bad(tmp_path, tiny_data, capsys, distill={"hints": hints, "data": transfer})
+    message = run_bad(tmp_path, tiny_data, capsys, distill={"hints": hints, "data": transfer}, prune={"data": transfer})
     assert "distill.hints" in message and "layer9" in message
 
 

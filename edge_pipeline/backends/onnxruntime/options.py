@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from edge_pipeline.config.base import StrictModel
 
@@ -36,3 +36,19 @@ class OnnxRuntimeOptions(StrictModel):
     ort_mobile: OrtMobileOptions | None = Field(
         None, description="Also make ORT-format models for ORT Mobile (and check EP usability) beside the QDQ ONNX."
     )
+    providers: list[str] | None = Field(
+        None, min_length=1,
+        description="Execution providers the benchmark stage times on, in priority order (cpu, cuda, tensorrt, "
+        "xnnpack, nnapi, coreml, openvino, dml, or ORT's own names); default: cpu.",
+    )
+
+    @field_validator("providers")
+    @classmethod
+    def _known_providers(cls, values: list[str] | None) -> list[str] | None:
+        from edge_pipeline.backends.onnxruntime.providers import parse_providers
+        from edge_pipeline.errors import ConfigError
+
+        try:
+            return None if values is None else parse_providers(values)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from exc  # pydantic reports it under options.providers

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 
-from edge_pipeline.backends.base import InputInfo, Runner, RunnerOptions
+from edge_pipeline.backends.base import InputInfo, LayerProfile, LayerTime, Runner, RunnerOptions
 from edge_pipeline.backends.openvino.options import OpenVinoOptions, parse_options
 from edge_pipeline.errors import ConfigError, StageError
 
@@ -37,12 +37,14 @@ def cpu_supports_bf16() -> bool:
     return "BF16" in core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
-def compile_config(options: OpenVinoOptions, threads: int, precision: str) -> dict:
+def compile_config(options: OpenVinoOptions, threads: int, precision: str, profile: bool = False) -> dict:
     config = {
         "PERFORMANCE_HINT": options.performance_hint.upper(),
         "INFERENCE_NUM_THREADS": threads,
         "INFERENCE_PRECISION_HINT": precision,
     }
+    if profile:
+        config["PERF_COUNT"] = True  # per-layer counters: a little cost on every layer, so profiled runners only
     if options.num_streams is not None:
         config["NUM_STREAMS"] = options.num_streams
     elif options.performance_hint == "latency":
@@ -61,7 +63,8 @@ class OpenVinoRunner(Runner):
         self.precision = VARIANT_PRECISIONS[options.variant]
 
     def load(self) -> None:
-        config = compile_config(self.settings, self.options.threads, self.precision)
+        config = compile_config(self.settings, self.options.threads, self.precision,
+                                self.options.profile_prefix is not None)
         try:
             self.compiled = core().compile_model(str(self.path), "CPU", config)
         except Exception as exc:
@@ -101,6 +104,26 @@ class OpenVinoRunner(Runner):
 
     def runtime_latency_ms(self) -> float:
         return float(self.request.latency)
+
+    def profile_layers(self, feed: dict[str, np.ndarray], warmup: int, runs: int) -> LayerProfile | None:
+        """The CPU plugin's performance counters, summed over ``runs`` sync inferences. They describe
+        one request's last inference, so a throughput-mode batch is profiled as one request too."""
+        if self.options.profile_prefix is None:
+            raise StageError(f"{self.path.name}: profile_layers needs a runner loaded with profile_prefix")
+        self._check_feed(feed)
+        self._bind(feed)
+        for _ in range(warmup):
+            self.request.infer()
+        totals: dict[str, list] = {}
+        for _ in range(runs):
+            self.request.infer()
+            for info in self.request.profiling_info:
+                if info.status != ov.ProfilingInfo.Status.EXECUTED:
+                    continue  # fused into a neighbour or a no-op (Parameter, Result, Reshape)
+                entry = totals.setdefault(info.node_name, [info.node_type, info.exec_type, 0.0])
+                entry[2] += info.real_time.total_seconds() * 1e3
+        return LayerProfile([LayerTime(name, op, round(ms, 6), kernel, _kernel_precision(kernel))
+                             for name, (op, kernel, ms) in totals.items()], runs)
 
     def _splits_batch(self, feed: dict[str, np.ndarray]) -> bool:
         return self._queue is not None and self.fixed_batch() is None and len(next(iter(feed.values()))) > 1
@@ -162,6 +185,12 @@ class OpenVinoRunner(Runner):
                 f"{self.path.name}: asked OpenVINO for {self.precision} inference, the CPU plugin chose {actual}; "
                 "this CPU lacks that precision: drop the variant (options.bf16_variant: false)"
             )
+
+
+def _kernel_precision(exec_type: str) -> str:
+    """'brgconv_avx512_I8' -> 'i8', 'jit_uni_f32' -> 'f32': the precision the CPU plugin's kernel ran in."""
+    last = exec_type.rsplit("_", 1)[-1].lower()
+    return last if last in {"f32", "f16", "bf16", "i8", "u8", "i32", "i64", "u1", "boolean"} else ""
 
 
 def _precision_name(element_type) -> str:

@@ -6,6 +6,10 @@
 Rows match on (artifact id, runtime variant, batch size, threads). Latency is gated per row,
 accuracy per (artifact, variant), size per artifact. A run that is not comparable at all (other
 recipe or model, or an artifact the baseline never measured) raises instead of gating.
+
+Runs measured on different CPUs (model or instruction-set flags) are still gated on accuracy,
+fidelity and size, but not on latency, unless the thresholds say latency_across_cpus; a runtime
+mode only one of the two CPUs runs (OpenVINO bf16) is noted, not failed.
 """
 
 from __future__ import annotations
@@ -23,12 +27,15 @@ from edge_pipeline.reports.gates.thresholds import (
     SKIPPED,
     GateResult,
     GateThresholds,
+    absolute_accuracy_gate,
     accuracy_gate,
     fidelity_gates,
     latency_gate,
+    latency_not_comparable,
     metric_gates,
     missing_gate,
     size_gate,
+    variant_not_timed_gate,
 )
 from edge_pipeline.reports.json_report import baseline_key, is_baseline
 
@@ -66,26 +73,99 @@ def describe(key: tuple) -> str:
 
 def compare_runs(baseline: LoadedRun, new: LoadedRun, thresholds: GateThresholds) -> Comparison:
     check_same_subject(baseline, new)
+    cpus = different_cpus(baseline, new)
     base_rows = {row_key(r): r for r in baseline.rows}
-    new_rows = {row_key(r): r for r in new.rows}
+    new_rows, notes = rows_to_gate(base_rows, {row_key(r): r for r in new.rows}, thresholds, cpus)
     check_baseline_covers(base_rows, new_rows, baseline.source)
     comparison = Comparison(baseline.source, new.source, new.report["recipe"], thresholds,
-                            notes=environment_notes(baseline, new))
-    lower_is_better = (new.report.get("metric") or {}).get("lower_is_better", [])
+                            notes=environment_notes(baseline, new, cpus, thresholds) + notes)
     for key, new_row in new_rows.items():
-        references = (teacher_references(baseline, new, base_rows[key], new_row)
-                      if thresholds.latency_basis == "vs-teacher" else None)
-        comparison.results.append(latency_gate(describe(key), base_rows[key], new_row, thresholds, references))
+        comparison.results.append(_latency(key, base_rows[key], new_row, baseline, new, thresholds, cpus))
+    lower_is_better = (new.report.get("metric") or {}).get("lower_is_better", [])
     for key in _first_per(new_rows, lambda k: k[:2]):
-        subject = f"{key[0]} [{key[1]}]"
-        comparison.results.append(accuracy_gate(subject, base_rows[key], new_rows[key], thresholds))
-        comparison.results += fidelity_gates(subject, base_rows[key], new_rows[key], thresholds)
-        comparison.results += metric_gates(subject, base_rows[key], new_rows[key], thresholds, lower_is_better)
+        comparison.results += _accuracy_gates(key, base_rows[key], new_rows[key], baseline, new, thresholds,
+                                              lower_is_better)
     for key in _first_per(new_rows, lambda k: k[0]):
         comparison.results.append(size_gate(key[0], base_rows[key], new_rows[key], thresholds))
+    new_artifacts = {key[0] for key in new_rows}
     for key in sorted(base_rows.keys() - new_rows.keys()):
-        comparison.results.append(missing_gate(describe(key)))
+        comparison.results.append(_missing(key, new_artifacts, cpus))
     return comparison
+
+
+def _latency(key: tuple, base_row: BenchmarkRow, new_row: BenchmarkRow, baseline: LoadedRun, new: LoadedRun,
+             thresholds: GateThresholds, cpus: str | None) -> GateResult:
+    if cpus is not None and not thresholds.latency_across_cpus:
+        return latency_not_comparable(describe(key), base_row, new_row, cpus)
+    references = (teacher_references(baseline, new, base_row, new_row)
+                  if thresholds.latency_basis == "vs-teacher" else None)
+    return latency_gate(describe(key), base_row, new_row, thresholds, references)
+
+
+def _accuracy_gates(key: tuple, base_row: BenchmarkRow, new_row: BenchmarkRow, baseline: LoadedRun,
+                    new: LoadedRun, thresholds: GateThresholds, lower_is_better: list[str]) -> list[GateResult]:
+    subject = f"{key[0]} [{key[1]}]"
+    results = [absolute_accuracy_gate(subject, base_row, new_row, thresholds)]
+    if not is_baseline(new_row):  # the FP32 teacher is every other row's reference, not judged against itself
+        results.append(accuracy_gate(subject, base_row, new_row, thresholds,
+                                     accuracy_references(baseline, new, base_row, new_row)))
+    results += fidelity_gates(subject, base_row, new_row, thresholds)
+    results += metric_gates(subject, base_row, new_row, thresholds, lower_is_better)
+    return results
+
+
+def _missing(key: tuple, new_artifacts: set[str], cpus: str | None) -> GateResult:
+    # On another CPU a runtime mode can be missing for a reason that is no regression (no bf16 here).
+    if cpus is not None and key[0] in new_artifacts:
+        return variant_not_timed_gate(describe(key), key[1], cpus)
+    return missing_gate(describe(key))
+
+
+def rows_to_gate(base_rows: dict[tuple, BenchmarkRow], new_rows: dict[tuple, BenchmarkRow],
+                 thresholds: GateThresholds, cpus: str | None) -> tuple[dict[tuple, BenchmarkRow], list[str]]:
+    """The new run's rows to gate, and notes on those left out: rows of targets the baseline lacks
+    (with baseline_targets_only), and runtime modes of a baseline artifact that only the new run's
+    CPU runs (bf16 on a CPU that has it, where the baseline's had not)."""
+    notes = []
+    if thresholds.baseline_targets_only:
+        targets = {row.target for row in base_rows.values()}
+        left_out = sorted({row.target for row in new_rows.values()} - targets)
+        new_rows = {key: row for key, row in new_rows.items() if row.target in targets}
+        if left_out:
+            notes.append(f"not gated: the new run's targets {', '.join(left_out)} have no rows in the baseline "
+                         "(--only-baseline-targets)")
+    if cpus is not None:
+        base_artifacts = {key[0] for key in base_rows}
+        extra = sorted({key[1] for key in new_rows if key not in base_rows and key[0] in base_artifacts})
+        new_rows = {key: row for key, row in new_rows.items() if key in base_rows or key[0] not in base_artifacts}
+        if extra:
+            notes.append(f"not gated: runtime mode(s) {', '.join(extra)} timed only on the new run's CPU "
+                         f"({cpus})")
+    return new_rows, notes
+
+
+def accuracy_references(baseline: LoadedRun, new: LoadedRun, base_row: BenchmarkRow,
+                        new_row: BenchmarkRow) -> tuple[BenchmarkRow, BenchmarkRow] | None:
+    """Each run's FP32 row the artifact's accuracy is judged against (see accuracy_reference)."""
+    base_ref, new_ref = accuracy_reference(baseline.rows, base_row), accuracy_reference(new.rows, new_row)
+    if base_ref is None or new_ref is None or base_ref.artifact_id != new_ref.artifact_id:
+        return None
+    return base_ref, new_ref
+
+
+def accuracy_reference(rows: list[BenchmarkRow], row: BenchmarkRow) -> BenchmarkRow | None:
+    """The same model's FP32 reference row for a quantized artifact or another runtime mode (what
+    quantization or the mode cost); the FP32 teacher for a model's own FP32 row (what distillation
+    or pruning cost). Both were measured in the same run, on the same trained weights."""
+    own = next((r for r in rows if r.model == row.model and is_fp32_reference(r)
+                and baseline_key(r) == baseline_key(row)), None)
+    if own is not None and own is not row:
+        return own
+    return reference_row(rows, row)
+
+
+def is_fp32_reference(row: BenchmarkRow) -> bool:
+    return row.precision == "fp32" and row.reference_variant
 
 
 def teacher_references(baseline: LoadedRun, new: LoadedRun, base_row: BenchmarkRow,
@@ -127,7 +207,9 @@ def check_same_subject(baseline: LoadedRun, new: LoadedRun) -> None:
 def model_identity(manifest: dict) -> dict:
     """What makes two runs measure the same model: its source and its input, not where files lived."""
     snapshot = manifest.get("recipe", {}).get("snapshot", {})
-    model = dict(snapshot.get("model", {}))
+    # An unset field is no difference: a newer schema records new model sources (onnx: null) that an
+    # older baseline's snapshot lacks.
+    model = {key: value for key, value in snapshot.get("model", {}).items() if value not in (None, {}, [])}
     for key in ("checkpoint", "program"):
         if model.get(key):
             model[key] = Path(model[key]).name
@@ -141,30 +223,59 @@ def check_baseline_covers(base_rows: dict[tuple, BenchmarkRow], new_rows: dict[t
     if not missing:
         return
     shown = "; ".join(describe(k) for k in missing[:3]) + (f"; and {len(missing) - 3} more" if len(missing) > 3 else "")
+    base_targets = {row.target for row in base_rows.values()}
+    other_targets = sorted({new_rows[key].target for key in missing} - base_targets)
+    # The usual cause: a multi-target bundle against a one-target baseline (scripts/release stores one per target).
+    hint = (f"; the baseline has no rows of target(s) {', '.join(other_targets)}: pass --only-baseline-targets "
+            "to gate only its targets" if other_targets else "")
     raise BaselineMissingArtifactError(
         f"baseline {baseline_source} has no measurement for {shown}; "
-        "store a baseline from a run with the same artifacts and benchmark configurations"
+        f"store a baseline from a run with the same artifacts and benchmark configurations{hint}"
     )
 
 
-def environment_notes(baseline: LoadedRun, new: LoadedRun) -> list[str]:
+def environment_notes(baseline: LoadedRun, new: LoadedRun, cpus: str | None,
+                      thresholds: GateThresholds) -> list[str]:
     """Differences that do not stop the comparison but change how far latency numbers can be trusted."""
     notes = []
+    if cpus is not None:
+        notes.append(f"measured on different CPUs ({cpus}): " + (
+            "latency gated anyway (--latency-across-cpus); its differences include the hardware"
+            if thresholds.latency_across_cpus else "latency not comparable, not gated"))
+    elif cpu_identity(baseline) is None or cpu_identity(new) is None:
+        notes.append("a run records no host CPU (no manifest.json beside its report): latency is compared as if "
+                     "both were measured on the same CPU")
     if baseline.manifest and new.manifest:
-        base_host, new_host = _host_identity(baseline.manifest), _host_identity(new.manifest)
-        if base_host != new_host:
-            notes.append(
-                f"measured on different hosts ({base_host} vs {new_host}): latency differences include the hardware"
-            )
         changed = _changed_versions(baseline.manifest.get("tool_versions", {}), new.manifest.get("tool_versions", {}))
         if changed:
             notes.append("tool versions changed: " + ", ".join(changed))
     return notes
 
 
-def _host_identity(manifest: dict) -> str:
-    host = manifest.get("host", {})
-    return f"{host.get('cpu_model', '?')}, {host.get('usable_cpus', host.get('logical_cpus', '?'))} CPUs"
+def cpu_identity(run: LoadedRun) -> tuple[str, tuple[str, ...] | None] | None:
+    """What decides whether two runs' timings compare: the CPU model and its instruction-set flags
+    (the same model name can come with or without AVX-512 VNNI in a VM). None: not recorded."""
+    host = (run.manifest or {}).get("host") or run.report.get("host")
+    if not isinstance(host, dict) or not host.get("cpu_model"):
+        return None
+    flags = host.get("cpu_flags")
+    return str(host["cpu_model"]), (tuple(sorted(flags)) if isinstance(flags, list) else None)
+
+
+def different_cpus(baseline: LoadedRun, new: LoadedRun) -> str | None:
+    """'baseline X vs new Y' when the two runs were timed on different CPUs, else None (also when unknown)."""
+    base, other = cpu_identity(baseline), cpu_identity(new)
+    if base is None or other is None:
+        return None
+    same_flags = base[1] is None or other[1] is None or base[1] == other[1]
+    if base[0] == other[0] and same_flags:
+        return None
+    return f"baseline {_describe_cpu(base)} vs new {_describe_cpu(other)}"
+
+
+def _describe_cpu(identity: tuple[str, tuple[str, ...] | None]) -> str:
+    model, flags = identity
+    return f"{model} [{' '.join(flags) or 'no listed flags'}]" if flags is not None else model
 
 
 def _changed_versions(base: dict, new: dict) -> list[str]:

@@ -35,6 +35,8 @@ def _properties(comparison: Comparison) -> list[tuple[str, str]]:
         ("new", str(comparison.new)),
         ("max_latency_regression_pct", f"{limits.max_latency_regression_pct:g}"),
         ("max_accuracy_drop_pp", f"{limits.max_accuracy_drop_pp:g}"),
+        ("max_accuracy_drift_pp", f"{limits.max_accuracy_drift_pp:g}"),
+        ("latency_across_cpus", str(limits.latency_across_cpus).lower()),
         ("max_size_growth_pct", f"{limits.max_size_growth_pct:g}"),
     ]
     return props + [(f"note.{i}", note) for i, note in enumerate(comparison.notes)]

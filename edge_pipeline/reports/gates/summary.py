@@ -6,7 +6,8 @@ from edge_pipeline.reports.gates.compare import Comparison
 from edge_pipeline.reports.gates.thresholds import FAIL, NOISE, PASS, SKIPPED
 
 STATUS_LABELS = {PASS: "✅ pass", FAIL: "❌ FAIL", NOISE: "〰️ within noise", SKIPPED: "⏭️ skipped"}
-GATE_ORDER = {"presence": 0, "latency": 1, "accuracy": 2, "fidelity": 3, "metric": 4, "size": 5}
+GATE_ORDER = {"presence": 0, "latency": 1, "accuracy": 2, "accuracy-absolute": 3, "fidelity": 4, "metric": 5,
+              "size": 6}
 
 
 def render_gate_markdown(comparison: Comparison) -> str:
@@ -15,8 +16,11 @@ def render_gate_markdown(comparison: Comparison) -> str:
         f"## {'✅' if comparison.passed else '❌'} {comparison.headline()}",
         "",
         f"Recipe `{comparison.recipe}`: baseline `{comparison.baseline}` vs new `{comparison.new}`.",
-        f"Limits: latency +{limits.max_latency_regression_pct:g}% (p50, {limits.latency_basis}, noise-aware), "
-        f"accuracy -{limits.max_accuracy_drop_pp:g} pp, size +{limits.max_size_growth_pct:g}%.",
+        f"Limits: latency +{limits.max_latency_regression_pct:g}% (p50, {limits.latency_basis}, noise-aware, "
+        f"{'also' if limits.latency_across_cpus else 'only'} on the baseline's CPU), "
+        f"accuracy -{limits.max_accuracy_drop_pp:g} pp against the run's own FP32 reference and "
+        f"-{limits.max_accuracy_drift_pp:g} pp absolute (retraining on another CPU moves it), "
+        f"size +{limits.max_size_growth_pct:g}%.",
         "",
     ]
     failed = [r for r in comparison.results if r.status == FAIL]

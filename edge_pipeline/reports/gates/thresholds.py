@@ -2,6 +2,15 @@
 
 Each gate returns a GateResult whose message is the one sentence a reviewer needs; the JUnit and
 Markdown renderings print those same messages so the two never disagree.
+
+Accuracy is gated twice, because training is not bit-reproducible across CPUs (float reductions
+differ, so the default teacher retrained elsewhere has other weights). The tight gate ("accuracy")
+judges each artifact against its own FP32 reference in the same run: what quantization, a runtime
+mode, distillation or pruning cost, which does not move with the trained weights. The loose gate
+("accuracy-absolute") only catches a collapse: measured on the 539-sample digits eval set (one
+sample = 0.19 pp), the default teacher scored 99.26% where the baseline was stored, 98.70% and
+98.52% retrained on two other CPUs, and its artifacts moved by up to 1.11 pp (student INT8); the
+default 2 pp leaves room for that spread.
 """
 
 from __future__ import annotations
@@ -18,12 +27,23 @@ from edge_pipeline.reports.gates.noise import median_ratio, spread_warning
 
 PASS, FAIL, NOISE, SKIPPED = "pass", "fail", "within-noise", "skipped"
 
+# Largest change of an artifact's absolute top-1 seen from retraining the default on another CPU
+# (student INT8: 99.44% stored, 98.33% retrained), said in the absolute gate's failure message.
+MEASURED_CROSS_CPU_SPREAD_PP = 1.11
+
 
 class GateThresholds(StrictModel):
     """Limits a new run must stay within, against the baseline run."""
 
     max_latency_regression_pct: float = Field(5.0, ge=0, description="largest allowed p50 latency increase, percent")
-    max_accuracy_drop_pp: float = Field(0.5, ge=0, description="largest allowed top-1 accuracy drop, percentage points")
+    max_accuracy_drop_pp: float = Field(
+        0.5, ge=0, description="largest allowed fall of an artifact's top-1 accuracy relative to its FP32 reference "
+        "in the same run, against the baseline's (percentage points)"
+    )
+    max_accuracy_drift_pp: float = Field(
+        2.0, ge=0, description="largest allowed fall of absolute top-1 accuracy, percentage points: wide enough for "
+        "a model retrained on another CPU"
+    )
     max_size_growth_pct: float = Field(10.0, ge=0, description="largest allowed artifact size increase, percent")
     max_cosine_drop: float = Field(
         0.002, ge=0, description="largest allowed drop of an output's cosine to its FP32 reference"
@@ -36,6 +56,12 @@ class GateThresholds(StrictModel):
         "absolute",
         description="gate absolute p50, or p50 relative to the same run's FP32 teacher "
                     "(for a baseline from other hardware)",
+    )
+    latency_across_cpus: bool = Field(
+        False, description="gate latency even when the two runs were measured on different CPUs"
+    )
+    baseline_targets_only: bool = Field(
+        False, description="gate only the new run's rows of targets the baseline has (others are noted, not gated)"
     )
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="confidence level of the latency noise interval")
     bootstrap_resamples: int = Field(
@@ -108,25 +134,59 @@ def _unusable_latency(base: BenchmarkRow, new: BenchmarkRow,
     return None
 
 
-def accuracy_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: GateThresholds) -> GateResult:
+def latency_not_comparable(subject: str, base: BenchmarkRow, new: BenchmarkRow, cpus: str) -> GateResult:
+    """A p50 from one CPU model is no reference for another's (an INT8 kernel with VNNI is several
+    times faster than without), so the gate is skipped and says why."""
+    return GateResult("latency", subject, SKIPPED, f"not comparable: different CPU ({cpus}); latency not gated "
+                      "(--latency-across-cpus gates it anyway)", base.latency_ms.p50, new.latency_ms.p50)
+
+
+def accuracy_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: GateThresholds,
+                  references: tuple[BenchmarkRow, BenchmarkRow] | None) -> GateResult:
+    """The artifact's top-1 minus its FP32 reference's in the same run, against the same difference
+    in the baseline. ``references``: (baseline run's reference row, new run's reference row)."""
+    if references is None:
+        return GateResult("accuracy", subject, SKIPPED, "no FP32 reference row in both runs to measure the "
+                          "accuracy change against; only the absolute accuracy is gated")
+    values = (base.accuracy, references[0].accuracy, new.accuracy, references[1].accuracy)
+    if not all(v is not None and math.isfinite(v) for v in values):
+        return GateResult("accuracy", subject, SKIPPED, "no accuracy recorded for the artifact and its FP32 "
+                          "reference in both runs; not gated", base.accuracy, new.accuracy)
+    b, b_ref, n, n_ref = values
+    before, after = b - b_ref, n - n_ref
+    change = f"{after - before:+.2f} pp"
+    reference = f"{references[1].artifact_id} [{references[1].runtime_variant}]"
+    head = (f"top-1 vs {reference} in the same run {before:+.2f} -> {after:+.2f} pp ({change}; "
+            f"absolute {b:.2f}% -> {n:.2f}%)")
+    allowed = f"{limits.max_accuracy_drop_pp:g} pp"
+    if before - after <= limits.max_accuracy_drop_pp:
+        return GateResult("accuracy", subject, PASS, f"{head}: within the {allowed} allowed drop", b, n, change)
+    return GateResult("accuracy", subject, FAIL, f"{head}: lost more than the {allowed} allowed against its own "
+                      "FP32 reference", b, n, change)
+
+
+def absolute_accuracy_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow,
+                           limits: GateThresholds) -> GateResult:
+    """Absolute top-1, with a tolerance for retraining on another CPU: catches a collapse, not a sample or two."""
+    gate = "accuracy-absolute"
     b, n = base.accuracy, new.accuracy
     if b is None and n is None:
-        return GateResult("accuracy", subject, SKIPPED, "no accuracy recorded (no labelled eval set); not gated", b, n)
+        return GateResult(gate, subject, SKIPPED, "no accuracy recorded (no labelled eval set); not gated", b, n)
     if n is None or not math.isfinite(n):
         # The baseline measured accuracy and the new run did not: a release that lost its accuracy fails.
-        return GateResult("accuracy", subject, FAIL, f"the new run's accuracy is {n!r} (baseline {b!r}): the "
+        return GateResult(gate, subject, FAIL, f"the new run's accuracy is {n!r} (baseline {b!r}): the "
                           "release lost its accuracy measurement", b, n)
     if b is None or not math.isfinite(b):
-        return GateResult("accuracy", subject, SKIPPED, f"the baseline's accuracy is {b!r}: nothing to compare "
+        return GateResult(gate, subject, SKIPPED, f"the baseline's accuracy is {b!r}: nothing to compare "
                           "against; not gated (store a new baseline)", b, n)
-    drop = b - n
     change = f"{n - b:+.2f} pp"
-    head = f"top-1 {b:.2f}% -> {n:.2f}% ({change}, same eval set, deterministic)"
-    allowed = f"{limits.max_accuracy_drop_pp:g} pp"
-    if drop <= limits.max_accuracy_drop_pp:
-        return GateResult("accuracy", subject, PASS, f"{head}: within the {allowed} allowed drop", b, n, change)
-    return GateResult("accuracy", subject, FAIL, f"{head}: accuracy dropped more than the {allowed} allowed", b, n,
-                      change)
+    head = f"top-1 {b:.2f}% -> {n:.2f}% ({change})"
+    allowed = f"{limits.max_accuracy_drift_pp:g} pp"
+    if b - n <= limits.max_accuracy_drift_pp:
+        return GateResult(gate, subject, PASS, f"{head}: within the {allowed} allowed for a model retrained on "
+                          "another CPU", b, n, change)
+    return GateResult(gate, subject, FAIL, f"{head}: dropped more than the {allowed} allowed (retraining on "
+                      f"another CPU moved it by up to {MEASURED_CROSS_CPU_SPREAD_PP:g} pp)", b, n, change)
 
 
 def fidelity_gates(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: GateThresholds) -> list[GateResult]:
@@ -190,6 +250,13 @@ def size_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: GateT
 def missing_gate(subject: str) -> GateResult:
     return GateResult("presence", subject, FAIL,
                       "in the baseline but missing from the new run: the release lost this artifact")
+
+
+def variant_not_timed_gate(subject: str, variant: str, cpus: str) -> GateResult:
+    """A runtime mode the new run's CPU cannot run (OpenVINO bf16 without bf16 instructions): the
+    artifact itself is present, only this mode of timing it is not."""
+    return GateResult("presence", subject, SKIPPED, f"runtime mode '{variant}' was not timed on the new run's CPU "
+                      f"(different CPU: {cpus}); the artifact itself is present")
 
 
 def _pct(ratio: float) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edge_pipeline.reports.html.svg_canvas import PALETTE, empty_chart, esc, short_number, svg_open, text
+from edge_pipeline.reports.json_report import own_model
 
 WIDTH = 960
 LABEL_WIDTH, VALUE_WIDTH, ROW_HEIGHT, TOP = 400, 140, 22, 28
@@ -19,7 +20,8 @@ def stage_entries(artifacts: list[dict]) -> list[dict]:
     primary = next((a["target"] for a in artifacts if a.get("target") and a.get("precision") == "int8"), None)
     entries = []
     models = list(dict.fromkeys(a.get("model") for a in shaping))
-    for model in sorted(models, key=lambda name: name != "teacher"):  # the teacher is the ratios' reference
+    reference = own_model(shaping)
+    for model in sorted(models, key=lambda name: name != reference):  # the recipe's model is the ratios' reference
         own = [a for a in shaping if a.get("model") == model]
         exported = [a for a in own if a.get("stage") == "export"]
         entries.append(_entry((exported or own)[-1]))

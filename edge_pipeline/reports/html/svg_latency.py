@@ -1,5 +1,9 @@
-"""Latency distribution per benchmark row: box (p25-p75), whiskers (p1-p99), median with its 95%
-interval, and the individual timings as faint dots, on one shared millisecond axis."""
+"""Latency spread per benchmark row, compact: one line per row with a p5–p95 bar, a p25–p75 box and
+a p50 tick on a log millisecond axis, rows grouped by target (one chart per batch/threads setting).
+
+Forty box plots with jittered dots in one column were unreadable; a row of 18 px still shows the
+spread and any long tail, and the log axis keeps 0.2 ms and 30 ms rows on one page.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +13,21 @@ import numpy as np
 
 from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.reports.html.svg_canvas import (
-    PALETTE,
-    LinearScale,
+    LogScale,
     empty_chart,
     esc,
-    nice_ticks,
-    padded_domain,
+    log_domain,
+    log_ticks,
     svg_open,
     text,
+    tick_format,
     x_axis,
 )
+from edge_pipeline.reports.row_status import headline_eligible, row_warnings, short_label, target_order, timing_kind
 
 WIDTH = 960
-LABEL_WIDTH, RIGHT, ROW_HEIGHT, TOP, BOTTOM = 400, 90, 34, 30, 50
-MAX_DOTS = 200
-AXIS_CAP_OVER_P75 = 3.0
+LABEL_WIDTH, RIGHT, ROW_HEIGHT, GROUP_HEIGHT, TOP, BOTTOM = 300, 150, 18, 24, 30, 46
+MUTED, DEFAULT = "#aaa", "#1f77b4"
 
 
 def row_label(row: BenchmarkRow) -> str:
@@ -31,86 +35,88 @@ def row_label(row: BenchmarkRow) -> str:
 
 
 @dataclass(frozen=True)
-class Distribution:
-    """What one row's box, whiskers and dots are drawn from, in milliseconds."""
+class Spread:
+    """What one row's line is drawn from, in milliseconds; ``from_samples`` False: only the stored
+    summary was there, so p5/p25/p75/p95 are stood in for by min/p50/p50/p90."""
 
-    p1: float
+    p5: float
     p25: float
     p50: float
     p75: float
-    p99: float
-    ci: tuple[float, float]
-    samples: np.ndarray
+    p95: float
+    n: int
+    from_samples: bool
 
 
-def distribution(row: BenchmarkRow) -> Distribution:
-    """Summary points of one row, from its raw timings when present, else from its stored summary."""
-    summary = row.latency_ms
+def spread(row: BenchmarkRow) -> Spread:
     samples = np.asarray(row.samples_ms, dtype=np.float64)
     if samples.size:
-        p1, p25, p50, p75, p99 = np.percentile(samples, [1, 25, 50, 75, 99])
-    else:
-        # A summary without min has it at 0.0 (no latency is zero): start the whisker at the median then.
-        p1, p25, p50, p75, p99 = summary.min or summary.p50, summary.p50, summary.p50, summary.p90, summary.p99
-    return Distribution(p1, p25, p50, p75, p99, _median_interval(summary.median_ci95, p50), samples)
+        p5, p25, p50, p75, p95 = (float(v) for v in np.percentile(samples, [5, 25, 50, 75, 95]))
+        return Spread(p5, p25, p50, p75, p95, int(samples.size), True)
+    s = row.latency_ms
+    return Spread(s.min or s.p50, s.p50, s.p50, s.p50, s.p90, s.n, False)
 
 
-def _median_interval(interval: tuple[float, float], p50: float) -> tuple[float, float]:
-    # (0, 0) is LatencyStats' "not recorded"; the median alone is then the best interval we have.
-    return interval if interval[1] > 0 else (p50, p50)
-
-
-def latency_distribution_chart(rows: list[BenchmarkRow], title: str = "Latency distribution") -> str:
-    """One chart per batch/threads configuration, so a batch-8 row does not squash the batch-1 boxes."""
+def latency_distribution_chart(rows: list[BenchmarkRow], title: str = "Latency spread",
+                               colors: dict[str, str] | None = None) -> str:
+    """``colors``: model name -> colour, as in the accuracy panels; host-timed and simulated rows grey."""
     if not rows:
         return empty_chart("latency-distribution", WIDTH, "No benchmark rows: nothing was timed")
-    ordered = sorted(rows, key=lambda r: r.latency_ms.p50)
-    stats = [distribution(r) for r in ordered]
-    extent = [v for s in stats for v in (s.p1, s.p99)]
-    lo, hi = padded_domain(extent, floor=0.0)
-    # A busy machine's stalls can put p99 at 50x the median; cap the axis so the boxes stay readable
-    # (marks past it are drawn at the edge, the tooltip keeps the true values).
-    hi = min(hi, max(s.p75 for s in stats) * AXIS_CAP_OVER_P75)
-    scale = LinearScale(lo, hi, LABEL_WIDTH, WIDTH - RIGHT)
-    height = TOP + ROW_HEIGHT * len(rows) + BOTTOM
+    groups = _groups(rows)
+    spreads = {id(r): spread(r) for r in rows}
+    scale = LogScale(*log_domain([v for s in spreads.values() for v in (s.p5, s.p95)], pad=1.1),
+                     LABEL_WIDTH, WIDTH - RIGHT)
+    height = TOP + GROUP_HEIGHT * len(groups) + ROW_HEIGHT * len(rows) + BOTTOM
+    ticks = log_ticks(scale.lo, scale.hi)
     parts = [svg_open(WIDTH, height, "latency-distribution", title), text(0, 16, title, "start", "chart-title")]
-    for tick in nice_ticks(scale.lo, scale.hi, 6):
-        parts.append(f'<line class="grid" x1="{scale(tick):.1f}" y1="{TOP}" '
-                     f'x2="{scale(tick):.1f}" y2="{height - BOTTOM}"/>')
-    rng = np.random.default_rng(0)  # dot jitter only; fixed so the file is reproducible
-    for index, (row, stat) in enumerate(zip(ordered, stats, strict=True)):
-        parts.append(_row_marks(row, stat, scale, TOP + index * ROW_HEIGHT, PALETTE[index % len(PALETTE)], rng))
-    parts.append(x_axis(scale, height - BOTTOM, nice_ticks(scale.lo, scale.hi, 6), "latency per call, ms",
-                        fmt=lambda v: f"{v:g}"))
+    parts += [f'<line class="grid" x1="{scale(t):.1f}" y1="{TOP}" x2="{scale(t):.1f}" y2="{height - BOTTOM}"/>'
+              for t in ticks]
+    y = TOP
+    for target, own in groups:
+        parts.append(_group_heading(target, own, y))
+        y += GROUP_HEIGHT
+        for row in own:
+            parts.append(_row_marks(row, spreads[id(row)], scale, y, (colors or {}).get(row.model, DEFAULT)))
+            y += ROW_HEIGHT
+    parts.append(x_axis(scale, height - BOTTOM, ticks, "latency per call, ms (log scale)", fmt=tick_format))
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _row_marks(row: BenchmarkRow, stat: Distribution, scale: LinearScale, top: float, color: str, rng) -> str:
+def _groups(rows: list[BenchmarkRow]) -> list[tuple[str, list[BenchmarkRow]]]:
+    """Per target (real timings first), its rows fastest first."""
+    return [(t, sorted((r for r in rows if r.target == t), key=lambda r: r.latency_ms.p50))
+            for t in target_order(rows)]
+
+
+def _group_heading(target: str, rows: list[BenchmarkRow], top: float) -> str:
+    kinds = sorted({timing_kind(r) for r in rows if not headline_eligible(r)} - {"target"})
+    caveat = f"  ({' / '.join(k + '-timed' if k == 'host' else k for k in kinds)}: grey, not device numbers)" \
+        if kinds else ""
+    return text(0, top + 17, target, "start", "group-title") + (
+        text(8 * len(target) + 8, top + 17, caveat, "start", "caveat") if caveat else "")
+
+
+def _row_marks(row: BenchmarkRow, s: Spread, scale: LogScale, top: float, color: str) -> str:
     middle = top + ROW_HEIGHT / 2
-    parts = [text(LABEL_WIDTH - 8, middle + 4, row_label(row), "end", "bar-label")]
-    samples = stat.samples
-    if samples.size:
-        shown = samples if samples.size <= MAX_DOTS else rng.choice(samples, MAX_DOTS, replace=False)
-        jitter = rng.uniform(-ROW_HEIGHT * 0.35, ROW_HEIGHT * 0.35, shown.size)
-        # Clip far outliers to the axis end so one stall does not squash every box.
-        dots = "".join(f'<circle cx="{scale(min(v, scale.hi)):.1f}" cy="{middle + j:.1f}" r="1.3"/>'
-                       for v, j in zip(shown, jitter, strict=True))
-        parts.append(f'<g class="dots" fill="{color}">{dots}</g>')
-    tip = (f"{row_label(row)}: p50 {stat.p50:.3f} ms (95% CI {stat.ci[0]:.3f}-{stat.ci[1]:.3f}), "
-           f"p25-p75 {stat.p25:.3f}-{stat.p75:.3f}, p1-p99 {stat.p1:.3f}-{stat.p99:.3f}, n={samples.size}")
-    whisker_end = scale(min(stat.p99, scale.hi))
-    parts.append(f'<line class="whisker" x1="{scale(stat.p1):.1f}" y1="{middle:.1f}" '
-                 f'x2="{whisker_end:.1f}" y2="{middle:.1f}"/>')
-    if stat.p99 > scale.hi:
-        parts.append(text(whisker_end + 3, middle + 4, f"p99 {stat.p99:.2f}", "start", "tick-label"))
-    box_left, box_right = scale(stat.p25), scale(min(stat.p75, scale.hi))
-    parts.append(f'<rect class="mark box" data-mark="1" x="{box_left:.1f}" y="{middle - 8:.1f}" '
-                 f'width="{max(box_right - box_left, 1.5):.1f}" '
-                 f'height="16" stroke="{color}"><title>{esc(tip)}</title></rect>')
-    ci_left, ci_right = scale(stat.ci[0]), scale(stat.ci[1])
-    parts.append(f'<rect class="median-ci" x="{ci_left:.1f}" y="{middle - 8:.1f}" '
-                 f'width="{max(ci_right - ci_left, 1.0):.1f}" height="16"/>')
-    parts.append(f'<line class="median" x1="{scale(stat.p50):.1f}" y1="{middle - 10:.1f}" '
-                 f'x2="{scale(stat.p50):.1f}" y2="{middle + 10:.1f}"/>')
-    return "".join(parts)
+    eligible = headline_eligible(row)
+    color = color if eligible else MUTED
+    tip = (f"{row_label(row)}: p50 {s.p50:.3f} ms, p25–p75 {s.p25:.3f}–{s.p75:.3f}, p5–p95 {s.p5:.3f}–{s.p95:.3f}, "
+           f"n={s.n}" + ("" if s.from_samples else " (no raw timings: min to p90 shown)"))
+    label_class = "bar-label" if eligible else "bar-label muted-label"
+    warnings = row_warnings(row)
+    # A row whose timing is suspect says so where it is drawn; the results table spells it out.
+    label = ("⚠ " if warnings else "") + short_label(row)
+    title = f"<title>{esc('; '.join(warnings))}</title>" if warnings else ""
+    box_left, box_right = scale(s.p25), scale(s.p75)
+    return "".join([
+        f'<text x="{LABEL_WIDTH - 8:.1f}" y="{middle + 4:.1f}" text-anchor="end" class="{label_class}">'
+        f"{esc(label)}{title}</text>",
+        f'<line class="spread" x1="{scale(s.p5):.1f}" y1="{middle:.1f}" x2="{scale(s.p95):.1f}" '
+        f'y2="{middle:.1f}" stroke="{color}"/>',
+        f'<rect class="mark box" data-mark="1" x="{box_left:.1f}" y="{middle - 4:.1f}" '
+        f'width="{max(box_right - box_left, 2.0):.1f}" height="8" fill="{color}"><title>{esc(tip)}</title></rect>',
+        f'<line class="median" x1="{scale(s.p50):.1f}" y1="{middle - 7:.1f}" x2="{scale(s.p50):.1f}" '
+        f'y2="{middle + 7:.1f}"/>',
+        text(WIDTH - RIGHT + 10, middle + 4, f"{s.p50:.3f} ms  (p95 {s.p95:.3g})", "start", "tick-label"),
+    ])

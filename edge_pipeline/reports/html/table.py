@@ -1,53 +1,46 @@
-"""The full results table of report.html, with ratios against the FP32 teacher on the same target."""
+"""The tables of report.html: the full results (same columns as report.md: reports/tables.py), the
+per-artifact quantization and export checks, fidelity, task metric, float layers and divergence."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.reports.artifact_checks import HEADERS as CHECK_HEADERS
+from edge_pipeline.reports.artifact_checks import artifact_check_table
 from edge_pipeline.reports.html.svg_canvas import esc
-from edge_pipeline.reports.markdown import table_order
-
-# (header, how to get the cell's number from a row, format). Numbers go in data-sort so sorting is numeric.
-COLUMNS: list[tuple[str, Callable[[BenchmarkRow], object], str]] = [
-    ("target", lambda r: r.target, "{}"),
-    ("model", lambda r: r.model, "{}"),
-    ("precision", lambda r: r.precision, "{}"),
-    ("runtime", lambda r: f"{r.backend}:{r.runtime_variant}", "{}"),
-    ("batch", lambda r: r.batch_size, "{}"),
-    ("threads", lambda r: r.threads, "{}"),
-    ("rounds", lambda r: len(r.round_p50_ms) or 1, "{}"),
-    ("p50 ms", lambda r: r.latency_ms.p50, "{:.3f}"),
-    ("p90 ms", lambda r: r.latency_ms.p90, "{:.3f}"),
-    ("p99 ms", lambda r: r.latency_ms.p99, "{:.3f}"),
-    ("throughput/s", lambda r: r.throughput_per_s, "{:.0f}"),
-    ("speedup vs FP32 teacher", lambda r: r.speedup_vs_baseline, "{:.2f}×"),
-    ("accuracy %", lambda r: r.accuracy, "{:.2f}"),
-    ("Δacc pp", lambda r: r.accuracy_delta_vs_baseline, "{:+.2f}"),
-    ("top-1 agree %", lambda r: r.top1_agreement, "{:.2f}"),
-    ("size KiB", lambda r: r.size_bytes / 1024, "{:.0f}"),
-    ("size vs FP32 teacher", lambda r: r.size_ratio_vs_baseline, "{:.2f}×"),
-    ("MACs M", lambda r: r.macs and r.macs / 1e6, "{:.1f}"),
-    ("params M", lambda r: r.params and r.params / 1e6, "{:.3f}"),
-    ("peak MiB", lambda r: r.peak_memory_bytes / 2**20, "{:.1f}"),
-]
+from edge_pipeline.reports.row_status import headline_eligible
+from edge_pipeline.reports.tables import RESULT_COLUMNS, Column, table_order
 
 
 def results_table(rows: list[BenchmarkRow]) -> str:
-    head = "".join(f'<th scope="col" title="click to sort">{esc(name)}</th>' for name, _, _ in COLUMNS)
+    head = "".join(f'<th scope="col" title="{esc(c.title or "click to sort")}">{esc(c.header)}</th>'
+                   for c in RESULT_COLUMNS)
     body = []
     for row in sorted(rows, key=table_order):
-        klass = ' class="baseline-row"' if row.baseline_artifact_id == row.artifact_id else ""
-        body.append(f"<tr{klass}>" + "".join(_cell(getter(row), fmt) for _, getter, fmt in COLUMNS) + "</tr>")
+        # The baseline's own row only: a bf16 hint on the same artifact shares its id, not its role.
+        is_baseline = row.reference_variant and row.baseline_artifact_id == row.artifact_id
+        classes = ["baseline-row"] if is_baseline else []
+        classes += [] if headline_eligible(row) else ["not-headline"]
+        klass = f' class="{" ".join(classes)}"' if classes else ""
+        body.append(f"<tr{klass}>" + "".join(_cell(column, row) for column in RESULT_COLUMNS) + "</tr>")
     return (f'<div class="table-wrap"><table id="results"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
-def _cell(value, fmt: str) -> str:
-    if value is None or value is False:
-        return '<td data-sort="" class="muted">–</td>'
-    sort = value if isinstance(value, (int, float)) else esc(value)
-    return f'<td data-sort="{sort}">{esc(fmt.format(value))}</td>'
+def _cell(column: Column, row: BenchmarkRow) -> str:
+    # The shown text is the Markdown cell's; the sort key keeps the number so sorting is numeric.
+    shown, key = column.text(row), column.sort_key(row)
+    klass = ' class="muted"' if key == "" else (' class="warnings"' if column.header == "warnings" else "")
+    return f'<td data-sort="{esc(key)}"{klass}>{esc(shown)}</td>'
+
+
+def artifact_checks_html(artifacts: list[dict], rows: list[BenchmarkRow]) -> str:
+    """How each timed artifact was quantized and checked, and its model's export check."""
+    lines = artifact_check_table(artifacts, {r.artifact_id for r in rows})
+    if not lines:
+        return ""
+    return _titled_table("Quantization settings and checks", "Per timed artifact: the quantizer's settings, its "
+                         "calibration, the quantize stage's check against the FP32 ONNX (worst output) and the "
+                         "export check of the model it came from.", 'id="artifact-checks"', CHECK_HEADERS, lines)
 
 
 def fidelity_table(rows: list[BenchmarkRow]) -> str:
