@@ -2,9 +2,9 @@
 process of the killed run left (a benchmark worker that outlives its parent skews the next run's
 timings), and no temp or half-written folder left beside the bundle, in the cache or in TMPDIR.
 
-One chain saves time: kill at export, re-run and kill at quantize, re-run and kill inside the
-benchmark (a worker running), re-run and kill at package, then re-run to the end. Each re-run picks
-up what the killed runs cached, which is what a user's re-run does.
+One chain saves time: kill as distill starts, re-run and kill as prune starts, then export, then
+quantize, then inside the benchmark (a worker running), then as package starts, then re-run to the
+end. Each re-run picks up what the killed runs cached, which is what a user's re-run does.
 """
 
 from __future__ import annotations
@@ -26,14 +26,13 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for survivors")]
 
 # (stage, what its progress line says, a process whose command line holds this must run at the kill)
-KILL_POINTS = [("export", "start", None), ("quantize", "start", None),
+KILL_POINTS = [("distill", "start", None), ("prune", "start", None), ("export", "start", None),
+               ("quantize", "start", None),
                ("benchmark", "running", "edge_pipeline.benchmarking.worker"), ("package", "start", None)]
 
 
 def test_kill_at_each_stage_then_rerun_matches_an_uninterrupted_run(tmp_path, tiny_data):
-    recipe = write_recipe(tmp_path / "recipe.yaml", tiny_recipe_dict(
-        # A one-second budget per configuration: the worker is still timing when it is killed.
-        tiny_data, benchmark={"warmup": 2, "iterations": 100000, "time_budget_s": 1.0, "rounds": 1}))
+    recipe = write_recipe(tmp_path / "recipe.yaml", every_stage_recipe(tiny_data))
     # The benchmark settings change timings only, never artifact bytes: the reference times briefly.
     reference = run_to_end(recipe, tmp_path / "reference", "--set", "benchmark.time_budget_s=0.05")
 
@@ -52,6 +51,20 @@ def test_kill_at_each_stage_then_rerun_matches_an_uninterrupted_run(tmp_path, ti
     assert [p.name for p in work.iterdir() if p.name.startswith(".bundle")] == [], "bundle temp siblings left"
     assert [str(p) for p in (work / "cache").rglob("*") if ".partial" in p.name] == [], "cache .partial left"
     assert [p.name for p in (work / "tmp").iterdir()] == [], "temp folders left in TMPDIR"
+
+
+def every_stage_recipe(tiny_data: dict[str, Path]) -> dict:
+    """Every stage on the tiny model, each as short as it can be; training is seeded and one-threaded,
+    so an uninterrupted run and a killed-and-resumed one must make the same bytes."""
+    train = {"epochs": 1, "batch_size": 16, "threads": 1}
+    data = {"dataset": {"path": str(tiny_data["calibration"])}}
+    return tiny_recipe_dict(
+        tiny_data, stages=["distill", "prune", "export", "quantize", "benchmark"],
+        distill={"data": data, "train": train, "student": {"width_multiplier": 0.5, "round_to": 2}},
+        prune={"data": data, "target": {"kind": "ratio", "ratio": 0.3}, "round_to": 2,
+               "recovery": {"train": train}},
+        # A one-second budget per configuration: the worker is still timing when it is killed.
+        benchmark={"warmup": 2, "iterations": 100000, "time_budget_s": 1.0, "rounds": 1})
 
 
 def command(recipe: Path, work: Path) -> tuple[list[str], dict]:
