@@ -11,11 +11,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
-import yaml
-
-from edge_pipeline.testing.tiny import labelled_arrays
 
 pytestmark = pytest.mark.slow
 
@@ -80,27 +76,29 @@ def test_installed_package_has_targets_and_the_default_data(installed, tmp_path)
     assert all(t["builtin"] and Path(t["file"]).is_relative_to(installed) for t in targets.values())
 
 
-def test_installed_package_runs_a_recipe_with_its_model_file(installed, tmp_path):
+def test_installed_package_scaffolds_runs_and_benchmarks_a_user_model(installed, tmp_path):
+    """The issue's first hour from an install: init a recipe for a model file, run it, time the INT8 file."""
     project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
     project.mkdir()
     elsewhere.mkdir()
     (project / "model.py").write_text(MODEL_PY)
-    x, y = labelled_arrays(24, seed=1)
-    np.savez(project / "calib.npz", x=x, y=y)
-    recipe = {
-        "metadata": {"name": "installed"},
-        "model": {"factory": "model.py:build"},
-        "input": {"name": "input", "shape": [1, 3, 8, 8]},
-        "data": {"calibration": {"path": "calib.npz"}},
-        # Export and INT8 quantization (their files, the manifest and report); timing is left to
-        # the pipeline tests: it adds worker processes, not package data.
-        "stages": ["export", "quantize"],
-        "targets": ["x86-cpu-onnxruntime"],
-        "quantize": {"samples": 16, "fidelity_samples": 16},
-    }
-    (project / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+    init = run_installed(installed, project, "-m", "edge_pipeline", "init", "--factory", "model.py:build",
+                         "--input-shape", "1,3,8,8", "--out", "recipe.yaml")
+    assert init.returncode == 0, init.stderr[-3000:]
+    assert init.stdout.strip() == "recipe.yaml" and (project / "recipe.calibration.npz").is_file()
+
+    # The scaffolded recipe, its timing left to the benchmark command below (one worker, not a sweep).
     proc = run_installed(installed, elsewhere, "-m", "edge_pipeline", "-q", "run", str(project / "recipe.yaml"),
-                         "--out", str(elsewhere / "bundle"), "--cache-dir", str(tmp_path / "cache"))
+                         "--out", str(elsewhere / "bundle"), "--cache-dir", str(tmp_path / "cache"),
+                         "--set", "stages=[export,quantize]", "--set", "targets=[x86-cpu-onnxruntime]")
     assert proc.returncode == 0, proc.stderr[-3000:]
     bundle = Path(proc.stdout.strip())
     assert bundle == elsewhere / "bundle" and (bundle / "manifest.json").is_file()
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    int8 = next(bundle / a["path"] for a in manifest["artifacts"] if a["id"] == "build/x86-cpu-onnxruntime/int8")
+
+    timed = run_installed(installed, elsewhere, "-m", "edge_pipeline", "benchmark", str(int8), "--warmup", "1",
+                          "--iterations", "5", "--out", str(elsewhere / "timing.json"))
+    assert timed.returncode == 0, timed.stderr[-3000:]
+    results = json.loads((elsewhere / "timing.json").read_text())["results"]
+    assert results[0]["configs"][0]["latency_ms"]["p50"] > 0
