@@ -3,7 +3,9 @@
 Two shapes of output, picked once per process:
 
 - ``bar``: a terminal (stderr is a TTY, not CI): counted work (epochs, calibration batches,
-  benchmark runs) redraws one line in place: ``[  12.3s] distill    epoch 3/10 [####------] 30% loss 0.41 eta 21s``.
+  benchmark runs) is a live bar with elapsed time and ETA, drawn by ``rich`` where it is installed
+  (it comes with NNCF, whose own bars then look the same), else redrawn in place by hand:
+  ``[  12.3s] distill    epoch 3/10 [####------] 30% loss 0.41 eta 21s``.
 - ``lines``: CI logs and pipes: the same information as plain lines, throttled to about one line per
   tenth of the work, so a log stays readable.
 
@@ -21,7 +23,7 @@ import shutil
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 _START = time.monotonic()
 _quiet = False
@@ -74,6 +76,10 @@ def progress(stage: str, message: str, *, done: int | None = None, total: int | 
 
 def _plain_line(line: str) -> None:
     global _bar_open
+    bars = _live_rich_bars
+    if bars is not None and bars.showing and bars.stream is sys.stderr:
+        bars.print_above(line)
+        return
     _write(("\r\033[K" if _bar_open else "") + line + "\n")
     _bar_open = False
 
@@ -81,6 +87,9 @@ def _plain_line(line: str) -> None:
 def _counted(mode: str, stage: str, message: str, done: int, total: int) -> None:
     global _bar_open
     fraction = min(max(done / total, 0.0), 1.0)
+    if mode == "bar" and _rich_bars() is not None:
+        _rich_bars().update(stage, message, done, total)  # type: ignore[union-attr]
+        return
     if mode == "bar":
         filled = round(BAR_WIDTH * fraction)
         bar = f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {fraction:4.0%}"
@@ -144,3 +153,75 @@ def track(items: Iterable[T], stage: str, label: str, total: int | None = None) 
         for item in items:
             yield item
             bar.advance()
+
+
+class RichBars:
+    """Counted work drawn by ``rich``: one live line per stage with its bar, elapsed time and ETA; plain
+    lines print above the live ones. When every bar has finished the display stops, leaving the final
+    lines on screen, and the next counted work starts a fresh display."""
+
+    def __init__(self, stream) -> None:
+        from rich.console import Console
+
+        self.stream = stream
+        self.console = Console(file=stream, highlight=False, soft_wrap=False)
+        self._progress: Any = None  # a rich.progress.Progress while bars are live
+        self._tasks: dict[str, Any] = {}
+
+    @property
+    def showing(self) -> bool:
+        return self._progress is not None
+
+    def update(self, stage: str, message: str, done: int, total: int) -> None:
+        progress_display = self._progress or self._start()
+        task = self._tasks.get(stage)
+        if task is None:
+            task = progress_display.add_task(message, total=total, prefix=_prefix(stage))
+            self._tasks[stage] = task
+        progress_display.update(task, completed=min(done, total), total=total, description=message,
+                                prefix=_prefix(stage))
+        progress_display.refresh()
+        if done >= total:
+            del self._tasks[stage]
+            if not self._tasks:
+                progress_display.stop()
+                self._progress = None
+
+    def print_above(self, line: str) -> None:
+        self.console.print(line, markup=False, highlight=False)
+
+    def _start(self):
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("{task.fields[prefix]}"), BarColumn(bar_width=BAR_WIDTH), TaskProgressColumn(),
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.description}"),
+            # Drawn when the work reports (callers already throttle), not by a timer thread; and
+            # stderr left alone: rich would otherwise swap sys.stderr for a proxy while bars are live.
+            console=self.console, auto_refresh=False, redirect_stdout=False, redirect_stderr=False,
+        )
+        self._progress.start()
+        return self._progress
+
+
+_live_rich_bars: RichBars | None = None
+
+
+def _rich_bars() -> RichBars | None:
+    """The rich display for the current stderr; None where rich is not installed (the device extra)."""
+    global _live_rich_bars
+    if _live_rich_bars is not None and _live_rich_bars.stream is sys.stderr:
+        return _live_rich_bars
+    try:
+        import rich  # noqa: F401
+    except ImportError:
+        return None
+    _live_rich_bars = RichBars(sys.stderr)
+    return _live_rich_bars

@@ -44,7 +44,8 @@ def test_ci_gets_throttled_plain_lines(stderr, monkeypatch):
     assert "batches 100/100" in lines[-1] and "done in" in lines[-1] and "(100%)" in lines[-1]
 
 
-def test_a_terminal_gets_one_bar_redrawn_in_place(stderr):
+def test_a_terminal_gets_one_bar_redrawn_in_place(stderr, monkeypatch):
+    monkeypatch.setattr(progress_module, "_rich_bars", lambda: None)  # the hand-drawn bar (no rich installed)
     stream = stderr(FakeTerminal(), TERM="xterm")
     assert output_mode() == "bar"
     for epoch in range(1, 4):
@@ -54,12 +55,29 @@ def test_a_terminal_gets_one_bar_redrawn_in_place(stderr):
     assert "[########################] 100%" in text
 
 
-def test_a_plain_line_during_a_bar_clears_it_first(stderr):
+def test_a_plain_line_during_a_bar_clears_it_first(stderr, monkeypatch):
+    monkeypatch.setattr(progress_module, "_rich_bars", lambda: None)
     stream = stderr(FakeTerminal(), TERM="xterm")
     progress("distill", "epoch 1/3", done=1, total=3)
     progress("distill", "checkpoint saved")
     assert stream.getvalue().endswith("\r\033[K" + stream.getvalue().split("\r\033[K")[-1])
     assert stream.getvalue().rstrip("\n").endswith("checkpoint saved")
+
+
+def test_rich_draws_the_bar_in_a_terminal_and_lines_print_above_it(stderr, monkeypatch):
+    pytest.importorskip("rich")
+    monkeypatch.setattr(progress_module, "_live_rich_bars", None)
+    stream = stderr(FakeTerminal(), TERM="xterm")
+    progress("distill", "epoch 1/3", done=1, total=3)
+    progress("distill", "checkpoint saved")
+    for epoch in (2, 3):
+        progress("distill", f"epoch {epoch}/3", done=epoch, total=3)
+    progress("export", "teacher: running")
+    text = stream.getvalue()
+    assert "checkpoint saved\n" in text and "100%" in text and "eta" in text
+    # The bar ends on its own line when the work is done; later lines follow it, never drawn over.
+    assert text.rstrip("\n").endswith("export     teacher: running")
+    assert text.count("\n") == 3 and progress_module.sys.stderr is stream
 
 
 def test_stopping_early_says_where(stderr):
