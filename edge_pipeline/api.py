@@ -80,6 +80,25 @@ def benchmark(artifacts: list[str | Path], out: str | Path | None = None, eval_d
                            providers, profile)
 
 
+def benchmark_on_devices(devices: list[str], artifacts: list[str | Path], devices_file: str | Path | None = None,
+                         out: str | Path | None = None, eval_data: str | Path | None = None,
+                         batch_sizes: list[int] | None = None, threads: list[int] | None = None,
+                         warmup: int | str = 20, iterations: int = 200, streams: list[int] | None = None,
+                         csv_out: str | Path | None = None, time_budget_s: float | None = None,
+                         variant: str | None = None, rounds: int = 1, providers: list[str] | None = None,
+                         profile: int | None = None) -> dict[str, dict]:
+    """``benchmark`` on the named devices of ``devices_file`` (default: $EDGE_PIPELINE_DEVICES, else
+    ./devices.yaml) over ssh, in parallel; returns {device: report}. Each device's report is written
+    to its own files (with several devices, named after it). A failed device raises
+    ``remote.benchmark.DevicesFailedError`` after every result was written, partial ones marked."""
+    from edge_pipeline.remote.benchmark import benchmark_on_devices as run_on_devices
+
+    return run_on_devices(list(devices), Path(devices_file) if devices_file else None, [Path(a) for a in artifacts],
+                          Path(out) if out else None, Path(eval_data) if eval_data else None, batch_sizes or [1],
+                          threads or [2], warmup, iterations, streams, Path(csv_out) if csv_out else None,
+                          time_budget_s, variant, rounds, providers, profile)
+
+
 def compare_benchmarks(baseline: str | Path, candidate: str | Path) -> dict:
     """Per-configuration latency ratios of two `benchmark` result files (candidate / baseline)."""
     from edge_pipeline.standalone import compare_result_files

@@ -10,6 +10,8 @@ Exit codes (the one table; `edge-pipeline` returns these):
     5-8 `compare` gate outcomes (a gate failed, different recipes, a missing artifact, unknown schema)
     9   OutputError   the output location is refused (not a bundle this tool wrote, a file, a
         filesystem root), not writable, or too small for the artifacts
+    10  DeviceError   a remote device (devices.yaml) cannot be reached, refuses the key, fails
+        mid-run, is out of disk or out of its time budget (the message names the device and the fix)
     130 interrupted (Ctrl-C); finished steps stay cached
 """
 
@@ -67,6 +69,12 @@ class OutputError(EdgePipelineError):
     """The output location cannot take the result; nothing of the user's was touched."""
 
     exit_code = 9
+
+
+class DeviceError(EdgePipelineError):
+    """A remote device failed: unreachable, authentication, host key, disconnect, disk, time budget."""
+
+    exit_code = 10
 
 
 INTERRUPTED_EXIT_CODE = 130

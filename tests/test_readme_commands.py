@@ -58,6 +58,16 @@ COVERED_ELSEWHERE = {
                     "tests/integration/test_onnx_source.py runs the quantize command on an opset-12 file with dynamic "
                     "H/W and --input-shape",
     ".venv/bin/edge-pipeline doctor": "probes every backend (12 s here): tests/cli/test_doctor_and_targets.py runs it",
+    ".venv/bin/edge-pipeline run recipe.yaml --out bundle --set "
+    "'targets=[x86-cpu-onnxruntime,jetson-orin-tensorrt]'":
+        "a full run of the user's recipe: tests/backends/tensorrt builds the Jetson bundle, "
+        "tests/cli/test_init.py runs a user's recipe",
+    ".venv/bin/edge-pipeline benchmark --device jetson "
+    "bundle/artifacts/*/jetson-orin-tensorrt/int8-jetson-bundle/jetson-bundle --batch-sizes 1,8 --out jetson.json":
+        "needs a Jetson reachable over ssh: tests/remote/test_tensorrt_bundle.py runs a device bundle through "
+        "benchmark --device against a real sshd on loopback, tests/remote/test_remote_benchmark.py ONNX files",
+    ".venv/bin/edge-pipeline benchmark --compare jetson-baseline.json jetson.json":
+        "compares two result files: tests/remote/test_remote_benchmark.py compares a device's file with another",
     "edge-pipeline benchmark model.int8.onnx --provider cuda,cpu --profile --out gpu.json":
         "needs a CUDA build of ONNX Runtime: tests/backends/onnxruntime/test_providers_and_profile.py runs "
         "--provider and --profile with the providers installed here",

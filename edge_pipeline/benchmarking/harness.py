@@ -20,9 +20,15 @@ _ERRORS_BY_EXIT_CODE = {BackendUnavailableError.exit_code: BackendUnavailableErr
 
 def run_worker(job: dict, workdir: Path) -> dict:
     """Run ``edge_pipeline.benchmarking.worker`` on ``job``; raise with its message if it fails."""
+    check_job(job)
+    return run_checked_worker(job, workdir)
+
+
+def run_checked_worker(job: dict, workdir: Path) -> dict:
+    """``run_worker`` for a job already checked: a remote device runs jobs its host checked (the
+    bounds' module needs pydantic, which a device with only numpy and a runtime lacks)."""
     from edge_pipeline.backends.registry import descriptor_record
 
-    check_job(job)
     workdir.mkdir(parents=True, exist_ok=True)
     job = {**job, "backend_row": descriptor_record(job["backend"])}
     if job.get("profile"):

@@ -20,6 +20,7 @@ CSV_COLUMNS = (
     "artifact", "backend", "variant", "batch_size", "threads", "streams", "p50_ms", "p90_ms", "p99_ms",
     "mean_ms", "std_ms", "mad_ms", "median_ci95_low_ms", "median_ci95_high_ms", "outliers", "n",
     "throughput_per_s", "load_s", "first_inference_ms", "warmup_calls", "skipped", "host", "cpu_model", "sha256",
+    "device",  # the devices.yaml name of the board that timed it (`benchmark --device`); empty: this host
 )
 
 
@@ -56,6 +57,7 @@ def config_rows(report: dict) -> list[dict]:
                 "host": host.get("hostname"),
                 "cpu_model": host.get("cpu_model"),
                 "sha256": result.get("sha256"),
+                "device": result.get("device"),
             })
     return rows
 
@@ -115,8 +117,15 @@ def compare(baseline: dict, candidate: dict) -> dict:
         "matched_by": "content (sha256)" if by_content else "file name (a file records no sha256)",
         "only_in_baseline": [_unmatched(base_rows[k]) for k in base_rows if k not in cand_rows],
         "only_in_candidate": [_unmatched(cand_rows[k]) for k in cand_rows if k not in base_rows],
-        "hosts": [baseline.get("host", {}).get("cpu_model"), candidate.get("host", {}).get("cpu_model")],
+        "hosts": [_machine(baseline), _machine(candidate)],
     }
+
+
+def _machine(report: dict) -> str | None:
+    """The CPU that timed a file, and the device's name when a `benchmark --device` run timed it."""
+    cpu = report.get("host", {}).get("cpu_model")
+    device = (report.get("device") or {}).get("name")
+    return f"device {device}: {cpu}" if device else cpu
 
 
 def _unmatched(row: dict) -> list:
@@ -125,7 +134,10 @@ def _unmatched(row: dict) -> list:
 
 
 def _overlap(a: dict, b: dict) -> bool:
-    """Whether the medians' 95% CIs overlap: if they do, the difference may be noise."""
+    """Whether the medians' 95% CIs overlap: if they do, the difference may be noise. A row without
+    one (a TensorRT bundle's, timed by its own script) cannot say."""
+    if None in (a["median_ci95_low_ms"], a["median_ci95_high_ms"], b["median_ci95_low_ms"], b["median_ci95_high_ms"]):
+        return False
     return a["median_ci95_low_ms"] <= b["median_ci95_high_ms"] and b["median_ci95_low_ms"] <= a["median_ci95_high_ms"]
 
 

@@ -12,6 +12,7 @@ one) writes FOLDER/benchmark.json and FOLDER/benchmark.csv. The location is chec
   edge-pipeline benchmark bundle/artifacts/*/*/*/model.int8.onnx --threads 1,2 --out jetson.json
   edge-pipeline benchmark --compare x86.json jetson.json
   edge-pipeline benchmark model.onnx --provider cuda,cpu --profile   # ORT on the GPU, top layers by time
+  edge-pipeline benchmark --device jetson model.int8.onnx --out jetson.json   # on a board over ssh (devices.yaml)
 """
 
 from __future__ import annotations
@@ -71,6 +72,11 @@ def add_arguments(parser) -> None:
                              "<out name>-profiles/")
     parser.add_argument("--profile-top", type=_layer_count, default=DEFAULT_TOP, metavar="N",
                         help=f"layers a profile shows (default {DEFAULT_TOP})")
+    parser.add_argument("--device", action="append", default=None, metavar="NAME",
+                        help="time on this device of the devices file over ssh instead of here (repeat for several, "
+                             "timed in parallel; each gets its own result files)")
+    parser.add_argument("--devices", type=Path, default=None, metavar="FILE",
+                        help="the devices file (default: $EDGE_PIPELINE_DEVICES, else ./devices.yaml)")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"), default=None,
                         help="print B/A latency ratios per matching configuration of two result files")
     _add_backend_arguments(parser)
@@ -96,6 +102,8 @@ def execute(args) -> int:
         return _print_comparison(api.compare_benchmarks(*args.compare), args.compare)
     if not args.artifacts:
         raise ConfigError("name at least one artifact to time, e.g. edge-pipeline benchmark model.onnx")
+    if args.device:
+        return _on_devices(args)
     report = api.benchmark(args.artifacts, args.out, args.data, args.batch_sizes, args.threads, args.warmup,
                            args.iterations, getattr(args, "streams", None), args.csv, args.time_budget, args.variant,
                            args.rounds, getattr(args, "providers", None), args.profile_top if args.profile else None)
@@ -108,6 +116,38 @@ def execute(args) -> int:
         out, csv = benchmark_outputs(args.out, args.csv)
         print_result(json.dumps({"written": str(out), "csv": str(csv)}))
     return 0
+
+
+def _on_devices(args) -> int:
+    """Each device's results as locally, under a line naming it; a failed device's partial results
+    too, before its error."""
+    from edge_pipeline import api
+    from edge_pipeline.remote.benchmark import DevicesFailedError
+
+    try:
+        reports = api.benchmark_on_devices(
+            args.device, args.artifacts, args.devices, args.out, args.data, args.batch_sizes, args.threads,
+            args.warmup, args.iterations, getattr(args, "streams", None), args.csv, args.time_budget, args.variant,
+            args.rounds, getattr(args, "providers", None), args.profile_top if args.profile else None)
+    except DevicesFailedError as failed:
+        _print_device_reports(failed.reports, failed.written)
+        raise
+    from edge_pipeline.remote.benchmark import device_outputs
+
+    _print_device_reports(reports, {name: device_outputs(args.out, args.csv, name, len(reports) > 1)
+                                    for name in reports})
+    return 0
+
+
+def _print_device_reports(reports: dict[str, dict], written: dict) -> None:
+    for name, report in reports.items():
+        partial = "  (partial)" if report.get("partial") else ""
+        print_result(f"device {name}: {report['host'].get('hostname')} ({report['host'].get('cpu_model')}){partial}")
+        for measured in report["results"]:
+            _print_result(measured)
+        out, csv = written.get(name, (None, None))
+        if out is not None:
+            print_result(json.dumps({"device": name, "written": str(out), "csv": str(csv)}))
 
 
 def _print_result(measured: dict) -> None:
@@ -124,11 +164,12 @@ def _print_result(measured: dict) -> None:
             print_result(f"{measured['artifact']}  {where}  skipped: {config['skipped']}")
             continue
         lat = config["latency_ms"]
-        low, high = lat["median_ci95"]
+        # A TensorRT bundle's script (timed on a device) reports percentiles without CI or outliers.
+        ci = " [95% CI {:.3f}-{:.3f}]".format(*lat["median_ci95"]) if lat.get("median_ci95") else ""
+        spread = f"outliers {lat['outliers']}/{lat['n']}" if "outliers" in lat else f"n {lat['n']}"
         print_result(
-            f"{measured['artifact']}  {where}  p50 {lat['p50']:.3f} ms [95% CI {low:.3f}-{high:.3f}]  "
-            f"p90 {lat['p90']:.3f}  p99 {lat['p99']:.3f}  outliers {lat['outliers']}/{lat['n']}  "
-            f"{config['throughput_per_s']:.0f}/s"
+            f"{measured['artifact']}  {where}  p50 {lat['p50']:.3f} ms{ci}  "
+            f"p90 {lat['p90']:.3f}  p99 {lat['p99']:.3f}  {spread}  {config['throughput_per_s']:.0f}/s"
         )
         if config.get("profile"):
             for line in render_profile(config["profile"]):
