@@ -42,6 +42,19 @@ def set_quiet(quiet: bool) -> None:
     _quiet = quiet
 
 
+_verbose = False
+
+
+def set_verbose(verbose: bool) -> None:
+    """Verbose: a line per step too (e.g. each step re-used from the cache), not only per stage."""
+    global _verbose
+    _verbose = verbose
+
+
+def is_verbose() -> bool:
+    return _verbose
+
+
 def output_mode() -> str:
     forced = os.environ.get("EDGE_PIPELINE_PROGRESS", "").strip().lower()
     if forced in MODES:

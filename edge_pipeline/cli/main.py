@@ -12,7 +12,7 @@ from edge_pipeline import __version__
 from edge_pipeline.cli.output import results_only_on_stdout
 from edge_pipeline.config.locations import extra_targets_dirs
 from edge_pipeline.errors import INTERRUPTED_EXIT_CODE, EdgePipelineError
-from edge_pipeline.progress import set_quiet
+from edge_pipeline.progress import set_quiet, set_verbose
 
 # Subcommand name -> module. Each module has add_arguments(parser) and execute(args) -> int,
 # and its docstring is the help text. Modules import heavy packages only inside execute().
@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="on error, print the full traceback with its causes (also EDGE_PIPELINE_DEBUG=1)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress and no closing summary on stderr; errors still print")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="progress per step as well as per stage (e.g. each step re-used from the cache)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
@@ -55,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.quiet:
         set_quiet(True)
+    set_verbose(args.verbose)
     debug = args.debug or os.environ.get("EDGE_PIPELINE_DEBUG", "") not in ("", "0")
     try:
         # --targets-dir folders are searched while the command runs (cli/common.py adds the flag).
@@ -71,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.quiet:  # in-process callers (the API, tests) get their progress back
             set_quiet(False)
+        set_verbose(False)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from edge_pipeline.engine.code import code_digest, package_modules
 from edge_pipeline.engine.order import plan_stages
 from edge_pipeline.engine.preflight import preflight
 from edge_pipeline.engine.versions import tool_versions
-from edge_pipeline.progress import progress
+from edge_pipeline.progress import is_verbose, progress
 from edge_pipeline.stages.base import Producer, StageDescriptor, StageOutput, StageRun, StepRecord
 from edge_pipeline.stages.data import RunData
 
@@ -94,6 +94,8 @@ class Engine:
         self.state.lineage.append(
             StepRecord(stage, step, key.digest[:16], obtained.cached, round(time.perf_counter() - started, 3))
         )
+        if obtained.cached and is_verbose():
+            progress(stage, f"{step}: unchanged, re-using cached result")
         return artifacts, entry.payload["extras"]
 
     def _evicted(self, stage: str, step: str, problem: str) -> None:

@@ -18,3 +18,8 @@ def test_run_prints_one_table_line_per_artifact_and_only_the_path_on_stdout(tmp_
     assert main(["-q", "run", str(recipe), "--out", str(tmp_path / "b")]) == 0
     quiet = capsys.readouterr()
     assert quiet.err == "" and quiet.out.strip() == str((tmp_path / "b").resolve())
+
+    assert main(["-v", "run", str(recipe), "--out", str(tmp_path / "b")]) == 0
+    verbose = capsys.readouterr().err
+    assert ": unchanged, re-using cached result" in verbose  # a line per step
+    assert "steps unchanged, re-using cached results" in verbose  # the per-stage line stays
