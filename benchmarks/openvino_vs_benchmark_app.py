@@ -1,18 +1,20 @@
 """OpenVINO: our benchmark worker vs OpenVINO's own benchmark_app on the same IRs, side by side.
 
-    .venv/bin/python benchmarks/openvino_vs_benchmark_app.py [--bundle DIR] [--rounds 15] [--iterations 500]
+    .venv/bin/python benchmarks/openvino_vs_benchmark_app.py [--bundle DIR] [--model teacher] [--rounds 15]
+        [--iterations 500]
 
 Without --bundle it runs the embedded default recipe on the x86-cpu-openvino target first (cached
-stages are re-used). For each of the teacher's rows (FP32 IR with the f32 hint, FP32 IR with the
-bf16 hint, INT8 IR) every round times the IR once with the pipeline's worker (a fresh process,
-exactly as the benchmark stage does) and once with ``benchmark_app`` (sync API, batch 1, the same
-compile properties passed through -load_config, inference-only mode), alternating which goes first
-so slow drift of a shared machine favours neither. Printed: both medians (median over rounds of
-each round's p50), their ratio, the median of per-round ratios (the two measurements of a round
-are taken back to back, so they share the load of that moment), the ratio of each tool's best
-round (load on a shared machine only ever adds latency), and INT8 / bf16 speedups over
-the f32 baseline by each tool. Our worker also reads OpenVINO's own timer of each call (the
-request's ``latency``, what benchmark_app reports): ours minus that is the cost of the Python call.
+stages are re-used). For each of the model's rows (--model, the teacher by default: FP32 IR with
+the f32 hint, FP32 IR with the bf16 hint, INT8 IR) every round times the IR once with the
+pipeline's worker (a fresh process, exactly as the benchmark stage does) and once with
+``benchmark_app`` (sync API, batch 1, the same compile properties passed through -load_config,
+inference-only mode), alternating which goes first so slow drift of a shared machine favours
+neither. Printed: both medians (median over rounds of each round's p50), their ratio, the median of
+per-round ratios (the two measurements of a round are taken back to back, so they share the load of
+that moment), the ratio of each tool's best round (load on a shared machine only ever adds
+latency), and INT8 / bf16 speedups over the f32 baseline by each tool. Our worker also reads
+OpenVINO's own timer of each call (the request's ``latency``, what benchmark_app reports): ours
+minus that is the cost of the Python call.
 """
 
 from __future__ import annotations
@@ -42,12 +44,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--iterations", type=int, default=500)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", default="teacher", help="the bundle's model: teacher, student, student-pruned")
     args = parser.parse_args()
     bundle = args.bundle or api.run(
         out=Path(tempfile.mkdtemp(prefix="ep-ov-bench-")) / "bundle", overrides=[f"targets=[{args.target}]"]
     )
     report = json.loads((bundle / "report.json").read_text())
-    rows = teacher_rows(report, args.target)
+    rows = model_rows(report, args.target, args.model)
     settings = load_target(args.target).options
     spec = json.loads((bundle / "manifest.json").read_text())["recipe"]["snapshot"]["input"]
     ours: dict[tuple, list[float]] = {key: [] for key in rows}
@@ -68,11 +71,11 @@ def main() -> None:
     print_table(rows, ours, ours_clock, theirs, args)
 
 
-def teacher_rows(report: dict, target: str) -> dict[tuple, dict]:
+def model_rows(report: dict, target: str, model: str) -> dict[tuple, dict]:
     found = {
         (r["precision"], r["runtime_variant"]): r
         for r in report["results"]
-        if r["target"] == target and r["model"] == "teacher" and r["batch_size"] == 1
+        if r["target"] == target and r["model"] == model and r["batch_size"] == 1
     }
     return {key: found[key] for key in ROWS if key in found}
 
@@ -120,7 +123,7 @@ def benchmark_app_median(path: Path, variant: str, settings: dict, args, spec: d
 
 
 def print_table(rows: dict, ours: dict, ours_clock: dict, theirs: dict, args) -> None:
-    print(f"\nOpenVINO {args.target}, teacher, batch 1, {args.threads} threads, sync latency mode, "
+    print(f"\nOpenVINO {args.target}, {args.model}, batch 1, {args.threads} threads, sync latency mode, "
           f"{args.rounds} rounds x {args.iterations} runs; p50 = median over rounds of each round's median.\n"
           "ours: our worker's clock around each call (what the report holds); ours, OV timer: OpenVINO's own "
           "timer of the same calls (request.latency, what benchmark_app reports)")

@@ -85,6 +85,9 @@ def test_fp32_ir_keeps_fp32_weights_and_runs_in_f32(backend, target, fp32_ir, ti
     np.testing.assert_allclose(out, ort_reference(tiny_onnx, calib.inputs[:4]), atol=1e-4)
     assert info["inference_precision"] == "f32"
     assert set(info["compute_layer_precisions"]) == {"f32"}
+    # The kernel each compute layer ran (the ISA path), one per layer: e.g. brgconv_avx2_f32.
+    assert sum(info["compute_layer_kernels"].values()) == sum(info["compute_layer_precisions"].values())
+    assert all(kernel.lower().endswith("f32") for kernel in info["compute_layer_kernels"])
     assert info["performance_hint"] == "LATENCY" and info["num_streams"] == 1 and info["inference_num_threads"] == 1
 
 
@@ -100,14 +103,17 @@ def test_runner_sees_new_arrays_and_in_place_changes(backend, target, fp32_ir, t
 
 
 def test_prepared_call_is_the_bound_request(backend, target, fp32_ir, calib):
-    """The timed call is the infer request itself on inputs bound once, as benchmark_app times it."""
+    """The timed call is the infer request itself on inputs bound once, as benchmark_app times it:
+    it passes no inputs and copies no outputs (what it returns are views of the request's tensors)."""
     x = calib.inputs[:3]
     with backend.runner(fp32_ir.path, RunnerOptions(threads=1, variant="f32", settings=target.options)) as runner:
         expected = list(runner.infer({"input": x}).values())[0]
         call = runner.prepare({"input": x})
-        assert call == runner.request.infer
-        call()
-        np.testing.assert_array_equal(runner.request.get_output_tensor(0).data, expected)
+        assert call.func == runner.request.infer and call.args == () and call.keywords == {"share_outputs": True}
+        returned = call()
+        output = runner.request.get_output_tensor(0).data
+        assert np.shares_memory(returned[0], output)
+        np.testing.assert_array_equal(output, expected)
         with pytest.raises(EdgePipelineError, match="feed has inputs"):
             runner.prepare({"wrong": x})
 

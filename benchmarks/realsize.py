@@ -1,0 +1,354 @@
+"""Real-size models through the pipeline's recipe path, side by side with what users would pick instead.
+
+    .venv/bin/python benchmarks/realsize.py [--models resnet18,mobilenet_v2,bert] [--rounds 3]
+        [--iterations 40] [--quick]
+
+Models (benchmarks/realsize_models.py, plain torch, random weights, BatchNorm statistics set by
+train-mode passes over random images): ResNet-18 and MobileNetV2 at 1×3×224×224, a BERT-base-shaped
+encoder at sequence 128. Each goes through ``api.run`` with a recipe written to a temporary folder:
+export -> quantize -> benchmark on x86-cpu-onnxruntime and x86-cpu-openvino (the pipeline's INT8:
+ONNX Runtime U8S8 QDQ with its presets and fidelity floor, OpenVINO NNCF with the target's settings).
+
+Peers, made in the same run from the same exported ONNX file:
+- ``ort-defaults``: ``onnxruntime.quantization.quantize_static`` with every default (QDQ, S8S8,
+  per-tensor weights, MinMax) on the same calibration samples;
+- ``nncf-defaults``: ``nncf.quantize`` with default parameters on ``ov.convert_model`` of that file.
+
+Then every artifact (FP32, ours, the peer; per backend) is timed ``--rounds`` times in the
+pipeline's own worker process (fresh per round; the order rotates each round, so a shared
+machine's drift favours none), and every OpenVINO IR also by ``benchmark_app`` in the same round
+with the same compile properties (-load_config), sync API, inference only. Printed, one table:
+p50 (median of the per-round medians) by our clock around each call, by OpenVINO's own timer of the
+same calls (request.latency, what benchmark_app reports), benchmark_app's median; speedup over the
+same backend's FP32 from the same rounds; cosine of every output to that FP32 on held-out inputs;
+size on disk; the kernels the OpenVINO CPU plugin chose for the compute layers; the CPU model,
+flags and load. Figures hold for the CPU they were measured on only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from edge_pipeline import api
+from edge_pipeline.backends.openvino.options import parse_options
+from edge_pipeline.backends.openvino.runner import compile_config
+from edge_pipeline.benchmarking.harness import run_worker
+from edge_pipeline.benchmarking.host import cpu_flags, cpu_model
+from edge_pipeline.config.recipes import load_target
+
+HERE = Path(__file__).resolve().parent
+ORT, OV = "x86-cpu-onnxruntime", "x86-cpu-openvino"
+SEQUENCE = 128
+VOCAB = 30522
+THREADS = 2
+# Peer vs ours closer than this (median of per-round ratios) is not called a win: on a shared VM
+# single rounds move by 10-30% (see the per-round figures the script prints).
+SAME_SPEED = 0.10
+
+
+def model_specs(args) -> dict[str, dict]:
+    image = [1, 3, args.image_size, args.image_size]
+    cnn_inputs = [{"name": "pixels", "shape": image, "dtype": "float32"}]
+    text_inputs = [
+        {"name": "input_ids", "shape": [1, SEQUENCE], "dtype": "int64", "value_range": [0, VOCAB]},
+        {"name": "attention_mask", "shape": [1, SEQUENCE], "dtype": "int64", "value_range": [0, 2]},
+    ]
+    bert = {"vocab": VOCAB, "dim": args.bert_dim, "heads": args.bert_dim // 64, "layers": args.bert_layers,
+            "mlp": 4 * args.bert_dim, "max_length": 512}
+    return {
+        "resnet18": {"factory": "resnet18", "kwargs": {"image_size": args.image_size}, "inputs": cnn_inputs,
+                     "outputs": ["logits"], "data": image_arrays},
+        "mobilenet_v2": {"factory": "mobilenet_v2", "kwargs": {"image_size": args.image_size},
+                         "inputs": cnn_inputs, "outputs": ["logits"], "data": image_arrays},
+        "bert": {"factory": "bert_encoder", "kwargs": bert, "inputs": text_inputs, "outputs": ["embedding"],
+                 "data": token_arrays},
+    }
+
+
+def image_arrays(count: int, seed: int, inputs: list[dict]) -> dict[str, np.ndarray]:
+    """Random images: standard normal, as the BatchNorm statistics were set on (a normalized image's scale)."""
+    shape = inputs[0]["shape"][1:]
+    return {"pixels": np.random.default_rng(seed).standard_normal((count, *shape)).astype(np.float32)}
+
+
+def token_arrays(count: int, seed: int, inputs: list[dict]) -> dict[str, np.ndarray]:
+    """Token ids in [1, VOCAB) with padding (id 0, mask 0) after a random length of 32..128."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1, VOCAB, size=(count, SEQUENCE)).astype(np.int64)
+    lengths = rng.integers(SEQUENCE // 4, SEQUENCE + 1, size=count)
+    mask = (np.arange(SEQUENCE)[None, :] < lengths[:, None]).astype(np.int64)
+    return {"input_ids": ids * mask, "attention_mask": mask}
+
+
+def recipe(name: str, spec: dict, work: Path, args) -> dict:
+    return {
+        "metadata": {"name": f"realsize-{name}"},
+        "model": {"factory": f"{HERE / 'realsize_models.py'}:{spec['factory']}", "kwargs": spec["kwargs"]},
+        "inputs": spec["inputs"],
+        "outputs": spec["outputs"], "class_score_outputs": [],
+        "data": {"calibration": {"path": str(work / "calibration.npz")}, "eval": {"path": str(work / "eval.npz")}},
+        "targets": [ORT, OV],
+        "stages": ["export", "quantize", "benchmark"],
+        "quantize": {"samples": args.calibration},
+        # The pipeline's own timing, one round: the table below re-times everything side by side.
+        "benchmark": {"warmup": args.warmup, "iterations": args.iterations, "rounds": 1,
+                      "batch_sizes": [1], "threads": [THREADS], "time_budget_s": args.budget},
+    }
+
+
+def through_pipeline(name: str, spec: dict, work: Path, args) -> tuple[Path, list[dict], dict[str, np.ndarray]]:
+    """api.run on the model's recipe; returns the bundle, its report rows and the calibration arrays."""
+    work.mkdir(parents=True, exist_ok=True)
+    calibration = spec["data"](args.calibration, 1, spec["inputs"])
+    np.savez(work / "calibration.npz", **calibration)
+    np.savez(work / "eval.npz", **spec["data"](args.eval, 2, spec["inputs"]))
+    (work / "recipe.yaml").write_text(yaml.safe_dump(recipe(name, spec, work, args)))
+    started = time.perf_counter()
+    bundle = api.run(work / "recipe.yaml", work / "bundle", cache_dir=args.cache)
+    print(f"[{name}] api.run (export, quantize, benchmark) {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return bundle, json.loads((bundle / "report.json").read_text())["results"], calibration
+
+
+def ort_defaults(fp32_onnx: Path, calibration: dict[str, np.ndarray], out: Path) -> Path:
+    """What an ONNX Runtime user writes first: quantize_static with every default (QDQ, S8S8, MinMax,
+    per-tensor weights), the same calibration samples."""
+    from onnxruntime.quantization import CalibrationDataReader, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            count = len(next(iter(calibration.values())))
+            self.items = iter([{k: v[i : i + 1] for k, v in calibration.items()} for i in range(count)])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    quantize_static(str(fp32_onnx), str(out), Reader())
+    return out
+
+
+def nncf_defaults(fp32_onnx: Path, calibration: dict[str, np.ndarray], out: Path) -> Path:
+    """What an OpenVINO user writes first: ov.convert_model, then nncf.quantize with default
+    parameters (performance preset, no model_type) on the same calibration samples."""
+    import nncf
+    import openvino as ov
+
+    model = ov.convert_model(str(fp32_onnx))
+    count = len(next(iter(calibration.values())))
+    items = [{k: v[i : i + 1] for k, v in calibration.items()} for i in range(count)]
+    quantized = nncf.quantize(model, nncf.Dataset(items))
+    ov.save_model(quantized, str(out), compress_to_fp16=False)
+    return out
+
+
+def artifact_size(path: Path) -> int:
+    if path.suffix == ".xml":
+        return path.stat().st_size + path.with_suffix(".bin").stat().st_size
+    extra = [p for p in path.parent.iterdir() if p.name.startswith(path.name) and p != path]  # external data
+    return path.stat().st_size + sum(p.stat().st_size for p in extra)
+
+
+def worker_job(entry: dict, spec: dict, eval_path: Path, args, outputs: Path | None) -> dict:
+    job = {
+        "backend": entry["backend"], "artifact": str(entry["path"]), "variant": entry["variant"],
+        "settings": entry["settings"], "batch_sizes": [1], "threads": [THREADS], "warmup": args.warmup,
+        "iterations": args.iterations, "time_budget_s": args.budget, "eval_batch_size": 8,
+        "inputs": [{"name": i["name"], "sample_shape": i["shape"][1:], "dtype": i["dtype"],
+                    "value_range": i.get("value_range")} for i in spec["inputs"]],
+        "eval_inputs": str(eval_path),  # its first sample is also the timed batch, as in the benchmark stage
+    }
+    if outputs is not None:
+        job["outputs_out"] = str(outputs)
+    return job
+
+
+def benchmark_app(entry: dict, spec: dict, args, tmp: Path) -> float:
+    """benchmark_app on the same IR with the compile properties our runner sets (one function makes
+    both), sync API, inference only; its median latency in ms."""
+    config = compile_config(parse_options(entry["settings"], "realsize benchmark"), THREADS, entry["variant"])
+    config_path = tmp / "ov-config.json"
+    config_path.write_text(json.dumps({"CPU": {k: str(v) for k, v in config.items()}}))
+    report_dir = tmp / "benchmark_app"
+    shutil.rmtree(report_dir, ignore_errors=True)
+    report_dir.mkdir(parents=True)
+    shapes = ",".join(f"{i['name']}[{','.join(map(str, i['shape']))}]" for i in spec["inputs"])
+    command = [
+        str(Path(sys.executable).with_name("benchmark_app")), "-m", str(entry["path"]), "-d", "CPU",
+        "-load_config", str(config_path), "-api", "sync", "-data_shape", shapes, "-inference_only",
+        "-niter", str(args.iterations), "-json_stats", "-report_type", "no_counters", "-report_folder", str(report_dir),
+    ]
+    proc = subprocess.run(command, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark_app failed on {entry['path']}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    stats = json.loads((report_dir / "benchmark_report.json").read_text())["execution_results"]
+    return float(stats["latency (ms)"])  # its median (latency_percentile defaults to 50)
+
+
+def entries_for(name: str, bundle: Path, rows: list[dict], calibration: dict, work: Path) -> list[dict]:
+    """FP32, ours and the peer on each backend, FP32 first."""
+    found = {(r["target"], r["precision"]): r for r in rows if r["batch_size"] == 1
+             and (r["target"] != OV or r["runtime_variant"] == "f32")}
+    entries = []
+    for target, peer, make_peer, suffix in ((ORT, "ort-defaults", ort_defaults, ".onnx"),
+                                            (OV, "nncf-defaults", nncf_defaults, ".xml")):
+        settings = load_target(target).options
+        fp32, int8 = found[(target, "fp32")], found[(target, "int8")]
+        common = {"model": name, "target": target, "backend": fp32["backend"], "settings": settings}
+        entries.append({**common, "label": "FP32", "path": bundle / fp32["artifact"],
+                        "variant": fp32["runtime_variant"], "report": fp32})
+        entries.append({**common, "label": "INT8 ours", "path": bundle / int8["artifact"],
+                        "variant": int8["runtime_variant"], "report": int8})
+        onnx_fp32 = bundle / found[(ORT, "fp32")]["artifact"]
+        started = time.perf_counter()
+        path = make_peer(onnx_fp32, calibration, work / f"{peer}{suffix}")
+        print(f"[{name}] {peer} quantized in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        entries.append({**common, "label": f"INT8 {peer}", "path": path, "variant": int8["runtime_variant"],
+                        "report": None})
+    return entries
+
+
+def time_side_by_side(entries: list[dict], specs: dict, works: dict, args) -> None:
+    """Every entry once per round in a fresh worker; OpenVINO IRs also by benchmark_app, our worker
+    and benchmark_app alternating which goes first. The entry order rotates each round."""
+    for entry in entries:
+        entry.update(ours=[], clock=[], app=[], outputs=None, kernels=None)
+    with tempfile.TemporaryDirectory(prefix="realsize-timing-") as scratch:
+        tmp = Path(scratch)
+        for round_index in range(args.rounds):
+            shift = round_index % len(entries)
+            for position, entry in enumerate(entries[shift:] + entries[:shift]):
+                spec, work = specs[entry["model"]], works[entry["model"]]
+                outputs = tmp / f"outputs-{id(entry)}.npz" if entry["outputs"] is None else None
+                tools = ["ours", "app"] if entry["target"] == OV else ["ours"]
+                if (round_index + position) % 2:
+                    tools.reverse()
+                for tool in tools:
+                    if tool == "app":
+                        entry["app"].append(benchmark_app(entry, spec, args, tmp))
+                        continue
+                    job = worker_job(entry, spec, work / "eval.npz", args, outputs)
+                    (config,) = run_worker(job, tmp / "worker")["configs"]
+                    entry["ours"].append(config["latency_ms"]["p50"])
+                    if "runtime_clock_ms" in config:
+                        entry["clock"].append(config["runtime_clock_ms"]["p50"])
+                    kernels = (config.get("runtime_info") or {}).get("compute_layer_kernels")
+                    entry["kernels"] = kernels
+                    if outputs is not None:
+                        with np.load(outputs) as data:
+                            entry["outputs"] = {k: data[k] for k in data.files}
+            print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean over samples of the per-sample cosine (the pipeline's fidelity.cosine convention)."""
+    a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return float(np.mean(np.sum(a * b, axis=1) / np.maximum(norms, 1e-30)))
+
+
+def kernel_summary(kernels: dict | None, backend: str) -> str:
+    if backend != "openvino":
+        return "MLAS (not exposed)"
+    if not kernels:
+        return "?"
+    return ", ".join(f"{k}×{v}" for k, v in sorted(kernels.items(), key=lambda kv: -kv[1]))
+
+
+def print_table(entries: list[dict], args, load_start, load_end, started_utc: str) -> None:
+    flags = ", ".join(cpu_flags()) or "n/a"
+    print(f"\nhost: {cpu_model()} | flags: {flags} | {os.cpu_count()} CPUs")
+    print(f"run started {started_utc}, load average 1/5/15 min: at start {load_start}, at end {load_end}")
+    print(f"batch 1, {THREADS} threads, {args.rounds} rounds × {args.iterations} iterations (warm-up {args.warmup}, "
+          f"budget {args.budget} s per worker), calibration {args.calibration} samples, cosine over {args.eval} "
+          "held-out samples, every output")
+    print("p50 = median over rounds of each round's p50. ours: our clock around each call; OV timer: OpenVINO's "
+          "own timer of the same calls (request.latency); app: benchmark_app's median. vs FP32: speedup over "
+          "the same backend's FP32, median of per-round ratios.\n")
+    print("| model | backend | precision | p50 ms (ours) | OV timer p50 | benchmark_app p50 | ours / app "
+          "| OV timer / app | vs FP32 | cosine vs FP32 | size MB | kernels (compute layers) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    baselines = {(e["model"], e["target"]): e for e in entries if e["label"] == "FP32"}
+    for entry in entries:
+        base = baselines[(entry["model"], entry["target"])]
+        ours = statistics.median(entry["ours"])
+        ratio = statistics.median(b / o for b, o in zip(base["ours"], entry["ours"], strict=True))
+        cos = min(cosine(entry["outputs"][k], base["outputs"][k]) for k in base["outputs"])
+        clock = f"{statistics.median(entry['clock']):.2f}" if entry["clock"] else "-"
+        app = statistics.median(entry["app"]) if entry["app"] else None
+        app_cells = (f"{app:.2f} | {ours / app:.3f} | {statistics.median(entry['clock']) / app:.3f}"
+                     if app and entry["clock"] else "- | - | -")
+        print(f"| {entry['model']} | {entry['target'].removeprefix('x86-cpu-')} | {entry['label']} | {ours:.2f} "
+              f"| {clock} | {app_cells} | {ratio:.2f}× | {cos:.4f} | {artifact_size(entry['path']) / 1e6:.1f} "
+              f"| {kernel_summary(entry['kernels'], entry['backend'])} |")
+    print("\nper round (ours p50 ms):")
+    for entry in entries:
+        print(f"  {entry['model']:<13} {entry['target'].removeprefix('x86-cpu-'):<11} {entry['label']:<19} "
+              + ", ".join(f"{v:.2f}" for v in entry["ours"])
+              + ("   benchmark_app: " + ", ".join(f"{v:.2f}" for v in entry["app"]) if entry["app"] else ""))
+    print_verdicts(entries, baselines)
+
+
+def print_verdicts(entries: list[dict], baselines: dict) -> None:
+    """Where a peer beats our INT8: faster (median of per-round ratios) or closer to FP32."""
+    print("\nours vs the peer on the same backend (same rounds):")
+    for (model, target), base in baselines.items():
+        mine, peer = (e for e in entries if (e["model"], e["target"]) == (model, target) and e is not base)
+        speed = statistics.median(p / o for p, o in zip(peer["ours"], mine["ours"], strict=True))  # >1: ours faster
+        cos_mine = min(cosine(mine["outputs"][k], base["outputs"][k]) for k in base["outputs"])
+        cos_peer = min(cosine(peer["outputs"][k], base["outputs"][k]) for k in base["outputs"])
+        faster = ("ours faster" if speed > 1 + SAME_SPEED else "peer faster" if speed < 1 / (1 + SAME_SPEED)
+                  else f"no clear difference (within {SAME_SPEED:.0%})")
+        closer = "ours closer to FP32" if cos_mine > cos_peer else "peer closer to FP32"
+        print(f"  {model:<13} {target.removeprefix('x86-cpu-'):<11} {peer['label'][5:]:<14} peer p50 / ours p50 "
+              f"{speed:.2f} ({faster}); cosine ours {cos_mine:.4f} vs peer {cos_peer:.4f} ({closer})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="resnet18,mobilenet_v2,bert")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=40)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--budget", type=float, default=15.0, help="seconds of timed calls per worker at most")
+    parser.add_argument("--calibration", type=int, default=64, help="calibration samples")
+    parser.add_argument("--eval", type=int, default=32, help="held-out samples for the cosine")
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--bert-dim", type=int, default=768)
+    parser.add_argument("--bert-layers", type=int, default=12)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: 1 round, few iterations and samples (shapes unchanged)")
+    parser.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
+    parser.add_argument("--cache", type=Path, help="stage cache (default: inside the working folder)")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.iterations, args.warmup, args.budget = 1, 5, 2, 5.0
+        args.calibration, args.eval = 8, 4
+    started_utc = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load_start = [round(x, 2) for x in os.getloadavg()]
+    with tempfile.TemporaryDirectory(prefix="realsize-") as scratch:
+        root = args.work or Path(scratch)
+        args.cache = args.cache or root / "cache"
+        specs = model_specs(args)
+        entries, works = [], {}
+        for name in args.models.split(","):
+            works[name] = root / name
+            bundle, rows, calibration = through_pipeline(name, specs[name], works[name], args)
+            entries += entries_for(name, bundle, rows, calibration, works[name])
+        time_side_by_side(entries, specs, works, args)
+        load_end = [round(x, 2) for x in os.getloadavg()]
+        print_table(entries, args, load_start, load_end, started_utc)
+
+
+if __name__ == "__main__":
+    main()
