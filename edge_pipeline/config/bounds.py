@@ -74,22 +74,19 @@ def bounded_list(values: list[int], bounds: tuple) -> list[int]:
 
 # argparse types: a refused value is argparse's usage error (exit code 2), naming the flag.
 def int_in(bounds: tuple):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from exc
-        return _within(value, bounds)
-
-    return parse
+    return _number_in(bounds, int, "an integer")
 
 
 def float_in(bounds: tuple):
-    def parse(text: str) -> float:
+    return _number_in(bounds, float, "a number")
+
+
+def _number_in(bounds: tuple, kind: type, what: str):
+    def parse(text: str):
         try:
-            value = float(text)
+            value = kind(text)
         except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from exc
+            raise argparse.ArgumentTypeError(f"'{text}' is not {what}") from exc
         return _within(value, bounds)
 
     return parse
