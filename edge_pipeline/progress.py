@@ -100,8 +100,9 @@ def _plain_line(line: str) -> None:
 def _counted(mode: str, stage: str, message: str, done: int, total: int) -> None:
     global _bar_open
     fraction = min(max(done / total, 0.0), 1.0)
-    if mode == "bar" and _rich_bars() is not None:
-        _rich_bars().update(stage, message, done, total)  # type: ignore[union-attr]
+    bars = _rich_bars() if mode == "bar" else None
+    if bars is not None:
+        bars.update(stage, message, done, total)
         return
     if mode == "bar":
         filled = round(BAR_WIDTH * fraction)

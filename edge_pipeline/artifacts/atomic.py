@@ -16,8 +16,9 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from edge_pipeline.artifacts.processes import pid_alive
+
 # Linux's pid_max ceiling; a larger number in a name is not a pid we wrote.
-_PID_MAX = 1 << 22
 
 
 def _default_mode(directory: bool) -> int:
@@ -102,7 +103,7 @@ def clean_stale_siblings(final: Path) -> list[Path]:
     removed = []
     for sibling in siblings:
         match = partial.fullmatch(sibling.name) or old.fullmatch(sibling.name)
-        if match is None or _pid_alive(int(match.group(1))):
+        if match is None or pid_alive(int(match.group(1))):
             continue
         if match.re is old and not final.exists() and not final.is_symlink():
             os.replace(sibling, final)
@@ -110,21 +111,6 @@ def clean_stale_siblings(final: Path) -> list[Path]:
         _remove(sibling)
         removed.append(sibling)
     return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    """True unless ``pid`` surely names no running process (unknowable cases count as alive)."""
-    if pid == os.getpid():
-        return True
-    if not 0 < pid < _PID_MAX:
-        return True  # not a pid we could have written: leave it alone
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # EPERM: another user's live process
-    return True
 
 
 def _remove(path: Path) -> None:

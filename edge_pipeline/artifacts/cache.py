@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_pipeline.artifacts.hashing import sha256_file, sha256_json
+from edge_pipeline.artifacts.processes import pid_alive
 from edge_pipeline.config.locations import cache_root
 from edge_pipeline.errors import OutputError
 from edge_pipeline.progress import progress
@@ -336,16 +337,6 @@ def temp_is_stale(path: Path) -> bool:
         with contextlib.suppress(OSError):
             return time.time() - path.stat().st_mtime > LEGACY_TEMP_AGE_S
     return False
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
 
 
 def remove_stale_temps(root: Path) -> list[Path]:

@@ -15,6 +15,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from edge_pipeline.artifacts.processes import pid_alive
+
 TEMP_PREFIX = "edge-pipeline-"
 _OWN_TEMP = re.compile(rf"^{re.escape(TEMP_PREFIX)}(\d+)-")
 _process_temp: Path | None = None
@@ -44,16 +46,3 @@ def sweep_dead_temp(base: Path) -> list[Path]:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a reused pid counts as running: its folder waits for a later sweep)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
