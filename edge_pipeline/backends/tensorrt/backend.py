@@ -60,7 +60,7 @@ class TensorRtBackend(Backend):
             from edge_pipeline.backends.tensorrt.engine import TensorRtEngineRunner
 
             return TensorRtEngineRunner(path, options)
-        from edge_pipeline.backends.onnxruntime.backend import OnnxRuntimeRunner
+        from edge_pipeline.backends.onnxruntime.runner import OnnxRuntimeRunner
 
         return OnnxRuntimeRunner(path, options)
 
