@@ -47,12 +47,22 @@ from edge_pipeline.backends.openvino.runner import compile_config
 from edge_pipeline.benchmarking.harness import run_worker
 from edge_pipeline.benchmarking.host import cpu_flags, cpu_model
 from edge_pipeline.config.recipes import load_target
+from edge_pipeline.modeling.complexity import onnx_complexity
 
 HERE = Path(__file__).resolve().parent
 ORT, OV = "x86-cpu-onnxruntime", "x86-cpu-openvino"
 SEQUENCE = 128
 VOCAB = 30522
 THREADS = 2
+# Multiply-accumulates one core can retire per cycle, by what its flags say it has (two vector
+# ports on server cores): FP32 FMA is 8 lanes (AVX2) or 16 (AVX-512) per port; INT8 is 32 per port
+# through AVX2's vpmaddubsw (the widening adds it needs are not counted, so AVX2 INT8 is flattered),
+# 64 through AVX-512 VNNI's vpdpbusd, and 1024 through AMX's tile multiply. A ceiling, not a promise:
+# frequency is /proc/cpuinfo's "cpu MHz", which a VM reports as nominal.
+PEAK_MACS_PER_CYCLE = {
+    "fp32": (("avx512f", 32), ("avx2", 16)),
+    "int8": (("amx_int8", 1024), ("avx512_vnni", 128), ("avx_vnni", 64), ("avx2", 64)),
+}
 # Peer vs ours closer than this (median of per-round ratios) is not called a win: on a shared VM
 # single rounds move by 10-30% (see the per-round figures the script prints).
 SAME_SPEED = 0.10
@@ -173,6 +183,15 @@ def worker_job(entry: dict, spec: dict, eval_path: Path, args, outputs: Path | N
     return job
 
 
+def benchmark_app_command() -> list[str]:
+    """The wheel's console script beside this interpreter; where openvino was unpacked onto
+    PYTHONPATH instead (no script was installed), its entry point run by this interpreter."""
+    script = Path(sys.executable).with_name("benchmark_app")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from openvino.tools.benchmark.main import main; sys.exit(main())"]
+
+
 def benchmark_app(entry: dict, spec: dict, args, tmp: Path) -> float:
     """benchmark_app on the same IR with the compile properties our runner sets (one function makes
     both), sync API, inference only; its median latency in ms."""
@@ -184,7 +203,7 @@ def benchmark_app(entry: dict, spec: dict, args, tmp: Path) -> float:
     report_dir.mkdir(parents=True)
     shapes = ",".join(f"{i['name']}[{','.join(map(str, i['shape']))}]" for i in spec["inputs"])
     command = [
-        str(Path(sys.executable).with_name("benchmark_app")), "-m", str(entry["path"]), "-d", "CPU",
+        *benchmark_app_command(), "-m", str(entry["path"]), "-d", "CPU",
         "-load_config", str(config_path), "-api", "sync", "-data_shape", shapes, "-inference_only",
         "-niter", str(args.iterations), "-json_stats", "-report_type", "no_counters", "-report_folder", str(report_dir),
     ]
@@ -200,11 +219,12 @@ def entries_for(name: str, bundle: Path, rows: list[dict], calibration: dict, wo
     found = {(r["target"], r["precision"]): r for r in rows if r["batch_size"] == 1
              and (r["target"] != OV or r["runtime_variant"] == "f32")}
     entries = []
+    macs = onnx_complexity(bundle / found[(ORT, "fp32")]["artifact"])["macs"]
     for target, peer, make_peer, suffix in ((ORT, "ort-defaults", ort_defaults, ".onnx"),
                                             (OV, "nncf-defaults", nncf_defaults, ".xml")):
         settings = load_target(target).options
         fp32, int8 = found[(target, "fp32")], found[(target, "int8")]
-        common = {"model": name, "target": target, "backend": fp32["backend"], "settings": settings}
+        common = {"model": name, "target": target, "backend": fp32["backend"], "settings": settings, "macs": macs}
         entries.append({**common, "label": "FP32", "path": bundle / fp32["artifact"],
                         "variant": fp32["runtime_variant"], "report": fp32})
         entries.append({**common, "label": "INT8 ours", "path": bundle / int8["artifact"],
@@ -250,6 +270,33 @@ def time_side_by_side(entries: list[dict], specs: dict, works: dict, args) -> No
             print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
 
 
+def cpu_mhz() -> float | None:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return None
+    values = [float(line.split(":", 1)[1]) for line in lines if line.lower().startswith("cpu mhz")]
+    return max(values) if values else None
+
+
+def peak_macs_per_s(precision: str) -> float | None:
+    """The CPU's ceiling for ``THREADS`` cores at ``precision``, from its flags and clock."""
+    flags, mhz = set(cpu_flags()), cpu_mhz()
+    per_cycle = next((n for flag, n in PEAK_MACS_PER_CYCLE.get(precision, ()) if flag in flags), None)
+    if per_cycle is None or mhz is None:
+        return None
+    return per_cycle * mhz * 1e6 * THREADS
+
+
+def efficiency_cells(entry: dict, p50_ms: float) -> str:
+    """Achieved GMAC/s and its share of the precision's peak (FP32 artifacts at the FP32 peak)."""
+    achieved = entry["macs"] / (p50_ms / 1e3)
+    precision = "fp32" if entry["label"] == "FP32" else "int8"
+    peak = peak_macs_per_s(precision)
+    share = f"{achieved / peak:.1%}" if peak else "-"
+    return f"{achieved / 1e9:.0f} | {share}"
+
+
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     """Mean over samples of the per-sample cosine (the pipeline's fidelity.cosine convention)."""
     a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
@@ -275,9 +322,13 @@ def print_table(entries: list[dict], args, load_start, load_end, started_utc: st
     print("p50 = median over rounds of each round's p50. ours: our clock around each call; OV timer: OpenVINO's "
           "own timer of the same calls (request.latency); app: benchmark_app's median. vs FP32: speedup over "
           "the same backend's FP32, median of per-round ratios.\n")
+    peaks = ", ".join(f"{p} {v / 1e9:.0f} GMAC/s" for p in PEAK_MACS_PER_CYCLE
+                      if (v := peak_macs_per_s(p)) is not None)
+    print(f"peak for {THREADS} cores from the flags and {cpu_mhz()} MHz: {peaks or 'unknown'}; "
+          "efficiency = MACs / p50 / that peak\n")
     print("| model | backend | precision | p50 ms (ours) | OV timer p50 | benchmark_app p50 | ours / app "
-          "| OV timer / app | vs FP32 | cosine vs FP32 | size MB | kernels (compute layers) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| OV timer / app | vs FP32 | cosine vs FP32 | size MB | GMAC/s | of peak | kernels (compute layers) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     baselines = {(e["model"], e["target"]): e for e in entries if e["label"] == "FP32"}
     for entry in entries:
         base = baselines[(entry["model"], entry["target"])]
@@ -290,7 +341,7 @@ def print_table(entries: list[dict], args, load_start, load_end, started_utc: st
                      if app and entry["clock"] else "- | - | -")
         print(f"| {entry['model']} | {entry['target'].removeprefix('x86-cpu-')} | {entry['label']} | {ours:.2f} "
               f"| {clock} | {app_cells} | {ratio:.2f}× | {cos:.4f} | {artifact_size(entry['path']) / 1e6:.1f} "
-              f"| {kernel_summary(entry['kernels'], entry['backend'])} |")
+              f"| {efficiency_cells(entry, ours)} | {kernel_summary(entry['kernels'], entry['backend'])} |")
     print("\nper round (ours p50 ms):")
     for entry in entries:
         print(f"  {entry['model']:<13} {entry['target'].removeprefix('x86-cpu-'):<11} {entry['label']:<19} "

@@ -84,10 +84,18 @@ def tiny_encoder(seed: int = 0, **sizes) -> TinyEncoder:
     return TinyEncoder(**sizes).eval()
 
 
+# A run loads the teacher once per stage that needs it (distill, prune, export): the brief training
+# is seeded, so its weights are kept per seed and the factory trains once per process.
+_TRAINED_DETECTORS: dict[int, dict[str, torch.Tensor]] = {}
+
+
 def two_head_detector(seed: int = 0) -> TwoHeadDetector:
     torch.manual_seed(seed)
     model = TwoHeadDetector()
-    _train_briefly(model, seed)
+    if seed not in _TRAINED_DETECTORS:
+        _train_briefly(model, seed)
+        _TRAINED_DETECTORS[seed] = {name: value.clone() for name, value in model.state_dict().items()}
+    model.load_state_dict(_TRAINED_DETECTORS[seed])
     return model.eval()
 
 

@@ -46,7 +46,7 @@ def test_final_student_is_small_and_accurate(default_run):
 
 
 @pytest.mark.slow
-def test_every_default_target_has_rows(default_run):
+def test_every_target_of_the_run_has_rows(default_run):
     report = json.loads((default_run.bundle / "report.json").read_text())
     recipe_targets = json.loads((default_run.bundle / "manifest.json").read_text())["recipe"]["snapshot"]["targets"]
     assert {r["target"] for r in report["results"]} == set(recipe_targets)

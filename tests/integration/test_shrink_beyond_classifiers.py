@@ -17,7 +17,7 @@ from edge_pipeline import api
 from edge_pipeline.errors import ConfigError
 from edge_pipeline.testing.kit import kit_recipe
 
-TRAIN = {"epochs": 1, "batch_size": 16, "optimizer": "adamw", "lr": 0.005, "threads": 2}
+TRAIN = {"epochs": 1, "batch_size": 16, "optimizer": "adamw", "lr": 0.005, "threads": 1}
 
 
 def shrink_recipe(name: str, tmp_path, distill: dict, prune: dict) -> dict:
