@@ -49,7 +49,6 @@ def run(view: StageRun) -> StageOutput:
     evaluation = view.data.eval()
     view.data.check_labels({o.name: o.sample_shape for o in outputs})  # before training
     io = model_io(recipe, outputs)
-    _check_later_prune_budget(recipe, student.model, teacher, example)
     material = {"teacher": model_source_digest(recipe.model), "student_source": student.identity,
                 "inputs": [s.model_dump(mode="json") for s in specs], "losses": losses.meta()}
     checkpoints = view.workdir / "checkpoints" / STAGE / sha256_json(
@@ -64,6 +63,9 @@ def run(view: StageRun) -> StageOutput:
     def compute():
         from edge_pipeline.distillation.trainer import distill
 
+        # Only where the step runs: a cached result passed this check when it was made, and the check
+        # prunes trial copies of the student (seconds a warm re-run would spend for nothing).
+        _check_later_prune_budget(recipe, student.model, teacher, example)
         return distill(student.model, teacher, adapters, dataset(), config, checkpoints, losses)
 
     def save(trained, directory: Path):

@@ -51,9 +51,10 @@ def run(view: StageRun) -> StageOutput:
                         f"prune input {source.lineage}")
     losses = build_output_losses(outputs, recipe.class_score_outputs, config.recovery.output_losses,
                                  config.recovery.kd, recipe.outputs, "prune.recovery.output_losses")
-    check_reachable(source.model, teacher, example, config)  # with if_budget_met=fail, a met budget fails here
     met = macs_budget_met(source.model, example, config, count_macs_params(teacher, example)[0])
     if met is not None:
+        if config.if_budget_met == "fail":
+            raise ConfigError(budget_met_error(met))
         return _skipped(source, met)
     ignored = ignored_names(source.model, config, example)
     data = view.data.transfer(config.data, "prune.data")
@@ -76,6 +77,9 @@ def run(view: StageRun) -> StageOutput:
     def compute():
         from edge_pipeline.pruning.schedule import ScheduleInputs, run_schedule
         from edge_pipeline.shrinking.data import torch_dataset
+
+        # Only where the step runs, before any training: a cached result passed it when it was made.
+        check_reachable(source.model, teacher, example, config)
 
         inputs = ScheduleInputs(example, ignored, torch_dataset(data, io.input_names), teacher,
                                 count_macs_params(teacher, example)[0], checkpoints, measure_latency, losses)
