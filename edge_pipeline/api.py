@@ -33,9 +33,19 @@ def run_recipe(recipe: Recipe, out: Path, cache_dir: Path | None = None, use_cac
 
     inputs = [*_recipe_paths(recipe), *(p for p in (recipe_file, cache_dir) if p is not None)]
     check_output_folder(out, inputs, _model_files(recipe))
+    remote = recipe.benchmark.remote
+    if remote is not None:
+        from edge_pipeline.remote.bundle_run import check_remote
+
+        check_remote(remote, [Path(t).stem for t in recipe.targets])  # before hours of training, not after
     bundle = Engine(recipe, cache_dir, use_cache).run(out)
     if bundle is not None:
         progress("package", f"bundle written: {bundle}")
+        if remote is not None:
+            from edge_pipeline.remote.bundle_run import run_remote
+
+            # Not a stage: device timings are never cached, and go into the finished bundle.
+            run_remote(remote, recipe.benchmark, bundle)
     return bundle or Path(out)
 
 
@@ -97,6 +107,27 @@ def benchmark_on_devices(devices: list[str], artifacts: list[str | Path], device
                           Path(out) if out else None, Path(eval_data) if eval_data else None, batch_sizes or [1],
                           threads or [2], warmup, iterations, streams, Path(csv_out) if csv_out else None,
                           time_budget_s, variant, rounds, providers, profile)
+
+
+def benchmark_bundle_on_devices(devices: list[str], bundle: str | Path, artifacts: list[str | Path] | None = None,
+                                devices_file: str | Path | None = None, out: str | Path | None = None,
+                                eval_data: str | Path | None = None,
+                                batch_sizes: list[int] | None = None, threads: list[int] | None = None,
+                                warmup: int | str = 20, iterations: int = 200, streams: list[int] | None = None,
+                                csv_out: str | Path | None = None, time_budget_s: float | None = None,
+                                variant: str | None = None, rounds: int = 1, providers: list[str] | None = None,
+                                profile: int | None = None) -> dict[str, dict]:
+    """``benchmark_on_devices`` of a bundle's artifacts (the targets each device serves, or
+    ``artifacts``), then the rows attached to the bundle: report.json's ``device_results``, a
+    "Device rows" section in report.md/report.html, a record per device in manifest.json."""
+    from edge_pipeline.remote.bundle_run import benchmark_bundle_on_devices as run_on_bundle
+    from edge_pipeline.remote.jobs import Sweep
+
+    sweep = Sweep(batch_sizes or [1], threads or [2], warmup, iterations, streams, time_budget_s, variant, rounds,
+                  providers, profile)
+    return run_on_bundle(list(devices), Path(devices_file) if devices_file else None, Path(bundle),
+                         [Path(a) for a in artifacts or []], sweep, Path(out) if out else None,
+                         Path(csv_out) if csv_out else None, Path(eval_data) if eval_data else None)
 
 
 def compare_benchmarks(baseline: str | Path, candidate: str | Path) -> dict:

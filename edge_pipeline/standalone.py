@@ -158,13 +158,13 @@ def benchmark_files(paths: list[Path], out: Path | None, eval_data: Path | None,
     if rounds < 1:
         raise ConfigError(f"rounds must be at least 1, got {rounds}")
     out, csv_out = benchmark_outputs(out, csv_out)
-    _check_result_files(out, csv_out, [*paths, *([eval_data] if eval_data else [])])  # before any timing
+    check_result_files(out, csv_out, [*paths, *([eval_data] if eval_data else [])])  # before any timing
     backends = {path: detect_backend(path) for path in paths}
     measured: list[list[dict]] = [[] for _ in paths]
     failures: dict[int, EdgePipelineError] = {}
     with tempfile.TemporaryDirectory(prefix="ep-bench-") as tmp:
-        eval_inputs = _eval_inputs(eval_data, Path(tmp))
-        jobs = [_file_job(path, backends[path], batch_sizes, threads, warmup, iterations, streams, time_budget_s,
+        eval_inputs = eval_inputs_file(eval_data, Path(tmp))
+        jobs = [file_job(path, backends[path], batch_sizes, threads, warmup, iterations, streams, time_budget_s,
                           variant, eval_inputs) for path in paths]
         jobs = [_device_options(job, index, providers, profile, out) for index, job in enumerate(jobs)]
         for round_index in range(rounds):
@@ -177,12 +177,12 @@ def benchmark_files(paths: list[Path], out: Path | None, eval_data: Path | None,
                 except EdgePipelineError as error:
                     failures[index] = error
     results = [{"artifact": str(path), "backend": job["backend"], "variant": job["variant"],
-                "sha256": _content_sha256(path),
+                "sha256": content_sha256(path),
                 # A file that failed in a later round keeps the rounds it completed.
-                **(_with_skip_reasons(pool_rounds(measured[index])) if measured[index]
-                   else _failed_file(job, failures[index]))}
+                **(with_skip_reasons(pool_rounds(measured[index])) if measured[index]
+                   else failed_file(job, failures[index]))}
                for index, (path, job) in enumerate(zip(paths, jobs, strict=True))]
-    _check_something_timed(results, [failures[index] for index in sorted(failures)])
+    check_something_timed(results, [failures[index] for index in sorted(failures)])
     report = {
         "schema_version": RESULT_SCHEMA_VERSION,
         "kind": RESULT_KIND,
@@ -201,7 +201,7 @@ def benchmark_files(paths: list[Path], out: Path | None, eval_data: Path | None,
     return report
 
 
-def _content_sha256(path: Path) -> str:
+def content_sha256(path: Path) -> str:
     """The artifact's sha256 as the bundle manifest records it (an IR with its .bin)."""
     from edge_pipeline.artifacts.hashing import sha256_artifact
     from edge_pipeline.backends.registry import detect
@@ -210,7 +210,7 @@ def _content_sha256(path: Path) -> str:
     return sha256_artifact(path, [p for p in found.sidecar_paths(path) if p.is_file()])
 
 
-def _with_skip_reasons(result: dict) -> dict:
+def with_skip_reasons(result: dict) -> dict:
     """A configuration the model refuses (a batch size a fixed-shape model cannot take) says what to do."""
     configs = [{**config, "skipped": f"{config['skipped']}, so batch size {config['batch_size']} was not "
                 "timed; time the fixed batch, or re-export the model with a dynamic batch dimension"}
@@ -219,7 +219,7 @@ def _with_skip_reasons(result: dict) -> dict:
     return {**result, "configs": configs}
 
 
-def _failed_file(job: dict, error: EdgePipelineError) -> dict:
+def failed_file(job: dict, error: EdgePipelineError) -> dict:
     """A file its runtime could not time: every configuration recorded as skipped with the reason."""
     reason = f"could not be timed: {error}"
     configs = [{"batch_size": batch, "threads": threads, "streams": streams, "skipped": reason}
@@ -228,7 +228,7 @@ def _failed_file(job: dict, error: EdgePipelineError) -> dict:
     return {"error": str(error), "configs": configs}
 
 
-def _check_something_timed(results: list[dict], failures: list[EdgePipelineError]) -> None:
+def check_something_timed(results: list[dict], failures: list[EdgePipelineError]) -> None:
     """Fail only when no configuration of any file was timed: then there is nothing to keep."""
     if any("skipped" not in config for result in results for config in result["configs"]):
         return
@@ -255,7 +255,7 @@ def _inner_folder(path: Path) -> bool:
     return path.is_dir() and path.resolve().parent != path.resolve()
 
 
-def _check_result_files(out: Path | None, csv_out: Path | None, inputs: list[Path]) -> None:
+def check_result_files(out: Path | None, csv_out: Path | None, inputs: list[Path]) -> None:
     if out is not None:
         check_output_file(out, inputs, "--out")
     if csv_out is not None:
@@ -265,7 +265,7 @@ def _check_result_files(out: Path | None, csv_out: Path | None, inputs: list[Pat
                           f"name the JSON file {out.with_suffix('.json')} or pass --csv")
 
 
-def _file_job(path: Path, backend: str, batch_sizes: list[int], threads: list[int], warmup: int | str,
+def file_job(path: Path, backend: str, batch_sizes: list[int], threads: list[int], warmup: int | str,
               iterations: int, streams: list[int] | None, time_budget_s: float | None, variant: str | None,
               eval_inputs: Path | None) -> dict:
     from edge_pipeline.backends.registry import descriptor
@@ -313,7 +313,7 @@ def compare_result_files(baseline: Path, candidate: Path) -> dict:
     return compare(load_result_file(baseline), load_result_file(candidate))
 
 
-def _eval_inputs(eval_data: Path | None, tmp: Path) -> Path | None:
+def eval_inputs_file(eval_data: Path | None, tmp: Path) -> Path | None:
     """--data as named arrays: an .npz's arrays by input name ('x' serves a one-input model), or one .npy."""
     if eval_data is None:
         return None

@@ -66,6 +66,9 @@ COVERED_ELSEWHERE = {
     "bundle/artifacts/*/jetson-orin-tensorrt/int8-jetson-bundle/jetson-bundle --batch-sizes 1,8 --out jetson.json":
         "needs a Jetson reachable over ssh: tests/remote/test_tensorrt_bundle.py runs a device bundle through "
         "benchmark --device against a real sshd on loopback, tests/remote/test_remote_benchmark.py ONNX files",
+    ".venv/bin/edge-pipeline benchmark --device jetson --bundle bundle":
+        "needs a Jetson reachable over ssh: tests/remote/test_bundle_rows.py attaches device rows to a bundle "
+        "against a real sshd on loopback, tests/remote/test_tensorrt_bundle.py a device bundle's engine",
     ".venv/bin/edge-pipeline benchmark --compare jetson-baseline.json jetson.json":
         "compares two result files: tests/remote/test_remote_benchmark.py compares a device's file with another",
     "edge-pipeline benchmark model.int8.onnx --provider cuda,cpu --profile --out gpu.json":

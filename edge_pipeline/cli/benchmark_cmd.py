@@ -13,6 +13,7 @@ one) writes FOLDER/benchmark.json and FOLDER/benchmark.csv. The location is chec
   edge-pipeline benchmark --compare x86.json jetson.json
   edge-pipeline benchmark model.onnx --provider cuda,cpu --profile   # ORT on the GPU, top layers by time
   edge-pipeline benchmark --device jetson model.int8.onnx --out jetson.json   # on a board over ssh (devices.yaml)
+  edge-pipeline benchmark --device jetson --bundle bundle   # the bundle's artifacts there; device rows into it
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", action="append", default=None, metavar="NAME",
                         help="time on this device of the devices file over ssh instead of here (repeat for several, "
                              "timed in parallel; each gets its own result files)")
+    parser.add_argument("--bundle", type=Path, default=None, metavar="DIR",
+                        help="with --device: time this bundle's artifacts of the targets each device serves (or the "
+                             "artifacts named) and attach the rows to its reports as device rows")
     parser.add_argument("--devices", type=Path, default=None, metavar="FILE",
                         help="the devices file (default: $EDGE_PIPELINE_DEVICES, else ./devices.yaml)")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"), default=None,
@@ -100,7 +104,10 @@ def execute(args) -> int:
                 "--compare takes two result files and no artifacts; run the benchmark and compare separately"
             )
         return _print_comparison(api.compare_benchmarks(*args.compare), args.compare)
-    if not args.artifacts:
+    if args.bundle is not None and not args.device:
+        raise ConfigError("--bundle attaches device rows: name the device too, e.g. --device jetson --bundle "
+                          f"{args.bundle}")
+    if not args.artifacts and args.bundle is None:
         raise ConfigError("name at least one artifact to time, e.g. edge-pipeline benchmark model.onnx")
     if args.device:
         return _on_devices(args)
@@ -122,20 +129,27 @@ def _on_devices(args) -> int:
     """Each device's results as locally, under a line naming it; a failed device's partial results
     too, before its error."""
     from edge_pipeline import api
-    from edge_pipeline.remote.benchmark import DevicesFailedError
+    from edge_pipeline.remote.result_files import DevicesFailedError
 
+    flags = (args.batch_sizes, args.threads, args.warmup, args.iterations, getattr(args, "streams", None), args.csv,
+             args.time_budget, args.variant, args.rounds, getattr(args, "providers", None),
+             args.profile_top if args.profile else None)
     try:
-        reports = api.benchmark_on_devices(
-            args.device, args.artifacts, args.devices, args.out, args.data, args.batch_sizes, args.threads,
-            args.warmup, args.iterations, getattr(args, "streams", None), args.csv, args.time_budget, args.variant,
-            args.rounds, getattr(args, "providers", None), args.profile_top if args.profile else None)
+        if args.bundle is not None:
+            reports = api.benchmark_bundle_on_devices(args.device, args.bundle, args.artifacts, args.devices,
+                                                      args.out, args.data, *flags)
+        else:
+            reports = api.benchmark_on_devices(args.device, args.artifacts, args.devices, args.out, args.data,
+                                               *flags)
     except DevicesFailedError as failed:
         _print_device_reports(failed.reports, failed.written)
         raise
-    from edge_pipeline.remote.benchmark import device_outputs
+    from edge_pipeline.remote.result_files import device_outputs
 
     _print_device_reports(reports, {name: device_outputs(args.out, args.csv, name, len(reports) > 1)
                                     for name in reports})
+    if args.bundle is not None:
+        print_result(json.dumps({"bundle": str(args.bundle), "device_rows": sorted(reports)}))
     return 0
 
 

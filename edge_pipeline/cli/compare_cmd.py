@@ -4,7 +4,9 @@ BASELINE and NEW are bundle directories or report.json files. Latency is compare
 bootstrap interval from the repeated timings, so a change inside the measurement noise passes (and
 is reported as such), and only when both runs were timed on the same CPU (model and flags).
 Accuracy is gated against each run's own FP32 reference (--max-accuracy-drop) and, loosely,
-absolutely (--max-accuracy-drift): a model retrained on another CPU has other weights.
+absolutely (--max-accuracy-drift): a model retrained on another CPU has other weights. Device rows
+(`benchmark --device NAME --bundle`) are gated on latency against the baseline's rows of the same
+device and artifact content, never against host rows.
 Exit codes: 0 all gates passed, 5 a gate failed, 6 the runs come from different recipes or models,
 7 the baseline lacks an artifact/configuration of the new run (--only-baseline-targets gates a
 multi-target bundle against a one-target baseline), 8 a report's schema version is unknown, 2 a
@@ -102,5 +104,8 @@ def execute(args) -> int:
             print_result(f"{gate.status.upper():<12} {gate.gate:<8} {gate.subject}: {gate.message}")
     for note in comparison.notes:
         print(f"note: {note}", file=sys.stderr)
+    device_line = comparison.device_line()
+    if device_line:
+        print_result(device_line)
     print_result(comparison.headline())
     return 0 if comparison.passed else GATE_FAILED_EXIT_CODE

@@ -30,6 +30,9 @@ def resolve_recipe_paths(recipe: Recipe, base: Path) -> Recipe:
     if updated.distill is not None:
         student = updated.distill.student
         student.checkpoint = _absolute(student.checkpoint, base, "distill.student.checkpoint", ConfigError)
+    remote = updated.benchmark.remote
+    if remote is not None:
+        remote.devices_file = _absolute(remote.devices_file, base, "benchmark.remote.devices_file", ConfigError)
     for field in ("checkpoint", "program", "onnx"):
         value = getattr(updated.model, field)
         setattr(updated.model, field, _absolute(value, base, f"model.{field}", ConfigError))

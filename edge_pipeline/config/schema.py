@@ -210,6 +210,17 @@ class QuantizeConfig(StrictModel):
     )
 
 
+class RemoteBenchmark(StrictModel):
+    devices: list[str] = Field(
+        min_length=1, description="Devices of the devices file that time the bundle's artifacts of the targets "
+        "they serve, after the run; their rows are attached to the bundle as device rows (never cached)."
+    )
+    devices_file: Path | None = Field(
+        None, description="The devices file (relative: to the recipe's folder); default $EDGE_PIPELINE_DEVICES, "
+        "else ./devices.yaml."
+    )
+
+
 class BenchmarkConfig(StrictModel):
     warmup: Warmup = Field(20, description="Untimed runs before timing.")
     iterations: Iterations = Field(200, description="Timed runs per configuration (upper bound with a budget).")
@@ -221,6 +232,9 @@ class BenchmarkConfig(StrictModel):
     batch_sizes: list[int] = Field(default_factory=lambda: [1], description="Batch sizes to time.")
     threads: list[int] = Field(default_factory=lambda: [2], description="Intra-op thread counts to time.")
     eval_batch_size: BatchSize = Field(64, description="Batch used for the accuracy pass when shapes allow.")
+    remote: RemoteBenchmark | None = Field(
+        None, description="Also time the bundle on devices over ssh (recipe only; needs the package stage)."
+    )
 
     @field_validator("batch_sizes")
     @classmethod
@@ -257,6 +271,13 @@ class TargetProfile(StrictModel):
         default_factory=dict, description="Backend-specific settings, checked by the backend's options model; a "
         "recipe's target_options are merged over them."
     )
+
+    @model_validator(mode="after")
+    def _no_devices(self) -> TargetProfile:
+        # Which boards a user reaches over ssh is theirs to say, not a device profile's.
+        if self.benchmark.remote is not None:
+            raise ValueError("benchmark.remote belongs in the recipe, not in a target profile")
+        return self
 
 
 class Recipe(StrictModel):
@@ -339,6 +360,13 @@ class Recipe(StrictModel):
             raise ValueError(f"{' and '.join(uses)} need a recipe 'metric' ('package.module:function')")
         if (self.metric is not None or uses) and self.data.eval is None:
             raise ValueError("the recipe 'metric' is computed over data.eval; add data.eval")
+        return self
+
+    @model_validator(mode="after")
+    def _bundle_for_device_rows(self) -> Recipe:
+        if self.benchmark.remote is not None and not {"benchmark", "package"} <= set(self.stages):
+            raise ValueError("benchmark.remote attaches device rows to the bundle after the local benchmark; "
+                             "list both 'benchmark' and 'package' in stages")
         return self
 
     @model_validator(mode="after")

@@ -27,6 +27,9 @@ MARK = "@@edge-pipeline"
 RUN_PREFIX = "ep-run-"  # the host names every run folder so; nothing else is ever removed
 EXIT_ABORTED = 75  # the host went away or the deadline passed
 _aborting = threading.Event()  # set before the worker is killed: its death is no result to report
+# After the run, files the host copies back (a Jetson engine) keep the folder until the host closes
+# the connection: then its EOF is a release, not an abort.
+_holding, _released = threading.Event(), threading.Event()
 
 
 def emit(event: dict) -> None:
@@ -78,6 +81,7 @@ def run(plan_path: Path) -> int:
     emit({"event": "start", "fingerprint": fingerprint()})
     jobs = [_absolute(job, folder) for job in plan["jobs"]]
     failed: set[int] = set()
+    offered = False  # files for the host to copy back (a Jetson engine)
     for round_index in range(int(plan["rounds"])):
         for index, job in enumerate(jobs):
             if index in failed:  # failed once: not retried, the other files go on
@@ -94,9 +98,20 @@ def run(plan_path: Path) -> int:
                 emit({"event": "failed", "round": round_index, "index": index,
                       "error": {"type": type(error).__name__, "message": str(error).replace(f"{folder}/", "")}})
                 continue
+            offered = offered or bool(result.get("pull"))
             emit({"event": "measured", "round": round_index, "index": index, "result": result})
     emit({"event": "done", "fingerprint": fingerprint()})
+    if plan.get("pull") and offered:
+        hold()
     return 0
+
+
+def hold() -> None:
+    """Keep the run folder until the host, told so, has copied back what it wants (it closes the
+    connection then); the deadline still applies."""
+    _holding.set()
+    emit({"event": "hold"})
+    _released.wait()
 
 
 def run_bundle(job: dict) -> dict:
@@ -107,6 +122,8 @@ def run_bundle(job: dict) -> dict:
     from edge_pipeline import errors
 
     folder = Path(job["artifact"])
+    for stale in folder.glob("benchmark.sm*.json"):  # the run's copy: only this run's results may be read back
+        stale.unlink()
     command = [sys.executable, str(folder / job["bundle"]), "--bundle-dir", str(folder),
                "--batch-sizes", *map(str, job["batch_sizes"])]
     proc = subprocess.run(command, capture_output=True, text=True)
@@ -118,10 +135,15 @@ def run_bundle(job: dict) -> dict:
     report = json.loads(written.read_text())
     configs = [{"batch_size": row["batch_size"], "threads": None, "streams": None, "latency_ms": row["latency_ms"],
                 "throughput_per_s": row["throughput_per_s"],
-                **{key: row[key] for key in ("compute_ms", "h2d_ms", "d2h_ms") if key in row}}
+                **{key: row[key] for key in ("compute_ms", "h2d_ms", "d2h_ms", "trtexec_ms") if key in row}}
                for row in report["results"]]
-    built = {key: report[key] for key in ("tensorrt", "compute_capability", "engine", "build") if key in report}
-    return {"configs": configs, "tensorrt_bundle": built, "versions": {"tensorrt": report.get("tensorrt")}}
+    built = {key: report[key] for key in ("tensorrt", "compute_capability", "engine", "build", "trtexec")
+             if key in report}
+    # The engine and the script's own timings go back to the host (run-folder relative paths).
+    pull = [str(path.relative_to(Path.cwd())) for path in (folder / str(report.get("engine")), written)
+            if path.is_file()]
+    return {"configs": configs, "tensorrt_bundle": built, "versions": {"tensorrt": report.get("tensorrt")},
+            "pull": pull}
 
 
 def _absolute(job: dict, folder: Path) -> dict:
@@ -140,6 +162,9 @@ def _guard(folder: Path, deadline_s: float) -> None:
         # interpreter's shutdown fail on the buffer's lock.
         while os.read(0, 65536):
             pass
+        if _holding.is_set():
+            _released.set()
+            return
         abort(folder, "the host closed the connection")
 
     threading.Thread(target=on_eof, daemon=True).start()

@@ -1,6 +1,6 @@
 """One device's benchmark session: probe, push, run, collect, clean up; within the device's budget.
 
-The jobs are the ones `edge-pipeline benchmark` builds locally (standalone._file_job), checked here
+The jobs are the ones `edge-pipeline benchmark` builds locally (standalone.file_job), checked here
 against the same bounds; the device runs them with the same worker in the same round order, and
 the report is assembled here as locally, with the device's fingerprint as its host. A session
 never raises once the run started: what was measured comes back as a report marked ``partial``
@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from edge_pipeline.errors import BackendUnavailableError, DeviceError, EdgePipelineError
@@ -54,8 +55,11 @@ class Outcome:
 
 
 class Session:
-    def __init__(self, link: Link):
+    def __init__(self, link: Link, pull_to: Path | None = None):
+        """``pull_to``: where files the device offers back (a Jetson engine) are copied, per job
+        index; None: nothing is copied back and the device does not wait for it."""
         self.link = link
+        self.pull_to = pull_to
         self.deadline = time.monotonic() + link.device.budget_s
         self.folder = f"{link.device.workdir.rstrip('/')}/{device_main.RUN_PREFIX}{uuid.uuid4().hex[:16]}"
         self.created = False
@@ -138,7 +142,8 @@ class Session:
                 (staging / "data").mkdir()
                 (staging / "data" / upload.eval_inputs.name).symlink_to(upload.eval_inputs.resolve())
                 entries.append(staging / "data")
-            plan = {"jobs": jobs, "rounds": rounds, "deadline_s": max(self.left() - 2.0, 1.0)}
+            plan = {"jobs": jobs, "rounds": rounds, "deadline_s": max(self.left() - 2.0, 1.0),
+                    "pull": self.pull_to is not None}
             (staging / "plan.json").write_text(json.dumps(plan, default=str))
             self.link.push([*entries, staging / "plan.json"], self.folder, self.left())
 
@@ -163,13 +168,37 @@ class Session:
                     return events, self.link.budget_error("timing").args[0]
                 if line is None:
                     break
-                events += _events(line)
+                for event in _events(line):
+                    events.append({**event, "received_utc": _now()})
+                    if event.get("event") == "hold":  # the run is done; its files wait for us
+                        events += self._pull_back(events)
+                        _close_stdin(proc)  # releases the device: it removes its folder and exits
                 self.removed = self.removed or (bool(events) and events[-1].get("event") == "removed")
                 self._report_progress(events)
         finally:
             _stop(proc)
         err_thread.join(timeout=5)
         return events, self._why_stopped(proc.returncode, "".join(stderr), events)
+
+    def _pull_back(self, events: list[dict]) -> list[dict]:
+        """Copy each job's offered files into pull_to/<index>/; a failed copy is said in a "pulled"
+        event's error (the timings are back already, only the files are missing)."""
+        if self.pull_to is None:
+            return []
+        offered: dict[int, list[str]] = {}
+        for event in events:
+            if event.get("event") == "measured" and event["result"].get("pull"):
+                offered[event["index"]] = event["result"]["pull"]
+        pulled = []
+        for index, names in sorted(offered.items()):
+            local = self.pull_to / str(index)
+            try:
+                self.link.pull([f"{self.folder}/{name}" for name in names], local, self.left())
+            except DeviceError as error:
+                pulled.append({"event": "pulled", "index": index, "files": [], "error": str(error)})
+                continue
+            pulled.append({"event": "pulled", "index": index, "files": [str(local / Path(n).name) for n in names]})
+        return pulled
 
     def _report_progress(self, events: list[dict]) -> None:
         last = events[-1] if events else {}
@@ -215,13 +244,22 @@ def _pump(stream, lines: queue.Queue) -> None:
     lines.put(None)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """Close stdin (the device aborts and cleans up on EOF), then end ssh if it lingers."""
+def _close_stdin(proc: subprocess.Popen) -> None:
     try:
         if proc.stdin:
             proc.stdin.close()
     except OSError:
         pass
+
+
+def _now() -> str:
+    # This host's clock: a board without a battery-backed clock may think it is 1970.
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Close stdin (the device aborts and cleans up on EOF), then end ssh if it lingers."""
+    _close_stdin(proc)
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:

@@ -40,10 +40,16 @@ class Link:
         return ["ssh", *self.options(), "-p", str(self.device.port), "--", self.device.destination(), command]
 
     def scp_argv(self, sources: list[Path], remote_folder: str) -> list[str]:
-        host = f"[{self.device.host}]" if ":" in self.device.host else self.device.host  # an IPv6 address
-        target = f"{self.device.user}@{host}" if self.device.user else host
         return ["scp", "-q", "-r", *self.options(), "-P", str(self.device.port), "--",
-                *map(str, sources), f"{target}:{remote_folder}/"]
+                *map(str, sources), f"{self._scp_target()}:{remote_folder}/"]
+
+    def scp_back_argv(self, remote_files: list[str], local_folder: Path) -> list[str]:
+        return ["scp", "-q", *self.options(), "-P", str(self.device.port), "--",
+                *(f"{self._scp_target()}:{name}" for name in remote_files), f"{local_folder}/"]
+
+    def _scp_target(self) -> str:
+        host = f"[{self.device.host}]" if ":" in self.device.host else self.device.host  # an IPv6 address
+        return f"{self.device.user}@{host}" if self.device.user else host
 
     def run(self, command: str, timeout_s: float, what: str, data: bytes | None = None) -> subprocess.CompletedProcess:
         """``command`` in the device's login shell, ``data`` on its stdin; a failure of ssh itself
@@ -54,6 +60,13 @@ class Link:
         proc = self._call(self.scp_argv(sources, remote_folder), timeout_s, "copying the files")
         if proc.returncode != 0:
             raise self.error_from(proc.stderr, "copying the files")
+
+    def pull(self, remote_files: list[str], local_folder: Path, timeout_s: float) -> None:
+        """Copy files of the device (paths relative to the login's home, or absolute) into ``local_folder``."""
+        local_folder.mkdir(parents=True, exist_ok=True)
+        proc = self._call(self.scp_back_argv(remote_files, local_folder), timeout_s, "copying files back")
+        if proc.returncode != 0:
+            raise self.error_from(proc.stderr, "copying files back")
 
     def _call(self, argv: list[str], timeout_s: float, what: str,
               data: bytes | None = None) -> subprocess.CompletedProcess:

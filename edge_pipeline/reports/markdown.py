@@ -7,6 +7,7 @@ from __future__ import annotations
 from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.reports.artifact_checks import HEADERS as CHECK_HEADERS
 from edge_pipeline.reports.artifact_checks import artifact_check_table
+from edge_pipeline.reports.device_rows import report_device_rows
 from edge_pipeline.reports.divergence import render_divergence_markdown
 from edge_pipeline.reports.fidelity import render_fidelity_markdown, render_metric_markdown
 from edge_pipeline.reports.mobile import render_mobile_markdown
@@ -15,7 +16,14 @@ from edge_pipeline.reports.precision import render_precision_markdown
 from edge_pipeline.reports.report_rows import report_rows
 from edge_pipeline.reports.row_status import glance, glance_facts, short_label
 from edge_pipeline.reports.run_info import has_run_info, measurement_warnings, run_info_items
-from edge_pipeline.reports.tables import RESULT_COLUMNS, markdown_table, result_cells, table_order
+from edge_pipeline.reports.tables import (
+    DEVICE_COLUMNS,
+    RESULT_COLUMNS,
+    device_cells,
+    markdown_table,
+    result_cells,
+    table_order,
+)
 
 __all__ = ["render_markdown", "table_order"]  # table_order: its old home, kept for importers
 
@@ -31,6 +39,7 @@ def render_markdown(report: dict, artifacts: list[dict] | None = None) -> str:
     lines += ["## Results", "", "Rows marked `headline: no` were timed on this host (not the device) or in a "
               "stand-in runtime: shown for reference, never headlined.", ""]
     lines += markdown_table([c.header for c in RESULT_COLUMNS], result_cells(rows))
+    lines += _device_rows(report)
     lines += _artifact_checks(artifacts or [], rows)
     lines += render_fidelity_markdown(rows)
     lines += render_metric_markdown(rows)
@@ -40,6 +49,19 @@ def render_markdown(report: dict, artifacts: list[dict] | None = None) -> str:
         lines += render_mobile_markdown(report["mobile"])
     lines += _notes(report, rows, artifacts or [])
     return "\n".join(lines) + "\n"
+
+
+DEVICE_ROWS_NOTE = ("Timed on the boards themselves over ssh (`edge-pipeline benchmark --device NAME --bundle`), "
+                    "never mixed with the rows above; report.json's device_results keeps each row's board "
+                    "fingerprint, runtime versions and artifact sha256.")
+
+
+def _device_rows(report: dict) -> list[str]:
+    rows = report_device_rows(report, f"report of recipe {report.get('recipe', '?')!r}")
+    if not rows:
+        return []
+    return (["", "## Device rows", "", DEVICE_ROWS_NOTE, ""]
+            + markdown_table([c.header for c in DEVICE_COLUMNS], device_cells(rows)))
 
 
 def _warnings(warnings: list[str]) -> list[str]:

@@ -5,27 +5,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.reports.device_rows import DeviceRow, board_state
 from edge_pipeline.reports.row_status import artifact_tail, headline_cell, row_warnings
 
 MISSING = "–"
+RowT = TypeVar("RowT")
 
 
 @dataclass(frozen=True)
-class Column:
+class Column(Generic[RowT]):
     """A header, how to get a row's value, and how to write it; a None value is written as MISSING."""
 
     header: str
-    value: Callable[[BenchmarkRow], object]
+    value: Callable[[RowT], object]
     fmt: str = "{}"
     title: str = ""  # the header's tooltip in the HTML: what the figure means
 
-    def text(self, row: BenchmarkRow) -> str:
+    def text(self, row: RowT) -> str:
         value = self.value(row)
         return MISSING if value is None or value == "" else self.fmt.format(value)
 
-    def sort_key(self, row: BenchmarkRow) -> object:
+    def sort_key(self, row: RowT) -> object:
         value = self.value(row)
         return "" if value is None else value
 
@@ -40,7 +43,7 @@ def _none_if_zero(value: float) -> float | None:
     return value or None
 
 
-RESULT_COLUMNS: list[Column] = [
+RESULT_COLUMNS: list[Column[BenchmarkRow]] = [
     Column("target", lambda r: r.target),
     Column("model", lambda r: r.model),
     Column("artifact", artifact_tail, title="precision plus format, e.g. int8-ort-fixed"),
@@ -64,6 +67,45 @@ RESULT_COLUMNS: list[Column] = [
     Column("peak MiB", lambda r: _none_if_zero(r.peak_memory_bytes / 2**20), "{:.1f}"),
     Column("warnings", lambda r: "; ".join(row_warnings(r)), title="what may make this row's timing unreliable"),
 ]
+
+
+def _device_latency(row: DeviceRow, field: str) -> float | None:
+    return None if row.latency_ms is None else getattr(row.latency_ms, field)
+
+
+def _device_status(row: DeviceRow) -> str:
+    return "; ".join(text for text in (row.skipped and f"not timed: {row.skipped}",
+                                       row.partial and f"partial: {row.partial}") if text)
+
+
+DEVICE_COLUMNS: list[Column[DeviceRow]] = [
+    Column("device", lambda r: r.device, title="the devices.yaml name of the board"),
+    Column("target", lambda r: r.target),
+    Column("artifact", lambda r: r.artifact_id or r.artifact),
+    Column("runtime", lambda r: f"{r.backend}:{r.runtime_variant}"),
+    Column("batch", lambda r: r.batch_size),
+    Column("threads", lambda r: r.threads),
+    Column("rounds", lambda r: len(r.round_p50_ms) or (1 if r.latency_ms else None), title="fresh processes pooled"),
+    Column("p50 ms", lambda r: _device_latency(r, "p50"), "{:.3f}"),
+    Column("p90 ms", lambda r: _device_latency(r, "p90"), "{:.3f}"),
+    Column("p99 ms", lambda r: _device_latency(r, "p99"), "{:.3f}"),
+    Column("throughput/s", lambda r: r.throughput_per_s, "{:.0f}"),
+    Column("trtexec median ms", lambda r: r.trtexec_ms, "{:.3f}", title="NVIDIA trtexec timing the same engine"),
+    Column("board", lambda r: f"{r.fingerprint.get('hostname', '?')} ({r.fingerprint.get('cpu_model', '?')})"),
+    Column("power and clocks", lambda r: board_state(r.fingerprint), title="nvpmodel mode and clock locks"),
+    Column("runtime versions", lambda r: ", ".join(f"{k} {v}" for k, v in sorted(r.runtime_versions.items()))),
+    Column("measured (UTC)", lambda r: r.measured_at, title="when the result reached the build host"),
+    Column("status", _device_status, title="configurations not timed, runs that stopped early"),
+]
+
+
+def device_order(row: DeviceRow) -> tuple:
+    return (row.device, row.target or "", row.artifact, row.runtime_variant, row.batch_size, row.threads or 0,
+            row.streams or 0)
+
+
+def device_cells(rows: list[DeviceRow]) -> list[list[str]]:
+    return [[column.text(row) for column in DEVICE_COLUMNS] for row in sorted(rows, key=device_order)]
 
 
 def table_order(row: BenchmarkRow) -> tuple:

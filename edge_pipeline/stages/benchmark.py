@@ -117,7 +117,9 @@ def measure(view: StageRun, artifact: Artifact, variant: str, config: BenchmarkC
         return [], {**result, "measured": {"start": start, "end": measurement_stamp()}}
 
     step = f"{artifact.id} [{variant}]" + (f" round {round_index + 1}/{config.rounds}" if config.rounds > 1 else "")
-    _, result = view.step(step, produce, inputs=(artifact,), config=config, data=(evaluation,),
+    # The devices of benchmark.remote time nothing here: they are no part of this timing's identity.
+    key_config = config.model_dump(mode="json", exclude={"remote"})
+    _, result = view.step(step, produce, inputs=(artifact,), config=key_config, data=(evaluation,),
                           backend=artifact.backend,
                           extra={"round": round_index, "variant": variant, "host": timing_identity(),
                                  "settings": settings})

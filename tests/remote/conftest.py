@@ -123,7 +123,8 @@ def _command_name(pid: int) -> str:
         return ""
 
 
-def start_sshd(folder: Path, authorized: list[Path], sshd: Path) -> Server:
+def start_sshd(folder: Path, authorized: list[Path], sshd: Path, extra: str = "") -> Server:
+    """``extra``: more sshd_config lines (e.g. ``SetEnv PATH=...``: the device's tools for a session)."""
     folder.mkdir(parents=True, exist_ok=True)
     host_key = keygen(folder / "host_key")
     (folder / "authorized_keys").write_text("".join(Path(f"{k}.pub").read_text() for k in authorized))
@@ -142,7 +143,7 @@ PubkeyAuthentication yes
 PermitRootLogin prohibit-password
 Subsystem sftp {SFTP_SERVER}
 LogLevel ERROR
-""")
+{extra}""")
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # privilege separation directory (root runs)
     log = open(folder / "sshd.log", "w")  # open for the server's lifetime
     process = subprocess.Popen([str(sshd), "-D", "-e", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT)

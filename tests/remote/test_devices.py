@@ -12,9 +12,10 @@ import pytest
 from edge_pipeline.cli.main import main
 from edge_pipeline.errors import ConfigError, DeviceError
 from edge_pipeline.remote import device_main
-from edge_pipeline.remote.benchmark import check_targets, device_outputs
+from edge_pipeline.remote.benchmark import check_targets
 from edge_pipeline.remote.devices import DEVICES_ENV, devices_path, load_devices
 from edge_pipeline.remote.pack import build_zipapp, device_modules
+from edge_pipeline.remote.result_files import device_outputs
 from edge_pipeline.remote.ssh import Link
 from tests.remote.conftest import write_devices
 

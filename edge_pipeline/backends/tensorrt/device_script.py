@@ -21,6 +21,10 @@ import argparse
 import ctypes
 import hashlib
 import json
+import os
+import re
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,6 +32,12 @@ from pathlib import Path
 import numpy as np
 
 PLAN_FILE = "bundle.json"
+# JetPack installs trtexec here, off PATH; one on PATH wins.
+TRTEXEC_FALLBACK = "/usr/src/tensorrt/bin/trtexec"
+TRTEXEC_TIMEOUT_S = 600
+# The end-to-end line of trtexec's performance summary ("[I] Latency: min = ..., median = ... ms"),
+# not "H2D Latency" or "GPU Compute Time": H2D + compute + D2H, as our p50.
+_TRTEXEC_LATENCY = re.compile(r"\]\s+Latency: [^\n]*?median = ([0-9.eE+-]+) ms")
 
 
 def load_plan(folder: Path) -> dict:
@@ -385,6 +395,49 @@ def benchmark_engine(engine_path: Path, plan: dict, batch_sizes: list[int]) -> l
     return rows
 
 
+# ---- trtexec's own figures ------------------------------------------------------------------------
+
+
+def find_trtexec() -> str | None:
+    found = shutil.which("trtexec")
+    if found:
+        return found
+    return TRTEXEC_FALLBACK if os.access(TRTEXEC_FALLBACK, os.X_OK) else None
+
+
+def add_trtexec_figures(trtexec: str | None, engine: Path, plan: dict, rows: list[dict]) -> dict:
+    """NVIDIA's trtexec timing the same engine, per batch size: its median end-to-end latency as
+    ``trtexec_ms`` on each row, beside our p50 (None, and the reason, where it is missing or failed)."""
+    if trtexec is None:
+        for row in rows:
+            row["trtexec_ms"] = None
+        return {"path": None, "note": f"trtexec not found (on PATH or at {TRTEXEC_FALLBACK})"}
+    problems = []
+    for row in rows:
+        row["trtexec_ms"], problem = trtexec_median_ms(trtexec, engine, plan, row["batch_size"])
+        if problem:
+            problems.append(f"batch {row['batch_size']}: {problem}")
+    return {"path": trtexec, "note": "; ".join(problems) or None}
+
+
+def trtexec_median_ms(trtexec: str, engine: Path, plan: dict, batch: int) -> tuple[float | None, str | None]:
+    shapes = ",".join(f"{entry['name']}:{shape_text([batch, *entry['sample_shape']])}" for entry in plan["inputs"])
+    command = [trtexec, f"--loadEngine={engine}", f"--shapes={shapes}",
+               f"--iterations={plan['benchmark']['iterations']}"]
+    if plan.get("dla_core") is not None:
+        command.append(f"--useDLACore={plan['dla_core']}")
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=TRTEXEC_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"trtexec did not finish ({exc.__class__.__name__})"
+    found = _TRTEXEC_LATENCY.search(proc.stdout)
+    if proc.returncode != 0 or found is None:
+        lines = [line for line in (proc.stdout + proc.stderr).strip().splitlines() if line.strip()]
+        last = lines[-1] if lines else "no output"
+        return None, f"trtexec exited {proc.returncode} without a latency summary ({last})"
+    return float(found.group(1)), None
+
+
 # ---- Command line ---------------------------------------------------------------------------------
 
 
@@ -424,13 +477,15 @@ def build_and_benchmark(plan: dict, folder: Path, batch_sizes: list[int], rebuil
     else:
         print(f"re-using {engine.name} (same GPU and TensorRT version)")
     report["results"] = benchmark_engine(engine, plan, batch_sizes)
+    report["trtexec"] = add_trtexec_figures(find_trtexec(), engine, plan, report["results"])
     for row in report["results"]:
         lat, comp = row["latency_ms"], row["compute_ms"]
+        trtexec = "" if row["trtexec_ms"] is None else f" | trtexec median {row['trtexec_ms']:.3f} ms"
         print(
             f"batch {row['batch_size']:>3}: "
             f"compute p50 {comp['p50']:.3f} ms p90 {comp['p90']:.3f} p99 {comp['p99']:.3f} | "
             f"H2D p50 {row['h2d_ms']['p50']:.3f} | D2H p50 {row['d2h_ms']['p50']:.3f} | "
-            f"total p50 {lat['p50']:.3f} ms | {row['throughput_per_s']:.0f}/s"
+            f"total p50 {lat['p50']:.3f} ms | {row['throughput_per_s']:.0f}/s{trtexec}"
         )
     results_path = folder / f"benchmark.sm{report['compute_capability']}.trt{trt_version}.json"
     _write_bytes(results_path, (json.dumps(report, indent=2) + "\n").encode())

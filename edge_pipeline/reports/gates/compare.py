@@ -4,8 +4,10 @@
     comparison.passed  # False when any gate failed
 
 Rows match on (artifact id, runtime variant, batch size, threads). Latency is gated per row,
-accuracy per (artifact, variant), size per artifact. A run that is not comparable at all (other
-recipe or model, or an artifact the baseline never measured) raises instead of gating.
+accuracy per (artifact, variant), size per artifact. Device rows (timed on a board over ssh) are
+gated apart, each against the same device's row of the same content (device_gates.py). A run
+that is not comparable at all (other recipe or model, or an artifact the baseline never measured)
+raises instead of gating.
 
 Runs measured on different CPUs (model or instruction-set flags) are still gated on accuracy,
 fidelity and size, but not on latency, unless the thresholds say latency_across_cpus; a runtime
@@ -18,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.reports.gates.device_gates import GATE as DEVICE_GATE
+from edge_pipeline.reports.gates.device_gates import device_gates
 from edge_pipeline.reports.gates.errors import BaselineMissingArtifactError, ReportMismatchError
 from edge_pipeline.reports.gates.run_loading import LoadedRun
 from edge_pipeline.reports.gates.thresholds import (
@@ -56,6 +60,15 @@ class Comparison:
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
 
+    def device_line(self) -> str | None:
+        """How the device rows fared, apart from the host rows; None without device rows."""
+        gated = [r for r in self.results if r.gate == DEVICE_GATE]
+        if not gated:
+            return None
+        count = {status: sum(1 for r in gated if r.status == status) for status in (FAIL, PASS, NOISE, SKIPPED)}
+        return (f"device rows: {count[FAIL]} failed, {count[PASS]} passed, {count[NOISE]} within noise, "
+                f"{count[SKIPPED]} skipped")
+
     def headline(self) -> str:
         verdict = "PASSED" if self.passed else "FAILED"
         return (f"release gates {verdict}: {self.count(FAIL)} failed, {self.count(PASS)} passed, "
@@ -90,6 +103,9 @@ def compare_runs(baseline: LoadedRun, new: LoadedRun, thresholds: GateThresholds
     new_artifacts = {key[0] for key in new_rows}
     for key in sorted(base_rows.keys() - new_rows.keys()):
         comparison.results.append(_missing(key, new_artifacts, cpus))
+    device_results, device_notes = device_gates(baseline.device_rows, new.device_rows, thresholds)
+    comparison.results += device_results
+    comparison.notes += device_notes
     return comparison
 
 

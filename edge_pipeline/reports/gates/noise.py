@@ -7,11 +7,23 @@ of new_median / baseline_median that the measurement noise alone would produce, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.benchmarking.rows import LatencyStats
+
+
+class Timed(Protocol):
+    """What the latency figures read of a row: a report row, a device row's timing (device_gates)."""
+
+    @property
+    def latency_ms(self) -> LatencyStats: ...
+
+    @property
+    def samples_ms(self) -> Sequence[float]: ...
 
 
 @dataclass(frozen=True)
@@ -22,8 +34,8 @@ class RatioEstimate:
     method: str         # how the interval was obtained, said in the gate message
 
 
-def median_ratio(baseline_row: BenchmarkRow, new_row: BenchmarkRow, confidence: float, resamples: int,
-                 baseline_ref: BenchmarkRow | None = None, new_ref: BenchmarkRow | None = None) -> RatioEstimate:
+def median_ratio(baseline_row: Timed, new_row: Timed, confidence: float, resamples: int,
+                 baseline_ref: Timed | None = None, new_ref: Timed | None = None) -> RatioEstimate:
     """new p50 / baseline p50. With reference rows (each run's own FP32 teacher) it is
     (new / new_ref) / (baseline / baseline_ref): the change in latency relative to the teacher, which
     cancels a uniformly faster or slower machine."""
@@ -46,27 +58,27 @@ def _product(values: list[float]) -> float:
     return float(np.prod(values))
 
 
-def _all_samples(rows: list[BenchmarkRow]) -> list[np.ndarray] | None:
+def _all_samples(rows: list[Timed]) -> list[np.ndarray] | None:
     """Each row's timings, or None when any row lacks them (then no bootstrap is possible)."""
     samples = [_samples(row) for row in rows]
     present = [s for s in samples if s is not None]
     return present if len(present) == len(rows) else None
 
 
-def _all_intervals(rows: list[BenchmarkRow]) -> list[tuple[float, float]] | None:
+def _all_intervals(rows: list[Timed]) -> list[tuple[float, float]] | None:
     """Each row's median interval, or None when any row lacks one."""
     intervals = [_median_interval(row) for row in rows]
     present = [ci for ci in intervals if ci is not None]
     return present if len(present) == len(rows) else None
 
 
-def _median_interval(row: BenchmarkRow) -> tuple[float, float] | None:
+def _median_interval(row: Timed) -> tuple[float, float] | None:
     low, high = row.latency_ms.median_ci95
     # (0, 0) is LatencyStats' default: no interval was recorded, and dividing by it means nothing.
     return (low, high) if low > 0 and high > 0 else None
 
 
-def _samples(row: BenchmarkRow) -> np.ndarray | None:
+def _samples(row: Timed) -> np.ndarray | None:
     samples = row.samples_ms
     if len(samples) < 5:
         return None
@@ -92,7 +104,7 @@ def _resampled_medians(samples: np.ndarray, rng: np.random.Generator, resamples:
     return np.median(samples[picks], axis=1)
 
 
-def relative_spread(row: BenchmarkRow) -> float | None:
+def relative_spread(row: Timed) -> float | None:
     """Interquartile range over median of a row's timings: ~0.02-0.05 on a quiet CPU."""
     samples = _samples(row)
     if samples is None:
@@ -101,7 +113,7 @@ def relative_spread(row: BenchmarkRow) -> float | None:
     return float((q75 - q25) / q50) if q50 > 0 else None
 
 
-def spread_warning(baseline_row: BenchmarkRow, new_row: BenchmarkRow) -> str | None:
+def spread_warning(baseline_row: Timed, new_row: Timed) -> str | None:
     """Say so when one side's timings are far noisier than the other's: the interval only knows the
     noise inside each run, and a machine busy during one run shifts that whole run."""
     base, new = relative_spread(baseline_row), relative_spread(new_row)

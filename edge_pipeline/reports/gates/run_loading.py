@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.reports.device_rows import DeviceRow, report_device_rows
 from edge_pipeline.reports.gates.errors import ReportInputError, UnknownSchemaError
 from edge_pipeline.reports.json_report import REPORT_SCHEMA_VERSION
 from edge_pipeline.reports.report_rows import validate_rows
@@ -20,6 +21,7 @@ class LoadedRun:
     report: dict
     manifest: dict | None
     rows: list[BenchmarkRow]  # report["results"], validated
+    device_rows: list[DeviceRow] = field(default_factory=list)  # report["device_results"]: timed on boards
 
 
 def load_run(path: str | Path) -> LoadedRun:
@@ -32,7 +34,8 @@ def load_run(path: str | Path) -> LoadedRun:
     rows = _read_rows(report, report_path)
     manifest_path = report_path.with_name("manifest.json")
     manifest = _read_json(manifest_path) if manifest_path.is_file() else None
-    return LoadedRun(source=report_path, report=report, manifest=manifest, rows=rows)
+    return LoadedRun(source=report_path, report=report, manifest=manifest, rows=rows,
+                     device_rows=report_device_rows(report, str(report_path)))
 
 
 def _read_json(path: Path) -> dict:

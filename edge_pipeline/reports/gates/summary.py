@@ -7,7 +7,7 @@ from edge_pipeline.reports.gates.thresholds import FAIL, NOISE, PASS, SKIPPED
 
 STATUS_LABELS = {PASS: "✅ pass", FAIL: "❌ FAIL", NOISE: "〰️ within noise", SKIPPED: "⏭️ skipped"}
 GATE_ORDER = {"presence": 0, "latency": 1, "accuracy": 2, "accuracy-absolute": 3, "fidelity": 4, "metric": 5,
-              "size": 6}
+              "size": 6, "device-latency": 7}
 
 
 def render_gate_markdown(comparison: Comparison) -> str:

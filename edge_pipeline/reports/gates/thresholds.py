@@ -23,7 +23,7 @@ from pydantic import Field
 
 from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.config.base import StrictModel
-from edge_pipeline.reports.gates.noise import median_ratio, spread_warning
+from edge_pipeline.reports.gates.noise import Timed, median_ratio, spread_warning
 
 PASS, FAIL, NOISE, SKIPPED = "pass", "fail", "within-noise", "skipped"
 
@@ -71,7 +71,7 @@ class GateThresholds(StrictModel):
 
 @dataclass(frozen=True)
 class GateResult:
-    gate: str                 # latency | accuracy | fidelity | metric | size | presence
+    gate: str                 # latency | accuracy | fidelity | metric | size | presence | device-latency
     subject: str              # artifact id and configuration the gate judged
     status: str               # PASS | FAIL | NOISE | SKIPPED
     message: str
@@ -84,8 +84,8 @@ class GateResult:
         return self.status == FAIL
 
 
-def latency_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: GateThresholds,
-                 references: tuple[BenchmarkRow, BenchmarkRow] | None = None) -> GateResult:
+def latency_gate(subject: str, base: Timed, new: Timed, limits: GateThresholds,
+                 references: tuple[Timed, Timed] | None = None) -> GateResult:
     """``references``: (baseline run's teacher row, new run's teacher row) for the vs-teacher basis."""
     unusable = _unusable_latency(base, new, references)
     if unusable is not None:
@@ -120,11 +120,10 @@ def latency_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: Ga
     return GateResult("latency", subject, status, message, b, n, _pct(estimate.ratio))
 
 
-def _unusable_latency(base: BenchmarkRow, new: BenchmarkRow,
-                      references: tuple[BenchmarkRow, BenchmarkRow] | None) -> str | None:
+def _unusable_latency(base: Timed, new: Timed, references: tuple[Timed, Timed] | None) -> str | None:
     """A p50 that is NaN, infinite or not positive compares as nothing (NaN passes every `<=` test
     the wrong way): the gate fails, naming the run and the field."""
-    rows = [("baseline", base), ("new run", new)]
+    rows: list[tuple[str, Timed]] = [("baseline", base), ("new run", new)]
     if references is not None:
         rows += [("baseline's FP32 teacher", references[0]), ("new run's FP32 teacher", references[1])]
     for which, row in rows:
@@ -134,7 +133,7 @@ def _unusable_latency(base: BenchmarkRow, new: BenchmarkRow,
     return None
 
 
-def latency_not_comparable(subject: str, base: BenchmarkRow, new: BenchmarkRow, cpus: str) -> GateResult:
+def latency_not_comparable(subject: str, base: Timed, new: Timed, cpus: str) -> GateResult:
     """A p50 from one CPU model is no reference for another's (an INT8 kernel with VNNI is several
     times faster than without), so the gate is skipped and says why."""
     return GateResult("latency", subject, SKIPPED, f"not comparable: different CPU ({cpus}); latency not gated "

@@ -13,6 +13,7 @@ from pathlib import Path
 from edge_pipeline.artifacts.atomic import write_text
 from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.reports.device_rows import report_device_rows
 from edge_pipeline.reports.gates.run_loading import load_run
 from edge_pipeline.reports.html.page import SCRIPT, STYLE
 from edge_pipeline.reports.html.svg_bars import metric_bars, stage_entries
@@ -21,12 +22,14 @@ from edge_pipeline.reports.html.svg_latency import latency_distribution_chart
 from edge_pipeline.reports.html.svg_scatter import accuracy_latency_panels, legend_html
 from edge_pipeline.reports.html.table import (
     artifact_checks_html,
+    device_rows_table,
     divergence_table_html,
     fidelity_table,
     metric_table_html,
     precision_table_html,
     results_table,
 )
+from edge_pipeline.reports.markdown import DEVICE_ROWS_NOTE
 from edge_pipeline.reports.notes import note_lines
 from edge_pipeline.reports.registry import register_report_writer
 from edge_pipeline.reports.report_rows import report_rows
@@ -88,6 +91,8 @@ def _page(report: dict, rows: list[BenchmarkRow], artifacts: list[dict], manifes
         "<h2>All results</h2>",
         '<p class="sub">Click a header to sort. Grey italic rows may not headline (host-timed or simulated).</p>',
         results_table(rows),
+        device_rows_table(report_device_rows(report, f"report of recipe {report.get('recipe', '?')!r}"),
+                          DEVICE_ROWS_NOTE),
         fidelity_table(rows),
         metric_table_html(rows),
         precision_table_html(report.get("precision", [])),

@@ -6,9 +6,10 @@ from __future__ import annotations
 from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.reports.artifact_checks import HEADERS as CHECK_HEADERS
 from edge_pipeline.reports.artifact_checks import artifact_check_table
+from edge_pipeline.reports.device_rows import DeviceRow
 from edge_pipeline.reports.html.svg_canvas import esc
 from edge_pipeline.reports.row_status import headline_eligible
-from edge_pipeline.reports.tables import RESULT_COLUMNS, Column, table_order
+from edge_pipeline.reports.tables import DEVICE_COLUMNS, RESULT_COLUMNS, Column, RowT, device_order, table_order
 
 
 def results_table(rows: list[BenchmarkRow]) -> str:
@@ -26,7 +27,19 @@ def results_table(rows: list[BenchmarkRow]) -> str:
             f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
-def _cell(column: Column, row: BenchmarkRow) -> str:
+def device_rows_table(rows: list[DeviceRow], note: str) -> str:
+    """The device rows (report.md's columns), apart from the results: timed on the boards."""
+    if not rows:
+        return ""
+    head = "".join(f'<th scope="col" title="{esc(c.title or "click to sort")}">{esc(c.header)}</th>'
+                   for c in DEVICE_COLUMNS)
+    body = "".join("<tr>" + "".join(_cell(column, row) for column in DEVICE_COLUMNS) + "</tr>"
+                   for row in sorted(rows, key=device_order))
+    return (f'<h2>Device rows</h2><p class="sub">{esc(note)}</p><div class="table-wrap"><table id="device-rows">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+
+
+def _cell(column: Column[RowT], row: RowT) -> str:
     # The shown text is the Markdown cell's; the sort key keeps the number so sorting is numeric.
     shown, key = column.text(row), column.sort_key(row)
     klass = ' class="muted"' if key == "" else (' class="warnings"' if column.header == "warnings" else "")
