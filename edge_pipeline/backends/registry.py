@@ -135,6 +135,13 @@ def probe(name: str) -> tuple[bool, str]:
     return True, "ok"
 
 
+def installed(name: str) -> bool:
+    """Whether every probe module is installed, without importing them: a run's settings check uses
+    this, since importing NNCF alone takes seconds that a cached re-run never needs. A broken install
+    still fails where the backend is used, as a missing one does."""
+    return all(importlib.util.find_spec(module) is not None for module in descriptor(name).probe_modules)
+
+
 def probe_optional_features(name: str) -> list[tuple[str, bool, str]]:
     """(feature, available, "ok" or "skipped: <module> not installed; fix: ...") per optional part."""
     found = []

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from edge_pipeline.artifacts.cache import StageCache, StageKey, cache_folder
 from edge_pipeline.artifacts.record import Artifact
-from edge_pipeline.backends.registry import descriptor, get_backend, import_reference, probe, typed_options
+from edge_pipeline.backends.registry import descriptor, import_reference, installed, typed_options
 from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.config.recipes import load_target, with_target_options
 from edge_pipeline.config.schema import Recipe, TargetProfile, effective_stage_config
@@ -146,9 +146,10 @@ def resolve_target(name: str, target_options: dict[str, dict] | None = None) -> 
 def check_targets(recipe: Recipe, targets: dict[str, TargetProfile]) -> None:
     """Backend-specific settings fail here; an uninstalled backend still fails where it is used."""
     for target in targets.values():
-        if probe(target.backend)[0]:
+        if installed(target.backend):
             config = effective_stage_config(recipe.quantize, target.quantize)
-            get_backend(target.backend).check_target(target.model_copy(update={"quantize": config}), recipe)
+            backend = import_reference(descriptor(target.backend).backend)()  # no probe import of NNCF
+            backend.check_target(target.model_copy(update={"quantize": config}), recipe)
 
 
 def _relative(artifact: Artifact, directory: Path) -> dict:
