@@ -28,6 +28,7 @@ flags and load. Figures hold for the CPU they were measured on only.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -279,6 +280,7 @@ def cpu_mhz() -> float | None:
     return max(values) if values else None
 
 
+@functools.cache
 def peak_macs_per_s(precision: str) -> float | None:
     """The CPU's ceiling for ``THREADS`` cores at ``precision``, from its flags and clock."""
     flags, mhz = set(cpu_flags()), cpu_mhz()

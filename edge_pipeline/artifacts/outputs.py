@@ -32,6 +32,7 @@ from edge_pipeline import __version__
 from edge_pipeline.artifacts.atomic import atomic_directory, clean_stale_siblings
 from edge_pipeline.errors import OutputError
 
+BUNDLE_MANIFEST_KIND = "edge_pipeline.bundle"  # manifest.json's kind in a run bundle
 MARKER = ".edge-pipeline-bundle"
 MIB = 1024 * 1024
 MIN_FREE_BYTES = 64 * MIB  # an output folder: a conservative floor, most bundles are a few MiB
@@ -58,7 +59,7 @@ def _is_unmarked_bundle(folder: Path) -> bool:
         manifest = json.loads((folder / "manifest.json").read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(manifest, dict) and manifest.get("kind") == "edge_pipeline.bundle"
+    return isinstance(manifest, dict) and manifest.get("kind") == BUNDLE_MANIFEST_KIND
 
 
 def write_marker(folder: Path, kind: str) -> None:

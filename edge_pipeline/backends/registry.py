@@ -157,6 +157,11 @@ def get_backend(name: str):
     available, reason = probe(name)
     if not available:
         raise BackendUnavailableError(f"backend '{name}' is unavailable: {reason}")
+    return backend_object(name)
+
+
+def backend_object(name: str):
+    """The backend object without the probe's imports (see ``installed``): for checking settings."""
     return import_reference(descriptor(name).backend)()
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from edge_pipeline.artifacts.cache import StageCache, StageKey, cache_folder
 from edge_pipeline.artifacts.record import Artifact
-from edge_pipeline.backends.registry import descriptor, import_reference, installed, typed_options
+from edge_pipeline.backends.registry import backend_object, descriptor, import_reference, installed, typed_options
 from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.config.recipes import load_target, with_target_options
 from edge_pipeline.config.schema import Recipe, TargetProfile, effective_stage_config
@@ -148,8 +148,7 @@ def check_targets(recipe: Recipe, targets: dict[str, TargetProfile]) -> None:
     for target in targets.values():
         if installed(target.backend):
             config = effective_stage_config(recipe.quantize, target.quantize)
-            backend = import_reference(descriptor(target.backend).backend)()  # no probe import of NNCF
-            backend.check_target(target.model_copy(update={"quantize": config}), recipe)
+            backend_object(target.backend).check_target(target.model_copy(update={"quantize": config}), recipe)
 
 
 def _relative(artifact: Artifact, directory: Path) -> dict:

@@ -15,12 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_pipeline.artifacts.hashing import sha256_artifact
-from edge_pipeline.artifacts.outputs import MARKER, is_marked
+from edge_pipeline.artifacts.outputs import BUNDLE_MANIFEST_KIND, MARKER, is_marked
 from edge_pipeline.errors import ConfigError, OutputError
 from edge_pipeline.remote.devices import Device
-
-BUNDLE_MANIFEST_KIND = "edge_pipeline.bundle"
-DEVICE_BUNDLE_KIND = "tensorrt-device-bundle"
 
 
 @dataclass(frozen=True)
@@ -90,8 +87,9 @@ def _served(bundle: Path, listed: list[BundleArtifact], name: str, device: Devic
 def timed_on_device(record: dict) -> bool:
     """Timed in the target's own runtime: not a stand-in's file (TensorRT's Q/DQ ONNX in ORT)."""
     from edge_pipeline.backends.registry import BACKENDS
+    from edge_pipeline.backends.tensorrt.bundle import BUNDLE_KIND
 
-    if record.get("kind") == DEVICE_BUNDLE_KIND:
+    if record.get("kind") == BUNDLE_KIND:
         return True
     row = BACKENDS.get(record.get("backend") or "")
     found = row.format_of(record.get("kind", "")) if row else None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from edge_pipeline.artifacts.atomic import write_json, write_text
 from edge_pipeline.artifacts.hashing import artifact_size, sha256_artifact, sha256_file, sha256_json
-from edge_pipeline.artifacts.outputs import output_folder
+from edge_pipeline.artifacts.outputs import BUNDLE_MANIFEST_KIND, output_folder
 from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.backends.registry import artifact_sidecars
 from edge_pipeline.benchmarking.host import fingerprint
@@ -79,7 +79,7 @@ def build_manifest(view: StageRun, placed: dict[str, str], bundle: Path) -> dict
         artifacts.append(record)
     return {
         "schema_version": MANIFEST_SCHEMA_VERSION,
-        "kind": "edge_pipeline.bundle",
+        "kind": BUNDLE_MANIFEST_KIND,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "recipe": {
             "name": view.recipe.metadata.name,

@@ -63,10 +63,15 @@ def digits_splits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return splits
 
 
+def _module_source() -> str:
+    # In both cache keys: a change to data prep or training makes the splits and the teacher again.
+    return inspect.getsource(sys.modules[__name__])
+
+
 def _splits_path() -> Path:
     from importlib.metadata import version
 
-    source = inspect.getsource(sys.modules[__name__])
+    source = _module_source()
     key = sha256_json({"scikit-learn": version("scikit-learn"), "source": source})
     return cache_root() / "zoo" / f"digits-splits-{key[:16]}.npz"
 
@@ -143,7 +148,7 @@ def trained_digits_resnet(widths: tuple[int, int, int] = TEACHER_WIDTHS, epochs:
 
 def _weights_path(widths: tuple[int, ...], config: TrainConfig) -> Path:
     # The whole module's source is in the key: a change to data prep or training retrains.
-    source = inspect.getsource(sys.modules[__name__])
+    source = _module_source()
     key = sha256_json({"widths": widths, "train": config.model_dump(), "source": source})
     return cache_root() / "zoo" / f"digits-resnet-{key[:16]}.safetensors"
 

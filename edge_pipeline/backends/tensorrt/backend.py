@@ -22,7 +22,6 @@ from edge_pipeline.backends.tensorrt.engine import ENGINE_KIND, tensorrt_version
 SIMULATED_VARIANT = "ort-simulated"
 ENGINE_VARIANT = "tensorrt"
 STATISTICS_KIND = "calibration-statistics"
-BUNDLE_KIND = "tensorrt-device-bundle"
 
 
 class TensorRtBackend(Backend):
