@@ -96,7 +96,7 @@ def our_median(path: Path, variant: str, settings: dict, args, spec: dict, tmp: 
         "dtype": spec["dtype"],
     }
     (config,) = run_worker(job, tmp / "ours")["configs"]
-    return config["latency_ms"]["p50"], config["runtime_clock_ms"]["p50"]
+    return config["call_clock_ms"]["p50"], config["latency_ms"]["p50"]  # ours, OpenVINO's timer
 
 
 def benchmark_app_median(path: Path, variant: str, settings: dict, args, spec: dict, tmp: Path) -> float:

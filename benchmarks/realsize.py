@@ -1,20 +1,23 @@
 """Real-size models through the pipeline's recipe path, side by side with what users would pick instead.
 
     .venv/bin/python benchmarks/realsize.py [--models resnet18,mobilenet_v2,bert] [--rounds 3]
-        [--iterations 40] [--quick]
+        [--iterations 40] [--batch-sizes 1,8] [--quick]
 
 Models (benchmarks/realsize_models.py, plain torch, random weights, BatchNorm statistics set by
-train-mode passes over random images): ResNet-18 and MobileNetV2 at 1×3×224×224, a BERT-base-shaped
-encoder at sequence 128. Each goes through ``api.run`` with a recipe written to a temporary folder:
-export -> quantize -> benchmark on x86-cpu-onnxruntime and x86-cpu-openvino (the pipeline's INT8:
-ONNX Runtime U8S8 QDQ with its presets and fidelity floor, OpenVINO NNCF with the target's settings).
+train-mode passes over random images): ResNet-18 and MobileNetV2 at 3×224×224, a BERT-base-shaped
+encoder at sequence 128; ``digits_teacher`` and ``digits_student`` are the embedded default's
+SmallResNet shapes on 1×8×8 (its sub-millisecond IRs, for the benchmark_app parity). Each goes
+through ``api.run`` with a recipe written to a temporary folder: export -> quantize -> benchmark
+on x86-cpu-onnxruntime and x86-cpu-openvino (the pipeline's INT8: ONNX Runtime U8S8 QDQ with
+its presets and fidelity floor, OpenVINO NNCF with the target's settings).
 
 Peers, made in the same run from the same exported ONNX file:
 - ``ort-defaults``: ``onnxruntime.quantization.quantize_static`` with every default (QDQ, S8S8,
   per-tensor weights, MinMax) on the same calibration samples;
 - ``nncf-defaults``: ``nncf.quantize`` with default parameters on ``ov.convert_model`` of that file.
 
-Then every artifact (FP32, ours, the peer; per backend) is timed ``--rounds`` times in the
+Then every artifact (FP32, ours, the peer; per backend; OpenVINO's FP32 IR also under the bf16
+hint where the CPU has bf16), at each batch size, is timed ``--rounds`` times in the
 pipeline's own worker process (fresh per round; the order rotates each round, so a shared
 machine's drift favours none), and every OpenVINO IR also by ``benchmark_app`` in the same round
 with the same compile properties (-load_config), sync API, inference only. Printed, one table:
@@ -32,6 +35,7 @@ import functools
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -63,7 +67,10 @@ THREADS = 2
 PEAK_MACS_PER_CYCLE = {
     "fp32": (("avx512f", 32), ("avx2", 16)),
     "int8": (("amx_int8", 1024), ("avx512_vnni", 128), ("avx_vnni", 64), ("avx2", 64)),
+    # AMX's bf16 tile multiply does half its int8 rate; AVX-512's vdpbf16ps 32 per port.
+    "bf16": (("amx_bf16", 512), ("avx512_bf16", 64)),
 }
+FP32_LABEL, BF16_LABEL = "FP32", "FP32 bf16 hint"
 # Peer vs ours closer than this (median of per-round ratios) is not called a win: on a shared VM
 # single rounds move by 10-30% (see the per-round figures the script prints).
 SAME_SPEED = 0.10
@@ -76,6 +83,7 @@ def model_specs(args) -> dict[str, dict]:
         {"name": "input_ids", "shape": [1, SEQUENCE], "dtype": "int64", "value_range": [0, VOCAB]},
         {"name": "attention_mask", "shape": [1, SEQUENCE], "dtype": "int64", "value_range": [0, 2]},
     ]
+    digits = [{"name": "input", "shape": [1, 1, 8, 8], "dtype": "float32"}]
     bert = {"vocab": VOCAB, "dim": args.bert_dim, "heads": args.bert_dim // 64, "layers": args.bert_layers,
             "mlp": 4 * args.bert_dim, "max_length": 512}
     return {
@@ -85,13 +93,17 @@ def model_specs(args) -> dict[str, dict]:
                          "inputs": cnn_inputs, "outputs": ["logits"], "data": image_arrays},
         "bert": {"factory": "bert_encoder", "kwargs": bert, "inputs": text_inputs, "outputs": ["embedding"],
                  "data": token_arrays},
+        "digits_teacher": {"factory": "digits_resnet", "kwargs": {"widths": [128, 256, 512]}, "inputs": digits,
+                           "outputs": ["logits"], "data": image_arrays},
+        "digits_student": {"factory": "digits_resnet", "kwargs": {"widths": [64, 128, 256]}, "inputs": digits,
+                           "outputs": ["logits"], "data": image_arrays},
     }
 
 
 def image_arrays(count: int, seed: int, inputs: list[dict]) -> dict[str, np.ndarray]:
     """Random images: standard normal, as the BatchNorm statistics were set on (a normalized image's scale)."""
     shape = inputs[0]["shape"][1:]
-    return {"pixels": np.random.default_rng(seed).standard_normal((count, *shape)).astype(np.float32)}
+    return {inputs[0]["name"]: np.random.default_rng(seed).standard_normal((count, *shape)).astype(np.float32)}
 
 
 def token_arrays(count: int, seed: int, inputs: list[dict]) -> dict[str, np.ndarray]:
@@ -173,7 +185,7 @@ def artifact_size(path: Path) -> int:
 def worker_job(entry: dict, spec: dict, eval_path: Path, args, outputs: Path | None) -> dict:
     job = {
         "backend": entry["backend"], "artifact": str(entry["path"]), "variant": entry["variant"],
-        "settings": entry["settings"], "batch_sizes": [1], "threads": [THREADS], "warmup": args.warmup,
+        "settings": entry["settings"], "batch_sizes": [entry["batch"]], "threads": [THREADS], "warmup": args.warmup,
         "iterations": args.iterations, "time_budget_s": args.budget, "eval_batch_size": 8,
         "inputs": [{"name": i["name"], "sample_shape": i["shape"][1:], "dtype": i["dtype"],
                     "value_range": i.get("value_range")} for i in spec["inputs"]],
@@ -202,11 +214,13 @@ def benchmark_app(entry: dict, spec: dict, args, tmp: Path) -> float:
     report_dir = tmp / "benchmark_app"
     shutil.rmtree(report_dir, ignore_errors=True)
     report_dir.mkdir(parents=True)
-    shapes = ",".join(f"{i['name']}[{','.join(map(str, i['shape']))}]" for i in spec["inputs"])
+    shapes = ",".join(f"{i['name']}[{','.join(map(str, [entry['batch'], *i['shape'][1:]]))}]" for i in spec["inputs"])
     command = [
         *benchmark_app_command(), "-m", str(entry["path"]), "-d", "CPU",
         "-load_config", str(config_path), "-api", "sync", "-data_shape", shapes, "-inference_only",
-        "-niter", str(args.iterations), "-json_stats", "-report_type", "no_counters", "-report_folder", str(report_dir),
+        # Bounded like our worker (--budget); its median, like ours, does not depend on the count.
+        "-niter", str(args.iterations), "-t", str(max(1, round(args.budget))),
+        "-json_stats", "-report_type", "no_counters", "-report_folder", str(report_dir),
     ]
     proc = subprocess.run(command, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -215,10 +229,11 @@ def benchmark_app(entry: dict, spec: dict, args, tmp: Path) -> float:
     return float(stats["latency (ms)"])  # its median (latency_percentile defaults to 50)
 
 
-def entries_for(name: str, bundle: Path, rows: list[dict], calibration: dict, work: Path) -> list[dict]:
-    """FP32, ours and the peer on each backend, FP32 first."""
-    found = {(r["target"], r["precision"]): r for r in rows if r["batch_size"] == 1
-             and (r["target"] != OV or r["runtime_variant"] == "f32")}
+def entries_for(name: str, bundle: Path, rows: list[dict], calibration: dict, work: Path, args) -> list[dict]:
+    """FP32, ours and the peer on each backend (OpenVINO's FP32 IR also under the bf16 hint where
+    the pipeline timed that row), FP32 first; each at every batch size."""
+    found = {(r["target"], r["precision"], r["runtime_variant"]): r for r in rows if r["batch_size"] == 1}
+    found.update({(t, p): r for (t, p, v), r in found.items() if t != OV or v == "f32"})
     entries = []
     macs = onnx_complexity(bundle / found[(ORT, "fp32")]["artifact"])["macs"]
     for target, peer, make_peer, suffix in ((ORT, "ort-defaults", ort_defaults, ".onnx"),
@@ -226,31 +241,69 @@ def entries_for(name: str, bundle: Path, rows: list[dict], calibration: dict, wo
         settings = load_target(target).options
         fp32, int8 = found[(target, "fp32")], found[(target, "int8")]
         common = {"model": name, "target": target, "backend": fp32["backend"], "settings": settings, "macs": macs}
-        entries.append({**common, "label": "FP32", "path": bundle / fp32["artifact"],
-                        "variant": fp32["runtime_variant"], "report": fp32})
-        entries.append({**common, "label": "INT8 ours", "path": bundle / int8["artifact"],
-                        "variant": int8["runtime_variant"], "report": int8})
+        made = [{**common, "label": FP32_LABEL, "path": bundle / fp32["artifact"], "variant": fp32["runtime_variant"]}]
+        if (bf16 := found.get((target, "fp32", "bf16"))) is not None:
+            made.append({**common, "label": BF16_LABEL, "path": bundle / bf16["artifact"], "variant": "bf16"})
+        made.append({**common, "label": "INT8 ours", "path": bundle / int8["artifact"],
+                     "variant": int8["runtime_variant"]})
         onnx_fp32 = bundle / found[(ORT, "fp32")]["artifact"]
         started = time.perf_counter()
         path = make_peer(onnx_fp32, calibration, work / f"{peer}{suffix}")
         print(f"[{name}] {peer} quantized in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-        entries.append({**common, "label": f"INT8 {peer}", "path": path, "variant": int8["runtime_variant"],
-                        "report": None})
+        made.append({**common, "label": f"INT8 {peer}", "path": path, "variant": int8["runtime_variant"]})
+        entries += [{**entry, "batch": batch} for batch in args.batch_sizes for entry in made]
     return entries
+
+
+class StopSignalError(Exception):
+    """SIGTERM (a `timeout` around the run): the table is printed from the rounds that finished."""
+
+
+STOP_REQUESTED: list[bool] = []  # set by the handler: `timeout` signals the whole group, workers too
+
+
+def stop_on_sigterm() -> None:
+    def handler(signum, frame):
+        STOP_REQUESTED.append(True)
+        raise StopSignalError
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def time_side_by_side(entries: list[dict], specs: dict, works: dict, args) -> None:
     """Every entry once per round in a fresh worker; OpenVINO IRs also by benchmark_app, our worker
-    and benchmark_app alternating which goes first. The entry order rotates each round."""
+    and benchmark_app alternating which goes first. The entry order rotates each round. StopSignalError
+    part-way, only the rounds that finished count."""
     for entry in entries:
-        entry.update(ours=[], clock=[], app=[], outputs=None, kernels=None)
+        entry.update(ours=[], clock=[], app=[], kernels=None)
+    outputs_by_run: dict[tuple, dict] = {}  # one set of outputs per (artifact, variant), any batch
+    done = args.rounds
+    try:
+        _time_rounds(entries, specs, works, args, outputs_by_run)
+    except Exception:
+        if not STOP_REQUESTED:
+            raise
+        done = min(len(e["ours"]) for e in entries)
+        print(f"stopped: {done} full rounds of {args.rounds} are in the table", file=sys.stderr)
+        args.rounds = done
+        for entry in entries:
+            for key in ("ours", "clock", "app"):
+                del entry[key][done:]
+    if done == 0:
+        raise SystemExit("stopped before one full round finished: nothing to print")
+    for entry in entries:
+        entry["outputs"] = outputs_by_run[(str(entry["path"]), entry["variant"])]
+
+
+def _time_rounds(entries: list[dict], specs: dict, works: dict, args, outputs_by_run: dict) -> None:
     with tempfile.TemporaryDirectory(prefix="realsize-timing-") as scratch:
         tmp = Path(scratch)
         for round_index in range(args.rounds):
             shift = round_index % len(entries)
             for position, entry in enumerate(entries[shift:] + entries[:shift]):
                 spec, work = specs[entry["model"]], works[entry["model"]]
-                outputs = tmp / f"outputs-{id(entry)}.npz" if entry["outputs"] is None else None
+                run_key = (str(entry["path"]), entry["variant"])
+                outputs = tmp / f"outputs-{id(entry)}.npz" if run_key not in outputs_by_run else None
                 tools = ["ours", "app"] if entry["target"] == OV else ["ours"]
                 if (round_index + position) % 2:
                     tools.reverse()
@@ -260,14 +313,17 @@ def time_side_by_side(entries: list[dict], specs: dict, works: dict, args) -> No
                         continue
                     job = worker_job(entry, spec, work / "eval.npz", args, outputs)
                     (config,) = run_worker(job, tmp / "worker")["configs"]
-                    entry["ours"].append(config["latency_ms"]["p50"])
-                    if "runtime_clock_ms" in config:
-                        entry["clock"].append(config["runtime_clock_ms"]["p50"])
+                    # OpenVINO rows are timed by its own clock (request.latency); ours is beside it.
+                    if config.get("latency_clock") == "runtime":
+                        entry["ours"].append(config["call_clock_ms"]["p50"])
+                        entry["clock"].append(config["latency_ms"]["p50"])
+                    else:
+                        entry["ours"].append(config["latency_ms"]["p50"])
                     kernels = (config.get("runtime_info") or {}).get("compute_layer_kernels")
                     entry["kernels"] = kernels
                     if outputs is not None:
                         with np.load(outputs) as data:
-                            entry["outputs"] = {k: data[k] for k in data.files}
+                            outputs_by_run[run_key] = {k: data[k] for k in data.files}
             print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
 
 
@@ -292,8 +348,8 @@ def peak_macs_per_s(precision: str) -> float | None:
 
 def efficiency_cells(entry: dict, p50_ms: float) -> str:
     """Achieved GMAC/s and its share of the precision's peak (FP32 artifacts at the FP32 peak)."""
-    achieved = entry["macs"] / (p50_ms / 1e3)
-    precision = "fp32" if entry["label"] == "FP32" else "int8"
+    achieved = entry["batch"] * entry["macs"] / (p50_ms / 1e3)
+    precision = {FP32_LABEL: "fp32", BF16_LABEL: "bf16"}.get(entry["label"], "int8")
     peak = peak_macs_per_s(precision)
     share = f"{achieved / peak:.1%}" if peak else "-"
     return f"{achieved / 1e9:.0f} | {share}"
@@ -318,7 +374,8 @@ def print_table(entries: list[dict], args, load_start, load_end, started_utc: st
     flags = ", ".join(cpu_flags()) or "n/a"
     print(f"\nhost: {cpu_model()} | flags: {flags} | {os.cpu_count()} CPUs")
     print(f"run started {started_utc}, load average 1/5/15 min: at start {load_start}, at end {load_end}")
-    print(f"batch 1, {THREADS} threads, {args.rounds} rounds × {args.iterations} iterations (warm-up {args.warmup}, "
+    print(f"batch {', '.join(map(str, args.batch_sizes))}; {THREADS} threads, {args.rounds} rounds × "
+          f"{args.iterations} iterations (warm-up {args.warmup}, "
           f"budget {args.budget} s per worker), calibration {args.calibration} samples, cosine over {args.eval} "
           "held-out samples, every output")
     print("p50 = median over rounds of each round's p50. ours: our clock around each call; OV timer: OpenVINO's "
@@ -328,12 +385,12 @@ def print_table(entries: list[dict], args, load_start, load_end, started_utc: st
                       if (v := peak_macs_per_s(p)) is not None)
     print(f"peak for {THREADS} cores from the flags and {cpu_mhz()} MHz: {peaks or 'unknown'}; "
           "efficiency = MACs / p50 / that peak\n")
-    print("| model | backend | precision | p50 ms (ours) | OV timer p50 | benchmark_app p50 | ours / app "
+    print("| model | backend | batch | precision | p50 ms (ours) | OV timer p50 | benchmark_app p50 | ours / app "
           "| OV timer / app | vs FP32 | cosine vs FP32 | size MB | GMAC/s | of peak | kernels (compute layers) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    baselines = {(e["model"], e["target"]): e for e in entries if e["label"] == "FP32"}
-    for entry in entries:
-        base = baselines[(entry["model"], entry["target"])]
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    baselines = {(e["model"], e["target"], e["batch"]): e for e in entries if e["label"] == FP32_LABEL}
+    for entry in sorted(entries, key=lambda e: (e["model"], e["target"], e["batch"])):
+        base = baselines[(entry["model"], entry["target"], entry["batch"])]
         ours = statistics.median(entry["ours"])
         ratio = statistics.median(b / o for b, o in zip(base["ours"], entry["ours"], strict=True))
         cos = min(cosine(entry["outputs"][k], base["outputs"][k]) for k in base["outputs"])
@@ -341,29 +398,34 @@ def print_table(entries: list[dict], args, load_start, load_end, started_utc: st
         app = statistics.median(entry["app"]) if entry["app"] else None
         app_cells = (f"{app:.2f} | {ours / app:.3f} | {statistics.median(entry['clock']) / app:.3f}"
                      if app and entry["clock"] else "- | - | -")
-        print(f"| {entry['model']} | {entry['target'].removeprefix('x86-cpu-')} | {entry['label']} | {ours:.2f} "
+        print(f"| {entry['model']} | {entry['target'].removeprefix('x86-cpu-')} | {entry['batch']} | {entry['label']} "
+              f"| {ours:.3f} "
               f"| {clock} | {app_cells} | {ratio:.2f}× | {cos:.4f} | {artifact_size(entry['path']) / 1e6:.1f} "
               f"| {efficiency_cells(entry, ours)} | {kernel_summary(entry['kernels'], entry['backend'])} |")
     print("\nper round (ours p50 ms):")
     for entry in entries:
-        print(f"  {entry['model']:<13} {entry['target'].removeprefix('x86-cpu-'):<11} {entry['label']:<19} "
-              + ", ".join(f"{v:.2f}" for v in entry["ours"])
-              + ("   benchmark_app: " + ", ".join(f"{v:.2f}" for v in entry["app"]) if entry["app"] else ""))
+        print(f"  {entry['model']:<14} {entry['target'].removeprefix('x86-cpu-'):<11} b{entry['batch']:<2} "
+              f"{entry['label']:<19} " + ", ".join(f"{v:.3f}" for v in entry["ours"])
+              + ("   OV timer: " + ", ".join(f"{v:.3f}" for v in entry["clock"]) if entry["clock"] else "")
+              + ("   benchmark_app: " + ", ".join(f"{v:.3f}" for v in entry["app"]) if entry["app"] else ""))
     print_verdicts(entries, baselines)
 
 
 def print_verdicts(entries: list[dict], baselines: dict) -> None:
     """Where a peer beats our INT8: faster (median of per-round ratios) or closer to FP32."""
     print("\nours vs the peer on the same backend (same rounds):")
-    for (model, target), base in baselines.items():
-        mine, peer = (e for e in entries if (e["model"], e["target"]) == (model, target) and e is not base)
+    for (model, target, batch), base in baselines.items():
+        same = [e for e in entries if (e["model"], e["target"], e["batch"]) == (model, target, batch)]
+        mine = next(e for e in same if e["label"] == "INT8 ours")
+        peer = next(e for e in same if e["label"].startswith("INT8 ") and e is not mine)
         speed = statistics.median(p / o for p, o in zip(peer["ours"], mine["ours"], strict=True))  # >1: ours faster
         cos_mine = min(cosine(mine["outputs"][k], base["outputs"][k]) for k in base["outputs"])
         cos_peer = min(cosine(peer["outputs"][k], base["outputs"][k]) for k in base["outputs"])
         faster = ("ours faster" if speed > 1 + SAME_SPEED else "peer faster" if speed < 1 / (1 + SAME_SPEED)
                   else f"no clear difference (within {SAME_SPEED:.0%})")
         closer = "ours closer to FP32" if cos_mine > cos_peer else "peer closer to FP32"
-        print(f"  {model:<13} {target.removeprefix('x86-cpu-'):<11} {peer['label'][5:]:<14} peer p50 / ours p50 "
+        print(f"  {model:<14} {target.removeprefix('x86-cpu-'):<11} b{batch:<2} {peer['label'][5:]:<14} "
+              "peer p50 / ours p50 "
               f"{speed:.2f} ({faster}); cosine ours {cos_mine:.4f} vs peer {cos_peer:.4f} ({closer})")
 
 
@@ -376,6 +438,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=15.0, help="seconds of timed calls per worker at most")
     parser.add_argument("--calibration", type=int, default=64, help="calibration samples")
     parser.add_argument("--eval", type=int, default=32, help="held-out samples for the cosine")
+    parser.add_argument("--batch-sizes", default="1,8", help="comma-separated batch sizes to time")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--bert-dim", type=int, default=768)
     parser.add_argument("--bert-layers", type=int, default=12)
@@ -384,6 +447,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
     parser.add_argument("--cache", type=Path, help="stage cache (default: inside the working folder)")
     args = parser.parse_args()
+    args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     if args.quick:
         args.rounds, args.iterations, args.warmup, args.budget = 1, 5, 2, 5.0
         args.calibration, args.eval = 8, 4
@@ -392,12 +456,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="realsize-") as scratch:
         root = args.work or Path(scratch)
         args.cache = args.cache or root / "cache"
+        stop_on_sigterm()
         specs = model_specs(args)
         entries, works = [], {}
         for name in args.models.split(","):
             works[name] = root / name
             bundle, rows, calibration = through_pipeline(name, specs[name], works[name], args)
-            entries += entries_for(name, bundle, rows, calibration, works[name])
+            entries += entries_for(name, bundle, rows, calibration, works[name], args)
         time_side_by_side(entries, specs, works, args)
         load_end = [round(x, 2) for x in os.getloadavg()]
         print_table(entries, args, load_start, load_end, started_utc)

@@ -4,6 +4,8 @@
   at 224 × 224.
 - ``mobilenet_v2``: MobileNetV2 width 1.0 (inverted residuals, ReLU6, 1000 classes), 3.5 M
   parameters, 0.3 G MACs at 224 × 224.
+- ``digits_resnet``: the embedded default's SmallResNet on 1 × 8 × 8 (teacher widths 128, 256, 512;
+  the distilled student is half as wide), for timing the default's small, sub-millisecond IRs.
 - ``bert_encoder``: a BERT-base-shaped encoder (hidden 768, 12 layers, 12 heads, MLP 3072, vocab
   30522, post-norm, GELU, Hugging Face style finfo.min additive attention mask), masked mean pooled.
 
@@ -193,3 +195,11 @@ def bert_encoder(seed: int = 0, **sizes) -> BertEncoder:
     """``sizes``: BertEncoder's vocab, dim, heads, layers, mlp, max_length."""
     torch.manual_seed(seed)
     return BertEncoder(**sizes).eval()
+
+
+def digits_resnet(seed: int = 0, widths: tuple[int, int, int] = (128, 256, 512)) -> nn.Module:
+    """The default recipe's SmallResNet shape with random weights (its timings, not its accuracy)."""
+    from edge_pipeline.zoo.resnet import SmallResNet
+
+    torch.manual_seed(seed)
+    return _calibrate_batchnorm(SmallResNet(tuple(widths), num_classes=10, in_channels=1), seed, shape=(1, 8, 8))

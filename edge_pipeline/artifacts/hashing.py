@@ -4,16 +4,33 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 from pathlib import Path
 
 _CHUNK = 1 << 20
 
 
+# One run verifies the same files several times (a cache hit, the artifact it yields, the bundle's
+# copy of it): within a process a file is hashed again only when its identity or any time stamp
+# changed. ctime moves with every write and every utime, and cannot be set back. Time stamps tick
+# coarsely (milliseconds), so as git does with its index, a file changed within the last seconds
+# is not remembered: a same-size rewrite in the same tick would otherwise look unchanged.
+_known: dict[tuple, str] = {}
+_SETTLED_NS = 2_000_000_000
+
+
 def sha256_file(path: Path) -> str:
+    stat = os.stat(path)
+    identity = (os.path.abspath(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    if identity in _known:
+        return _known[identity]
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
+    if time.time_ns() - max(stat.st_mtime_ns, stat.st_ctime_ns) > _SETTLED_NS:
+        _known[identity] = digest.hexdigest()
     return digest.hexdigest()
 
 

@@ -11,6 +11,7 @@ Modules named here are imported on first use, so ``import edge_pipeline`` needs 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import importlib.util
 from dataclasses import dataclass, field
@@ -154,10 +155,24 @@ def probe_optional_features(name: str) -> list[tuple[str, bool, str]]:
 
 def get_backend(name: str):
     """The backend object for making artifacts: every probe module must import."""
+    require_importable(name)
+    return backend_object(name)
+
+
+def backend_for_steps(name: str):
+    """The backend object for a stage whose steps may all be cached: its probe modules must be
+    installed (looked up, not imported: NNCF alone imports in a second a warm re-run never needs).
+    A step that runs calls ``require_importable`` first, so a broken install fails as get_backend's."""
+    if not installed(name):
+        require_importable(name)  # names the missing module and the extra to install
+    return backend_object(name)
+
+
+@functools.cache
+def require_importable(name: str) -> None:
     available, reason = probe(name)
     if not available:
         raise BackendUnavailableError(f"backend '{name}' is unavailable: {reason}")
-    return backend_object(name)
 
 
 def backend_object(name: str):

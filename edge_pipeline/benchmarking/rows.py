@@ -7,6 +7,8 @@ Numbers that compare a row with its baseline are filled in by the report (``with
 
 from __future__ import annotations
 
+import statistics
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge_pipeline.benchmarking.fidelity import OutputFidelity
@@ -47,6 +49,13 @@ class BenchmarkRow(BaseModel):
     latency_ms: LatencyStats
     samples_ms: list[float] = Field(default_factory=list)
     round_p50_ms: list[float] = Field(default_factory=list, description="One median per fresh worker process.")
+    latency_clock: str = Field(
+        "call", description="What timed latency_ms: 'runtime', the runtime's own timer of each call, what its own "
+        "benchmark tool reports (OpenVINO's request.latency); 'call', our clock around the call."
+    )
+    call_clock_p50_ms: float | None = Field(
+        None, description="Our clock's p50 around the call, for 'runtime' rows (over rounds: their medians' median)."
+    )
     throughput_per_s: float
     accuracy: float | None = None
     top1_agreement: float | None = None
@@ -90,3 +99,17 @@ class BenchmarkRow(BaseModel):
     speedup_vs_baseline: float | None = None
     size_ratio_vs_baseline: float | None = None
     accuracy_delta_vs_baseline: float | None = None
+
+
+def clock_fields(config: dict) -> dict:
+    """A worker config's latency_clock and call_clock_p50_ms (BenchmarkRow's fields of the same names).
+
+    Pooled rounds keep our clock per round only (its samples are not kept), so a pooled row's
+    call clock is the median of the rounds' medians.
+    """
+    if "call_clock_ms" in config:
+        call_p50 = config["call_clock_ms"]["p50"]
+    else:
+        rounds = [r["call_clock_p50"] for r in config.get("rounds", []) if "call_clock_p50" in r]
+        call_p50 = float(statistics.median(rounds)) if rounds else None
+    return {"latency_clock": config.get("latency_clock", "call"), "call_clock_p50_ms": call_p50}

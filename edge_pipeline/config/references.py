@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -43,13 +44,57 @@ def import_callable(reference: str, what: str = "factory",
 
 def module_source(reference: str) -> str | None:
     """The source text of the module ``reference`` names, for cache keys that must change when the
-    user's code does; None where it cannot be read (an import error surfaces when the callable loads)."""
+    user's code does; None where it cannot be read (an import error surfaces when the callable loads).
+    Read from its file without importing it where the file can be found: a model module imports
+    torch, which a cached re-run otherwise never needs."""
     import inspect
+    import tokenize
 
+    name = reference.rpartition(":")[0]
+    path = _source_file(name)
+    if path is not None:
+        try:
+            with tokenize.open(path) as fh:  # decoded as inspect.getsource reads it: the same text
+                return fh.read()
+        except (OSError, SyntaxError):
+            pass
     try:
-        return inspect.getsource(import_user_module(reference.rpartition(":")[0]))
+        return inspect.getsource(import_user_module(name))
     except Exception:  # noqa: BLE001 - any failure to import or read means: no source to key on
         return None
+
+
+def _source_file(name: str) -> Path | None:
+    """The .py file a module name or file reference resolves to, found without importing the module."""
+    if name.endswith(_FILE_SUFFIX):
+        return next((folder / name for folder in [*_search_folders, Path.cwd()] if (folder / name).is_file()), None)
+    _add_search_paths()
+    try:
+        spec = importlib.util.find_spec(name)  # imports the parent packages only
+    except (ImportError, ValueError):
+        return None
+    origin = spec.origin if spec is not None else None
+    return Path(origin) if origin and origin.endswith(_FILE_SUFFIX) else None
+
+
+_REFERENCE = re.compile(r"^[^\s:]+:[A-Za-z_]\w*$")
+
+
+def referenced_sources(data: object) -> dict[str, str | None]:
+    """Every 'module:function' string anywhere in ``data`` (a recipe as JSON) -> a digest of its
+    module's source (None where it cannot be read): for keys that must change with the user's code."""
+    found: dict[str, str | None] = {}
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+        elif isinstance(item, str) and _REFERENCE.match(item) and item not in found:
+            source = module_source(item)
+            found[item] = None if source is None else hashlib.sha256(source.encode()).hexdigest()
+    return found
 
 
 _FILE_SUFFIX = ".py"
@@ -66,10 +111,14 @@ def add_search_folder(folder: Path) -> None:
 def import_user_module(name: str) -> ModuleType:
     if name.endswith(_FILE_SUFFIX):
         return _import_file(name)
+    _add_search_paths()
+    return importlib.import_module(name)
+
+
+def _add_search_paths() -> None:
     for folder in [*_search_folders, Path.cwd()]:
         if str(folder) not in sys.path:
             sys.path.append(str(folder))  # after site-packages: a user's file never shadows an installed package
-    return importlib.import_module(name)
 
 
 def _import_file(name: str) -> ModuleType:

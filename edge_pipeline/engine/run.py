@@ -17,10 +17,12 @@ from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.backends.registry import backend_object, descriptor, import_reference, installed, typed_options
 from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.config.recipes import load_target, with_target_options
+from edge_pipeline.config.references import referenced_sources
 from edge_pipeline.config.schema import Recipe, TargetProfile, effective_stage_config
 from edge_pipeline.engine.code import code_digest, package_modules
 from edge_pipeline.engine.order import plan_stages
 from edge_pipeline.engine.preflight import preflight
+from edge_pipeline.engine.replay import Recording, StepTaken, remember, replay_allowed, replay_key, replayed
 from edge_pipeline.engine.versions import tool_versions
 from edge_pipeline.progress import is_verbose, progress
 from edge_pipeline.stages.base import Producer, StageDescriptor, StageOutput, StageRun, StepRecord
@@ -49,6 +51,7 @@ class Engine:
         self.tool_versions = tool_versions()
         self.data = RunData(recipe)
         self.state = RunState()
+        self._recording: Recording | None = None
 
     def run(self, out: Path | None) -> Path | None:
         preflight(self.recipe, self.targets, [stage.name for stage in self.stages])  # batch memory, temp folder
@@ -64,7 +67,11 @@ class Engine:
     def _run_stage(self, stage: StageDescriptor, out: Path | None) -> None:
         progress(stage.name, "start")
         steps_before = len(self.state.lineage)
-        output: StageOutput = import_reference(stage.run)(self._view(stage.name, out))
+        view = self._view(stage.name, out)
+        replay = self._replay_key(stage, view)
+        output = self._replayed(stage, replay) if replay is not None else None
+        if output is None:
+            output = self._recorded_run(stage, view, replay)
         reused = sum(record.cached for record in self.state.lineage[steps_before:])
         if reused:  # one line per stage: a warm re-run would otherwise print a line per step
             progress(stage.name, f"{reused} of {len(self.state.lineage) - steps_before} steps unchanged, "
@@ -74,6 +81,38 @@ class Engine:
         self.state.notes += output.notes
         self.state.notes += self.data.take_notes()  # data warnings (constant inputs, tiny sets) seen so far
         self.state.bundle = output.bundle or self.state.bundle
+
+    def _replay_key(self, stage: StageDescriptor, view: StageRun) -> StageKey | None:
+        if stage.replay is None or not self.cache.enabled or not replay_allowed():
+            return None
+        material = import_reference(stage.replay)(view)
+        if material is None:
+            return None
+        recipe = self.recipe.model_dump(mode="json")
+        return replay_key(stage.name, {"stage": material, "recipe": recipe, "references": referenced_sources(recipe),
+                                       "inputs": [a.sha256 for a in view.artifacts], "tools": self.tool_versions,
+                                       "code": stage_code_digest(stage.name)})
+
+    def _replayed(self, stage: StageDescriptor, key: StageKey) -> StageOutput | None:
+        started = time.perf_counter()
+        found = replayed(self.cache, stage.name, key)
+        if found is None:
+            return None
+        steps, artifacts, notes = found
+        seconds = round(time.perf_counter() - started, 3)
+        self.state.lineage += [StepRecord(stage.name, name, step_key.digest[:16], True, seconds)
+                               for name, step_key in steps]
+        return StageOutput(artifacts=artifacts, notes=notes)
+
+    def _recorded_run(self, stage: StageDescriptor, view: StageRun, replay: StageKey | None) -> StageOutput:
+        self._recording = Recording()
+        try:
+            output: StageOutput = import_reference(stage.run)(view)
+        finally:
+            recording, self._recording = self._recording, None
+        if replay is not None:
+            remember(self.cache, replay, recording, output.artifacts, output.notes)
+        return output
 
     def _view(self, stage: str, out: Path | None) -> StageRun:
         return StageRun(
@@ -90,6 +129,8 @@ class Engine:
         obtained = self.cache.obtain(key, lambda directory: _produce(stage, step, produce, directory),
                                      on_evict=lambda problem: self._evicted(stage, step, problem))
         entry = obtained.entry
+        if self._recording is not None:
+            self._recording.steps.append(StepTaken(step, key.material, entry.directory))
         artifacts = [_absolute(a, entry.directory) for a in entry.payload["artifacts"]]
         self.state.lineage.append(
             StepRecord(stage, step, key.digest[:16], obtained.cached, round(time.perf_counter() - started, 3))

@@ -22,6 +22,7 @@ from edge_pipeline.reports.tables import (
     device_cells,
     markdown_table,
     result_cells,
+    runtime_clock_note,
     table_order,
 )
 
@@ -39,6 +40,7 @@ def render_markdown(report: dict, artifacts: list[dict] | None = None) -> str:
     lines += ["## Results", "", "Rows marked `headline: no` were timed on this host (not the device) or in a "
               "stand-in runtime: shown for reference, never headlined.", ""]
     lines += markdown_table([c.header for c in RESULT_COLUMNS], result_cells(rows))
+    lines += _clock_note(rows)
     lines += _device_rows(report)
     lines += _artifact_checks(artifacts or [], rows)
     lines += render_fidelity_markdown(rows)
@@ -62,6 +64,11 @@ def _device_rows(report: dict) -> list[str]:
         return []
     return (["", "## Device rows", "", DEVICE_ROWS_NOTE, ""]
             + markdown_table([c.header for c in DEVICE_COLUMNS], device_cells(rows)))
+
+
+def _clock_note(rows: list[BenchmarkRow]) -> list[str]:
+    note = runtime_clock_note(rows)
+    return ["", note] if note else []
 
 
 def _warnings(warnings: list[str]) -> list[str]:

@@ -42,6 +42,10 @@ class StageDescriptor:
     followers: tuple[str, ...]  # the stages that may come after it in a recipe
     config_field: str | None = None  # the Recipe section holding its settings
     collective: bool = False  # every torchrun rank joins it (DDP training); other stages run on rank 0
+    # "module:function" giving, without torch, what the stage's result depends on beyond the recipe,
+    # its input artifacts, tools and code (the engine adds those), or None where it cannot tell: a
+    # re-run with the same material replays the stage's cached steps without running it.
+    replay: str | None = None
 
 
 Producer = Callable[[Path], tuple[list[Artifact], dict]]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_pipeline.artifacts.record import Artifact
-from edge_pipeline.backends.registry import descriptor, get_backend
+from edge_pipeline.backends.registry import backend_for_steps, descriptor
 from edge_pipeline.benchmarking.accuracy import top1_accuracy
 from edge_pipeline.benchmarking.fidelity import fidelity_by_output, is_classifier_like
 from edge_pipeline.benchmarking.harness import run_worker, write_eval_inputs
@@ -20,7 +20,7 @@ from edge_pipeline.benchmarking.host import (
     usable_cpus,
 )
 from edge_pipeline.benchmarking.rounds import pool_rounds
-from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.benchmarking.rows import BenchmarkRow, clock_fields
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.calibration.task_metric import metric_function, task_figures
 from edge_pipeline.config.schema import BenchmarkConfig, MetricSpec, effective_stage_config
@@ -81,7 +81,7 @@ def timing_plan(view: StageRun) -> list[TimedRow]:
         if artifact_format is None or not artifact_format.timed:
             continue  # files beside the models (e.g. ORT's required_operators.config), nothing to time
         config = effective_stage_config(view.recipe.benchmark, target.benchmark)
-        backend = get_backend(artifact.backend)
+        backend = backend_for_steps(artifact.backend)  # the worker imports the runtime
         plan += [(artifact, variant, config, target.options) for variant in backend.variants_for(artifact, target)]
     return plan
 
@@ -218,6 +218,7 @@ def _row(artifact: Artifact, variant: str, result: dict, config: dict, scores: d
         samples_ms=config["samples_ms"],
         # One median per fresh worker process; the percentiles above pool their samples.
         round_p50_ms=[r["p50"] for r in config.get("rounds", [config["latency_ms"]])],
+        **clock_fields(config),
         throughput_per_s=config["throughput_per_s"],
         **scores,
         size_bytes=artifact.size_bytes,

@@ -16,13 +16,24 @@ from edge_pipeline.artifacts.hashing import sha256_json
 from edge_pipeline.config.schema import Recipe
 from edge_pipeline.config.shrink import DistillConfig
 from edge_pipeline.stages.base import StageOutput, StageRun
-from edge_pipeline.training.checkpoints import remove_checkpoints
 
 STAGE = "distill"
 
 
 def distill_config(recipe: Recipe) -> DistillConfig:
     return recipe.distill or DistillConfig()
+
+
+def replay_material(view: StageRun) -> dict:
+    """What the student depends on beyond the recipe, tools and code, read without torch: the
+    teacher's source and weights, and the content of the data it trains and is scored on."""
+    from edge_pipeline.modeling.loading import model_source_digest
+
+    config = distill_config(view.recipe)
+    evaluation = view.data.eval()
+    return {"teacher": model_source_digest(view.recipe.model),
+            "data": view.data.transfer(config.data, "distill.data").sha256,
+            "eval": None if evaluation is None else evaluation.sha256}
 
 
 def run(view: StageRun) -> StageOutput:
@@ -71,6 +82,7 @@ def run(view: StageRun) -> StageOutput:
     def save(trained, directory: Path):
         from edge_pipeline.distillation.trainer import final_losses
         from edge_pipeline.shrinking.models import model_summary, save_stage_model
+        from edge_pipeline.training.checkpoints import remove_checkpoints
 
         teacher_summary = model_summary(teacher, example, evaluation, None, io)
         meta = {**model_summary(trained, example, evaluation, teacher_summary, io), "teacher": teacher_summary,

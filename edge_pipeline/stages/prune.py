@@ -17,7 +17,6 @@ from edge_pipeline.config.schema import ModelSpec, Recipe
 from edge_pipeline.config.shrink import PruneConfig
 from edge_pipeline.errors import ConfigError, StageError
 from edge_pipeline.stages.base import StageOutput, StageRun
-from edge_pipeline.training.checkpoints import remove_checkpoints
 
 if TYPE_CHECKING:  # typing only: torch is imported where the stage runs, not when it is registered
     from torch import nn
@@ -27,6 +26,19 @@ STAGE = "prune"
 
 def prune_config(recipe: Recipe) -> PruneConfig:
     return recipe.prune or PruneConfig()
+
+
+def replay_material(view: StageRun) -> dict | None:
+    """As distill's; None for a latency budget, which is measured on the machine that runs it."""
+    from edge_pipeline.modeling.loading import model_source_digest
+
+    config = prune_config(view.recipe)
+    if config.target.kind == "latency":
+        return None
+    evaluation = view.data.eval()
+    return {"teacher": model_source_digest(view.recipe.model),
+            "data": view.data.transfer(config.data, "prune.data").sha256,
+            "eval": None if evaluation is None else evaluation.sha256}
 
 
 def run(view: StageRun) -> StageOutput:
@@ -87,6 +99,7 @@ def run(view: StageRun) -> StageOutput:
 
     def save(result, directory: Path):
         from edge_pipeline.shrinking.models import model_summary, save_stage_model
+        from edge_pipeline.training.checkpoints import remove_checkpoints
 
         pruned, history = result
         teacher_summary = model_summary(teacher, example, evaluation, None, io)

@@ -8,7 +8,7 @@ from pathlib import Path
 from edge_pipeline.artifacts.hashing import artifact_size, sha256_artifact
 from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.backends.base import Backend, DeviceStep, ProducedArtifact
-from edge_pipeline.backends.registry import artifact_sidecars, get_backend
+from edge_pipeline.backends.registry import artifact_sidecars, backend_for_steps, require_importable
 from edge_pipeline.calibration.task_metric import metric_identity
 from edge_pipeline.config.schema import QuantizeConfig, TargetProfile, effective_stage_config
 from edge_pipeline.errors import StageError
@@ -22,7 +22,7 @@ def run(view: StageRun) -> StageOutput:
     made: list[Artifact] = []
     notes: list[str] = []
     for target in view.targets.values():
-        backend = get_backend(target.backend)
+        backend = backend_for_steps(target.backend)
         config = effective_stage_config(view.recipe.quantize, target.quantize)
         for_target: list[Artifact] = []
         for source in sources:
@@ -53,6 +53,7 @@ def run_device_steps(view: StageRun, backend: Backend, target: TargetProfile,
 
 def _device_step(view: StageRun, target: TargetProfile, artifact: Artifact, step: DeviceStep) -> list[Artifact]:
     def produce(directory: Path):
+        require_importable(target.backend)
         # The artifact is the source: the engine or bundle records it as its parent.
         if step.produce is None:  # run_device_steps sends only steps that are not skipped, which produce
             raise StageError(f"device step '{step.name}' of {artifact.id} has nothing to run")
@@ -71,6 +72,7 @@ def prepare_fp32(view: StageRun, backend: Backend, target: TargetProfile, source
     calib = view.data.calibration()
 
     def produce(directory: Path):
+        require_importable(target.backend)
         prepared = backend.prepare_fp32(source.path, target, directory)
         produced = check_produced(prepared, Path(source.path), backend, target, config, calib)
         return [_record(p, source, target, "quantize") for p in produced], {}
@@ -96,6 +98,7 @@ def quantize_one(view: StageRun, backend: Backend, target: TargetProfile, config
              if metric is not None and evaluation is not None and config.max_metric_drop else None)
 
     def produce(directory: Path):
+        require_importable(target.backend)
         checked = quantize_checked(QuantizeJob(backend, target, config, Path(source.path), calib, floor_data,
                                                evaluation, metric, floor), directory,
                                    f"{source.model}/{target.metadata.name}/int8")

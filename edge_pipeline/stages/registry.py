@@ -32,12 +32,12 @@ _AFTER_SHRINKING = ("export", "quantize", "benchmark", "package")
 register_stage(StageDescriptor(
     "distill", "edge_pipeline.stages.distill:run", "teacher -> student knowledge distillation",
     consumes=(RECIPE_MODEL,), produces=(TORCH_PROGRAM,), followers=("prune", *_AFTER_SHRINKING),
-    config_field="distill", collective=True,
+    config_field="distill", collective=True, replay="edge_pipeline.stages.distill:replay_material",
 ))
 register_stage(StageDescriptor(
     "prune", "edge_pipeline.stages.prune:run", "structural channel pruning with recovery training",
     consumes=(RECIPE_MODEL,), produces=(TORCH_PROGRAM,), followers=("distill", *_AFTER_SHRINKING),
-    config_field="prune", collective=True,
+    config_field="prune", collective=True, replay="edge_pipeline.stages.prune:replay_material",
 ))
 register_stage(StageDescriptor(
     "export", "edge_pipeline.stages.export:run", "PyTorch -> ONNX, checked against PyTorch",

@@ -111,6 +111,11 @@ def _make_splits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     }
 
 
+def digits_train_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """Transfer data for the default recipe: the digits training split (never the eval split)."""
+    return digits_splits()["train"]
+
+
 def write_shipped_data(folder: Path) -> None:
     """Regenerate edge_pipeline/calibration_data/digits/ (what the package ships)."""
     from edge_pipeline.artifacts.atomic import atomic_path

@@ -106,7 +106,7 @@ def tiny_vision_transformer(in_channels: int = 1, num_classes: int = 10, image_s
 
 
 def digits_train_arrays():
-    """Transfer data for the default recipe: the digits training split (never the eval split)."""
-    from edge_pipeline.zoo.digits import digits_splits
+    """Kept for recipes written before it moved to edge_pipeline.zoo.digits, which imports no torch."""
+    from edge_pipeline.zoo.digits import digits_train_arrays as train_arrays
 
-    return digits_splits()["train"]
+    return train_arrays()

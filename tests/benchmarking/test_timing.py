@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from edge_pipeline.benchmarking.rounds import pool_rounds
+from edge_pipeline.benchmarking.rows import clock_fields
 from edge_pipeline.benchmarking.timing import median_confidence_interval, summarize, time_calls
 
 
@@ -46,3 +47,15 @@ def test_rounds_pool_samples_and_keep_each_rounds_median():
     assert timed["throughput_per_s"] == 4 * 1e3 / 2.0
     assert skipped == first["configs"][1] and pooled["cold_start"] == first["cold_start"]
     assert pool_rounds([first]) is first
+
+
+def test_rounds_timed_by_the_runtime_keep_our_clock_per_round():
+    first, second = _round([1.0, 1.1, 1.2]), _round([2.0, 2.1, 2.2, 2.3])
+    for result, call_p50 in ((first, 1.3), (second, 2.4)):
+        clock = {"p50": call_p50, "p90": 9.0, "p99": 9.0, "n": 3}
+        result["configs"][0].update(latency_clock="runtime", call_clock_ms=clock)
+    timed = pool_rounds([first, second])["configs"][0]
+    assert "call_clock_ms" not in timed and timed["latency_clock"] == "runtime"
+    assert [r["call_clock_p50"] for r in timed["rounds"]] == [1.3, 2.4]
+    assert clock_fields(timed) == {"latency_clock": "runtime", "call_clock_p50_ms": pytest.approx(1.85)}
+    assert clock_fields(first["configs"][0])["call_clock_p50_ms"] == 1.3

@@ -143,8 +143,11 @@ def test_benchmark_runs_without_torch_or_export_tooling(torch_free_result):
         (config,) = entry["configs"]
         assert config["latency_ms"]["n"] == 20 and config["warmup"]["mode"] == "auto"
         assert [r["n"] for r in config["rounds"]] == [10, 10]  # two fresh processes, samples pooled
-        if entry["backend"] == "openvino":  # OpenVINO's own timer of each call sits inside our clock
-            assert all(0 < r["runtime_clock_p50"] <= r["p50"] for r in config["rounds"])
+        if entry["backend"] == "openvino":  # OpenVINO's own timer of each call is the p50, inside our clock
+            assert config["latency_clock"] == "runtime"
+            assert all(0 < r["p50"] <= r["call_clock_p50"] for r in config["rounds"])
+        else:
+            assert config["latency_clock"] == "call"
     assert len(out.with_suffix(".csv").read_text().strip().splitlines()) == len(files) + 1
 
 

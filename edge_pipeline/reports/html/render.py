@@ -35,6 +35,7 @@ from edge_pipeline.reports.registry import register_report_writer
 from edge_pipeline.reports.report_rows import report_rows
 from edge_pipeline.reports.row_status import glance, glance_facts, short_label
 from edge_pipeline.reports.run_info import has_run_info, measurement_warnings, run_info_items
+from edge_pipeline.reports.tables import runtime_clock_note
 
 HTML_REPORT_NAME = "report.html"
 
@@ -91,6 +92,7 @@ def _page(report: dict, rows: list[BenchmarkRow], artifacts: list[dict], manifes
         "<h2>All results</h2>",
         '<p class="sub">Click a header to sort. Grey italic rows may not headline (host-timed or simulated).</p>',
         results_table(rows),
+        _clock_note(rows),
         device_rows_table(report_device_rows(report, f"report of recipe {report.get('recipe', '?')!r}"),
                           DEVICE_ROWS_NOTE),
         fidelity_table(rows),
@@ -115,6 +117,11 @@ def _per_config(rows: list[BenchmarkRow], chart, name: str) -> list[str]:
         return [chart([], name)]
     return [chart([r for r in rows if (r.batch_size, r.threads) == c], f"{name}, batch {c[0]}, {c[1]} threads")
             for c in configs]
+
+
+def _clock_note(rows: list[BenchmarkRow]) -> str:
+    note = runtime_clock_note(rows)
+    return f'<p class="sub">{esc(note)}</p>' if note else ""
 
 
 def _warnings(warnings: list[str]) -> str:

@@ -275,6 +275,24 @@ def test_markdown_names_variants_and_host_measurements():
     assert "| x86-cpu-onnxruntime | teacher | int8 |" in text
 
 
+def test_a_note_under_the_results_names_rows_timed_by_the_runtimes_own_clock():
+    rows = default_rows()
+    assert "request.latency" not in render_markdown(make_report(rows))  # every row on our clock: no note
+    timed = [changed(r, latency_clock="runtime", call_clock_p50_ms=r.latency_ms.p50 * 1.1)
+             if r.backend == "openvino" else r for r in rows]
+    report = make_report(timed)
+    assert {(r["backend"], r["latency_clock"]) for r in report["results"]} == {("onnxruntime", "call"),
+                                                                               ("openvino", "runtime")}
+    lines = render_markdown(report).splitlines()
+    last_result = max(i for i, line in enumerate(lines) if line.startswith("| x86-cpu"))
+    note = lines[last_result + 2]
+    assert note.startswith("OpenVINO rows: p50/p90/p99 by OpenVINO's own timer (request.latency")
+    assert note.endswith("see call_clock_p50_ms in report.json.")
+    page = render_html(report, make_artifacts())
+    results_end = page.index("</table></div>", page.index('<table id="results">'))
+    assert page.index('</table></div>\n<p class="sub">OpenVINO rows: p50/p90/p99') == results_end
+
+
 def test_a_bundle_with_a_malformed_row_names_the_file_and_row(tmp_path):
     report = make_report(default_rows())
     report["results"][4]["latency_ms"] = "fast"
