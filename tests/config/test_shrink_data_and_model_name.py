@@ -37,7 +37,7 @@ def test_data_is_needed_only_by_listed_stages(tmp_path, tiny_data):
 def test_embedded_default_names_its_digits_data():
     recipe = load_recipe()
     assert {"distill", "prune"} <= set(recipe.stages)
-    digits = "edge_pipeline.zoo.students:digits_train_arrays"
+    digits = "edge_pipeline.zoo.digits:digits_train_arrays"  # the torch-free module: warm re-runs replay
     assert recipe.distill.data.provider == recipe.prune.data.provider == digits
 
 

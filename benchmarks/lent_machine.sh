@@ -1,0 +1,58 @@
+#!/bin/bash
+# realsize.py on a lent machine's CPU (issue 16: a VNNI/AMX Xeon), four jobs side by side, each
+# pinned (taskset) to its own physical cores so they share no core.
+#
+#   bash benchmarks/lent_machine.sh          # from the repository root; results under $OUT
+#
+# The lent machine had python3.12 with torch, onnx and onnxruntime, but no openvino, nncf or
+# pydantic, and no network: .whl/ (kept out of git) carries their cp312 wheels, unpacked here onto
+# PYTHONPATH: openvino (its GPU/NPU plugins and unused frontends removed to fit the 64 MiB
+# transfer), openvino_telemetry, nncf, pydantic, pydantic_core, annotated_types, typing_inspection,
+# typing_extensions, pydot and onnxslim (`pip download --python-version 3.12 --only-binary=:all:
+# -c constraints.txt -d .whl ...`).
+PY=python3
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+{ date -u; lscpu; nproc; free -g; uptime; } > "$OUT/host.txt" 2>&1
+grep -m1 "model name" /proc/cpuinfo; grep -o -w -E "avx512f|avx512_vnni|avx512_bf16|amx_int8|amx_bf16|avx_vnni" /proc/cpuinfo | sort -u | tr '\n' ' '; echo
+lscpu | grep -E "^(Thread|Core|Socket|NUMA node\(s\)|L3)"
+mkdir -p /tmp/site
+for w in .whl/*.whl; do "$PY" -m zipfile -e "$w" /tmp/site || exit 1; done
+export PYTHONPATH=/tmp/site:$PWD
+"$PY" -c "import edge_pipeline, onnx, onnxruntime as ort, openvino as ov, nncf, torch, pydantic; print('versions', torch.__version__, onnx.__version__, ort.__version__, ov.get_version(), nncf.__version__, pydantic.__version__)" || exit 2
+# First logical CPU of each physical core, in (package, core) order; core 0 left to the system.
+mapfile -t FIRST < <(for c in /sys/devices/system/cpu/cpu[0-9]*; do n=${c##*cpu}; echo "$(cat $c/topology/physical_package_id) $(cat $c/topology/core_id) $n"; done | sort -n -k1,1 -k2,2 -k3,3 | awk '!seen[$1" "$2]++ {print $3}')
+echo "physical cores: ${#FIRST[@]} (first logical CPUs: ${FIRST[*]})"
+SIZES=(2 2 4 2); START=1
+if [ ${#FIRST[@]} -lt 11 ]; then SIZES=(2 2 2 2); [ ${#FIRST[@]} -lt 9 ] && START=0; fi
+cpus_for() {  # job index -> comma list of its physical cores' logical CPUs (siblings included)
+  local i=$1 from=$START k list=""
+  for ((k = 0; k < i; k++)); do from=$((from + SIZES[k])); done
+  for ((k = from; k < from + SIZES[i]; k++)); do
+    list+="$(cat /sys/devices/system/cpu/cpu${FIRST[k]}/topology/thread_siblings_list),"
+  done
+  echo "${list%,}"
+}
+COMMON="--calibration 32 --eval 16"
+JOBS=(
+  "resnet18|--batch-sizes 1,8 --rounds 4 --iterations 40 --warmup 5 --budget 3 $COMMON"
+  "mobilenet_v2|--batch-sizes 1,8 --rounds 4 --iterations 40 --warmup 5 --budget 3 $COMMON"
+  "bert|--batch-sizes 1 --rounds 3 --iterations 20 --warmup 3 --budget 4 $COMMON"
+  "digits_teacher,digits_student|--batch-sizes 1 --rounds 5 --iterations 2000 --warmup 200 --budget 2 --calibration 64 --eval 32"
+)
+LIMIT=${LIMIT:-420}
+for i in "${!JOBS[@]}"; do
+  model=${JOBS[$i]%%|*}; args=${JOBS[$i]#*|}; cpus=$(cpus_for "$i"); tag=${model%%,*}
+  echo "job $tag on CPUs $cpus: $args"
+  ( start=$(date +%s)
+    PIN="taskset -c $cpus"; command -v taskset >/dev/null || PIN=""
+    timeout -s TERM -k 30 "$LIMIT" $PIN "$PY" benchmarks/realsize.py --models "$model" $args \
+      > "$OUT/realsize-$tag.md" 2> "$OUT/realsize-$tag.err"
+    echo "== $tag rc=$? in $(( $(date +%s) - start )) s" >> "$OUT/done.txt" ) &
+done
+wait
+uptime
+cat "$OUT/done.txt"
+for f in "$OUT"/realsize-*.md; do echo "#### $f"; sed -n '/^host:/,$p' "$f" | grep -v "^  .*per round" | head -60; done
+for f in "$OUT"/realsize-*.err; do echo "#### $f"; tail -4 "$f"; done
+exit 0
