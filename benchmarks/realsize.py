@@ -15,6 +15,9 @@ Peers, made in the same run from the same exported ONNX file:
 - ``ort-defaults``: ``onnxruntime.quantization.quantize_static`` with every default (QDQ, S8S8,
   per-tensor weights, MinMax) on the same calibration samples;
 - ``nncf-defaults``: ``nncf.quantize`` with default parameters on ``ov.convert_model`` of that file.
+- ``olive-defaults``: Olive's ``OnnxStaticQuantization`` pass with default parameters (QDQ, S8S8,
+  per-tensor, MinMax, ORT's pre-processing), where olive-ai is installed (the ``[bench]`` extra;
+  otherwise skipped with the reason; ``--no-olive`` leaves it out).
 
 Then every artifact (FP32, ours, the peer; per backend; OpenVINO's FP32 IR also under the bf16
 hint where the CPU has bf16), at each batch size, is timed ``--rounds`` times in the
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -175,11 +179,79 @@ def nncf_defaults(fp32_onnx: Path, calibration: dict[str, np.ndarray], out: Path
     return out
 
 
+# Olive reads calibration data through its data registry: a dataset function in a user script. Its
+# registry is per process and keeps the first function of a name: one name per model.
+OLIVE_SCRIPT = """
+import numpy as np
+import torch
+from olive.data.registry import Registry
+
+
+@Registry.register_dataset("{name}")
+def calibration(path):
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    count = len(next(iter(arrays.values())))
+    return [({name: torch.from_numpy(a[i]) for name, a in arrays.items()}, 0) for i in range(count)]
+"""
+
+
+def olive_installed() -> str | None:
+    """None where Olive imports, else why not (the peer is then skipped with that reason)."""
+    try:
+        import olive  # noqa: F401
+    except ImportError as exc:
+        return f"olive-ai not installed ({exc}); pip install -c constraints.txt 'edge-pipeline[bench]'"
+    return None
+
+
+def olive_defaults(fp32_onnx: Path, calibration: dict[str, np.ndarray], out: Path) -> Path:
+    """What an Olive user writes first: its OnnxStaticQuantization pass with default parameters (QDQ,
+    signed activations and weights, per-tensor, MinMax, ORT's pre-processing), same samples."""
+    from olive.workflows import run as olive_run
+
+    work = out.parent / "olive"
+    work.mkdir(parents=True, exist_ok=True)
+    np.savez(work / "calibration.npz", **calibration)
+    dataset = f"realsize_calibration_{hashlib.sha256(str(work).encode()).hexdigest()[:12]}"
+    (work / "calibration_data.py").write_text(OLIVE_SCRIPT.replace("{name}", dataset))
+    accelerators = [{"device": "cpu", "execution_providers": ["CPUExecutionProvider"]}]
+    config = {
+        "input_model": {"type": "ONNXModel", "model_path": str(fp32_onnx)},
+        "systems": {"local": {"type": "LocalSystem", "accelerators": accelerators}},
+        "data_configs": [{"name": "calibration", "user_script": str(work / "calibration_data.py"),
+                          "load_dataset_config": {"type": dataset,
+                                                  "params": {"path": str(work / "calibration.npz")}}}],
+        "passes": {"quantize": {"type": "OnnxStaticQuantization", "data_config": "calibration"}},
+        "host": "local", "target": "local", "output_dir": str(work / "output"), "cache_dir": str(work / "cache"),
+        "log_severity_level": 3,
+    }
+    olive_run(config)
+    found = sorted((work / "output").rglob("*.onnx"))
+    if not found:
+        raise SystemExit(f"Olive wrote no model under {work / 'output'}")
+    shutil.copy2(found[0], out)
+    for extra in found[0].parent.glob(found[0].name + ".*"):  # external weights travel with it
+        shutil.copy2(extra, out.parent / extra.name.replace(found[0].name, out.name))
+    return out
+
+
 def artifact_size(path: Path) -> int:
     if path.suffix == ".xml":
         return path.stat().st_size + path.with_suffix(".bin").stat().st_size
     extra = [p for p in path.parent.iterdir() if p.name.startswith(path.name) and p != path]  # external data
     return path.stat().st_size + sum(p.stat().st_size for p in extra)
+
+
+def olive_entry(name: str, common: dict, onnx_fp32: Path, calibration: dict, work: Path) -> list[dict]:
+    """The Olive peer on ONNX Runtime, or nothing (with the reason) where olive-ai is not installed."""
+    if (missing := olive_installed()) is not None:
+        print(f"[{name}] olive-defaults skipped: {missing}", file=sys.stderr)
+        return []
+    started = time.perf_counter()
+    path = olive_defaults(onnx_fp32, calibration, work / "olive-defaults.onnx")
+    print(f"[{name}] olive-defaults quantized in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return [{**common, "label": "INT8 olive-defaults", "path": path}]
 
 
 def worker_job(entry: dict, spec: dict, eval_path: Path, args, outputs: Path | None) -> dict:
@@ -251,6 +323,8 @@ def entries_for(name: str, bundle: Path, rows: list[dict], calibration: dict, wo
         path = make_peer(onnx_fp32, calibration, work / f"{peer}{suffix}")
         print(f"[{name}] {peer} quantized in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         made.append({**common, "label": f"INT8 {peer}", "path": path, "variant": int8["runtime_variant"]})
+        if target == ORT and args.olive:
+            made += olive_entry(name, {**common, "variant": int8["runtime_variant"]}, onnx_fp32, calibration, work)
         entries += [{**entry, "batch": batch} for batch in args.batch_sizes for entry in made]
     return entries
 
@@ -417,16 +491,20 @@ def print_verdicts(entries: list[dict], baselines: dict) -> None:
     for (model, target, batch), base in baselines.items():
         same = [e for e in entries if (e["model"], e["target"], e["batch"]) == (model, target, batch)]
         mine = next(e for e in same if e["label"] == "INT8 ours")
-        peer = next(e for e in same if e["label"].startswith("INT8 ") and e is not mine)
-        speed = statistics.median(p / o for p, o in zip(peer["ours"], mine["ours"], strict=True))  # >1: ours faster
-        cos_mine = min(cosine(mine["outputs"][k], base["outputs"][k]) for k in base["outputs"])
-        cos_peer = min(cosine(peer["outputs"][k], base["outputs"][k]) for k in base["outputs"])
-        faster = ("ours faster" if speed > 1 + SAME_SPEED else "peer faster" if speed < 1 / (1 + SAME_SPEED)
-                  else f"no clear difference (within {SAME_SPEED:.0%})")
-        closer = "ours closer to FP32" if cos_mine > cos_peer else "peer closer to FP32"
-        print(f"  {model:<14} {target.removeprefix('x86-cpu-'):<11} b{batch:<2} {peer['label'][5:]:<14} "
-              "peer p50 / ours p50 "
-              f"{speed:.2f} ({faster}); cosine ours {cos_mine:.4f} vs peer {cos_peer:.4f} ({closer})")
+        for peer in (e for e in same if e["label"].startswith("INT8 ") and e is not mine):
+            print_verdict(model, target, batch, base, mine, peer)
+
+
+def print_verdict(model: str, target: str, batch: int, base: dict, mine: dict, peer: dict) -> None:
+    speed = statistics.median(p / o for p, o in zip(peer["ours"], mine["ours"], strict=True))  # >1: ours faster
+    cos_mine = min(cosine(mine["outputs"][k], base["outputs"][k]) for k in base["outputs"])
+    cos_peer = min(cosine(peer["outputs"][k], base["outputs"][k]) for k in base["outputs"])
+    faster = ("ours faster" if speed > 1 + SAME_SPEED else "peer faster" if speed < 1 / (1 + SAME_SPEED)
+              else f"no clear difference (within {SAME_SPEED:.0%})")
+    closer = "ours closer to FP32" if cos_mine > cos_peer else "peer closer to FP32"
+    print(f"  {model:<14} {target.removeprefix('x86-cpu-'):<11} b{batch:<2} {peer['label'][5:]:<14} "
+          f"peer p50 / ours p50 {speed:.2f} ({faster}); cosine ours {cos_mine:.4f} vs peer {cos_peer:.4f} "
+          f"({closer})")
 
 
 def main() -> None:
@@ -439,6 +517,8 @@ def main() -> None:
     parser.add_argument("--calibration", type=int, default=64, help="calibration samples")
     parser.add_argument("--eval", type=int, default=32, help="held-out samples for the cosine")
     parser.add_argument("--batch-sizes", default="1,8", help="comma-separated batch sizes to time")
+    parser.add_argument("--no-olive", dest="olive", action="store_false",
+                        help="leave out the Olive peer (it runs where olive-ai is installed: the [bench] extra)")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--bert-dim", type=int, default=768)
     parser.add_argument("--bert-layers", type=int, default=12)
