@@ -125,8 +125,9 @@ def benchmark_app_median(path: Path, variant: str, settings: dict, args, spec: d
 def print_table(rows: dict, ours: dict, ours_clock: dict, theirs: dict, args) -> None:
     print(f"\nOpenVINO {args.target}, {args.model}, batch 1, {args.threads} threads, sync latency mode, "
           f"{args.rounds} rounds x {args.iterations} runs; p50 = median over rounds of each round's median.\n"
-          "ours: our worker's clock around each call (what the report holds); ours, OV timer: OpenVINO's own "
-          "timer of the same calls (request.latency, what benchmark_app reports)")
+          "ours: our worker's clock around each call (call_clock_p50_ms in the report); ours, OV timer: "
+          "OpenVINO's own timer of the same calls (request.latency: the report's p50, and what benchmark_app "
+          "reports)")
     width = 7 * args.rounds
     print(f"{'IR':<6} {'hint':<5} {'ours p50 ms':>11} {'ours, OV timer':>14} {'bench_app p50 ms':>16} {'ours/app':>9} "
           f"{'per-round':>9} {'best/best':>9} {'OV timer/app':>12}   "
