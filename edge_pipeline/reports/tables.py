@@ -69,19 +69,14 @@ RESULT_COLUMNS: list[Column[BenchmarkRow]] = [
 ]
 
 
-# Per backend whose worker reads the runtime's own timer of each call (benchmarking.worker).
-RUNTIME_CLOCKS = {"openvino": "OpenVINO rows: p50/p90/p99 by OpenVINO's own timer (request.latency, as benchmark_app "
-                              "reports)"}
-
-
 def runtime_clock_note(rows: list[BenchmarkRow]) -> str:
     """The line under the results table naming the rows timed by the runtime's own clock ("" when none
     are): their figures leave out the Python call that our clock, every other row's, includes."""
     backends = sorted({row.backend for row in rows if row.latency_clock == "runtime"})
     if not backends:
         return ""
-    named = [RUNTIME_CLOCKS.get(backend, f"{backend} rows: p50/p90/p99 by its own timer") for backend in backends]
-    return "; ".join(named) + "; our clock around the call: see call_clock_p50_ms in report.json."
+    return (f"{', '.join(backends)} rows: p50/p90/p99 by the runtime's own timer of each call (what its own "
+            "benchmark tool reports); our clock around the call: call_clock_p50_ms in report.json.")
 
 
 def _device_latency(row: DeviceRow, field: str) -> float | None:
