@@ -162,7 +162,8 @@ def get_backend(name: str):
 def backend_for_steps(name: str):
     """The backend object for a stage whose steps may all be cached: its probe modules must be
     installed (looked up, not imported: NNCF alone imports in a second a warm re-run never needs).
-    A step that runs calls ``require_importable`` first, so a broken install fails as get_backend's."""
+    The engine calls ``require_importable`` before a step of the backend runs, so a broken install
+    fails there as get_backend's would."""
     if not installed(name):
         require_importable(name)  # names the missing module and the extra to install
     return backend_object(name)

@@ -67,7 +67,7 @@ def module_source(reference: str) -> str | None:
 def _source_file(name: str) -> Path | None:
     """The .py file a module name or file reference resolves to, found without importing the module."""
     if name.endswith(_FILE_SUFFIX):
-        return next((folder / name for folder in [*_search_folders, Path.cwd()] if (folder / name).is_file()), None)
+        return _user_file(name)
     _add_search_paths()
     try:
         spec = importlib.util.find_spec(name)  # imports the parent packages only
@@ -121,8 +121,13 @@ def _add_search_paths() -> None:
             sys.path.append(str(folder))  # after site-packages: a user's file never shadows an installed package
 
 
+def _user_file(name: str) -> Path | None:
+    """``name`` (a relative .py path) in the recipe's folder or the current one, the first found."""
+    return next((folder / name for folder in [*_search_folders, Path.cwd()] if (folder / name).is_file()), None)
+
+
 def _import_file(name: str) -> ModuleType:
-    path = next((folder / name for folder in [*_search_folders, Path.cwd()] if (folder / name).is_file()), None)
+    path = _user_file(name)
     if path is None:
         raise FileNotFoundError(2, "no such file", name)
     path = path.resolve()

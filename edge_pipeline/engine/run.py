@@ -7,6 +7,7 @@ every rank joins the collective stages (DDP training); rank 0 alone runs the res
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass, field
@@ -14,7 +15,14 @@ from pathlib import Path
 
 from edge_pipeline.artifacts.cache import StageCache, StageKey, cache_folder
 from edge_pipeline.artifacts.record import Artifact
-from edge_pipeline.backends.registry import backend_object, descriptor, import_reference, installed, typed_options
+from edge_pipeline.backends.registry import (
+    backend_object,
+    descriptor,
+    import_reference,
+    installed,
+    require_importable,
+    typed_options,
+)
 from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.config.recipes import load_target, with_target_options
 from edge_pipeline.config.references import referenced_sources
@@ -88,10 +96,15 @@ class Engine:
         material = import_reference(stage.replay)(view)
         if material is None:
             return None
-        recipe = self.recipe.model_dump(mode="json")
-        return replay_key(stage.name, {"stage": material, "recipe": recipe, "references": referenced_sources(recipe),
+        return replay_key(stage.name, {"stage": material, **self._recipe_identity,
                                        "inputs": [a.sha256 for a in view.artifacts], "tools": self.tool_versions,
                                        "code": stage_code_digest(stage.name)})
+
+    @functools.cached_property
+    def _recipe_identity(self) -> dict:
+        """The whole recipe and the source of every function it names: one read per run."""
+        recipe = self.recipe.model_dump(mode="json")
+        return {"recipe": recipe, "references": referenced_sources(recipe)}
 
     def _replayed(self, stage: StageDescriptor, key: StageKey) -> StageOutput | None:
         started = time.perf_counter()
@@ -126,7 +139,7 @@ class Engine:
         key = StageKey(stage, {"step": step, **material, "tools": self.tool_versions,
                                "code": stage_code_digest(stage, backend)})
         started = time.perf_counter()
-        obtained = self.cache.obtain(key, lambda directory: _produce(stage, step, produce, directory),
+        obtained = self.cache.obtain(key, lambda directory: _produce(stage, step, produce, directory, backend),
                                      on_evict=lambda problem: self._evicted(stage, step, problem))
         entry = obtained.entry
         if self._recording is not None:
@@ -145,8 +158,12 @@ class Engine:
         self.state.notes.append(f"cache entry for {stage}/{step} was corrupt ({problem}); rebuilt")
 
 
-def _produce(stage: str, step: str, produce: Producer, directory: Path) -> dict:
-    """Run a step into a cache entry's folder; the payload records artifact paths relative to it."""
+def _produce(stage: str, step: str, produce: Producer, directory: Path, backend: str | None) -> dict:
+    """Run a step into a cache entry's folder; the payload records artifact paths relative to it.
+    A step made with a backend needs it importable (stages look backends up without importing them,
+    so that cached steps never pay for the import)."""
+    if backend is not None:
+        require_importable(backend)
     progress(stage, f"{step}: running")
     artifacts, extras = produce(directory)
     return {"artifacts": [_relative(a, directory) for a in artifacts], "extras": extras}

@@ -25,15 +25,11 @@ def distill_config(recipe: Recipe) -> DistillConfig:
 
 
 def replay_material(view: StageRun) -> dict:
-    """What the student depends on beyond the recipe, tools and code, read without torch: the
-    teacher's source and weights, and the content of the data it trains and is scored on."""
-    from edge_pipeline.modeling.loading import model_source_digest
+    """The engine's replay key material (shrinking.replay), without torch."""
+    from edge_pipeline.shrinking.replay import training_material
 
-    config = distill_config(view.recipe)
-    evaluation = view.data.eval()
-    return {"teacher": model_source_digest(view.recipe.model),
-            "data": view.data.transfer(config.data, "distill.data").sha256,
-            "eval": None if evaluation is None else evaluation.sha256}
+    transfer = view.data.transfer(distill_config(view.recipe).data, "distill.data")
+    return training_material(view.recipe.model, transfer, view.data.eval())
 
 
 def run(view: StageRun) -> StageOutput:

@@ -30,15 +30,12 @@ def prune_config(recipe: Recipe) -> PruneConfig:
 
 def replay_material(view: StageRun) -> dict | None:
     """As distill's; None for a latency budget, which is measured on the machine that runs it."""
-    from edge_pipeline.modeling.loading import model_source_digest
+    from edge_pipeline.shrinking.replay import training_material
 
     config = prune_config(view.recipe)
     if config.target.kind == "latency":
         return None
-    evaluation = view.data.eval()
-    return {"teacher": model_source_digest(view.recipe.model),
-            "data": view.data.transfer(config.data, "prune.data").sha256,
-            "eval": None if evaluation is None else evaluation.sha256}
+    return training_material(view.recipe.model, view.data.transfer(config.data, "prune.data"), view.data.eval())
 
 
 def run(view: StageRun) -> StageOutput:

@@ -8,7 +8,7 @@ from pathlib import Path
 from edge_pipeline.artifacts.hashing import artifact_size, sha256_artifact
 from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.backends.base import Backend, DeviceStep, ProducedArtifact
-from edge_pipeline.backends.registry import artifact_sidecars, backend_for_steps, require_importable
+from edge_pipeline.backends.registry import artifact_sidecars, backend_for_steps
 from edge_pipeline.calibration.task_metric import metric_identity
 from edge_pipeline.config.schema import QuantizeConfig, TargetProfile, effective_stage_config
 from edge_pipeline.errors import StageError
@@ -53,7 +53,6 @@ def run_device_steps(view: StageRun, backend: Backend, target: TargetProfile,
 
 def _device_step(view: StageRun, target: TargetProfile, artifact: Artifact, step: DeviceStep) -> list[Artifact]:
     def produce(directory: Path):
-        require_importable(target.backend)
         # The artifact is the source: the engine or bundle records it as its parent.
         if step.produce is None:  # run_device_steps sends only steps that are not skipped, which produce
             raise StageError(f"device step '{step.name}' of {artifact.id} has nothing to run")
@@ -72,7 +71,6 @@ def prepare_fp32(view: StageRun, backend: Backend, target: TargetProfile, source
     calib = view.data.calibration()
 
     def produce(directory: Path):
-        require_importable(target.backend)
         prepared = backend.prepare_fp32(source.path, target, directory)
         produced = check_produced(prepared, Path(source.path), backend, target, config, calib)
         return [_record(p, source, target, "quantize") for p in produced], {}
@@ -98,7 +96,6 @@ def quantize_one(view: StageRun, backend: Backend, target: TargetProfile, config
              if metric is not None and evaluation is not None and config.max_metric_drop else None)
 
     def produce(directory: Path):
-        require_importable(target.backend)
         checked = quantize_checked(QuantizeJob(backend, target, config, Path(source.path), calib, floor_data,
                                                evaluation, metric, floor), directory,
                                    f"{source.model}/{target.metadata.name}/int8")
