@@ -33,6 +33,10 @@ class ArtifactFormat:
     required_sidecars: tuple[str, ...] = ()  # of those, the ones without which it cannot load
     directory: bool = False  # the artifact is a folder (a CoreML .mlpackage, a device bundle)
     timed: bool = True  # False: shipped only (a device bundle, a statistics file), never benchmarked
+    # True: laid out for the device's own kernels (an ORT-format model optimised for arm64). On a host
+    # without the target's instruction set its time says nothing of the device, and the quantize
+    # stage's fidelity check has already run it: benchmark.device_formats_on_host says what to do.
+    device_kernels: bool = False
     runtime_module: str | None = None  # runs in another runtime than the backend's (TensorRT's Q/DQ ONNX in ORT)
     runtime_extra: str | None = None  # the device extra that installs that runtime
 
@@ -282,7 +286,7 @@ register_backend(BackendDescriptor(
     packages=("onnxruntime", "onnxruntime-gpu", "onnx"),
     formats=(
         ArtifactFormat("onnx", (".onnx",), sidecars=("+.data",)),
-        ArtifactFormat("ort", (".ort", ".with_runtime_opt.ort")),
+        ArtifactFormat("ort", (".ort", ".with_runtime_opt.ort"), device_kernels=True),
         ArtifactFormat("ort-required-operators", (), timed=False),
         ArtifactFormat("ort-ep-usability", (), timed=False),
     ),

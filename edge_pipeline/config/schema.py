@@ -232,6 +232,11 @@ class BenchmarkConfig(StrictModel):
     batch_sizes: list[int] = Field(default_factory=lambda: [1], description="Batch sizes to time.")
     threads: list[int] = Field(default_factory=lambda: [2], description="Intra-op thread counts to time.")
     eval_batch_size: BatchSize = Field(64, description="Batch used for the accuracy pass when shapes allow.")
+    device_formats_on_host: Literal["skip", "time"] = Field(
+        "skip", description="Files laid out for the device's kernels (ORT-format models for arm64) on a host "
+        "without the target's instruction set: 'skip' leaves their timing to `edge-pipeline benchmark` on the "
+        "device (the quantize stage's fidelity check has run them here), 'time' times them here as host rows."
+    )
     remote: RemoteBenchmark | None = Field(
         None, description="Also time the bundle on devices over ssh (recipe only; needs the package stage)."
     )

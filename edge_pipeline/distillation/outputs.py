@@ -105,12 +105,22 @@ class OutputLosses:
 
     def __call__(self, student_value, teacher_value, labels: torch.Tensor) -> torch.Tensor:
         """Weighted sum of the terms; ``labels`` holds -1 where a sample has none."""
-        terms = self.per_output(student_value, teacher_value, labels)
+        return self.against_named(student_value, self.named(teacher_value), labels)
+
+    def against_named(self, student_value, teacher: Mapping[str, torch.Tensor],
+                      labels: torch.Tensor) -> torch.Tensor:
+        """As calling the table, with the teacher's outputs already named (``named``): outputs
+        computed once before training and looked up per batch are not named a second time."""
+        terms = self._terms(self.named(student_value), teacher, labels)
         return _weighted_sum([(terms[t.output], t.weight) for t in self.terms])
 
     def per_output(self, student_value, teacher_value, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each output's term, unweighted."""
-        student, teacher = self._paired(student_value, teacher_value)
+        return self._terms(self.named(student_value), self.named(teacher_value), labels)
+
+    def _terms(self, student: Mapping[str, torch.Tensor], teacher: Mapping[str, torch.Tensor],
+               labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        self._check_paired(student, teacher)
         return {t.output: self._term(t, student[t.output], teacher[t.output], labels) for t in self.terms}
 
     def _term(self, term: OutputTerm, student: torch.Tensor, teacher: torch.Tensor,
@@ -157,15 +167,13 @@ class OutputLosses:
         return {"outputs": {t.output: t.meta() for t in self.terms}, "alpha": self.alpha,
                 "skipped": list(self.skipped)}
 
-    def _paired(self, student_value, teacher_value) -> tuple[dict, dict]:
-        student, teacher = self.named(student_value), self.named(teacher_value)
+    def _check_paired(self, student: Mapping[str, torch.Tensor], teacher: Mapping[str, torch.Tensor]) -> None:
         missing = [t.output for t in self.terms if t.output not in student or t.output not in teacher]
         if missing:
             raise StageError(
                 f"outputs {missing} are missing from a forward pass (student {sorted(student)}, teacher "
                 f"{sorted(teacher)}); the model must return the same outputs on every call"
             )
-        return student, teacher
 
 
 def classifier_losses(kd: KDLoss) -> OutputLosses:

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from edge_pipeline.config.shrink import DistillConfig
+from edge_pipeline.distillation.frozen_outputs import IndexedDataset, labels_and_indices, precomputed_outputs
 from edge_pipeline.distillation.hints import FeatureTap, StudentWithHints
 from edge_pipeline.distillation.losses import hint_loss
 from edge_pipeline.distillation.outputs import OutputLosses, classifier_losses
@@ -26,9 +27,15 @@ def distill(student: torch.nn.Module, teacher: torch.nn.Module, adapters: list, 
     teacher.eval().requires_grad_(False)
     teacher_tap = FeatureTap(teacher, [h.teacher_layer for h in hints], "teacher") if hints else None
     weights = [h.weight for h in hints]
+    # The teacher's outputs once over the data instead of once per epoch, where they cannot change.
+    frozen = precomputed_outputs(teacher, dataset, losses.named, config.train, uses_hints=bool(hints))
 
     def loss_fn(model, x: Inputs, y: torch.Tensor) -> torch.Tensor:
         inputs = as_tuple(x)
+        if frozen is not None:
+            labels, indices = labels_and_indices(y)
+            outputs, _ = model(*inputs)
+            return losses.against_named(outputs, frozen.lookup(indices), labels)
         with torch.no_grad():
             teacher_outputs = teacher(*inputs)
             teacher_features = teacher_tap.take() if teacher_tap else []
@@ -39,7 +46,8 @@ def distill(student: torch.nn.Module, teacher: torch.nn.Module, adapters: list, 
         return loss
 
     try:
-        fit(wrapped, dataset, loss_fn, config.train, label="distill", checkpoint_dir=checkpoint_dir)
+        fit(wrapped, IndexedDataset(dataset) if frozen is not None else dataset, loss_fn, config.train,
+            label="distill", checkpoint_dir=checkpoint_dir)
     finally:
         if teacher_tap:
             teacher_tap.close()

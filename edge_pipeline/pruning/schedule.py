@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from edge_pipeline.config.shrink import PruneConfig
+from edge_pipeline.distillation.frozen_outputs import IndexedDataset, labels_and_indices, precomputed_outputs
 from edge_pipeline.distillation.losses import hard_label_loss
 from edge_pipeline.distillation.outputs import OutputLosses, classifier_losses
 from edge_pipeline.errors import StageError
@@ -113,11 +114,19 @@ def recover(model, config: PruneConfig, dataset, kd_source: torch.nn.Module, che
     # CE needs class scores: without such an output (the stage refuses loss=ce then) it is KD throughout.
     scored = table.hard_label_output()
     kd_source.eval()  # used under no_grad below; its requires_grad flags stay the caller's
+    train = recovery.train if epochs is None else recovery.train.model_copy(update={"epochs": epochs})
+    # KD on every batch from a model that does not train: its outputs once, not once per epoch.
+    kd_throughout = recovery.loss == "kd" or scored is None
+    frozen = (precomputed_outputs(kd_source, dataset, table.named, train)
+              if kd_throughout and kd_source is not model else None)
 
     def loss_fn(trained, x: Inputs, y: torch.Tensor) -> torch.Tensor:
         inputs = as_tuple(x)
         outputs = trained(*inputs)
-        if recovery.loss == "kd" or scored is None or (y < 0).all():
+        if frozen is not None:
+            labels, indices = labels_and_indices(y)
+            loss = table.against_named(outputs, frozen.lookup(indices), labels)
+        elif recovery.loss == "kd" or scored is None or (y < 0).all():
             with torch.no_grad():
                 reference = kd_source(*inputs)
             loss = table(outputs, reference, y)
@@ -125,8 +134,8 @@ def recover(model, config: PruneConfig, dataset, kd_source: torch.nn.Module, che
             loss = hard_label_loss(table.named(outputs)[scored], y)
         return loss + extra_loss() if extra_loss is not None else loss
 
-    train = recovery.train if epochs is None else recovery.train.model_copy(update={"epochs": epochs})
-    fit(model, dataset, loss_fn, train, label=label, checkpoint_dir=checkpoints)
+    fit(model, IndexedDataset(dataset) if frozen is not None else dataset, loss_fn, train, label=label,
+        checkpoint_dir=checkpoints)
 
 
 def _sparsity_training(model, config: PruneConfig, inputs: ScheduleInputs) -> None:

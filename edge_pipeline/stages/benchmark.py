@@ -30,6 +30,7 @@ from edge_pipeline.reports.measurement import measurement_warnings, with_measure
 from edge_pipeline.stages.base import StageOutput, StageRun
 
 TimedRow = tuple[Artifact, str, BenchmarkConfig, dict]  # artifact, runtime variant, settings, target options
+SIMULATION_WARMUP, SIMULATION_ITERATIONS = 3, 20
 
 
 def run(view: StageRun) -> StageOutput:
@@ -48,7 +49,7 @@ def run(view: StageRun) -> StageOutput:
             for row in build_rows(measured, evaluation, view.recipe.class_score_outputs, view.recipe.metric)]
     rows = with_measurement_checks(rows, usable_cpus())
     _warn(rows)
-    return StageOutput(rows=rows, notes=_host_notes(rows))
+    return StageOutput(rows=rows, notes=_host_notes(rows) + _device_notes(view))
 
 
 def pooled_stamps(results: list[dict]) -> dict:
@@ -73,17 +74,56 @@ def _warn(rows: list[BenchmarkRow]) -> None:
 def timing_plan(view: StageRun) -> list[TimedRow]:
     """(artifact, runtime variant, benchmark config, target options) for every timed row."""
     plan = []
+    for artifact, config in _timed_artifacts(view):
+        if _left_to_device(view, artifact, config):
+            continue
+        target = view.targets[str(artifact.target)]
+        backend = backend_for_steps(str(artifact.backend))  # the worker imports the runtime
+        simulated = descriptor(str(artifact.backend)).simulated_variants
+        plan += [(artifact, variant, simulation_timing(config) if variant in simulated else config, target.options)
+                 for variant in backend.variants_for(artifact, target)]
+    return plan
+
+
+def _timed_artifacts(view: StageRun) -> list[tuple[Artifact, BenchmarkConfig]]:
+    """Every artifact a runtime runs, with its target's benchmark settings (the recipe's keys win)."""
+    found = []
     for artifact in view.artifacts:
         if artifact.target is None or artifact.backend is None:
             continue
-        target = view.targets[artifact.target]
         artifact_format = descriptor(artifact.backend).format_of(artifact.kind)
         if artifact_format is None or not artifact_format.timed:
             continue  # files beside the models (e.g. ORT's required_operators.config), nothing to time
-        config = effective_stage_config(view.recipe.benchmark, target.benchmark)
-        backend = backend_for_steps(artifact.backend)  # the worker imports the runtime
-        plan += [(artifact, variant, config, target.options) for variant in backend.variants_for(artifact, target)]
-    return plan
+        target = view.targets[artifact.target]
+        found.append((artifact, effective_stage_config(view.recipe.benchmark, target.benchmark)))
+    return found
+
+
+def _left_to_device(view: StageRun, artifact: Artifact, config: BenchmarkConfig) -> bool:
+    """A file laid out for the device's kernels, on a host without the device's instruction set."""
+    artifact_format = descriptor(str(artifact.backend)).format_of(artifact.kind)
+    arch = view.targets[str(artifact.target)].device.arch
+    return (artifact_format is not None and artifact_format.device_kernels and config.device_formats_on_host == "skip"
+            and measurement_scope(arch) == "host")
+
+
+def simulation_timing(config: BenchmarkConfig) -> BenchmarkConfig:
+    """A stand-in runtime's time is no device figure and never headlines: a short loop shows the
+    artifact runs and gives its p50; the eval pass (fidelity, accuracy) is unchanged."""
+    return config.model_copy(update={"warmup": min(config.warmup, SIMULATION_WARMUP),
+                                     "iterations": min(config.iterations, SIMULATION_ITERATIONS), "rounds": 1})
+
+
+def _device_notes(view: StageRun) -> list[str]:
+    left = [a for a, config in _timed_artifacts(view) if _left_to_device(view, a, config)]
+    notes = []
+    for target in sorted({str(a.target) for a in left}):
+        names = ", ".join(sorted({a.path.name for a in left if a.target == target}))
+        notes.append(f"{target}: {names} were not timed on this {host_arch()} host: they are laid out for the "
+                     "device's kernels (the quantize stage's fidelity check ran them here). Time them on the "
+                     "device with `edge-pipeline benchmark FILE...`, or set benchmark.device_formats_on_host: time "
+                     "for host rows.")
+    return notes
 
 
 def _with_scope(row: BenchmarkRow, view: StageRun) -> BenchmarkRow:

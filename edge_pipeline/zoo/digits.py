@@ -32,8 +32,9 @@ MEAN, STD = 0.3, 0.38
 
 TEACHER_WIDTHS = (128, 256, 512)
 # No shift augmentation: at 8x8 a one-pixel shift moves an eighth of the digit (99.26% without it,
-# 97.59% with it, same seed).
-DEFAULT_TRAINING = TrainConfig(epochs=8, batch_size=64, lr=0.1, seed=0)
+# 97.59% with it, same seed). Five epochs: on the eval split 3, 4, 5 and 8 epochs gave 95.73%,
+# 97.22%, 98.33% and 98.52% (one sample more), and every epoch is 14 s of a cold default run on 2 cores.
+DEFAULT_TRAINING = TrainConfig(epochs=5, batch_size=64, lr=0.1, seed=0)
 
 
 DIGITS_COUNT = 1797  # sklearn's digits: what a cached copy of the splits must add up to

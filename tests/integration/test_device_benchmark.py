@@ -99,9 +99,23 @@ def test_arm_rows_timed_here_are_labelled_host_measurements(bundle):
     report = json.loads((bundle / "report.json").read_text())
     scopes = {(r["target"], r["measured_on"]) for r in report["results"]}
     assert scopes == {("x86-cpu-onnxruntime", "device"), ("android-arm64-onnxruntime", "host")}
-    assert any(r["artifact_id"].endswith("int8-ort-fixed") for r in report["results"])
     assert any("host measurements" in note for note in report["notes"])
     assert "(host)" in (bundle / "report.md").read_text()
+
+
+def test_files_for_the_devices_kernels_are_left_to_the_device_unless_asked(bundle, tmp_path):
+    report = json.loads((bundle / "report.json").read_text())
+    assert not any(r["artifact_id"].endswith(("int8-ort-fixed", "int8-ort-runtime")) for r in report["results"])
+    (note,) = [n for n in report["notes"] if "laid out for the device's kernels" in n]
+    assert "model.int8.ort" in note and "model.int8.with_runtime_opt.ort" in note
+    assert "device_formats_on_host: time" in note
+
+    # Asked for, they are timed here as host rows; export and quantize come from the cache.
+    timed = api.run(bundle.parent / "recipe.yaml", tmp_path / "bundle", overrides=[
+        "targets=[x86-cpu-onnxruntime,android-arm64-onnxruntime]", "benchmark.device_formats_on_host=time"])
+    rows = json.loads((timed / "report.json").read_text())["results"]
+    ort_rows = [r for r in rows if r["artifact_id"].endswith(("int8-ort-fixed", "int8-ort-runtime"))]
+    assert len(ort_rows) == 2 and {r["measured_on"] for r in ort_rows} == {"host"}
 
 
 @pytest.fixture(scope="module")

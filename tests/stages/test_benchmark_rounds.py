@@ -23,3 +23,16 @@ def test_rows_pool_interleaved_rounds(tmp_path, tiny_data):
     # Round 1 of every artifact comes before round 2 of any.
     assert max(i for i, s in enumerate(timed) if s.endswith("round 1/2")) < min(
         i for i, s in enumerate(timed) if s.endswith("round 2/2"))
+
+
+def test_simulated_rows_get_a_short_loop_in_one_round(tmp_path, tiny_data):
+    # A CPU simulation of a TensorRT engine times nothing about TensorRT: its rows run a short loop
+    # (the eval pass unchanged), whatever the recipe asks of the rows that are device figures.
+    recipe = tiny_recipe_dict(tiny_data, targets=["x86-gpu-tensorrt"])
+    recipe["benchmark"] = {"warmup": 5, "iterations": 60, "rounds": 2}
+    bundle = api.run(write_recipe(tmp_path / "r.yaml", recipe), tmp_path / "bundle", cache_dir=tmp_path / "cache")
+    rows = json.loads((bundle / "report.json").read_text())["results"]
+    assert rows and all(r["simulated"] for r in rows)
+    for row in rows:
+        assert len(row["round_p50_ms"]) == 1 and row["latency_ms"]["n"] == 20, row["artifact_id"]
+        assert row["accuracy"] is not None
