@@ -7,9 +7,10 @@ two-output detector with a task metric, a streaming audio model with recurrent s
 ONNX file with dynamic H/W and Constant-node weights, a MobileNet-style CNN) runs export (or
 ONNX-in) -> quantize -> benchmark on x86-cpu-onnxruntime, x86-cpu-openvino, x86-gpu-tensorrt (the
 Q/DQ model in ONNX Runtime: 'ort-simulated', never a TensorRT figure) and android-arm64-onnxruntime
-(host-run). Printed: every artifact x output with cosine and SQNR vs the same model's FP32 on its
-target; the run fails (non-zero) where any artifact does not load or misses a floor. Timings are
-left out on purpose: 10 iterations say nothing about speed.
+(host-run; its .ort files, not timed on an x86 host, by the quantize stage's own fidelity check).
+Printed: every artifact x output with cosine and SQNR vs the same model's FP32 on its target; the
+run fails (non-zero) where any artifact does not load or misses a floor. Timings are left out on
+purpose: 10 iterations say nothing about speed.
 """
 
 from __future__ import annotations
@@ -42,11 +43,28 @@ def run_model(name: str, work: Path) -> list[dict]:
             lines.append({"model": name, "target": row["target"], "artifact": row["artifact_id"].split("/", 2)[-1],
                           "runtime": f"{row['backend']}:{row['runtime_variant']}", "output": output,
                           "cosine": figures["cosine"], "sqnr_db": figures["sqnr_db"], "metrics": row["metrics"]})
+    lines += _checked_not_timed(name, bundle, {artifact for artifact, _ in seen})
     for note in report["notes"]:
         print(f"  note ({name}): {note}")
     for group in report.get("mobile", []):
         for style, reason in (group.get("styles_not_shipped") or {}).items():
             print(f"  not shipped ({name}, {group['target']}): '{style}' .ort: {reason}")
+    return lines
+
+
+def _checked_not_timed(name: str, bundle: Path, timed: set[str]) -> list[dict]:
+    """Artifacts with no benchmark row (the .ort files, left to the device on this host): the
+    quantize stage's own fidelity check, from the manifest, on its fidelity samples."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    lines = []
+    for artifact in manifest["artifacts"]:
+        checked = artifact.get("meta", {}).get("fidelity_check")
+        if artifact["id"] in timed or not checked:
+            continue
+        for output, figures in checked.items():
+            lines.append({"model": name, "target": artifact["target"], "artifact": artifact["id"].split("/", 2)[-1],
+                          "runtime": f"{artifact['backend']} (quantize check)", "output": output,
+                          "cosine": figures["cosine"], "sqnr_db": figures["sqnr_db"], "metrics": None})
     return lines
 
 

@@ -85,8 +85,7 @@ class DefaultRun:
 # runs): the full budgets cost minutes that only repeat what the trimmed run checks. The default's
 # own accuracy and speed figures are measured by benchmarks/ and stated in the README. The Android
 # target is left out here because tests/integration/test_device_benchmark.py runs the pipeline on
-# it (the README's `--set targets=[x86-cpu-onnxruntime,android-arm64-onnxruntime]` run) and its
-# host-timed .ort rows were the slowest part of this run.
+# it (the README's `--set targets=[x86-cpu-onnxruntime,android-arm64-onnxruntime]` run).
 TRIMMED_DEFAULT = [
     "model.kwargs.epochs=3", "distill.train.epochs=2", "prune.recovery.train.epochs=1",
     "benchmark.rounds=1", "benchmark.warmup=2", "benchmark.iterations=10",
