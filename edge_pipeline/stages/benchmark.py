@@ -119,10 +119,11 @@ def _device_notes(view: StageRun) -> list[str]:
     notes = []
     for target in sorted({str(a.target) for a in left}):
         names = ", ".join(sorted({a.path.name for a in left if a.target == target}))
-        notes.append(f"{target}: {names} were not timed on this {host_arch()} host: they are laid out for the "
-                     "device's kernels (the quantize stage's fidelity check ran them here). Time them on the "
-                     "device with `edge-pipeline benchmark FILE...`, or set benchmark.device_formats_on_host: time "
-                     "for host rows.")
+        models = ", ".join(sorted({a.model for a in left if a.target == target}))
+        notes.append(f"{target}: {names} of {models} were not timed on this {host_arch()} host: they are laid out "
+                     "for the device's kernels (the quantize stage's fidelity check ran them here). Time them on "
+                     "the device with `edge-pipeline benchmark FILE...`, or set benchmark.device_formats_on_host: "
+                     "time for host rows.")
     return notes
 
 
