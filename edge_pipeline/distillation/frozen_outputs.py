@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from edge_pipeline.config.training import TrainConfig
+from edge_pipeline.distillation.outputs import OutputLosses
 from edge_pipeline.training import distributed as dist_util
 from edge_pipeline.training.batches import call_model
 
@@ -74,11 +75,17 @@ class FrozenOutputs:
         """The outputs of the samples at ``indices`` (dataset positions), batch first."""
         return {name: value.index_select(0, indices.to(value.device)) for name, value in self.outputs.items()}
 
+    def loss(self, table: OutputLosses, outputs, y) -> torch.Tensor:
+        """``table``'s loss of the trained model's ``outputs`` against these; ``y`` is what the loop
+        hands the loss function from an IndexedDataset: ``[labels, indices]``."""
+        labels, indices = y
+        return table.against_named(outputs, self.lookup(indices), labels)
+
 
 class IndexedDataset(Dataset):
     """Each sample as ``(inputs, (label, index))``. The DataLoader collates the pair into
-    ``[labels, indices]``, which the training loop hands to the loss function as ``y`` (split it
-    with ``labels_and_indices``). It draws nothing from any generator: the sampler decides the
+    ``[labels, indices]``, which the training loop hands to the loss function as ``y`` (see
+    ``FrozenOutputs.loss``). It draws nothing from any generator: the sampler decides the
     order, so shuffling (and DistributedSampler's shards) are those of the wrapped dataset."""
 
     def __init__(self, dataset):
@@ -90,11 +97,6 @@ class IndexedDataset(Dataset):
     def __getitem__(self, index: int):
         inputs, label = self.dataset[index]
         return inputs, (label, index)
-
-
-def labels_and_indices(y) -> tuple[torch.Tensor, torch.Tensor]:
-    labels, indices = y
-    return labels, indices
 
 
 def precomputed_outputs(model: torch.nn.Module, dataset, named: Callable[[object], NamedOutputs],

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from edge_pipeline.config.shrink import DistillConfig
-from edge_pipeline.distillation.frozen_outputs import IndexedDataset, labels_and_indices, precomputed_outputs
+from edge_pipeline.distillation.frozen_outputs import IndexedDataset, precomputed_outputs
 from edge_pipeline.distillation.hints import FeatureTap, StudentWithHints
 from edge_pipeline.distillation.losses import hint_loss
 from edge_pipeline.distillation.outputs import OutputLosses, classifier_losses
@@ -33,9 +33,8 @@ def distill(student: torch.nn.Module, teacher: torch.nn.Module, adapters: list, 
     def loss_fn(model, x: Inputs, y: torch.Tensor) -> torch.Tensor:
         inputs = as_tuple(x)
         if frozen is not None:
-            labels, indices = labels_and_indices(y)
             outputs, _ = model(*inputs)
-            return losses.against_named(outputs, frozen.lookup(indices), labels)
+            return frozen.loss(losses, outputs, y)
         with torch.no_grad():
             teacher_outputs = teacher(*inputs)
             teacher_features = teacher_tap.take() if teacher_tap else []

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from edge_pipeline.config.shrink import PruneConfig
-from edge_pipeline.distillation.frozen_outputs import IndexedDataset, labels_and_indices, precomputed_outputs
+from edge_pipeline.distillation.frozen_outputs import IndexedDataset, precomputed_outputs
 from edge_pipeline.distillation.losses import hard_label_loss
 from edge_pipeline.distillation.outputs import OutputLosses, classifier_losses
 from edge_pipeline.errors import StageError
@@ -124,8 +124,7 @@ def recover(model, config: PruneConfig, dataset, kd_source: torch.nn.Module, che
         inputs = as_tuple(x)
         outputs = trained(*inputs)
         if frozen is not None:
-            labels, indices = labels_and_indices(y)
-            loss = table.against_named(outputs, frozen.lookup(indices), labels)
+            loss = frozen.loss(table, outputs, y)
         elif recovery.loss == "kd" or scored is None or (y < 0).all():
             with torch.no_grad():
                 reference = kd_source(*inputs)

@@ -35,7 +35,8 @@ SIMULATION_WARMUP, SIMULATION_ITERATIONS = 3, 20
 
 def run(view: StageRun) -> StageOutput:
     evaluation = view.data.eval()
-    plan = timing_plan(view)
+    runnable = _runnable_artifacts(view)
+    plan = timing_plan(view, [(a, config) for a, config, left in runnable if not left])
     rounds: list[list[dict]] = [[] for _ in plan]
     # Round after round over every artifact (not all rounds of one, then the next): the rows a
     # speedup compares are then timed across the same stretch of the machine's load.
@@ -49,7 +50,7 @@ def run(view: StageRun) -> StageOutput:
             for row in build_rows(measured, evaluation, view.recipe.class_score_outputs, view.recipe.metric)]
     rows = with_measurement_checks(rows, usable_cpus())
     _warn(rows)
-    return StageOutput(rows=rows, notes=_host_notes(rows) + _device_notes(view))
+    return StageOutput(rows=rows, notes=_host_notes(rows) + _device_notes([a for a, _, left in runnable if left]))
 
 
 def pooled_stamps(results: list[dict]) -> dict:
@@ -71,12 +72,10 @@ def _warn(rows: list[BenchmarkRow]) -> None:
         progress("benchmark", f"warning: {warning}")
 
 
-def timing_plan(view: StageRun) -> list[TimedRow]:
-    """(artifact, runtime variant, benchmark config, target options) for every timed row."""
+def timing_plan(view: StageRun, timed: list[tuple[Artifact, BenchmarkConfig]]) -> list[TimedRow]:
+    """(artifact, runtime variant, benchmark config, target options) for every row of the ``timed`` artifacts."""
     plan = []
-    for artifact, config in _timed_artifacts(view):
-        if _left_to_device(view, artifact, config):
-            continue
+    for artifact, config in timed:
         target = view.targets[str(artifact.target)]
         backend = backend_for_steps(str(artifact.backend))  # the worker imports the runtime
         simulated = descriptor(str(artifact.backend)).simulated_variants
@@ -85,8 +84,10 @@ def timing_plan(view: StageRun) -> list[TimedRow]:
     return plan
 
 
-def _timed_artifacts(view: StageRun) -> list[tuple[Artifact, BenchmarkConfig]]:
-    """Every artifact a runtime runs, with its target's benchmark settings (the recipe's keys win)."""
+def _runnable_artifacts(view: StageRun) -> list[tuple[Artifact, BenchmarkConfig, bool]]:
+    """Every artifact a runtime runs, with its target's benchmark settings (the recipe's keys win) and
+    whether it is left to the device: a file laid out for the device's kernels, on a host without
+    the device's instruction set."""
     found = []
     for artifact in view.artifacts:
         if artifact.target is None or artifact.backend is None:
@@ -95,16 +96,11 @@ def _timed_artifacts(view: StageRun) -> list[tuple[Artifact, BenchmarkConfig]]:
         if artifact_format is None or not artifact_format.timed:
             continue  # files beside the models (e.g. ORT's required_operators.config), nothing to time
         target = view.targets[artifact.target]
-        found.append((artifact, effective_stage_config(view.recipe.benchmark, target.benchmark)))
+        config = effective_stage_config(view.recipe.benchmark, target.benchmark)
+        left = (artifact_format.device_kernels and config.device_formats_on_host == "skip"
+                and measurement_scope(target.device.arch) == "host")
+        found.append((artifact, config, left))
     return found
-
-
-def _left_to_device(view: StageRun, artifact: Artifact, config: BenchmarkConfig) -> bool:
-    """A file laid out for the device's kernels, on a host without the device's instruction set."""
-    artifact_format = descriptor(str(artifact.backend)).format_of(artifact.kind)
-    arch = view.targets[str(artifact.target)].device.arch
-    return (artifact_format is not None and artifact_format.device_kernels and config.device_formats_on_host == "skip"
-            and measurement_scope(arch) == "host")
 
 
 def simulation_timing(config: BenchmarkConfig) -> BenchmarkConfig:
@@ -114,8 +110,7 @@ def simulation_timing(config: BenchmarkConfig) -> BenchmarkConfig:
                                      "iterations": min(config.iterations, SIMULATION_ITERATIONS), "rounds": 1})
 
 
-def _device_notes(view: StageRun) -> list[str]:
-    left = [a for a, config in _timed_artifacts(view) if _left_to_device(view, a, config)]
+def _device_notes(left: list[Artifact]) -> list[str]:
     notes = []
     for target in sorted({str(a.target) for a in left}):
         names = ", ".join(sorted({a.path.name for a in left if a.target == target}))

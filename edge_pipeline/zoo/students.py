@@ -12,6 +12,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+# Kept importable here for recipes written before it moved to edge_pipeline.zoo.digits (no torch).
+from edge_pipeline.zoo.digits import digits_train_arrays  # noqa: F401
+
 
 class InvertedResidual(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int, expand: int):
@@ -103,10 +106,3 @@ def tiny_vision_transformer(in_channels: int = 1, num_classes: int = 10, image_s
                             seed: int = 0) -> TinyVisionTransformer:
     torch.manual_seed(seed)
     return TinyVisionTransformer(in_channels, num_classes, image_size, patch, dim, depth, num_heads, mlp_ratio)
-
-
-def digits_train_arrays():
-    """Kept for recipes written before it moved to edge_pipeline.zoo.digits, which imports no torch."""
-    from edge_pipeline.zoo.digits import digits_train_arrays as train_arrays
-
-    return train_arrays()
