@@ -3,6 +3,8 @@
 # pinned (taskset) to its own physical cores so they share no core.
 #
 #   bash benchmarks/lent_machine.sh          # from the repository root; results under $OUT
+#   bash benchmarks/lent_machine.sh alone    # ResNet-18 at batch 1 alone on 2 cores, more rounds,
+#                                            # then OpenVINO's per-layer counters on its IRs
 #
 # The lent machine had python3.12 with torch, onnx and onnxruntime, but no openvino, nncf or
 # pydantic, and no network: .whl/ (kept out of git) carries their cp312 wheels, unpacked here onto
@@ -10,15 +12,20 @@
 # transfer), openvino_telemetry, nncf, pydantic, pydantic_core, annotated_types, typing_inspection,
 # typing_extensions, pydot and onnxslim (`pip download --python-version 3.12 --only-binary=:all:
 # -c constraints.txt -d .whl ...`).
-PY=python3
+MODE=${1:-side-by-side}
+PY=${PY:-python3}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 { date -u; lscpu; nproc; free -g; uptime; } > "$OUT/host.txt" 2>&1
 grep -m1 "model name" /proc/cpuinfo; grep -o -w -E "avx512f|avx512_vnni|avx512_bf16|amx_int8|amx_bf16|avx_vnni" /proc/cpuinfo | sort -u | tr '\n' ' '; echo
 lscpu | grep -E "^(Thread|Core|Socket|NUMA node\(s\)|L3)"
-mkdir -p /tmp/site
-for w in .whl/*.whl; do "$PY" -m zipfile -e "$w" /tmp/site || exit 1; done
-export PYTHONPATH=/tmp/site:$PWD
+if ! "$PY" -c "import openvino, nncf, pydantic" 2>/dev/null; then
+  mkdir -p /tmp/site
+  for w in .whl/*.whl; do "$PY" -m zipfile -e "$w" /tmp/site || exit 1; done
+  export PYTHONPATH=/tmp/site:$PWD
+else
+  export PYTHONPATH=$PWD
+fi
 "$PY" -c "import edge_pipeline, onnx, onnxruntime as ort, openvino as ov, nncf, torch, pydantic; print('versions', torch.__version__, onnx.__version__, ort.__version__, ov.get_version(), nncf.__version__, pydantic.__version__)" || exit 2
 # First logical CPU of each physical core, in (package, core) order; core 0 left to the system.
 mapfile -t FIRST < <(for c in /sys/devices/system/cpu/cpu[0-9]*; do n=${c##*cpu}; echo "$(cat $c/topology/physical_package_id) $(cat $c/topology/core_id) $n"; done | sort -n -k1,1 -k2,2 -k3,3 | awk '!seen[$1" "$2]++ {print $3}')
@@ -34,13 +41,32 @@ cpus_for() {  # job index -> comma list of its physical cores' logical CPUs (sib
   echo "${list%,}"
 }
 COMMON="--calibration 32 --eval 16"
+LIMIT=${LIMIT:-420}
+if [ "$MODE" = alone ]; then
+  # Alone: nothing else runs beside it. The per-layer counters come after the timed rounds, in
+  # their own untimed sessions, at 1 and 2 threads (does the second core halve the INT8 time?).
+  cpus=$(cpus_for 0); PIN="taskset -c $cpus"; command -v taskset >/dev/null || PIN=""
+  echo "ResNet-18 alone on CPUs $cpus"
+  start=$(date +%s)
+  timeout -s TERM -k 30 "$LIMIT" $PIN "$PY" benchmarks/realsize.py --models resnet18 --batch-sizes 1 \
+    --rounds "${ROUNDS:-8}" --iterations 40 --warmup 5 --budget 3 $COMMON --no-olive --work /tmp/rs \
+    > "$OUT/alone-resnet18.md" 2> "$OUT/alone-resnet18.err"
+  echo "== resnet18 alone rc=$? in $(( $(date +%s) - start )) s"
+  sed -n '/^host:/,$p' "$OUT/alone-resnet18.md"; tail -3 "$OUT/alone-resnet18.err"
+  mapfile -t IRS < <(find /tmp/rs -name "*.xml" -path "*resnet18*" | grep -v -e /cache/ | sort)
+  echo "IRs: ${IRS[*]}"
+  timeout -s TERM -k 10 "${PROFILE_LIMIT:-90}" $PIN "$PY" -m edge_pipeline benchmark "${IRS[@]}" \
+    --threads 1,2 --iterations 30 --warmup 5 --time-budget 2 --profile --profile-top 12 \
+    --out "$OUT/profile.json" > "$OUT/profile.txt" 2>&1
+  echo "== profile rc=$?"; cat "$OUT/profile.txt"
+  exit 0
+fi
 JOBS=(
   "resnet18|--batch-sizes 1,8 --rounds 4 --iterations 40 --warmup 5 --budget 3 $COMMON"
   "mobilenet_v2|--batch-sizes 1,8 --rounds 4 --iterations 40 --warmup 5 --budget 3 $COMMON"
   "bert|--batch-sizes 1 --rounds 3 --iterations 20 --warmup 3 --budget 4 $COMMON"
   "digits_teacher,digits_student|--batch-sizes 1 --rounds 5 --iterations 2000 --warmup 200 --budget 2 --calibration 64 --eval 32"
 )
-LIMIT=${LIMIT:-420}
 for i in "${!JOBS[@]}"; do
   model=${JOBS[$i]%%|*}; args=${JOBS[$i]#*|}; cpus=$(cpus_for "$i"); tag=${model%%,*}
   echo "job $tag on CPUs $cpus: $args"

@@ -1,6 +1,7 @@
 """Whether a report's timings can be trusted, and on what machine they were taken.
 
-Per row: ``warnings`` (the machine was loaded while it was timed; its samples spread widely) and
+Per row: ``warnings`` (the machine was loaded while it was timed; its samples spread widely; its
+fresh processes disagree) and
 ``headline_eligible`` (False for host-timed or simulated rows: those never stand in headline
 figures). Per report: ``measurement_warnings`` (one deduplicated line per problem, naming the rows
 or the load figure and the fix) and ``run_info`` (host, CPU, load, clocks, versions).
@@ -21,6 +22,10 @@ from edge_pipeline.benchmarking.rows import BenchmarkRow
 # p90/p50 above this: a tail this heavy on a quiet machine is rare for CPU inference; it is
 # usually preemption, frequency changes or a neighbour sharing the cores.
 SPREAD_RATIO_MAX = 1.5
+# The slowest round's p50 over the fastest's above this: the machine ran at different speeds in
+# different worker processes (a lent Xeon VM's AMX path flipped between two speeds 2-2.5x apart,
+# even within one process on one pinned vCPU), so the pooled p50 depends on how the rounds fell.
+ROUND_SPREAD_MAX = 1.5
 # The median's 95% CI wider than this fraction of the median: the p50 itself is not pinned down
 # well enough to compare two rows a few percent apart (too few samples or a noisy machine).
 CI_WIDTH_MAX = 0.20
@@ -40,7 +45,7 @@ def headline_eligible(row: BenchmarkRow) -> bool:
 
 
 def row_warnings(row: BenchmarkRow, usable_cpus: int | None) -> list[str]:
-    found = [_load_warning(row, usable_cpus), _spread_warning(row), _ci_warning(row)]
+    found = [_load_warning(row, usable_cpus), _spread_warning(row), _ci_warning(row), _round_warning(row)]
     return [warning for warning in found if warning]
 
 
@@ -74,6 +79,17 @@ def spread_ratio(row: BenchmarkRow) -> float | None:
     return row.latency_ms.p90 / p50 if p50 > 0 else None
 
 
+def round_spread(row: BenchmarkRow) -> float | None:
+    rounds = [p50 for p50 in row.round_p50_ms if p50 > 0]
+    return max(rounds) / min(rounds) if len(rounds) > 1 else None
+
+
+def _round_warning(row: BenchmarkRow) -> str | None:
+    ratio = round_spread(row)
+    return (f"rounds disagree: slowest round's p50 {ratio:.2f}x the fastest's"
+            if ratio is not None and ratio > ROUND_SPREAD_MAX else None)
+
+
 def _ci_warning(row: BenchmarkRow) -> str | None:
     width = ci_width(row)
     return f"median CI95 width {width:.0%} of p50" if width is not None and width > CI_WIDTH_MAX else None
@@ -92,7 +108,7 @@ def row_label(row: BenchmarkRow) -> str:
 
 def measurement_warnings(rows: list[BenchmarkRow], usable_cpus: int | None) -> list[str]:
     """The report's warnings, one line per problem, deduplicated, each with its fix."""
-    found = [_loaded_rows(rows, usable_cpus), _noisy_rows(rows), _wide_ci_rows(rows),
+    found = [_loaded_rows(rows, usable_cpus), _noisy_rows(rows), _wide_ci_rows(rows), _unsteady_rows(rows),
              _mixed_hosts(rows), _timing_span(rows)]
     return list(dict.fromkeys(warning for warning in found if warning))
 
@@ -124,6 +140,15 @@ def _wide_ci_rows(rows: list[BenchmarkRow]) -> str | None:
         return None
     return (f"Medians not pinned down (95% CI wider than {CI_WIDTH_MAX:.0%} of p50): {_named(wide)}; "
             f"{FIX_NOISE}.")
+
+
+def _unsteady_rows(rows: list[BenchmarkRow]) -> str | None:
+    unsteady = [f"{row_label(row)} ({round_spread(row):.2f}x)" for row in rows if _round_warning(row)]
+    if not unsteady:
+        return None
+    return (f"The machine's speed changed between rounds (slowest round's p50 over the fastest's above "
+            f"{ROUND_SPREAD_MAX}): {_named(unsteady)}; the pooled p50 depends on how the rounds fell, so "
+            f"compare only rows timed in the same rounds, or {FIX_NOISE}.")
 
 
 def _mixed_hosts(rows: list[BenchmarkRow]) -> str | None:

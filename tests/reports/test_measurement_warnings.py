@@ -57,6 +57,16 @@ def test_few_noisy_samples_warn_that_the_median_is_not_pinned_down():
     assert any("95% CI wider than 20% of p50" in w for w in measurement_warnings([row], 2))
 
 
+def test_rounds_that_disagree_warn_that_the_machine_changed_speed():
+    # The lent Xeon's INT8 ResNet-18: 3.3-4.0 ms in most fresh processes, 1.6 ms in one.
+    row = changed(default_rows()[0], round_p50_ms=[3.98, 4.01, 1.61, 3.65])
+    assert row_warnings(row, 2) == ["rounds disagree: slowest round's p50 2.49x the fastest's"]
+    [warning] = measurement_warnings([row], 2)
+    assert "changed between rounds" in warning and "(2.49x)" in warning and "same rounds" in warning
+    steady = changed(row, round_p50_ms=[3.98, 4.01, 3.31, 3.65])
+    assert row_warnings(steady, 2) == [] and measurement_warnings([steady], 2) == []
+
+
 def test_rows_from_two_machines_are_never_mixed_silently():
     rows = [stamped(row) for row in default_rows()]
     rows[4] = stamped(rows[4], host="box-b (AMD EPYC)")  # same CPU model: same cache key, other machine
