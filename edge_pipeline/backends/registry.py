@@ -71,6 +71,10 @@ class BackendDescriptor:
     default_variant: str = "default"  # the runtime mode a file is benchmarked in unless told otherwise
     reference_variants: tuple[str, ...] = ("default",)  # modes whose FP32 rows are the honest baseline
     simulated_variants: tuple[str, ...] = ()  # modes timed in a stand-in runtime: never a device figure
+    # Modes whose runner reads none of the target's options (TensorRT's Q/DQ ONNX simulated in ONNX
+    # Runtime's CPU provider): the same file, timing settings and host give the same measurement
+    # whichever target asked, so the benchmark stage measures it once for all of them.
+    target_free_variants: tuple[str, ...] = ()
     cli_arguments: str | None = None  # "module:function(parser) -> None" adding `benchmark` flags
     sweeps: tuple[str, ...] = ()  # benchmark dimensions its runner takes beyond batch x threads ("streams")
     optional_features: tuple[OptionalFeature, ...] = field(default_factory=tuple)
@@ -329,6 +333,7 @@ register_backend(BackendDescriptor(
     options="edge_pipeline.backends.tensorrt.options:TensorRtOptions",
     reference_variants=("ort-simulated", "tensorrt"),
     simulated_variants=("ort-simulated",),
+    target_free_variants=("ort-simulated",),
     optional_features=(OptionalFeature(
         "engine build and benchmark",
         ("tensorrt",),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_pipeline.artifacts.hashing import sha256_json
 from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.backends.registry import backend_for_steps, descriptor
 from edge_pipeline.benchmarking.accuracy import top1_accuracy
@@ -37,20 +38,52 @@ def run(view: StageRun) -> StageOutput:
     evaluation = view.data.eval()
     runnable = _runnable_artifacts(view)
     plan = timing_plan(view, [(a, config) for a, config, left in runnable if not left])
-    rounds: list[list[dict]] = [[] for _ in plan]
+    measured_by = shared_measurements(plan)
+    timed = sorted(set(measured_by))
+    rounds: dict[int, list[dict]] = {index: [] for index in timed}
     # Round after round over every artifact (not all rounds of one, then the next): the rows a
     # speedup compares are then timed across the same stretch of the machine's load.
-    for round_index in range(max((config.rounds for _, _, config, _ in plan), default=0)):
-        for results, (artifact, variant, config, settings) in zip(rounds, plan, strict=True):
+    for round_index in range(max((plan[index][2].rounds for index in timed), default=0)):
+        for index in timed:
+            artifact, variant, config, settings = plan[index]
             if round_index < config.rounds:
-                results.append(measure(view, artifact, variant, config, evaluation, settings, round_index))
-    measured = [(artifact, variant, {**pool_rounds(results), "measured": pooled_stamps(results)})
-                for results, (artifact, variant, _, _) in zip(rounds, plan, strict=True)]
+                rounds[index].append(measure(view, artifact, variant, config, evaluation, settings, round_index))
+    pooled = {index: {**pool_rounds(results), "measured": pooled_stamps(results)} for index, results in rounds.items()}
+    measured = [(artifact, variant, pooled[measured_by[index]])
+                for index, (artifact, variant, _, _) in enumerate(plan)]
     rows = [_with_scope(row, view)
             for row in build_rows(measured, evaluation, view.recipe.class_score_outputs, view.recipe.metric)]
     rows = with_measurement_checks(rows, usable_cpus())
     _warn(rows)
-    return StageOutput(rows=rows, notes=_host_notes(rows) + _device_notes([a for a, _, left in runnable if left]))
+    notes = _host_notes(rows) + _shared_notes(plan, measured_by) + _device_notes([a for a, _, left in runnable if left])
+    return StageOutput(rows=rows, notes=notes)
+
+
+def shared_measurements(plan: list[TimedRow]) -> list[int]:
+    """For each plan entry, the index of the entry whose measurement it takes: its own, or the first
+    one that runs the same file the same way where the variant's runner reads nothing of the target
+    (the same bytes, stand-in runtime, timing settings and host time and score the same)."""
+    first: dict[str, int] = {}
+    measured_by = []
+    for index, (artifact, variant, config, _) in enumerate(plan):
+        if variant not in descriptor(str(artifact.backend)).target_free_variants or not artifact.sha256:
+            measured_by.append(index)
+            continue
+        identity = sha256_json({"file": artifact.sha256, "kind": artifact.kind, "backend": artifact.backend,
+                                "variant": variant, "config": config.model_dump(mode="json", exclude={"remote"})})
+        measured_by.append(first.setdefault(identity, index))
+    return measured_by
+
+
+def _shared_notes(plan: list[TimedRow], measured_by: list[int]) -> list[str]:
+    pairs: dict[tuple[str, str, str], set[str]] = {}
+    for index, source in enumerate(measured_by):
+        if source != index:
+            (artifact, variant, _, _), (origin, _, _, _) = plan[index], plan[source]
+            pairs.setdefault((str(artifact.target), str(origin.target), variant), set()).add(artifact.model)
+    return [f"{target}: its {variant} rows ({', '.join(sorted(models))}) re-use {origin}'s measurements: the same "
+            f"files, run the same way in the same runtime on this host, whichever target asked for them."
+            for (target, origin, variant), models in sorted(pairs.items())]
 
 
 def pooled_stamps(results: list[dict]) -> dict:
@@ -139,6 +172,8 @@ def measure(view: StageRun, artifact: Artifact, variant: str, config: BenchmarkC
             settings: dict, round_index: int = 0) -> dict:
     """One round: a worker process times the artifact; the first round also runs the eval inputs."""
     scored = round_index == 0 and evaluation is not None
+    if variant in descriptor(str(artifact.backend)).target_free_variants:
+        settings = {}  # its runner reads none of them, and shared_measurements relies on that
 
     def produce(directory: Path):
         # Stamped around the worker and cached with its result: a row re-used from the cache later

@@ -36,3 +36,23 @@ def test_simulated_rows_get_a_short_loop_in_one_round(tmp_path, tiny_data):
     for row in rows:
         assert len(row["round_p50_ms"]) == 1 and row["latency_ms"]["n"] == 20, row["artifact_id"]
         assert row["accuracy"] is not None
+
+
+def test_two_tensorrt_targets_share_one_simulated_measurement_per_file(tmp_path, tiny_data):
+    # The same Q/DQ and FP32 files run the same way in ONNX Runtime whichever TensorRT target asked:
+    # one worker per file, and every target still gets its own rows.
+    recipe = tiny_recipe_dict(tiny_data, targets=["x86-gpu-tensorrt", "jetson-orin-tensorrt"])
+    bundle = api.run(write_recipe(tmp_path / "r.yaml", recipe), tmp_path / "bundle", cache_dir=tmp_path / "cache")
+    report = json.loads((bundle / "report.json").read_text())
+    rows = {(r["target"], r["precision"]): r for r in report["results"]}
+    assert set(rows) == {(t, p) for t in ("x86-gpu-tensorrt", "jetson-orin-tensorrt") for p in ("fp32", "int8")}
+    for precision in ("fp32", "int8"):
+        x86, jetson = rows["x86-gpu-tensorrt", precision], rows["jetson-orin-tensorrt", precision]
+        assert jetson["samples_ms"] == x86["samples_ms"] and jetson["accuracy"] == x86["accuracy"]
+        assert jetson["artifact_id"] != x86["artifact_id"]
+    steps = [s["step"] for s in json.loads((bundle / "manifest.json").read_text())["steps"]]
+    simulated = [s for s in steps if s.endswith("[ort-simulated]")]
+    assert sorted(simulated) == ["teacher/x86-gpu-tensorrt/fp32 [ort-simulated]",
+                                 "teacher/x86-gpu-tensorrt/int8 [ort-simulated]"], steps
+    [note] = [n for n in report["notes"] if "re-use" in n]
+    assert note.startswith("jetson-orin-tensorrt: its ort-simulated rows") and "x86-gpu-tensorrt's measurements" in note
