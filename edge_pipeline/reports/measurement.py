@@ -147,8 +147,8 @@ def _unsteady_rows(rows: list[BenchmarkRow]) -> str | None:
     if not unsteady:
         return None
     return (f"The machine's speed changed between rounds (slowest round's p50 over the fastest's above "
-            f"{ROUND_SPREAD_MAX}): {_named(unsteady)}; the pooled p50 depends on how the rounds fell, so "
-            f"compare only rows timed in the same rounds, or {FIX_NOISE}.")
+            f"{ROUND_SPREAD_MAX}): {_named(unsteady)}; their p50s depend on how the rounds fell (speedups "
+            f"between rows timed in the same rounds still compare); {FIX_NOISE}.")
 
 
 def _mixed_hosts(rows: list[BenchmarkRow]) -> str | None:
