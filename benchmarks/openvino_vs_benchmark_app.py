@@ -144,7 +144,8 @@ def print_table(rows: dict, ours: dict, ours_clock: dict, theirs: dict, args) ->
         # The least disturbed round of each tool: on a shared machine, load only ever adds latency.
         best = min(ours[key]) / min(theirs[key])
         print(f"{key[0]:<6} {key[1]:<5} {mine:>11.3f} {clock:>14.3f} {app:>16.3f} {mine / app:>9.3f} {paired:>9.3f} "
-              f"{best:>9.3f} {clock / app:>12.3f} {paired_timer:>9.3f}   {_spread(ours[key]):<{width}} {_spread(theirs[key]):<{width}} "
+              f"{best:>9.3f} {clock / app:>12.3f} {paired_timer:>9.3f}   "
+              f"{_spread(ours[key]):<{width}} {_spread(theirs[key]):<{width}} "
               f"{row['accuracy'] or float('nan'):>10.2f}")
     base = medians.get(("fp32", "f32"))
     if base is None:
