@@ -39,16 +39,7 @@ def run(view: StageRun) -> StageOutput:
     runnable = _runnable_artifacts(view)
     plan = timing_plan(view, [(a, config) for a, config, left in runnable if not left])
     measured_by = shared_measurements(plan)
-    timed = sorted(set(measured_by))
-    rounds: dict[int, list[dict]] = {index: [] for index in timed}
-    # Round after round over every artifact (not all rounds of one, then the next): the rows a
-    # speedup compares are then timed across the same stretch of the machine's load.
-    for round_index in range(max((plan[index][2].rounds for index in timed), default=0)):
-        for index in timed:
-            artifact, variant, config, settings = plan[index]
-            if round_index < config.rounds:
-                rounds[index].append(measure(view, artifact, variant, config, evaluation, settings, round_index))
-    pooled = {index: {**pool_rounds(results), "measured": pooled_stamps(results)} for index, results in rounds.items()}
+    pooled = timed_rounds(view, plan, sorted(set(measured_by)), evaluation)
     measured = [(artifact, variant, pooled[measured_by[index]])
                 for index, (artifact, variant, _, _) in enumerate(plan)]
     rows = [_with_scope(row, view)
@@ -57,6 +48,20 @@ def run(view: StageRun) -> StageOutput:
     _warn(rows)
     notes = _host_notes(rows) + _shared_notes(plan, measured_by) + _device_notes([a for a, _, left in runnable if left])
     return StageOutput(rows=rows, notes=notes)
+
+
+def timed_rounds(view: StageRun, plan: list[TimedRow], timed: list[int],
+                 evaluation: ArrayDataset | None) -> dict[int, dict]:
+    """The ``timed`` plan entries' results, each pooled over its rounds, by plan index."""
+    rounds: dict[int, list[dict]] = {index: [] for index in timed}
+    # Round after round over every artifact (not all rounds of one, then the next): the rows a
+    # speedup compares are then timed across the same stretch of the machine's load.
+    for round_index in range(max((plan[index][2].rounds for index in timed), default=0)):
+        for index in timed:
+            artifact, variant, config, settings = plan[index]
+            if round_index < config.rounds:
+                rounds[index].append(measure(view, artifact, variant, config, evaluation, settings, round_index))
+    return {index: {**pool_rounds(results), "measured": pooled_stamps(results)} for index, results in rounds.items()}
 
 
 def shared_measurements(plan: list[TimedRow]) -> list[int]:
