@@ -5,6 +5,9 @@
 #   bash benchmarks/lent_machine.sh          # from the repository root; results under $OUT
 #   bash benchmarks/lent_machine.sh alone    # ResNet-18 at batch 1 alone on 2 cores, more rounds,
 #                                            # then OpenVINO's per-layer counters on its IRs
+#   bash benchmarks/lent_machine.sh cold     # the default run, cold cache, on 2 pinned cores
+#                                            # (also needs torch-pruning and safetensors in .whl/;
+#                                            # the lent Xeon had scikit-learn and scipy)
 #
 # The lent machine had python3.12 with torch, onnx and onnxruntime, but no openvino, nncf or
 # pydantic, and no network: .whl/ (kept out of git) carries their cp312 wheels, unpacked here onto
@@ -42,6 +45,16 @@ cpus_for() {  # job index -> comma list of its physical cores' logical CPUs (sib
 }
 COMMON="--calibration 32 --eval 16"
 LIMIT=${LIMIT:-420}
+if [ "$MODE" = cold ]; then
+  # What a 2-core machine sees: two cores, and OpenMP told so (the guest has more).
+  cpus=$(cpus_for 0); PIN="taskset -c $cpus"; command -v taskset >/dev/null || PIN=""
+  rm -rf /tmp/ep-cold; start=$(date +%s)
+  OMP_NUM_THREADS=2 EDGE_PIPELINE_CACHE=/tmp/ep-cold/cache timeout -s TERM -k 10 "$LIMIT" $PIN \
+    "$PY" -m edge_pipeline run --out /tmp/ep-cold/bundle > "$OUT/cold.log" 2>&1
+  echo "== cold default run on CPUs $cpus: rc=$? in $(( $(date +%s) - start )) s"
+  grep -E "^\[" "$OUT/cold.log" | grep -E " start$|epoch [0-9]+/[0-9]+ .*\(100%\)|bundle written"
+  exit 0
+fi
 if [ "$MODE" = alone ]; then
   # Alone: nothing else runs beside it. The per-layer counters come after the timed rounds, in
   # their own untimed sessions, at 1 and 2 threads (does the second core halve the INT8 time?).
