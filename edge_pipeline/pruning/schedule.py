@@ -125,7 +125,7 @@ def recover(model, config: PruneConfig, dataset, kd_source: torch.nn.Module, che
         outputs = trained(*inputs)
         if frozen is not None:
             loss = frozen.loss(table, outputs, y)
-        elif recovery.loss == "kd" or scored is None or (y < 0).all():
+        elif kd_throughout or (y < 0).all():
             with torch.no_grad():
                 reference = kd_source(*inputs)
             loss = table(outputs, reference, y)

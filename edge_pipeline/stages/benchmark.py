@@ -116,8 +116,11 @@ def timing_plan(view: StageRun, timed: list[tuple[Artifact, BenchmarkConfig]]) -
     for artifact, config in timed:
         target = view.targets[str(artifact.target)]
         backend = backend_for_steps(str(artifact.backend))  # the worker imports the runtime
-        simulated = descriptor(str(artifact.backend)).simulated_variants
-        plan += [(artifact, variant, simulation_timing(config) if variant in simulated else config, target.options)
+        row = descriptor(str(artifact.backend))
+        # A target-free variant's runner reads none of the options: it gets none, so the job (and
+        # shared_measurements' identity) is the same whichever target asked.
+        plan += [(artifact, variant, simulation_timing(config) if variant in row.simulated_variants else config,
+                  {} if variant in row.target_free_variants else target.options)
                  for variant in backend.variants_for(artifact, target)]
     return plan
 
@@ -177,8 +180,6 @@ def measure(view: StageRun, artifact: Artifact, variant: str, config: BenchmarkC
             settings: dict, round_index: int = 0) -> dict:
     """One round: a worker process times the artifact; the first round also runs the eval inputs."""
     scored = round_index == 0 and evaluation is not None
-    if variant in descriptor(str(artifact.backend)).target_free_variants:
-        settings = {}  # its runner reads none of them, and shared_measurements relies on that
 
     def produce(directory: Path):
         # Stamped around the worker and cached with its result: a row re-used from the cache later
