@@ -33,13 +33,28 @@ def cpu_model(root: Path = Path("/")) -> str:
 
 
 def cpu_flags(root: Path = Path("/")) -> list[str]:
+    """The flags that pick a runtime's INT8 and bf16 kernels (what fingerprints and reports show)."""
+    flags = cpu_flag_set(root)
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16", "asimddp", "i8mm", "sve")
+    return [f for f in wanted if f in flags]
+
+
+def cpu_flag_set(root: Path = Path("/")) -> set[str]:
+    """Every flag /proc/cpuinfo lists for the first CPU (x86 'flags', ARM 'Features'); empty when unknown."""
     info = _read(root, "/proc/cpuinfo") or ""
     for line in info.splitlines():
         if line.startswith(("flags", "Features")):
-            flags = set(line.split(":", 1)[1].split())
-            wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16", "asimddp", "i8mm", "sve")
-            return [f for f in wanted if f in flags]
-    return []
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def missing_cpu_features(features: list[str], root: Path = Path("/")) -> list[str] | None:
+    """The ``features`` (cpuinfo flag names, as a target profile lists them) this host lacks; None
+    when this host's flags cannot be read (no /proc/cpuinfo: nothing can be said)."""
+    flags = cpu_flag_set(root)
+    if not flags:
+        return None
+    return [feature for feature in features if feature not in flags]
 
 
 def memory_bytes(root: Path = Path("/")) -> int | None:

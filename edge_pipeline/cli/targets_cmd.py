@@ -1,4 +1,5 @@
-"""List the target profiles with their backend and precisions (`--json` for one JSON list).
+"""List the target profiles with their backend, precisions and the CPU features each is for, marking
+those this host lacks (`--json` for one JSON list).
 
 Built-in profiles ship with the package; --targets-dir DIR and $EDGE_PIPELINE_TARGETS (folders
 separated by the path separator) add yours, which shadow a built-in of the same name.
@@ -18,13 +19,21 @@ def add_arguments(parser) -> None:
 
 
 def execute(args) -> int:
+    from edge_pipeline.benchmarking.host import host_arch, missing_cpu_features
     from edge_pipeline.config.recipes import available_targets, is_builtin_target
     from edge_pipeline.engine.run import resolve_target
 
     paths = available_targets()
     targets = {name: resolve_target(name) for name in paths}
+
+    def lacking(target) -> list[str] | None:
+        # Another instruction set's features say nothing about this host: only same-arch profiles.
+        return missing_cpu_features(target.device.features) if target.device.arch == host_arch() else None
+
     if args.json:
         print_result(json.dumps([{"name": name, "backend": t.backend, "precisions": list(t.precisions),
+                                  "arch": t.device.arch, "features": list(t.device.features),
+                                  "features_missing_here": lacking(t),
                                   "description": t.metadata.description.strip(), "file": str(paths[name]),
                                   "builtin": is_builtin_target(paths[name])}
                                  for name, t in targets.items()], indent=2))
@@ -32,6 +41,10 @@ def execute(args) -> int:
     for name, target in targets.items():
         summary = target.metadata.description.strip().split(".")[0]
         origin = "" if is_builtin_target(paths[name]) else f" [{paths[name]}]"
+        missing = lacking(target)
+        features = ",".join(target.device.features) or "-"
+        if missing:
+            features += f" (this host lacks {','.join(missing)})"
         print_result(f"{name:<28} backend={target.backend:<12} precisions={','.join(target.precisions):<12} "
-                     f"{summary}{origin}")
+                     f"features={features}  {summary}{origin}")
     return 0

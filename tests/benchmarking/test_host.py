@@ -94,3 +94,12 @@ def test_measurement_scope_labels_foreign_targets_as_host():
     other = "arm64" if host_arch() == "x86_64" else "x86_64"
     assert measurement_scope(host_arch()) == "device"
     assert measurement_scope(other) == "host"
+
+
+def test_missing_cpu_features_reads_every_flag_and_says_nothing_without_cpuinfo(tmp_path):
+    from edge_pipeline.benchmarking.host import missing_cpu_features
+
+    assert missing_cpu_features(["avx512_vnni"], tmp_path) is None  # no /proc/cpuinfo: unknown, not missing
+    write(tmp_path, "proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu sse4_2 avx2 fma avx512_bf16\n")
+    assert missing_cpu_features(["avx512_vnni", "avx512_bf16", "avx2"], tmp_path) == ["avx512_vnni"]
+    assert missing_cpu_features([], tmp_path) == []

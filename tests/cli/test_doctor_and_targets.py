@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from edge_pipeline.benchmarking.host import host_arch
 from edge_pipeline.cli.main import main
 
 
@@ -32,3 +33,7 @@ def test_targets_json_lists_every_profile(capsys):
     targets = {t["name"]: t for t in json.loads(capsys.readouterr().out)}
     assert targets["x86-cpu-onnxruntime"]["backend"] == "onnxruntime"
     assert "int8" in targets["x86-cpu-openvino"]["precisions"]
+    assert targets["x86-cpu-onnxruntime-avx2"]["features"] == ["avx2"]
+    assert targets["x86-cpu-onnxruntime"]["features"] == ["avx512_vnni"]
+    if host_arch() == "x86_64":  # another instruction set's features say nothing about this host
+        assert targets["android-arm64-onnxruntime"]["features_missing_here"] is None

@@ -56,3 +56,16 @@ def test_two_tensorrt_targets_share_one_simulated_measurement_per_file(tmp_path,
                                  "teacher/x86-gpu-tensorrt/int8 [ort-simulated]"], steps
     [note] = [n for n in report["notes"] if "re-use" in n]
     assert note.startswith("jetson-orin-tensorrt: its ort-simulated rows") and "x86-gpu-tensorrt's measurements" in note
+
+
+def test_a_target_whose_cpu_features_this_host_lacks_is_named_in_the_notes(tmp_path, tiny_data, monkeypatch):
+    # This host as an AVX2-only CPU: x86-cpu-onnxruntime is for AVX512-VNNI, so its rows time other kernels.
+    from edge_pipeline.benchmarking import host
+
+    monkeypatch.setattr(host, "cpu_flag_set", lambda root=None: {"fpu", "sse4_2", "avx2", "fma"})
+    recipe = tiny_recipe_dict(tiny_data, targets=["x86-cpu-onnxruntime", "x86-cpu-onnxruntime-avx2"])
+    recipe["benchmark"] = {"warmup": 2, "iterations": 10, "rounds": 1}
+    bundle = api.run(write_recipe(tmp_path / "r.yaml", recipe), tmp_path / "bundle", cache_dir=tmp_path / "cache")
+    notes = [n for n in json.loads((bundle / "report.json").read_text())["notes"] if "CPU features" in n]
+    assert [n.split(" lists")[0] for n in notes] == ["x86-cpu-onnxruntime"]
+    assert "(avx512_vnni)" in notes[0] and "edge-pipeline targets" in notes[0]

@@ -166,34 +166,40 @@ class OnnxRuntimeBackend(Backend):
         if mobile is not None:
             check_mobile_source(Path(onnx_path), mobile)
         if config.activations == "dynamic":
-            produced = self._quantize_dynamic(onnx_path, config, out_dir)
+            produced = self._quantize_dynamic(onnx_path, config, target, out_dir)
         else:
             produced = self._quantize_qdq(onnx_path, dataset, config, target, out_dir)
         if mobile is not None:
             produced += produce_mobile_artifacts(produced[0].path, Path(out_dir), mobile)
         return produced
 
-    def _quantize_dynamic(self, onnx_path: Path, config, out_dir: Path) -> list[ProducedArtifact]:
+    def _quantize_dynamic(self, onnx_path: Path, config, target, out_dir: Path) -> list[ProducedArtifact]:
         """INT8 weights, activations quantized per inference (DynamicQuantizeLinear -> MatMulInteger):
         no calibration, no range to get wrong; where static scales lose accuracy or speed on
         transformers. MatMul/Gemm only: ORT's dynamic ConvInteger is slower than its float Conv."""
         import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
+        from edge_pipeline.backends.onnxruntime.options import OnnxRuntimeOptions, reduces_weight_range
         from edge_pipeline.backends.onnxruntime.presets import plan_for
+        from edge_pipeline.backends.registry import typed_options
 
         model = onnx.load(str(onnx_path))
         plan = plan_for(model, config)
         op_types = [t for t in (plan.op_types or DYNAMIC_SCOPE) if t in DYNAMIC_SCOPE]
+        options: OnnxRuntimeOptions = typed_options(target)
+        # DynamicQuantizeLinear makes u8 activations: the same u8 x s8 kernels as static U8S8
+        reduce_range = reduces_weight_range(options.weight_range, "uint8", target.device.arch, target.device.features)
         out_path = Path(out_dir) / "model.int8.onnx"
         with tempfile.TemporaryDirectory(prefix="ep-ort-quant-") as tmp:
             prepared = Path(tmp) / "prepared.onnx"
             shape_inference = prepare_for_quantization(Path(onnx_path), prepared)
             quantize_dynamic(str(prepared), str(out_path), op_types_to_quantize=op_types,
-                             per_channel=config.per_channel, weight_type=QuantType.QInt8,
+                             per_channel=config.per_channel, reduce_range=reduce_range, weight_type=QuantType.QInt8,
                              nodes_to_exclude=plan.excluded(), extra_options={"MatMulConstBOnly": True})
         meta = {
-            "activations": "dynamic", "weight_type": "int8", "per_channel": config.per_channel,
+            "activations": "dynamic", "weight_type": "int8", "weight_bits": 7 if reduce_range else 8,
+            "per_channel": config.per_channel,
             "preset": plan.preset, "op_types": op_types, "nodes_excluded": plan.excluded(),
             "float_nodes": plan.float_nodes, "shape_inference": shape_inference,
         }
@@ -230,6 +236,7 @@ class OnnxRuntimeBackend(Backend):
                 quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=plan.op_types,
                 per_channel=config.per_channel,
+                reduce_range=settings["reduce_range"],
                 activation_type=settings["activation_type"],
                 weight_type=QuantType.QInt8,
                 nodes_to_exclude=plan.excluded(),
@@ -243,6 +250,7 @@ class OnnxRuntimeBackend(Backend):
             "activations": "static",
             "activation_type": settings["activation_name"],
             "weight_type": "int8",
+            "weight_bits": 7 if settings["reduce_range"] else 8,
             "activation_symmetric": settings["extra_options"]["ActivationSymmetric"],
             "per_channel": config.per_channel,
             "calibration": {"method": config.method, "samples": len(calib)},
@@ -277,15 +285,21 @@ def prepare_for_quantization(source: Path, prepared: Path) -> str:
 def quantization_settings(config, target) -> dict:
     from onnxruntime.quantization import QuantType
 
+    from edge_pipeline.backends.onnxruntime.options import OnnxRuntimeOptions, reduces_weight_range
+    from edge_pipeline.backends.registry import typed_options
+
     activation = config.activation_type
     if activation == "auto":
         activation = "uint8" if target.device.arch == "x86_64" else "int8"
     symmetric = config.symmetric_activations
     if symmetric is None:
         symmetric = activation == "int8"
+    options: OnnxRuntimeOptions = typed_options(target)
     return {
         "activation_name": activation,
         "activation_type": QuantType.QUInt8 if activation == "uint8" else QuantType.QInt8,
+        "reduce_range": reduces_weight_range(options.weight_range, activation, target.device.arch,
+                                             target.device.features),
         "extra_options": {"ActivationSymmetric": symmetric, "WeightSymmetric": True},
     }
 

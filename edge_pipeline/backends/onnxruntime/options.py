@@ -32,9 +32,22 @@ class OrtMobileOptions(StrictModel):
     )
 
 
+# x86 flags whose u8 x s8 dot product accumulates in 32 bits (VNNI's vpdpbusd, AMX tiles). Without
+# one, MLAS multiplies u8 activations by s8 weights with vpmaddubsw, which adds each pair of products
+# in 16 bits and saturates when both are large (up to 2 * 255 * 127 = 64770 > 32767).
+WIDE_ACCUMULATION_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+X86_SIMD_FLAGS = frozenset({"avx2", "avx512f", "avx512bw"}) | WIDE_ACCUMULATION_FLAGS
+
+
 class OnnxRuntimeOptions(StrictModel):
     ort_mobile: OrtMobileOptions | None = Field(
         None, description="Also make ORT-format models for ORT Mobile (and check EP usability) beside the QDQ ONNX."
+    )
+    weight_range: Literal["auto", "full", "reduced"] = Field(
+        "auto", description="INT8 weights in 8 bits (full) or 7 (reduced: ORT's reduce_range), which keeps a pair "
+        "of u8 x s8 products within the 16 bits that x86 CPUs without VNNI add them in (no saturation). auto: "
+        "reduced for unsigned activations on an x86 profile whose device.features name SIMD but no VNNI or AMX; "
+        "else full.",
     )
     providers: list[str] | None = Field(
         None, min_length=1,
@@ -52,3 +65,13 @@ class OnnxRuntimeOptions(StrictModel):
             return None if values is None else parse_providers(values)
         except ConfigError as exc:
             raise ValueError(str(exc)) from exc  # pydantic reports it under options.providers
+
+
+def reduces_weight_range(weight_range: str, activation_type: str, arch: str, features: list[str]) -> bool:
+    """Whether weights get 7 bits: asked for, or (auto) U8S8 for an x86 CPU the profile says adds u8 x s8
+    products in 16 bits. A profile naming no x86 features says nothing about its CPU: full, ORT's default."""
+    if weight_range != "auto":
+        return weight_range == "reduced"
+    named = set(features)
+    return (activation_type == "uint8" and arch == "x86_64" and bool(named & X86_SIMD_FLAGS)
+            and not named & WIDE_ACCUMULATION_FLAGS)
