@@ -9,7 +9,9 @@ def test_run_prints_one_table_line_per_artifact_and_only_the_path_on_stdout(tmp_
     assert main(["run", str(recipe), "--out", str(tmp_path / "b")]) == 0
     captured = capsys.readouterr()
     assert captured.out.strip() == str((tmp_path / "b").resolve())
-    table = captured.err[captured.err.index("target "):].splitlines()
+    lines = captured.err.splitlines()
+    # The table starts at its header line (progress lines and warnings before it may say "target" too).
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("target ")):]
     assert table[0].split()[:4] == ["target", "model", "artifact", "runtime"]
     body = [line.split() for line in table[1:] if line.startswith("x86-cpu-onnxruntime")]
     assert [cells[2] for cells in body] == ["fp32", "int8"]
