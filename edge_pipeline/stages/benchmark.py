@@ -17,7 +17,6 @@ from edge_pipeline.benchmarking.host import (
     host_arch,
     measurement_scope,
     measurement_stamp,
-    missing_cpu_features,
     timing_identity,
     usable_cpus,
 )
@@ -30,6 +29,7 @@ from edge_pipeline.errors import StageError
 from edge_pipeline.progress import progress
 from edge_pipeline.reports.measurement import measurement_warnings, with_measurement_checks
 from edge_pipeline.stages.base import StageOutput, StageRun
+from edge_pipeline.stages.feature_notes import feature_notes
 
 TimedRow = tuple[Artifact, str, BenchmarkConfig, dict]  # artifact, runtime variant, settings, target options
 SIMULATION_WARMUP, SIMULATION_ITERATIONS = 3, 20
@@ -47,7 +47,7 @@ def run(view: StageRun) -> StageOutput:
             for row in build_rows(measured, evaluation, view.recipe.class_score_outputs, view.recipe.metric)]
     rows = with_measurement_checks(rows, usable_cpus())
     _warn(rows)
-    notes = (_host_notes(rows) + _feature_notes(rows, view) + _shared_notes(plan, measured_by)
+    notes = (_host_notes(rows) + feature_notes(rows, view.targets) + _shared_notes(plan, measured_by)
              + _device_notes([a for a, _, left in runnable if left]))
     return StageOutput(rows=rows, notes=notes)
 
@@ -176,23 +176,6 @@ def _host_notes(rows: list[BenchmarkRow]) -> list[str]:
         return []
     return [f"Rows for {', '.join(foreign)} were timed on this {host_arch()} host: host measurements of those "
             "artifacts, not device numbers; run `edge-pipeline benchmark` on the device for those."]
-
-
-def _feature_notes(rows: list[BenchmarkRow], view: StageRun) -> list[str]:
-    """Targets timed here whose profile lists CPU features this host lacks: the runtime then takes
-    the kernels this CPU has (e.g. AVX2's u8 x s8 path instead of VNNI's), so the rows time this CPU,
-    not the one the profile is tuned for. Said in the report and while the run goes."""
-    notes = []
-    for target in sorted({r.target for r in rows if r.measured_on == "device"}):
-        wanted = view.targets[target].device.features
-        missing = missing_cpu_features(wanted)
-        if not missing:
-            continue
-        notes.append(f"{target} lists CPU features this host lacks ({', '.join(missing)}): its rows time the "
-                     "kernels this CPU has, not those of the CPU the profile is for. For a deployment CPU like "
-                     "this one, pick a target whose device.features it has (`edge-pipeline targets`).")
-        progress("benchmark", f"warning: {notes[-1]}")
-    return notes
 
 
 def measure(view: StageRun, artifact: Artifact, variant: str, config: BenchmarkConfig, evaluation: ArrayDataset | None,

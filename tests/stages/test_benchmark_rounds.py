@@ -68,4 +68,20 @@ def test_a_target_whose_cpu_features_this_host_lacks_is_named_in_the_notes(tmp_p
     bundle = api.run(write_recipe(tmp_path / "r.yaml", recipe), tmp_path / "bundle", cache_dir=tmp_path / "cache")
     notes = [n for n in json.loads((bundle / "report.json").read_text())["notes"] if "CPU features" in n]
     assert [n.split(" lists")[0] for n in notes] == ["x86-cpu-onnxruntime"]
-    assert "(avx512_vnni)" in notes[0] and "edge-pipeline targets" in notes[0]
+    assert "(avx512_vnni)" in notes[0]
+    assert "For a deployment CPU like this one: x86-cpu-onnxruntime-avx2" in notes[0]  # the profile it does match
+
+
+def test_without_a_matching_profile_the_note_says_how_to_write_one(monkeypatch):
+    from edge_pipeline.benchmarking import host
+    from edge_pipeline.benchmarking.rows import BenchmarkRow
+    from edge_pipeline.config.recipes import load_target
+    from edge_pipeline.stages.feature_notes import feature_notes
+
+    monkeypatch.setattr(host, "cpu_flag_set", lambda root=None: {"avx2", "fma"})
+    row = BenchmarkRow.model_construct(target="x86-cpu-openvino", measured_on="device")
+    [note] = feature_notes([row], {"x86-cpu-openvino": load_target("x86-cpu-openvino")})
+    assert note.startswith("x86-cpu-openvino lists CPU features this host lacks (avx512_vnni, avx512_bf16)")
+    assert "No openvino profile matches this CPU" in note and "extends: x86-cpu-openvino" in note
+    monkeypatch.setattr(host, "cpu_flag_set", lambda root=None: {"avx2", "avx512_vnni", "avx512_bf16"})
+    assert feature_notes([row], {"x86-cpu-openvino": load_target("x86-cpu-openvino")}) == []
