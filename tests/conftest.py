@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +21,23 @@ REPO = Path(__file__).resolve().parent.parent
 # timed benchmark workers still set their sessions' thread counts explicitly. The background default
 # run gets the user's environment instead: its figures are the README's, trained with torch's own
 # thread count (one thread trains the 3-epoch teacher to a different, lower accuracy).
-USER_ENVIRONMENT = dict(os.environ)
+#
+# Under pytest-xdist this file is imported by the controller first, whose environment the workers
+# inherit: the controller records the user's OMP_NUM_THREADS before setting it, and every process
+# gives the background run the user's value back.
+_USER_OMP = "EDGE_PIPELINE_TESTS_USER_OMP_NUM_THREADS"
+os.environ.setdefault(_USER_OMP, os.environ.get("OMP_NUM_THREADS", ""))
+USER_ENVIRONMENT = {key: value for key, value in os.environ.items() if key not in (_USER_OMP, "OMP_NUM_THREADS")}
+if os.environ[_USER_OMP]:
+    USER_ENVIRONMENT["OMP_NUM_THREADS"] = os.environ[_USER_OMP]
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+MAX_WORKERS = 4  # each worker holds torch, onnxruntime and openvino: about 1 GB
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """-n auto: the usable cores (not the machine's), at most MAX_WORKERS."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(usable, MAX_WORKERS))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -94,48 +110,96 @@ TRIMMED_DEFAULT = [
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests of the default run go last: its cold run starts with the session and goes on beside the rest."""
+    """Tests of the default run go last: its cold run starts with the session and goes on beside the rest.
+
+    Under pytest-xdist (--dist loadgroup) a file's tests share a worker, so its module fixtures are
+    built once; tests/remote/ shares one worker, which starts its sshd and device venvs once."""
     uses = [item for item in items if "default_run" in getattr(item, "fixturenames", ())]
     config.wants_default_run = bool(uses)
     items[:] = [item for item in items if item not in uses] + uses
+    for item in items:
+        relative = Path(str(item.fspath)).resolve().relative_to(REPO).as_posix()
+        group = "tests/remote" if relative.startswith("tests/remote/") else relative
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @dataclass
 class Background:
-    process: subprocess.Popen
+    """The default run of this test session, started by whichever pytest process got there first
+    (one per session, also under pytest-xdist); ``returncode`` appears when it has ended."""
+
+    process: subprocess.Popen | None  # None in the processes that did not start it
     bundle: Path
     command: list[str]
     stdout: Path
     stderr: Path
+    returncode: Path
+
+    def wait(self, timeout_s: float = 1800.0) -> int:
+        if self.process is not None:
+            self.process.wait(timeout=timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while not self.returncode.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the default run ({self.stderr}) did not end within {timeout_s:.0f} s")
+            time.sleep(0.5)
+        return int(self.returncode.read_text())
+
+
+# Runs the command and then records its exit code, so processes other than the starter can wait for it.
+_RECORD_EXIT = ("import pathlib, subprocess, sys; code = subprocess.call(sys.argv[2:]); "
+                "pathlib.Path(sys.argv[1] + '.partial').write_text(str(code)); "
+                "pathlib.Path(sys.argv[1] + '.partial').rename(sys.argv[1])")
 
 
 @pytest.fixture(scope="session", autouse=True)
 def default_run_in_background(request, tmp_path_factory, isolated_cache):
     """Starts the cold default run when the session begins, so it goes on beside the other tests
-    (which assert nothing about time) instead of holding up the suite; ``default_run`` waits for it."""
+    (which assert nothing about time) instead of holding up the suite; ``default_run`` waits for it.
+    Under pytest-xdist the workers share one run: the first to make its folder starts it."""
     if not getattr(request.config, "wants_default_run", False):
         yield None
         return
-    folder = tmp_path_factory.mktemp("default-run")
-    bundle = folder / "bundle"
+    folder = _session_root(tmp_path_factory) / "default-run"
+    bundle, cache = folder / "bundle", folder / "cache"
     overrides = [arg for item in TRIMMED_DEFAULT for arg in ("--set", item)]
-    command = [sys.executable, "-m", "edge_pipeline", "run", "--out", str(bundle), *overrides]
-    stdout, stderr = folder / "stdout.txt", folder / "stderr.txt"
-    with open(stdout, "w") as out, open(stderr, "w") as err:
-        env = {**USER_ENVIRONMENT, "EDGE_PIPELINE_CACHE": os.environ["EDGE_PIPELINE_CACHE"]}
-        process = subprocess.Popen(command, stdout=out, stderr=err, text=True, env=env)
-    yield Background(process, bundle, command, stdout, stderr)
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+    command = [sys.executable, "-m", "edge_pipeline", "run", "--out", str(bundle), "--cache-dir", str(cache),
+               *overrides]
+    background = Background(None, bundle, command, folder / "stdout.txt", folder / "stderr.txt",
+                            folder / "returncode")
+    try:
+        folder.mkdir()  # atomic: exactly one process of the session starts the run
+    except FileExistsError:
+        yield background
+        return
+    with open(background.stdout, "w") as out, open(background.stderr, "w") as err:
+        background.process = subprocess.Popen([sys.executable, "-c", _RECORD_EXIT, str(background.returncode),
+                                               *command], stdout=out, stderr=err, text=True, env=USER_ENVIRONMENT)
+    yield background
+    # Other workers may still be waiting for it: let it end (bounded), unless the session was cut short.
+    if not request.session.shouldfail and not request.session.shouldstop:
+        try:
+            background.process.wait(timeout=1800)
+        except subprocess.TimeoutExpired:
+            pass
+    if background.process.poll() is None:
+        background.process.kill()
+        background.process.wait()
+
+
+def _session_root(tmp_path_factory) -> Path:
+    """The folder every process of this test session shares: the base temp folder, or with
+    pytest-xdist its parent (each worker gets its own base temp folder beneath it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @pytest.fixture(scope="session")
 def default_run(default_run_in_background: Background) -> DefaultRun:
     """The README's main job (trimmed budgets), run once per session (cold) in a subprocess; tests
-    share its bundle."""
+    share its bundle. Its command names its cache, so a warm re-run from any worker re-uses it."""
     background = default_run_in_background
-    returncode = background.process.wait()
+    returncode = background.wait()
     cold = subprocess.CompletedProcess(background.command, returncode, background.stdout.read_text(),
                                        background.stderr.read_text())
     assert cold.returncode == 0, cold.stderr[-3000:]
