@@ -109,6 +109,7 @@ TRIMMED_DEFAULT = [
 ]
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups set here
 def pytest_collection_modifyitems(config, items):
     """Tests of the default run go last: its cold run starts with the session and goes on beside the rest.
 
