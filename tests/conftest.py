@@ -109,19 +109,11 @@ TRIMMED_DEFAULT = [
 ]
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups set here
 def pytest_collection_modifyitems(config, items):
-    """Tests of the default run go last: its cold run starts with the session and goes on beside the rest.
-
-    Under pytest-xdist (--dist loadgroup) a file's tests share a worker, so its module fixtures are
-    built once; tests/remote/ shares one worker, which starts its sshd and device venvs once."""
+    """Tests of the default run go last: its cold run starts with the session and goes on beside the rest."""
     uses = [item for item in items if "default_run" in getattr(item, "fixturenames", ())]
     config.wants_default_run = bool(uses)
     items[:] = [item for item in items if item not in uses] + uses
-    for item in items:
-        relative = Path(str(item.fspath)).resolve().relative_to(REPO).as_posix()
-        group = "tests/remote" if relative.startswith("tests/remote/") else relative
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @dataclass
