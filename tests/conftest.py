@@ -176,8 +176,17 @@ def default_run_in_background(request, tmp_path_factory, isolated_cache):
         except subprocess.TimeoutExpired:
             pass
     if background.process.poll() is None:
-        background.process.kill()
-        background.process.wait()
+        _kill_tree(background.process)
+
+
+def _kill_tree(process: subprocess.Popen) -> None:
+    """The recording wrapper and the run under it (Ctrl-C reaches both: they share pytest's group)."""
+    import psutil
+
+    for child in psutil.Process(process.pid).children(recursive=True):
+        child.kill()
+    process.kill()
+    process.wait()
 
 
 def _session_root(tmp_path_factory) -> Path:
