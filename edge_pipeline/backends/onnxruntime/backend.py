@@ -180,16 +180,13 @@ class OnnxRuntimeBackend(Backend):
         import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        from edge_pipeline.backends.onnxruntime.options import OnnxRuntimeOptions, reduces_weight_range
         from edge_pipeline.backends.onnxruntime.presets import plan_for
-        from edge_pipeline.backends.registry import typed_options
 
         model = onnx.load(str(onnx_path))
         plan = plan_for(model, config)
         op_types = [t for t in (plan.op_types or DYNAMIC_SCOPE) if t in DYNAMIC_SCOPE]
-        options: OnnxRuntimeOptions = typed_options(target)
         # DynamicQuantizeLinear makes u8 activations: the same u8 x s8 kernels as static U8S8
-        reduce_range = reduces_weight_range(options.weight_range, "uint8", target.device.arch, target.device.features)
+        reduce_range = _reduced_weights(target, "uint8")
         out_path = Path(out_dir) / "model.int8.onnx"
         with tempfile.TemporaryDirectory(prefix="ep-ort-quant-") as tmp:
             prepared = Path(tmp) / "prepared.onnx"
@@ -285,23 +282,27 @@ def prepare_for_quantization(source: Path, prepared: Path) -> str:
 def quantization_settings(config, target) -> dict:
     from onnxruntime.quantization import QuantType
 
-    from edge_pipeline.backends.onnxruntime.options import OnnxRuntimeOptions, reduces_weight_range
-    from edge_pipeline.backends.registry import typed_options
-
     activation = config.activation_type
     if activation == "auto":
         activation = "uint8" if target.device.arch == "x86_64" else "int8"
     symmetric = config.symmetric_activations
     if symmetric is None:
         symmetric = activation == "int8"
-    options: OnnxRuntimeOptions = typed_options(target)
     return {
         "activation_name": activation,
         "activation_type": QuantType.QUInt8 if activation == "uint8" else QuantType.QInt8,
-        "reduce_range": reduces_weight_range(options.weight_range, activation, target.device.arch,
-                                             target.device.features),
+        "reduce_range": _reduced_weights(target, activation),
         "extra_options": {"ActivationSymmetric": symmetric, "WeightSymmetric": True},
     }
+
+
+def _reduced_weights(target, activation_type: str) -> bool:
+    """The target's ``weight_range`` option resolved for these activations and its CPU features."""
+    from edge_pipeline.backends.onnxruntime.options import OnnxRuntimeOptions, reduces_weight_range
+    from edge_pipeline.backends.registry import typed_options
+
+    options: OnnxRuntimeOptions = typed_options(target)
+    return reduces_weight_range(options.weight_range, activation_type, target.device.arch, target.device.features)
 
 
 def collect_ranges(model_path: Path, reader, config, settings: dict, cache_path: Path, tmp: Path,
