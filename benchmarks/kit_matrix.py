@@ -1,6 +1,6 @@
 """The public test kit's five models through all four x86/GPU/phone targets: fidelity per output.
 
-    .venv/bin/python benchmarks/kit_matrix.py [--models encoder,detector,...] [--work DIR] [--json OUT]
+    .venv/bin/python benchmarks/kit_matrix.py [--models encoder,...] [--targets T1,T2] [--work DIR] [--json OUT]
 
 Each model (edge_pipeline.testing.kit.kit_recipe: a BERT-style encoder with int64 ids + mask, a
 two-output detector with a task metric, a streaming audio model with recurrent state, an opset-12
@@ -26,11 +26,14 @@ from edge_pipeline import api
 from edge_pipeline.testing.kit import KIT_MODELS, kit_recipe
 
 
-def run_model(name: str, work: Path) -> list[dict]:
+def run_model(name: str, work: Path, targets: list[str] | None = None) -> list[dict]:
     folder = work / name
     folder.mkdir(parents=True, exist_ok=True)
     recipe_path = folder / "recipe.yaml"
-    recipe_path.write_text(yaml.safe_dump(kit_recipe(name, folder)))
+    recipe = kit_recipe(name, folder)
+    if targets:
+        recipe["targets"] = targets
+    recipe_path.write_text(yaml.safe_dump(recipe))
     bundle = api.run(recipe_path, folder / "bundle", cache_dir=work / "cache")
     report = json.loads((bundle / "report.json").read_text())
     lines, seen = [], set()
@@ -72,12 +75,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(KIT_MODELS),
                         help="comma-separated subset of " + ", ".join(KIT_MODELS))
+    parser.add_argument("--targets", help="comma-separated targets instead of the kit recipes' own "
+                        "(e.g. x86-cpu-onnxruntime,x86-cpu-onnxruntime-avx2)")
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
     parser.add_argument("--json", type=Path, help="also write the table as JSON here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kit-matrix-") as scratch:
         work = args.work or Path(scratch)
-        lines = [line for name in args.models.split(",") for line in run_model(name.strip(), work)]
+        targets = [t.strip() for t in args.targets.split(",")] if args.targets else None
+        lines = [line for name in args.models.split(",") for line in run_model(name.strip(), work, targets)]
     print(f"\n| model | target | artifact | runtime | output | cosine | SQNR dB |\n|{'---|' * 7}")
     for line in lines:
         sqnr = "inf" if line["sqnr_db"] == float("inf") else f"{line['sqnr_db']:.1f}"
