@@ -5,6 +5,8 @@
 #   bash benchmarks/lent_machine.sh          # from the repository root; results under $OUT
 #   bash benchmarks/lent_machine.sh alone    # ResNet-18 at batch 1 alone on 2 cores, more rounds,
 #                                            # then OpenVINO's per-layer counters on its IRs
+#   bash benchmarks/lent_machine.sh convs    # ORT's INT8 convolutions on MLAS's indirect kernels vs
+#                                            # its GEMM (AMX on an AMX CPU): ort_conv_kernel.py
 #   bash benchmarks/lent_machine.sh cold     # the default run, cold cache, on 2 pinned cores
 #                                            # (also needs torch-pruning and safetensors in .whl/;
 #                                            # the lent Xeon had scikit-learn and scipy)
@@ -53,6 +55,15 @@ if [ "$MODE" = cold ]; then
     "$PY" -m edge_pipeline run --out /tmp/ep-cold/bundle > "$OUT/cold.log" 2>&1
   echo "== cold default run on CPUs $cpus: rc=$? in $(( $(date +%s) - start )) s"
   grep -E "^\[" "$OUT/cold.log" | grep -E " start$|epoch [0-9]+/[0-9]+ .*\(100%\)|bundle written"
+  exit 0
+fi
+if [ "$MODE" = convs ]; then
+  cpus=$(cpus_for 0); PIN="taskset -c $cpus"; command -v taskset >/dev/null || PIN=""
+  start=$(date +%s)
+  ( cd benchmarks && timeout -s TERM -k 10 "$LIMIT" $PIN "$PY" ort_conv_kernel.py --rounds "${ROUNDS:-8}" ) \
+    > "$OUT/conv-kernel.md" 2> "$OUT/conv-kernel.err"
+  echo "== conv kernels on CPUs $cpus: rc=$? in $(( $(date +%s) - start )) s"
+  cat "$OUT/conv-kernel.md"; tail -3 "$OUT/conv-kernel.err"
   exit 0
 fi
 if [ "$MODE" = alone ]; then

@@ -94,8 +94,14 @@ def cosines(got: np.ndarray, want: np.ndarray) -> np.ndarray:
 
 
 def p50s(paths: dict[str, Path], sample: np.ndarray, rounds: int, iterations: int) -> dict[str, float]:
-    """Median over rounds of each artifact's per-round p50; the artifacts take turns within a round,
-    in reverse order every other round."""
+    """Median over rounds of each artifact's per-round p50."""
+    per_round = p50s_per_round(paths, sample, rounds, iterations)
+    return {key: statistics.median(values) for key, values in per_round.items()}
+
+
+def p50s_per_round(paths: dict[str, Path], sample: np.ndarray, rounds: int, iterations: int) -> dict[str, list[float]]:
+    """Each artifact's p50 in ms, round by round; the artifacts take turns within a round, in reverse
+    order every other round."""
     per_round: dict[str, list[float]] = {key: [] for key in paths}
     with contextlib.ExitStack() as stack:
         runners = {key: stack.enter_context(get_backend("onnxruntime").runner(path, RunnerOptions(threads=2)))
@@ -113,7 +119,7 @@ def p50s(paths: dict[str, Path], sample: np.ndarray, rounds: int, iterations: in
                     runner.infer(feed)
                     times.append(time.perf_counter() - start)
                 per_round[key].append(statistics.median(times) * 1e3)
-    return {key: statistics.median(values) for key, values in per_round.items()}
+    return per_round
 
 
 def main() -> None:

@@ -23,8 +23,22 @@ def summarize(profile, top: int) -> dict:
         "layers_ms_per_run": round(total / runs, 6),
         "layers": shown,
         "other_percent": round(max(100.0 - sum(entry["percent"] for entry in shown), 0.0), 3),
+        "op_types": _op_type_shares(profile.layers, runs, total),
         "trace": profile.trace,
     }
+
+
+def _op_type_shares(layers, runs: int, total: float) -> list[dict]:
+    """All layer time by (op type, kernel, precision), largest first: whether the time sits in the
+    compute kernels (nothing left to fuse) or in what runs between them (casts, reorders, Q/DQ)."""
+    groups: dict[tuple[str, str, str], list[float]] = {}
+    for layer in layers:
+        groups.setdefault((layer.op_type, layer.kernel, layer.precision), []).append(layer.total_ms)
+    ranked = sorted(groups.items(), key=lambda item: sum(item[1]), reverse=True)
+    return [{"op_type": op_type, "kernel": kernel, "precision": precision, "layers": len(times),
+             "ms_per_run": round(sum(times) / runs, 6),
+             "percent": round(100.0 * sum(times) / total, 3) if total > 0 else 0.0}
+            for (op_type, kernel, precision), times in ranked]
 
 
 def _layer_entry(layer, runs: int, total: float) -> dict:
@@ -52,6 +66,10 @@ def render(profile: dict, indent: str = "    ") -> list[str]:
                      f"{kernel:<24.24} {layer['name']}")
     if profile["other_percent"] >= 0.05:
         lines.append(f"{indent}{profile['other_percent']:6.1f}  {'':>9}  (the other layers)")
+    if profile.get("op_types"):
+        shares = ", ".join(" ".join(part for part in (group["op_type"], group["kernel"], group["precision"]) if part)
+                           + f" {group['percent']:.1f}% ({group['layers']})" for group in profile["op_types"][:6])
+        lines.append(f"{indent}by op type (layers): {shares}")
     if profile.get("trace"):
         lines.append(f"{indent}trace: {profile['trace']}")
     return lines

@@ -243,6 +243,7 @@ class OnnxRuntimeBackend(Backend):
                                # MatMul weights (K, N) get one scale per output column, like Conv/Gemm channels
                                **({"QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}} if config.per_channel else {})},
             )
+        conv_kernel = _steer_conv_kernel(out_path, target)
         meta = {
             "activations": "static",
             "activation_type": settings["activation_name"],
@@ -257,8 +258,30 @@ class OnnxRuntimeBackend(Backend):
             "float_nodes": plan.float_nodes,
             "unbounded_ranges": unbounded,
             "shape_inference": shape_inference,
+            **conv_kernel,
         }
         return [ProducedArtifact(out_path, "onnx", "int8", meta=meta)]
+
+
+def _steer_conv_kernel(path: Path, target) -> dict:
+    """Apply the target's ``conv_kernel`` option to the QDQ model at ``path``; what it did, for the meta."""
+    import onnx
+
+    from edge_pipeline.backends.onnxruntime.conv_kernel import route_convs_to_gemm
+    from edge_pipeline.backends.onnxruntime.options import OnnxRuntimeOptions
+    from edge_pipeline.backends.registry import typed_options
+
+    options: OnnxRuntimeOptions = typed_options(target)
+    if options.conv_kernel != "gemm":
+        return {"conv_kernel": options.conv_kernel}
+    model = onnx.load(str(path), load_external_data=False)
+    if any(init.data_location == onnx.TensorProto.EXTERNAL for init in model.graph.initializer):
+        raise StageError(f"{path.name}: conv_kernel: gemm cannot rewrite a model whose weights are stored outside "
+                         "the file (over 2 GB); use conv_kernel: indirect for this target")
+    routed = route_convs_to_gemm(model)
+    if routed:
+        onnx.save(model, str(path))
+    return {"conv_kernel": "gemm", "convs_on_gemm": len(routed)}
 
 
 def prepare_for_quantization(source: Path, prepared: Path) -> str:

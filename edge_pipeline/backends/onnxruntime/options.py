@@ -49,6 +49,13 @@ class OnnxRuntimeOptions(StrictModel):
         "reduced for unsigned activations on an x86 profile whose device.features name SIMD but no VNNI or AMX; "
         "else full.",
     )
+    conv_kernel: Literal["indirect", "gemm"] = Field(
+        "indirect", description="The MLAS kernel ORT's INT8 convolutions run on (conv_kernel.py). indirect: "
+        "symmetric weights (zero point 0), MLAS's indirect convolution kernels (AVX2, AVX-VNNI, AVX-512 VNNI; "
+        "ORT has no AMX one). gemm: the same weights stored with zero point -1 (every dequantized value "
+        "unchanged), which sends them to im2col + MLAS's INT8 GEMM, AMX on a CPU with AMX. Grouped "
+        "(depthwise) convolutions keep their own kernels.",
+    )
     providers: list[str] | None = Field(
         None, min_length=1,
         description="Execution providers the benchmark stage times on, in priority order (cpu, cuda, tensorrt, "

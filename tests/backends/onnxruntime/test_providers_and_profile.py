@@ -158,11 +158,15 @@ def test_profile_ranks_the_models_layers_and_keeps_the_trace_beside_the_results(
     assert [layer["total_ms"] for layer in profile["layers"]] == sorted(
         (layer["total_ms"] for layer in profile["layers"]), reverse=True)
     assert all(layer["kernel"] == "cpu" and layer["precision"] for layer in profile["layers"])
+    # every layer in exactly one op-type group, the groups' shares adding up to all layer time
+    assert sum(group["layers"] for group in profile["op_types"]) == profile["layer_count"]
+    assert sum(group["percent"] for group in profile["op_types"]) == pytest.approx(100, abs=0.1)
+    assert {"Conv", "MatMul"} <= {group["op_type"] for group in profile["op_types"]}
     trace = tmp_path / "results-profiles" / "1-tiny.onnx" / "b1-t1.ort-profile.json"
     assert profile["trace"] == str(trace) and trace.is_file()
     table = capsys.readouterr().out
     assert f"top {len(profile['layers'])} of {profile['layer_count']} layers over 5 runs" in table
-    assert "Conv" in table and "MatMul" in table
+    assert "Conv" in table and "MatMul" in table and "by op type (layers): " in table
     assert list(empty_cwd.iterdir()) == []
 
 

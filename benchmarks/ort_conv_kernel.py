@@ -1,0 +1,100 @@
+"""ONNX Runtime's two INT8 convolution paths on this CPU, side by side: conv_kernel indirect vs gemm.
+
+    .venv/bin/python benchmarks/ort_conv_kernel.py [--bundle BUNDLE] [--rounds 8] [--realsize resnet18,mobilenet_v2]
+
+The same FP32 ONNX goes through the pipeline's ONNX Runtime backend twice, for `x86-cpu-onnxruntime`
+(conv_kernel: indirect, its default) and for a profile written here that extends it with
+conv_kernel: gemm (edge_pipeline/backends/onnxruntime/conv_kernel.py). The weights dequantize to the
+same values; only the MLAS kernel differs: MLAS's indirect convolution (no AMX kernel in ORT 1.32)
+or im2col + its INT8 GEMM (AMX where the CPU has it). The MLAS kernel family each path dispatches
+to on this CPU is printed from the CPU's flags by MLAS's own selection order (platform.cpp).
+
+Models: ResNet-18 and MobileNetV2 of realsize_models.py at 224 x 224 (random weights, random
+images), and with --bundle the default's three trained FP32 ONNX files. Per model: worst and median
+per-sample cosine to FP32 and p50 at batch 1, 2 threads, the three artifacts timed in turn for
+--rounds rounds (reversed every other round), and gemm's p50 over indirect's, median per round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from ort_weight_range import cosines, models, outputs, p50s_per_round  # the module beside this script
+
+from edge_pipeline.backends.registry import get_backend
+from edge_pipeline.benchmarking.host import cpu_flag_set, cpu_flags, cpu_model
+from edge_pipeline.config.recipes import load_target
+from edge_pipeline.config.schema import QuantizeConfig
+
+BASE = "x86-cpu-onnxruntime"
+# MLAS picks its u8 x s8 kernels from CPUID in this order, the last match winning (platform.cpp,
+# ORT 1.32); the indirect convolution kernels stop at AVX-512 VNNI, the GEMM goes on to AMX.
+INDIRECT_KERNELS = (("avx2", "AVX2"), ("avx_vnni", "AVX-VNNI"), ("avx512bw", "AVX-512 core"),
+                    ("avx512_vnni", "AVX-512 VNNI"))
+GEMM_KERNELS = (*INDIRECT_KERNELS, ("amx_int8", "AMX"))
+
+
+def mlas_kernel(flags: set[str], order) -> str:
+    chosen = "SSE"
+    for flag, name in order:
+        if flag in flags:
+            chosen = name
+    return chosen
+
+
+def gemm_profile(folder: Path):
+    path = folder / "x86-cpu-onnxruntime-gemm.yaml"
+    path.write_text(f"metadata: {{name: x86-cpu-onnxruntime-gemm}}\nextends: {BASE}\noptions: {{conv_kernel: gemm}}\n")
+    return load_target(str(path))
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", type=Path, help="a default run's bundle: adds its three FP32 ONNX files")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--iterations", type=int, default=40)
+    parser.add_argument("--realsize", default="resnet18,mobilenet_v2",
+                        help="comma-separated real-size models (resnet18, mobilenet_v2; '' for none)")
+    args = parser.parse_args()
+    args.skip_digits = args.bundle is None
+    return args
+
+
+def main() -> None:
+    args = arguments()
+    flags = cpu_flag_set()
+    print(f"CPU: {cpu_model()}; flags: {', '.join(cpu_flags()) or '-'}")
+    print(f"MLAS u8 x s8 kernels on this CPU: indirect convolution {mlas_kernel(flags, INDIRECT_KERNELS)}, "
+          f"GEMM {mlas_kernel(flags, GEMM_KERNELS)}")
+    print(f"ONNX Runtime CPU EP, batch 1, 2 threads, {args.rounds} rounds x {args.iterations} runs\n")
+    print("| model | conv_kernel | convs on GEMM | cosine median | cosine worst | p50 ms | vs FP32 | "
+          "gemm / indirect per round |")
+    print("|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory(prefix="ep-conv-kernel-") as tmp:
+        work = Path(tmp)
+        targets = {"indirect": load_target(BASE), "gemm": gemm_profile(work)}
+        for name, fp32, calibration, evaluation in models(args, work):
+            reference = outputs(fp32, evaluation)
+            paths, routed = {"FP32": fp32}, {}
+            for kernel, target in targets.items():
+                out = work / name.replace(" ", "-") / kernel
+                produced = get_backend("onnxruntime").quantize(fp32, calibration, QuantizeConfig(samples=64),
+                                                               target, out)[0]
+                paths[kernel], routed[kernel] = produced.path, produced.meta.get("convs_on_gemm", 0)
+            rounds = p50s_per_round(paths, evaluation.inputs[:1], args.rounds, args.iterations)
+            ratio = statistics.median(g / i for g, i in zip(rounds["gemm"], rounds["indirect"], strict=True))
+            fp32_p50 = statistics.median(rounds["FP32"])
+            for key, path in paths.items():
+                cos = cosines(reference if key == "FP32" else outputs(path, evaluation), reference)
+                p50 = statistics.median(rounds[key])
+                per_round = f"{ratio:.3f}" if key == "gemm" else ""
+                print(f"| {name} | {key} | {routed.get(key, '')} | {np.median(cos):.5f} | {cos.min():.5f} | "
+                      f"{p50:.3f} | {fp32_p50 / p50:.2f}x | {per_round} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
