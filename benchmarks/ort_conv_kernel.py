@@ -7,7 +7,8 @@ The same FP32 ONNX goes through the pipeline's ONNX Runtime backend twice, for `
 conv_kernel: gemm (edge_pipeline/backends/onnxruntime/conv_kernel.py). The weights dequantize to the
 same values; only the MLAS kernel differs: MLAS's indirect convolution (no AMX kernel in ORT 1.32)
 or im2col + its INT8 GEMM (AMX where the CPU has it). The MLAS kernel family each path dispatches
-to on this CPU is printed from the CPU's flags by MLAS's own selection order (platform.cpp).
+to on this CPU is printed from the CPU's flags by MLAS's own selection order, and each artifact's
+compute layers as ORT's optimized graph has them (edge_pipeline/backends/onnxruntime/mlas.py).
 
 Models: ResNet-18 and MobileNetV2 of realsize_models.py at 224 x 224 (random weights, random
 images), and with --bundle the default's three trained FP32 ONNX files. Per model: worst and median
@@ -19,31 +20,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 from ort_weight_range import cosines, models, outputs, p50s_per_round  # the module beside this script
 
+from edge_pipeline.backends.onnxruntime.mlas import INDIRECT_ORDER, INT8_GEMM_ORDER, compute_kernels, kernel_family
 from edge_pipeline.backends.registry import get_backend
 from edge_pipeline.benchmarking.host import cpu_flag_set, cpu_flags, cpu_model
 from edge_pipeline.config.recipes import load_target
 from edge_pipeline.config.schema import QuantizeConfig
 
 BASE = "x86-cpu-onnxruntime"
-# MLAS picks its u8 x s8 kernels from CPUID in this order, the last match winning (platform.cpp,
-# ORT 1.32); the indirect convolution kernels stop at AVX-512 VNNI, the GEMM goes on to AMX.
-INDIRECT_KERNELS = (("avx2", "AVX2"), ("avx_vnni", "AVX-VNNI"), ("avx512bw", "AVX-512 core"),
-                    ("avx512_vnni", "AVX-512 VNNI"))
-GEMM_KERNELS = (*INDIRECT_KERNELS, ("amx_int8", "AMX"))
-
-
-def mlas_kernel(flags: set[str], order) -> str:
-    chosen = "SSE"
-    for flag, name in order:
-        if flag in flags:
-            chosen = name
-    return chosen
 
 
 def gemm_profile(folder: Path):
@@ -68,8 +58,8 @@ def main() -> None:
     args = arguments()
     flags = cpu_flag_set()
     print(f"CPU: {cpu_model()}; flags: {', '.join(cpu_flags()) or '-'}")
-    print(f"MLAS u8 x s8 kernels on this CPU: indirect convolution {mlas_kernel(flags, INDIRECT_KERNELS)}, "
-          f"GEMM {mlas_kernel(flags, GEMM_KERNELS)}")
+    print(f"MLAS u8 x s8 kernels on this CPU (by MLAS's dispatch order): indirect convolution "
+          f"{kernel_family(flags, INDIRECT_ORDER)}, GEMM {kernel_family(flags, INT8_GEMM_ORDER)}")
     print(f"ONNX Runtime CPU EP, batch 1, 2 threads, {args.rounds} rounds x {args.iterations} runs\n")
     print("| model | conv_kernel | convs on GEMM | cosine median | cosine worst | p50 ms | vs FP32 | "
           "gemm / indirect per round |")
@@ -89,6 +79,8 @@ def main() -> None:
             ratio = statistics.median(g / i for g, i in zip(rounds["gemm"], rounds["indirect"], strict=True))
             fp32_p50 = statistics.median(rounds["FP32"])
             for key, path in paths.items():
+                kernels = ", ".join(f"{label}×{count}" for label, count in compute_kernels(path, flags).most_common())
+                print(f"  {name} {key}: {kernels}", file=sys.stderr)
                 cos = cosines(reference if key == "FP32" else outputs(path, evaluation), reference)
                 p50 = statistics.median(rounds[key])
                 per_round = f"{ratio:.3f}" if key == "gemm" else ""

@@ -27,7 +27,8 @@ with the same compile properties (-load_config), sync API, inference only. Print
 p50 (median of the per-round medians) by our clock around each call, by OpenVINO's own timer of the
 same calls (request.latency, what benchmark_app reports), benchmark_app's median; speedup over the
 same backend's FP32 from the same rounds; cosine of every output to that FP32 on held-out inputs;
-size on disk; the kernels the OpenVINO CPU plugin chose for the compute layers; the CPU model,
+size on disk; the kernels the OpenVINO CPU plugin chose for the compute layers (ONNX Runtime reports
+none: its optimized graph's compute layers by MLAS's dispatch rules, backends/onnxruntime/mlas.py); the CPU model,
 flags and load. Figures hold for the CPU they were measured on only.
 """
 
@@ -54,7 +55,7 @@ from edge_pipeline import api
 from edge_pipeline.backends.openvino.options import parse_options
 from edge_pipeline.backends.openvino.runner import compile_config
 from edge_pipeline.benchmarking.harness import run_worker
-from edge_pipeline.benchmarking.host import cpu_flags, cpu_model
+from edge_pipeline.benchmarking.host import cpu_flag_set, cpu_flags, cpu_model
 from edge_pipeline.config.recipes import load_target
 from edge_pipeline.modeling.complexity import onnx_complexity
 
@@ -436,9 +437,11 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(np.sum(a * b, axis=1) / np.maximum(norms, 1e-30)))
 
 
-def kernel_summary(kernels: dict | None, backend: str) -> str:
-    if backend != "openvino":
-        return "MLAS (not exposed)"
+def kernel_summary(kernels: dict | None, backend: str, path: Path) -> str:
+    if backend == "onnxruntime":  # ORT reports no kernels: its optimized graph by MLAS's dispatch rules
+        from edge_pipeline.backends.onnxruntime.mlas import compute_kernels
+
+        kernels = dict(compute_kernels(path, cpu_flag_set()))
     if not kernels:
         return "?"
     return ", ".join(f"{k}×{v}" for k, v in sorted(kernels.items(), key=lambda kv: -kv[1]))
@@ -477,7 +480,8 @@ def print_table(entries: list[dict], args, load_start, load_end, started_utc: st
         print(f"| {entry['model']} | {entry['target'].removeprefix('x86-cpu-')} | {entry['batch']} | {entry['label']} "
               f"| {ours:.3f} "
               f"| {clock} | {app_cells} | {ratio:.2f}× | {cos:.4f} | {artifact_size(entry['path']) / 1e6:.1f} "
-              f"| {efficiency_cells(entry, ours)} | {kernel_summary(entry['kernels'], entry['backend'])} |")
+              f"| {efficiency_cells(entry, ours)} "
+              f"| {kernel_summary(entry['kernels'], entry['backend'], entry['path'])} |")
     print("\nper round (ours p50 ms):")
     for entry in entries:
         print(f"  {entry['model']:<14} {entry['target'].removeprefix('x86-cpu-'):<11} b{entry['batch']:<2} "

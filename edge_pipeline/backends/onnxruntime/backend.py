@@ -125,14 +125,11 @@ class OnnxRuntimeBackend(Backend):
         kernels, or left as DequantizeLinear -> float op where no kernel fuses)."""
         import onnx
 
+        from edge_pipeline.backends.onnxruntime.mlas import optimized_graph
+
         if Path(path).suffix != ".onnx":
             return None  # an ORT-format model cannot be re-saved as ONNX
-        with tempfile.TemporaryDirectory(prefix="ep-ort-optimized-") as tmp:
-            so = ort.SessionOptions()
-            so.log_severity_level = 3
-            so.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
-            ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-            graph = onnx.load(so.optimized_model_filepath, load_external_data=False).graph
+        graph = optimized_graph(Path(path))
         source = onnx.load(str(path), load_external_data=False).graph
         by_name = {n.name: n for n in source.node}
         producers = {out: n for n in source.node for out in n.output}

@@ -10,6 +10,7 @@ from onnx import numpy_helper
 
 from edge_pipeline.backends.base import RunnerOptions
 from edge_pipeline.backends.onnxruntime.conv_kernel import route_convs_to_gemm
+from edge_pipeline.backends.onnxruntime.mlas import INDIRECT_ORDER, INT8_GEMM_ORDER, compute_kernels, kernel_family
 from edge_pipeline.backends.registry import get_backend
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.config.recipes import load_target
@@ -97,6 +98,11 @@ def test_gemm_moves_regular_convolutions_and_keeps_every_dequantized_weight(fp32
     for produced in (indirect, gemm):
         layers = backend.executed_layers(produced.path, RunnerOptions(threads=1))
         assert sorted(layer.op_type for layer in layers if layer.precision == "int8").count("QLinearConv") == 3
+    avx2 = {"sse2", "avx", "avx2"}
+    assert compute_kernels(indirect.path, avx2) == {"QLinearConv indirect (AVX2)": 2, "QLinearConv depthwise": 1,
+                                                    "QGemm INT8 GEMM (AVX2)": 1}
+    assert compute_kernels(gemm.path, avx2) == {"QLinearConv INT8 GEMM (AVX2)": 2, "QLinearConv depthwise": 1,
+                                                "QGemm INT8 GEMM (AVX2)": 1}
     feed = np.random.default_rng(2).standard_normal((4, 3, 8, 8)).astype(np.float32)
     # 7-bit weights (this profile) cannot saturate either kernel's 16-bit pair sums: the same integers.
     np.testing.assert_allclose(outputs(gemm.path, feed), outputs(indirect.path, feed), rtol=0, atol=1e-5)
@@ -121,3 +127,15 @@ def test_an_unknown_conv_kernel_names_the_choices(tmp_path):
         from edge_pipeline.backends.registry import typed_options
 
         typed_options(gemm_target(tmp_path, kernel="amx"))
+
+
+@pytest.mark.parametrize(("flags", "indirect", "gemm"), [
+    ({"sse2", "avx", "avx2"}, "AVX2", "AVX2"),
+    ({"sse2", "avx", "avx2", "avx_vnni"}, "AVX-VNNI", "AVX-VNNI"),
+    ({"sse2", "avx2", "avx512f", "avx512bw", "avx512_vnni"}, "AVX-512 VNNI", "AVX-512 VNNI"),
+    ({"sse2", "avx2", "avx512bw", "avx512_vnni", "amx_int8"}, "AVX-512 VNNI", "AMX"),  # no AMX indirect kernel
+    ({"sse2"}, "SSE", "SSE"),
+    ({"asimd", "asimddp"}, "?", "?"),  # not x86: other rules
+])
+def test_mlas_kernel_families_follow_its_dispatch_order(flags, indirect, gemm):
+    assert kernel_family(flags, INDIRECT_ORDER) == indirect and kernel_family(flags, INT8_GEMM_ORDER) == gemm
