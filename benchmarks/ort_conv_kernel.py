@@ -25,13 +25,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from ort_weight_range import cosines, models, outputs, p50s_per_round  # the module beside this script
+
+# the module beside this script
+from ort_weight_range import add_model_arguments, cosines, models, outputs, p50s_per_round, quantized
 
 from edge_pipeline.backends.onnxruntime.mlas import INDIRECT_ORDER, INT8_GEMM_ORDER, compute_kernels, kernel_family
-from edge_pipeline.backends.registry import get_backend
 from edge_pipeline.benchmarking.host import cpu_flag_set, cpu_flags, cpu_model
 from edge_pipeline.config.recipes import load_target
-from edge_pipeline.config.schema import QuantizeConfig
 
 BASE = "x86-cpu-onnxruntime"
 
@@ -44,13 +44,9 @@ def gemm_profile(folder: Path):
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bundle", type=Path, help="a default run's bundle: adds its three FP32 ONNX files")
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--iterations", type=int, default=40)
-    parser.add_argument("--realsize", default="resnet18,mobilenet_v2",
-                        help="comma-separated real-size models (resnet18, mobilenet_v2; '' for none)")
+    add_model_arguments(parser, rounds=8, iterations=40)
     args = parser.parse_args()
-    args.skip_digits = args.bundle is None
+    args.skip_digits = args.bundle is None  # the default's models only where a bundle is given
     return args
 
 
@@ -69,12 +65,9 @@ def main() -> None:
         targets = {"indirect": load_target(BASE), "gemm": gemm_profile(work)}
         for name, fp32, calibration, evaluation in models(args, work):
             reference = outputs(fp32, evaluation)
-            paths, routed = {"FP32": fp32}, {}
-            for kernel, target in targets.items():
-                out = work / name.replace(" ", "-") / kernel
-                produced = get_backend("onnxruntime").quantize(fp32, calibration, QuantizeConfig(samples=64),
-                                                               target, out)[0]
-                paths[kernel], routed[kernel] = produced.path, produced.meta.get("convs_on_gemm", 0)
+            made = quantized(name, fp32, calibration, targets, work, 64)
+            paths = {"FP32": fp32, **{kernel: artifact.path for kernel, artifact in made.items()}}
+            routed = {kernel: artifact.meta.get("convs_on_gemm", 0) for kernel, artifact in made.items()}
             rounds = p50s_per_round(paths, evaluation.inputs[:1], args.rounds, args.iterations)
             ratio = statistics.median(g / i for g, i in zip(rounds["gemm"], rounds["indirect"], strict=True))
             fp32_p50 = statistics.median(rounds["FP32"])

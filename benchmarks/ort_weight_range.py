@@ -40,13 +40,18 @@ TARGETS = {"8-bit": "x86-cpu-onnxruntime", "7-bit": "x86-cpu-onnxruntime-avx2"}
 DIGITS = PACKAGE_DIR / "calibration_data" / "digits"
 
 
-def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_model_arguments(parser: argparse.ArgumentParser, rounds: int, iterations: int) -> None:
+    """The models and timing options this script and ort_conv_kernel.py share."""
     parser.add_argument("--bundle", type=Path, help="a default run's bundle (its FP32 ONNX files)")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--iterations", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--iterations", type=int, default=iterations)
     parser.add_argument("--realsize", default="resnet18,mobilenet_v2",
                         help="comma-separated real-size models to add (resnet18, mobilenet_v2; '' for none)")
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_arguments(parser, rounds=5, iterations=50)
     parser.add_argument("--skip-digits", action="store_true", help="leave out the default's three models")
     return parser.parse_args()
 
@@ -122,6 +127,17 @@ def p50s_per_round(paths: dict[str, Path], sample: np.ndarray, rounds: int, iter
     return per_round
 
 
+def quantized(name: str, fp32: Path, calibration: ArrayDataset, targets: dict, work: Path, samples: int) -> dict:
+    """{key: the ProducedArtifact} of ``fp32`` quantized by the ONNX Runtime backend for each of ``targets``
+    ({key: loaded target profile})."""
+    produced = {}
+    for key, target in targets.items():
+        out = work / name.replace(" ", "-") / key
+        produced[key] = get_backend("onnxruntime").quantize(fp32, calibration, QuantizeConfig(samples=samples),
+                                                            target, out)[0]
+    return produced
+
+
 def main() -> None:
     args = arguments()
     print(f"CPU: {cpu_model()}; flags: {', '.join(cpu_flags()) or '-'}")
@@ -133,12 +149,8 @@ def main() -> None:
         work = Path(tmp)
         for name, fp32, calibration, evaluation in models(args, work):
             reference = outputs(fp32, evaluation)
-            paths = {"FP32": fp32}
-            for bits, target in TARGETS.items():
-                out = work / name.replace(" ", "-") / bits
-                produced = get_backend("onnxruntime").quantize(fp32, calibration, QuantizeConfig(samples=128),
-                                                               load_target(target), out)
-                paths[bits] = produced[0].path
+            made = quantized(name, fp32, calibration, {bits: load_target(t) for bits, t in TARGETS.items()}, work, 128)
+            paths = {"FP32": fp32, **{bits: artifact.path for bits, artifact in made.items()}}
             timed = p50s(paths, evaluation.inputs[:1], args.rounds, args.iterations)
             for bits, path in paths.items():
                 got = reference if bits == "FP32" else outputs(path, evaluation)
