@@ -6,7 +6,7 @@
 #   bash benchmarks/lent_machine.sh alone    # ResNet-18 at batch 1 alone on 2 cores, more rounds,
 #                                            # then OpenVINO's per-layer counters on its IRs
 #   bash benchmarks/lent_machine.sh convs    # ORT's INT8 convolutions on MLAS's indirect kernels vs
-#                                            # its GEMM (AMX on an AMX CPU): ort_conv_kernel.py
+#                                            # its GEMM (AMX on an AMX CPU): ort_option_ab.py
 #   bash benchmarks/lent_machine.sh cold     # the default run, cold cache, on 2 pinned cores
 #                                            # (also needs torch-pruning and safetensors in .whl/;
 #                                            # the lent Xeon had scikit-learn and scipy)
@@ -60,7 +60,8 @@ fi
 if [ "$MODE" = convs ]; then
   cpus=$(cpus_for 0); PIN="taskset -c $cpus"; command -v taskset >/dev/null || PIN=""
   start=$(date +%s)
-  timeout -s TERM -k 10 "$LIMIT" $PIN "$PY" benchmarks/ort_conv_kernel.py --rounds "${ROUNDS:-8}" \
+  timeout -s TERM -k 10 "$LIMIT" $PIN "$PY" benchmarks/ort_option_ab.py --set conv_kernel=gemm \
+    --rounds "${ROUNDS:-8}" \
     > "$OUT/conv-kernel.md" 2> "$OUT/conv-kernel.err"
   echo "== conv kernels on CPUs $cpus: rc=$? in $(( $(date +%s) - start )) s"
   cat "$OUT/conv-kernel.md"; grep -E "^  |Error" "$OUT/conv-kernel.err"

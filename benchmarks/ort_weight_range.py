@@ -46,7 +46,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, rounds: int, iterations
     parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--iterations", type=int, default=iterations)
     parser.add_argument("--realsize", default="resnet18,mobilenet_v2",
-                        help="comma-separated real-size models to add (resnet18, mobilenet_v2; '' for none)")
+                        help="comma-separated real-size models to add (resnet18, mobilenet_v2, encoder; '' for none)")
 
 
 def arguments() -> argparse.Namespace:
@@ -75,6 +75,8 @@ def realsize(name: str, work: Path) -> tuple[str, Path, ArrayDataset, ArrayDatas
     import torch
     from realsize_models import mobilenet_v2, resnet18  # the module beside this script
 
+    if name == "encoder":
+        return encoder(work)
     model = {"resnet18": resnet18, "mobilenet_v2": mobilenet_v2}[name]()
     rng = np.random.default_rng(0)
     calibration = rng.standard_normal((64, 3, 224, 224)).astype(np.float32)
@@ -86,27 +88,53 @@ def realsize(name: str, work: Path) -> tuple[str, Path, ArrayDataset, ArrayDatas
             ArrayDataset(evaluation, None, f"{name} eval", f"{name}-eval"))
 
 
+def encoder(work: Path) -> tuple[str, Path, ArrayDataset, ArrayDataset]:
+    """encoder_int8_speedup.py's model: the kit's encoder at MiniLM-like width (dim 384, 4 layers, 6
+    heads), int64 ids and attention mask at sequence 128, random weights and tokens."""
+    from encoder_int8_speedup import SEQUENCE, token_arrays  # the module beside this script
+
+    from edge_pipeline.testing.kit import tiny_encoder
+
+    vocab = 8000
+    model = tiny_encoder(vocab=vocab, dim=384, heads=6, layers=4, max_length=SEQUENCE)
+    specs = [InputSpec(name=name, shape=[1, SEQUENCE], dtype="int64") for name in ("input_ids", "attention_mask")]
+    calibration, evaluation = token_arrays(64, vocab, 1), token_arrays(32, vocab, 2)
+    path = work / "encoder.onnx"
+    export_onnx(model, specs, ExportConfig(), path, evaluation, declared_outputs=["embedding"])
+    return ("encoder", path, ArrayDataset(calibration, None, "encoder calibration", "encoder-calibration"),
+            ArrayDataset(evaluation, None, "encoder eval", "encoder-eval"))
+
+
+def first_sample(data: ArrayDataset) -> dict[str, np.ndarray]:
+    return {name: values[:1] for name, values in data.arrays.items()}
+
+
 def outputs(path: Path, data: ArrayDataset) -> np.ndarray:
     with get_backend("onnxruntime").runner(path, RunnerOptions(threads=2)) as runner:
-        name = runner.inputs[0].name
-        parts = [next(iter(runner.infer({name: data.inputs[i:i + 16]}).values()))
-                 for i in range(0, len(data), 16)]
+        parts = [next(iter(runner.infer(_feed(runner, data, i, i + 16)).values())) for i in range(0, len(data), 16)]
     return np.concatenate(parts).reshape(len(data), -1).astype(np.float64)
+
+
+def _feed(runner, data: ArrayDataset, start: int, stop: int) -> dict[str, np.ndarray]:
+    if len(data.arrays) == 1:  # a one-input dataset feeds the model's one input, whatever its name
+        return {runner.inputs[0].name: data.inputs[start:stop]}
+    return {name: values[start:stop] for name, values in data.arrays.items()}
 
 
 def cosines(got: np.ndarray, want: np.ndarray) -> np.ndarray:
     return np.sum(got * want, 1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
 
 
-def p50s(paths: dict[str, Path], sample: np.ndarray, rounds: int, iterations: int) -> dict[str, float]:
+def p50s(paths: dict[str, Path], sample: dict[str, np.ndarray], rounds: int, iterations: int) -> dict[str, float]:
     """Median over rounds of each artifact's per-round p50."""
     per_round = p50s_per_round(paths, sample, rounds, iterations)
     return {key: statistics.median(values) for key, values in per_round.items()}
 
 
-def p50s_per_round(paths: dict[str, Path], sample: np.ndarray, rounds: int, iterations: int) -> dict[str, list[float]]:
-    """Each artifact's p50 in ms, round by round; the artifacts take turns within a round, in reverse
-    order every other round."""
+def p50s_per_round(paths: dict[str, Path], sample: dict[str, np.ndarray], rounds: int,
+                   iterations: int) -> dict[str, list[float]]:
+    """Each artifact's p50 in ms on ``sample`` (named inputs; a one-input one under any name), round by
+    round; the artifacts take turns within a round, in reverse order every other round."""
     per_round: dict[str, list[float]] = {key: [] for key in paths}
     with contextlib.ExitStack() as stack:
         runners = {key: stack.enter_context(get_backend("onnxruntime").runner(path, RunnerOptions(threads=2)))
@@ -115,7 +143,7 @@ def p50s_per_round(paths: dict[str, Path], sample: np.ndarray, rounds: int, iter
             # every other round in reverse, so neither artifact always follows the other
             order = list(runners.items())[:: 1 if round_index % 2 == 0 else -1]
             for key, runner in order:
-                feed = {runner.inputs[0].name: sample}
+                feed = sample if len(sample) > 1 else {runner.inputs[0].name: next(iter(sample.values()))}
                 for _ in range(10):
                     runner.infer(feed)
                 times = []
@@ -151,7 +179,7 @@ def main() -> None:
             reference = outputs(fp32, evaluation)
             made = quantized(name, fp32, calibration, {bits: load_target(t) for bits, t in TARGETS.items()}, work, 128)
             paths = {"FP32": fp32, **{bits: artifact.path for bits, artifact in made.items()}}
-            timed = p50s(paths, evaluation.inputs[:1], args.rounds, args.iterations)
+            timed = p50s(paths, first_sample(evaluation), args.rounds, args.iterations)
             for bits, path in paths.items():
                 got = reference if bits == "FP32" else outputs(path, evaluation)
                 cos = cosines(got, reference)

@@ -73,6 +73,8 @@ class _FeedReader:
 
 
 DYNAMIC_SCOPE = ("MatMul", "Gemm")
+# Ops whose INT8 outputs can stay float (matmul_outputs): ORT fuses them to MatMulIntegerToFloat / QGemm.
+FLOAT_OUTPUT_OPS = ("MatMul", "Gemm")
 # Compute ops in ORT's optimized graph, by the precision they run in.
 _INT8_COMPUTE = {"QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger", "QGemm", "DynamicQuantizeMatMul",
                  "MatMulIntegerToFloat", "QAttention", "QLinearConvTranspose"}
@@ -246,6 +248,7 @@ class OnnxRuntimeBackend(Backend):
             "activation_type": settings["activation_name"],
             "weight_type": "int8",
             "weight_bits": 7 if settings["reduce_range"] else 8,
+            "matmul_outputs": settings["matmul_outputs"],
             "activation_symmetric": settings["extra_options"]["ActivationSymmetric"],
             "per_channel": config.per_channel,
             "calibration": {"method": config.method, "samples": len(calib)},
@@ -265,10 +268,8 @@ def _steer_conv_kernel(path: Path, target) -> dict:
     import onnx
 
     from edge_pipeline.backends.onnxruntime.conv_kernel import route_convs_to_gemm
-    from edge_pipeline.backends.onnxruntime.options import OnnxRuntimeOptions
-    from edge_pipeline.backends.registry import typed_options
 
-    options: OnnxRuntimeOptions = typed_options(target)
+    options = _options(target)
     if options.conv_kernel != "gemm":
         return {"conv_kernel": options.conv_kernel}
     model = onnx.load(str(path), load_external_data=False)
@@ -308,21 +309,37 @@ def quantization_settings(config, target) -> dict:
     symmetric = config.symmetric_activations
     if symmetric is None:
         symmetric = activation == "int8"
+    float_outputs = _float_matmul_outputs(target)
     return {
         "activation_name": activation,
         "activation_type": QuantType.QUInt8 if activation == "uint8" else QuantType.QInt8,
         "reduce_range": _reduced_weights(target, activation),
-        "extra_options": {"ActivationSymmetric": symmetric, "WeightSymmetric": True},
+        "matmul_outputs": "float" if float_outputs else "quantized",
+        "extra_options": {"ActivationSymmetric": symmetric, "WeightSymmetric": True,
+                          **({"OpTypesToExcludeOutputQuantization": list(FLOAT_OUTPUT_OPS)} if float_outputs else {})},
     }
 
 
 def _reduced_weights(target, activation_type: str) -> bool:
     """The target's ``weight_range`` option resolved for these activations and its CPU features."""
-    from edge_pipeline.backends.onnxruntime.options import OnnxRuntimeOptions, reduces_weight_range
+    from edge_pipeline.backends.onnxruntime.options import reduces_weight_range
+
+    options = _options(target)
+    return reduces_weight_range(options.weight_range, activation_type, target.device.arch, target.device.features)
+
+
+def _float_matmul_outputs(target) -> bool:
+    from edge_pipeline.backends.onnxruntime.options import float_matmul_outputs
+
+    return float_matmul_outputs(_options(target).matmul_outputs, target.device.arch)
+
+
+def _options(target):
+    from edge_pipeline.backends.onnxruntime.options import OnnxRuntimeOptions
     from edge_pipeline.backends.registry import typed_options
 
     options: OnnxRuntimeOptions = typed_options(target)
-    return reduces_weight_range(options.weight_range, activation_type, target.device.arch, target.device.features)
+    return options
 
 
 def collect_ranges(model_path: Path, reader, config, settings: dict, cache_path: Path, tmp: Path,

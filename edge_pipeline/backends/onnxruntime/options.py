@@ -56,6 +56,13 @@ class OnnxRuntimeOptions(StrictModel):
         "unchanged), which sends them to im2col + MLAS's INT8 GEMM, AMX on a CPU with AMX. Grouped "
         "(depthwise) convolutions keep their own kernels.",
     )
+    matmul_outputs: Literal["auto", "float", "quantized"] = Field(
+        "auto", description="Whether INT8 MatMul/Gemm outputs are quantized again (QLinearMatMul, QGemm to int8) "
+        "or left in float (MatMulIntegerToFloat, QGemm to float: ORT's OpTypesToExcludeOutputQuantization). "
+        "Their outputs mostly feed float ops (bias Add, LayerNorm, Softmax, GELU, the logits): float saves a "
+        "QuantizeLinear/DequantizeLinear pair and a rounding per MatMul. auto: float on x86, quantized "
+        "elsewhere (NNAPI, XNNPACK and QNN take whole QDQ groups).",
+    )
     providers: list[str] | None = Field(
         None, min_length=1,
         description="Execution providers the benchmark stage times on, in priority order (cpu, cuda, tensorrt, "
@@ -82,3 +89,11 @@ def reduces_weight_range(weight_range: str, activation_type: str, arch: str, fea
     named = set(features)
     return (activation_type == "uint8" and arch == "x86_64" and bool(named & X86_SIMD_FLAGS)
             and not named & WIDE_ACCUMULATION_FLAGS)
+
+
+def float_matmul_outputs(matmul_outputs: str, arch: str) -> bool:
+    """Whether MatMul/Gemm outputs stay in float: asked for, or (auto) on x86, where ORT's CPU EP runs
+    MatMulIntegerToFloat and QGemm's float output; elsewhere EPs take whole QDQ groups."""
+    if matmul_outputs != "auto":
+        return matmul_outputs == "float"
+    return arch == "x86_64"
