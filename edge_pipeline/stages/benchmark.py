@@ -56,14 +56,29 @@ def timed_rounds(view: StageRun, plan: list[TimedRow], timed: list[int],
                  evaluation: ArrayDataset | None) -> dict[int, dict]:
     """The ``timed`` plan entries' results, each pooled over its rounds, by plan index."""
     rounds: dict[int, list[dict]] = {index: [] for index in timed}
+    groups = comparison_groups(plan, timed)
     # Round after round over every artifact (not all rounds of one, then the next): the rows a
     # speedup compares are then timed across the same stretch of the machine's load.
     for round_index in range(max((plan[index][2].rounds for index in timed), default=0)):
         for index in timed:
             artifact, variant, config, settings = plan[index]
             if round_index < config.rounds:
-                rounds[index].append(measure(view, artifact, variant, config, evaluation, settings, round_index))
+                rounds[index].append(measure(view, artifact, variant, config, evaluation, settings, round_index,
+                                             groups[index]))
     return {index: {**pool_rounds(results), "measured": pooled_stamps(results)} for index, results in rounds.items()}
+
+
+def comparison_groups(plan: list[TimedRow], timed: list[int]) -> dict[int, str]:
+    """For each timed plan entry, the identity of every timed row of its target: the rows its speedups
+    compare against. It is part of each timing's cache key, so a timing is re-used only together
+    with the timings it is compared with: change one artifact of a target and its FP32 reference is
+    timed again beside it, never compared with a figure from another hour of a shared machine."""
+    members: dict[str, list[list[str]]] = {}
+    for index in timed:
+        artifact, variant, _, _ = plan[index]
+        members.setdefault(str(artifact.target), []).append([artifact.sha256 or artifact.id, variant])
+    digests = {target: sha256_json(sorted(rows)) for target, rows in members.items()}
+    return {index: digests[str(plan[index][0].target)] for index in timed}
 
 
 def shared_measurements(plan: list[TimedRow]) -> list[int]:
@@ -179,7 +194,7 @@ def _host_notes(rows: list[BenchmarkRow]) -> list[str]:
 
 
 def measure(view: StageRun, artifact: Artifact, variant: str, config: BenchmarkConfig, evaluation: ArrayDataset | None,
-            settings: dict, round_index: int = 0) -> dict:
+            settings: dict, round_index: int = 0, timed_with: str = "") -> dict:
     """One round: a worker process times the artifact; the first round also runs the eval inputs."""
     scored = round_index == 0 and evaluation is not None
 
@@ -201,7 +216,7 @@ def measure(view: StageRun, artifact: Artifact, variant: str, config: BenchmarkC
     _, result = view.step(step, produce, inputs=(artifact,), config=key_config, data=(evaluation,),
                           backend=artifact.backend,
                           extra={"round": round_index, "variant": variant, "host": timing_identity(),
-                                 "settings": settings})
+                                 "settings": settings, "timed_with": timed_with})
     return result
 
 

@@ -85,3 +85,21 @@ def test_without_a_matching_profile_the_note_says_how_to_write_one(monkeypatch):
     assert "No openvino profile matches this CPU" in note and "extends: x86-cpu-openvino" in note
     monkeypatch.setattr(host, "cpu_flag_set", lambda root=None: {"avx2", "avx512_vnni", "avx512_bf16"})
     assert feature_notes([row], {"x86-cpu-openvino": load_target("x86-cpu-openvino")}) == []
+
+
+def test_a_changed_artifact_is_timed_again_beside_the_rows_it_is_compared_with(tmp_path, tiny_data):
+    # A new INT8 file must not be set against an FP32 timing cached from another hour of the
+    # machine: the target's FP32 row is timed again beside it, while an unchanged run re-uses all.
+    def timings(samples: int, out: str) -> dict[tuple[str, str], str]:
+        recipe = tiny_recipe_dict(tiny_data, quantize={"samples": samples})
+        recipe["benchmark"] = {"warmup": 2, "iterations": 10, "rounds": 1}
+        bundle = api.run(write_recipe(tmp_path / f"{out}.yaml", recipe), tmp_path / out, cache_dir=tmp_path / "cache")
+        rows = json.loads((bundle / "report.json").read_text())["results"]
+        return {(row["precision"], row["artifact"]): row["measured_at"] for row in rows}
+
+    first = timings(32, "first")
+    again = timings(32, "again")
+    changed = timings(16, "changed")
+    assert again == first  # nothing changed: every timing re-used
+    fp32 = next(key for key in first if key[0] == "fp32")
+    assert fp32 in changed and changed[fp32] > first[fp32]  # the same FP32 file, timed again
