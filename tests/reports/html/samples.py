@@ -28,7 +28,8 @@ def checked_artifacts() -> list[dict]:
         if record["stage"] == "export":
             record["meta"] |= {"opset": 18, "numeric_check": {"samples": 32, "max_abs_diff": 9.5e-6, "cosine": 1.0}}
         if record["precision"] == "int8":
-            record["meta"] |= {"weight_type": "int8", "per_channel": True, "activation_type": "uint8",
+            record["meta"] |= {"weight_type": "int8", "per_channel": True, "weight_bits": 7, "matmul_outputs": "float",
+                               "conv_kernel": "gemm", "convs_on_gemm": 3, "activation_type": "uint8",
                                "activation_symmetric": False, "calibration": {"method": "minmax", "samples": 128},
                                "fidelity_check": {"out": {"cosine": 0.998, "sqnr_db": 20.66, "top1_agreement": 99.0}}}
     return records

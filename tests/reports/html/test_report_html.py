@@ -188,7 +188,8 @@ def test_quantization_settings_and_export_check_per_artifact():
     report = make_report(default_rows())
     page = render_html(report, checked_artifacts())
     table = re.search(r'<table id="artifact-checks">.*?</table>', page, re.S).group(0)
-    assert "weights int8 per-channel, activations uint8 asymmetric" in table and "minmax, 128 samples" in table
+    assert ("weights int8 per-channel, 7-bit weight range, activations uint8 asymmetric, MatMul outputs float, "
+            "3 convolutions on the INT8 GEMM") in table and "minmax, 128 samples" in table
     assert "cosine 0.99800, SQNR 20.7 dB, top-1 99.0%" in table
     assert "vs PyTorch max |diff| 9.5e-06, cosine 1.000000 (32 samples, opset 18)" in table
     markdown = render_markdown(report, checked_artifacts())
