@@ -437,11 +437,18 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(np.sum(a * b, axis=1) / np.maximum(norms, 1e-30)))
 
 
-def kernel_summary(kernels: dict | None, backend: str, path: Path) -> str:
-    if backend == "onnxruntime":  # ORT reports no kernels: its optimized graph by MLAS's dispatch rules
-        from edge_pipeline.backends.onnxruntime.mlas import compute_kernels
+@functools.cache
+def ort_kernels(path: Path) -> dict:
+    """ORT reports no kernels: its optimized graph by MLAS's dispatch rules (one session per file,
+    whatever the batch sizes its rows were timed at)."""
+    from edge_pipeline.backends.onnxruntime.mlas import compute_kernels
 
-        kernels = dict(compute_kernels(path, cpu_flag_set()))
+    return dict(compute_kernels(path, cpu_flag_set()))
+
+
+def kernel_summary(kernels: dict | None, backend: str, path: Path) -> str:
+    if backend == "onnxruntime":
+        kernels = ort_kernels(path)
     if not kernels:
         return "?"
     return ", ".join(f"{k}×{v}" for k, v in sorted(kernels.items(), key=lambda kv: -kv[1]))

@@ -185,7 +185,7 @@ class OnnxRuntimeBackend(Backend):
         plan = plan_for(model, config)
         op_types = [t for t in (plan.op_types or DYNAMIC_SCOPE) if t in DYNAMIC_SCOPE]
         # DynamicQuantizeLinear makes u8 activations: the same u8 x s8 kernels as static U8S8
-        reduce_range = _reduced_weights(target, "uint8")
+        reduce_range = _reduced_weights(_options(target), target, "uint8")
         out_path = Path(out_dir) / "model.int8.onnx"
         with tempfile.TemporaryDirectory(prefix="ep-ort-quant-") as tmp:
             prepared = Path(tmp) / "prepared.onnx"
@@ -242,7 +242,7 @@ class OnnxRuntimeBackend(Backend):
                                # MatMul weights (K, N) get one scale per output column, like Conv/Gemm channels
                                **({"QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}} if config.per_channel else {})},
             )
-        conv_kernel = _steer_conv_kernel(out_path, target)
+        conv_kernel = _steer_conv_kernel(out_path, settings["conv_kernel"])
         meta = {
             "activations": "static",
             "activation_type": settings["activation_name"],
@@ -263,15 +263,14 @@ class OnnxRuntimeBackend(Backend):
         return [ProducedArtifact(out_path, "onnx", "int8", meta=meta)]
 
 
-def _steer_conv_kernel(path: Path, target) -> dict:
+def _steer_conv_kernel(path: Path, conv_kernel: str) -> dict:
     """Apply the target's ``conv_kernel`` option to the QDQ model at ``path``; what it did, for the meta."""
     import onnx
 
     from edge_pipeline.backends.onnxruntime.conv_kernel import route_convs_to_gemm
 
-    options = _options(target)
-    if options.conv_kernel != "gemm":
-        return {"conv_kernel": options.conv_kernel}
+    if conv_kernel != "gemm":
+        return {"conv_kernel": conv_kernel}
     model = onnx.load(str(path), load_external_data=False)
     if any(init.data_location == onnx.TensorProto.EXTERNAL for init in model.graph.initializer):
         raise StageError(f"{path.name}: conv_kernel: gemm cannot rewrite a model whose weights are stored outside "
@@ -303,35 +302,33 @@ def prepare_for_quantization(source: Path, prepared: Path) -> str:
 def quantization_settings(config, target) -> dict:
     from onnxruntime.quantization import QuantType
 
+    from edge_pipeline.backends.onnxruntime.options import float_matmul_outputs
+
     activation = config.activation_type
     if activation == "auto":
         activation = "uint8" if target.device.arch == "x86_64" else "int8"
     symmetric = config.symmetric_activations
     if symmetric is None:
         symmetric = activation == "int8"
-    float_outputs = _float_matmul_outputs(target)
+    options = _options(target)
+    float_outputs = float_matmul_outputs(options.matmul_outputs, target.device.arch)
     return {
         "activation_name": activation,
         "activation_type": QuantType.QUInt8 if activation == "uint8" else QuantType.QInt8,
-        "reduce_range": _reduced_weights(target, activation),
+        "reduce_range": _reduced_weights(options, target, activation),
         "matmul_outputs": "float" if float_outputs else "quantized",
+        "conv_kernel": options.conv_kernel,
         "extra_options": {"ActivationSymmetric": symmetric, "WeightSymmetric": True,
                           **({"OpTypesToExcludeOutputQuantization": list(FLOAT_OUTPUT_OPS)} if float_outputs else {})},
     }
 
 
-def _reduced_weights(target, activation_type: str) -> bool:
-    """The target's ``weight_range`` option resolved for these activations and its CPU features."""
+def _reduced_weights(options, target, activation_type: str) -> bool:
+    """The target's ``weight_range`` option (``options``: its validated options) resolved for these
+    activations and its CPU features."""
     from edge_pipeline.backends.onnxruntime.options import reduces_weight_range
 
-    options = _options(target)
     return reduces_weight_range(options.weight_range, activation_type, target.device.arch, target.device.features)
-
-
-def _float_matmul_outputs(target) -> bool:
-    from edge_pipeline.backends.onnxruntime.options import float_matmul_outputs
-
-    return float_matmul_outputs(_options(target).matmul_outputs, target.device.arch)
 
 
 def _options(target):

@@ -30,7 +30,7 @@ def route_convs_to_gemm(model) -> list[str]:
     readers = Counter(name for node in graph.node for name in node.input)
     routed = []
     for conv in graph.node:
-        if conv.op_type != "Conv" or _group(conv) != 1 or len(conv.input) < 2:
+        if conv.op_type != "Conv" or conv_group(conv) != 1 or len(conv.input) < 2:
             continue
         dequantize = producers.get(conv.input[1])
         if dequantize is None or dequantize.op_type != "DequantizeLinear" or len(dequantize.input) < 3:
@@ -47,5 +47,5 @@ def route_convs_to_gemm(model) -> list[str]:
     return routed
 
 
-def _group(node) -> int:
+def conv_group(node) -> int:
     return next((attr.i for attr in node.attribute if attr.name == "group"), 1)

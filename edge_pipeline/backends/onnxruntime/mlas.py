@@ -82,7 +82,9 @@ def _int8_conv_path(node, initializers: dict, flags: set[str]) -> str:
     # QLinearConv inputs: x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp[, bias]
     input_zero_point, weights = initializers.get(node.input[2]), initializers.get(node.input[3])
     weight_zero_point = initializers.get(node.input[5]) if len(node.input) > 5 else None
-    group = next((attr.i for attr in node.attribute if attr.name == "group"), 1)
+    from edge_pipeline.backends.onnxruntime.conv_kernel import conv_group
+
+    group = conv_group(node)
     symmetric = weight_zero_point is not None and weight_zero_point.dtype.kind == "i" and not weight_zero_point.any()
     unsigned_input = input_zero_point is not None and input_zero_point.dtype.kind == "u"
     if group > 1 and weights is not None and weights.shape[0] == group and weights.shape[1] == 1:
