@@ -120,6 +120,25 @@ def _lists_to_tuples(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
 
 
+def backend_package(row: BackendDescriptor) -> str:
+    """The package holding the row's backend class ('' for a top-level module)."""
+    return row.backend.partition(":")[0].rpartition(".")[0]
+
+
+def import_runtime(module: str, rows: list[BackendDescriptor] | None = None) -> Any:
+    """``module`` imported after the packages of the backends that run it (``rows``, else every row
+    whose runtime or file format names it). A backend's package sets its runtime up before the
+    runtime loads: the ONNX Runtime and OpenVINO packages switch the runtimes' telemetry off, which
+    both read once, at import."""
+    if rows is None:
+        rows = [row for row in BACKENDS.values()
+                if module in {row.runtime_module, *(f.runtime_module for f in row.formats)}]
+    for row in rows:
+        if backend_package(row):
+            importlib.import_module(backend_package(row))
+    return importlib.import_module(module)
+
+
 def import_reference(reference: str) -> Any:
     module_name, _, attr = reference.partition(":")
     return getattr(importlib.import_module(module_name), attr)
@@ -135,9 +154,10 @@ def device_install_hint(name: str) -> str:
 
 def probe(name: str) -> tuple[bool, str]:
     """(available, reason) without raising: used by `doctor` and by tests that skip."""
-    for module in descriptor(name).probe_modules:
+    row = descriptor(name)
+    for module in row.probe_modules:
         try:
-            importlib.import_module(module)
+            import_runtime(module, [row])
         except Exception as exc:  # noqa: BLE001 - a broken install is as unavailable as a missing one
             return False, (f"{module} not importable ({exc.__class__.__name__}: {exc}); "
                            f"install with: {install_hint(name)}")
@@ -199,7 +219,7 @@ def load_runtime_backend(name: str, artifact: str = ""):
         hint = f"pip install 'edge-pipeline[{artifact_format.runtime_extra or row.device_extra}]'"
     for_what = f" to run {artifact}" if artifact else ""
     try:
-        importlib.import_module(runtime)
+        import_runtime(runtime, [row])
     except Exception as exc:
         raise BackendUnavailableError(
             f"{runtime} is needed{for_what} but does not import ({exc.__class__.__name__}: {exc}); "

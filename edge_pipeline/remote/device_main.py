@@ -12,7 +12,6 @@ or when the deadline passes, with the worker killed first.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import shutil
@@ -62,7 +61,10 @@ def probe(runtimes: list[str]) -> int:
 
 def _import_state(module: str) -> dict:
     try:
-        imported = importlib.import_module(module)
+        # Through the registry: the packages of the backends that run it set the runtime up first.
+        from edge_pipeline.backends.registry import import_runtime
+
+        imported = import_runtime(module)
     except Exception as exc:  # noqa: BLE001 - a broken install is as missing as an absent one
         return {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"}
     return {"ok": True, "version": str(getattr(imported, "__version__", "unknown"))}

@@ -29,18 +29,16 @@ _STAMP = (2020, 1, 1, 0, 0, 0)
 def device_modules() -> dict[str, Path]:
     from edge_pipeline.backends.registry import BACKENDS
 
-    roots = ["edge_pipeline.remote.device_main", "edge_pipeline.benchmarking.worker",
-             *(row.backend.partition(":")[0] for row in BACKENDS.values())]
-    modules = closure(roots)
-    # A module's packages must come along, or `import edge_pipeline.x.y` fails in the zip.
-    for name in list(modules):
-        parts = name.split(".")
-        for depth in range(1, len(parts)):
-            package = ".".join(parts[:depth])
-            init = PACKAGE_ROOT.joinpath(*parts[1:depth], "__init__.py")
-            if init.is_file():
-                modules.setdefault(package, init)
-    return modules
+    roots = {"edge_pipeline.remote.device_main", "edge_pipeline.benchmarking.worker",
+             *(row.backend.partition(":")[0] for row in BACKENDS.values())}
+    while True:
+        modules = closure(roots)
+        # A module's packages must come along, or `import edge_pipeline.x.y` fails in the zip; they run
+        # first there, and what they import comes too (a backend package's runtime set-up).
+        packages = {".".join(name.split(".")[:depth]) for name in modules for depth in range(1, name.count(".") + 1)}
+        if packages <= roots:
+            return modules
+        roots |= packages
 
 
 def build_zipapp(out: Path) -> Path:

@@ -17,6 +17,7 @@ from edge_pipeline.remote.devices import DEVICES_ENV, devices_path, load_devices
 from edge_pipeline.remote.pack import build_zipapp, device_modules
 from edge_pipeline.remote.result_files import device_outputs
 from edge_pipeline.remote.ssh import Link
+from tests.backends.test_telemetry import user_env
 from tests.remote.conftest import write_devices
 
 
@@ -96,9 +97,12 @@ def test_zipapp_holds_no_torch_code_and_probes_a_torch_free_python(tmp_path, dev
     run.mkdir()
     torch = subprocess.run([str(device_python), "-c", "import torch"], capture_output=True, text=True)
     assert torch.returncode != 0 and "No module named 'torch'" in torch.stderr
+    board_home = tmp_path / "board-home"
+    board_home.mkdir()
     proc = subprocess.run([str(device_python), str(zipapp), "probe", "onnxruntime,openvino"], cwd=run,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env=user_env(board_home))
     assert proc.returncode == 0, proc.stderr
+    assert list(board_home.iterdir()) == []  # the runtime loaded with its telemetry off: no device id kept
     (line,) = [line for line in proc.stdout.splitlines() if line.startswith(device_main.MARK)]
     probed = json.loads(line.split(" ", 1)[1])
     assert probed["modules"]["onnxruntime"]["ok"] and not probed["modules"]["openvino"]["ok"]
