@@ -132,6 +132,7 @@ class ExecutedLayer:
     op_type: str
     precision: str  # "int8" or "float"
     aliases: tuple[str, ...] = ()  # other names the runtime records for it (the source ops it fused)
+    kernel: str = ""  # the kernel it runs on this CPU, as the runtime names it or its rules pick it ('' unknown)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from edge_pipeline.cpuinfo import cpu_flag_set, cpu_flags, cpu_model
+
 _ARCH_ALIASES = {"amd64": "x86_64", "x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 
 
@@ -22,30 +24,6 @@ def _read(root: Path, relative: str) -> str | None:
         return (root / relative.lstrip("/")).read_text(errors="replace").strip().strip("\x00")
     except OSError:
         return None
-
-
-def cpu_model(root: Path = Path("/")) -> str:
-    info = _read(root, "/proc/cpuinfo") or ""
-    for line in info.splitlines():
-        if line.lower().startswith(("model name", "hardware", "processor\t: arm")):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def cpu_flags(root: Path = Path("/")) -> list[str]:
-    """The flags that pick a runtime's INT8 and bf16 kernels (what fingerprints and reports show)."""
-    flags = cpu_flag_set(root)
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16", "asimddp", "i8mm", "sve")
-    return [f for f in wanted if f in flags]
-
-
-def cpu_flag_set(root: Path = Path("/")) -> set[str]:
-    """Every flag /proc/cpuinfo lists for the first CPU (x86 'flags', ARM 'Features'); empty when unknown."""
-    info = _read(root, "/proc/cpuinfo") or ""
-    for line in info.splitlines():
-        if line.startswith(("flags", "Features")):
-            return set(line.split(":", 1)[1].split())
-    return set()
 
 
 def missing_cpu_features(features: list[str], root: Path = Path("/")) -> list[str] | None:

@@ -21,15 +21,19 @@ def precision_section(artifacts: list[Artifact]) -> list[dict]:
                                                "quantizer's scope")}
                   for layer in executed["float_layers"]]
         section.append({"artifact_id": artifact.id, "target": artifact.target, "int8_layers": executed["int8_layers"],
-                        "float_layers": floats, "read_from": executed.get("read_from", "")})
+                        "float_layers": floats, "kernels": executed.get("kernels", {}),
+                        "read_from": executed.get("read_from", "")})
     return section
 
 
 def slower_int8_notes(rows: list[BenchmarkRow], section: list[dict]) -> list[str]:
-    """A note per INT8 row whose median latency is not below its FP32's, naming the float layers."""
+    """A note per INT8 row whose median latency is not below its FP32's, naming the float layers and
+    the kernels its compute layers ran on (an INT8 kernel no faster than the float one on this CPU
+    shows there: OpenVINO's jit_gemm_i8 on AVX2 without VNNI)."""
     fp32 = {(r.model, r.target, r.batch_size, r.threads): r for r in rows
             if r.precision == "fp32" and r.reference_variant}
     floats = {entry["artifact_id"]: entry["float_layers"] for entry in section}
+    kernels = {entry["artifact_id"]: entry.get("kernels", {}) for entry in section}
     notes = []
     for row in rows:
         reference = fp32.get((row.model, row.target, row.batch_size, row.threads))
@@ -41,17 +45,25 @@ def slower_int8_notes(rows: list[BenchmarkRow], section: list[dict]) -> list[str
         where = (f"; it runs {len(islands)} compute layers in float: "
                  f"{', '.join(layer['name'] for layer in islands[:6])}{' ...' if len(islands) > 6 else ''}"
                  if islands else "")
+        ran_on = kernels.get(row.artifact_id)
+        on = f"; its compute layers ran on {kernel_counts(ran_on)}" if ran_on else ""
         notes.append(f"INT8 is not faster than FP32: {row.artifact_id} [{row.runtime_variant}] batch {row.batch_size} "
                      f"threads {row.threads} p50 {row.latency_ms.p50:.3f} ms vs FP32 {reference.latency_ms.p50:.3f} ms"
-                     f"{where}")
+                     f"{where}{on}")
     return notes
 
 
+def kernel_counts(kernels: dict[str, int]) -> str:
+    """'jit_gemm_i8 ×16, brgemm_avx2_f32 ×4' (most used first)."""
+    return ", ".join(f"{name} ×{count}" for name, count in kernels.items())
+
+
 def precision_table(section: list[dict]) -> tuple[list[str], list[list[str]]]:
-    headers = ["artifact", "INT8 compute layers", "float compute layers", "why float"]
+    headers = ["artifact", "INT8 compute layers", "float compute layers", "why float", "kernels on this host"]
     rows = [[entry["artifact_id"], str(entry["int8_layers"]),
              ", ".join(f"{layer['name']} ({layer['op_type']})" for layer in entry["float_layers"]) or "–",
-             "; ".join(sorted({layer["why"] for layer in entry["float_layers"]})) or "–"]
+             "; ".join(sorted({layer["why"] for layer in entry["float_layers"]})) or "–",
+             kernel_counts(entry.get("kernels", {})) or "–"]
             for entry in section]
     return headers, rows
 

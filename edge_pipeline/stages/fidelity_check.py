@@ -5,6 +5,7 @@ runtime) on held-out samples. A miss fails the step naming the output; nothing i
 from __future__ import annotations
 
 import importlib.util
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,10 +163,12 @@ def executed_summary(path: Path, kind: str, backend: Backend, target: TargetProf
     if layers is None:
         return None
     name_of = _source_names(source_onnx)
+    kernels = Counter(layer.kernel for layer in layers if layer.kernel)
     return {
         "int8_layers": sum(layer.precision == "int8" for layer in layers),
         "float_layers": [{"name": name_of(layer), "op_type": layer.op_type} for layer in layers
                          if layer.precision != "int8"],
+        "kernels": dict(kernels.most_common()),
         "read_from": f"{target.backend} on this host after its graph optimizations",
     }
 

@@ -127,7 +127,8 @@ class OnnxRuntimeBackend(Backend):
         kernels, or left as DequantizeLinear -> float op where no kernel fuses)."""
         import onnx
 
-        from edge_pipeline.backends.onnxruntime.mlas import optimized_graph
+        from edge_pipeline.backends.onnxruntime.mlas import kernel_label, optimized_graph
+        from edge_pipeline.cpuinfo import cpu_flag_set
 
         if Path(path).suffix != ".onnx":
             return None  # an ORT-format model cannot be re-saved as ONNX
@@ -135,8 +136,9 @@ class OnnxRuntimeBackend(Backend):
         source = onnx.load(str(path), load_external_data=False).graph
         by_name = {n.name: n for n in source.node}
         producers = {out: n for n in source.node for out in n.output}
+        kernel = kernel_label(graph, cpu_flag_set())
         return [ExecutedLayer(_source_name(node, by_name, producers), node.op_type,
-                              "int8" if node.op_type in _INT8_COMPUTE else "float")
+                              "int8" if node.op_type in _INT8_COMPUTE else "float", kernel=kernel(node) or "")
                 for node in graph.node if node.op_type in _INT8_COMPUTE | _FLOAT_COMPUTE]
 
     @classmethod

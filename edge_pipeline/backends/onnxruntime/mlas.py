@@ -52,16 +52,18 @@ def optimized_graph(path: Path):
 
 def compute_kernels(path: Path, flags: set[str]) -> Counter:
     """{'<op> <path> (<MLAS kernel family>)': count} over the model's compute layers as ORT runs them."""
+    graph = optimized_graph(path)
+    label = kernel_label(graph, flags)
+    return Counter(found for found in map(label, graph.node) if found)
+
+
+def kernel_label(graph, flags: set[str]):
+    """node -> '<op> <path> (<MLAS kernel family>)' for a compute node of ``graph`` (ORT's optimized
+    graph), None for any other node."""
     from onnx import numpy_helper
 
-    graph = optimized_graph(path)
     initializers = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    found: Counter = Counter()
-    for node in graph.node:
-        label = _label(node, initializers, flags)
-        if label:
-            found[label] += 1
-    return found
+    return lambda node: _label(node, initializers, flags)
 
 
 def _label(node, initializers: dict, flags: set[str]) -> str | None:

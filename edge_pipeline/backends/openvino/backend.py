@@ -36,6 +36,19 @@ def nncf_model_type(onnx_path: Path, config, options) -> str:
     return "transformer" if analyse_graph(onnx.load(str(onnx_path), load_external_data=False)).is_transformer else "cnn"
 
 
+def _batch_one(model: ov.Model) -> ov.Model:
+    """``model`` with each input's dynamic first dimension set to 1 (other dynamic dims stay)."""
+    shapes = {}
+    for port in model.inputs:
+        shape = port.get_partial_shape()
+        if shape.rank.is_static and shape.rank.get_length() > 0 and shape[0].is_dynamic:
+            shape[0] = ov.Dimension(1)
+            shapes[port] = shape
+    if shapes:
+        model.reshape(shapes)
+    return model
+
+
 class OpenVinoBackend(Backend):
     name = "openvino"
     runs_exported_onnx = False
@@ -104,10 +117,15 @@ class OpenVinoBackend(Backend):
 
     def executed_layers(self, path: Path, options: RunnerOptions) -> list[ExecutedLayer] | None:
         """Read from the CPU plugin's runtime model: each compute layer's runtimePrecision (i8/u8 or
-        a float type), named by the first source operation it was made from."""
+        a float type) and kernel (primitiveType: which ISA path, e.g. 'jit_gemm_i8',
+        'brgconv_avx512_amx_I8'), named by the first source operation it was made from.
+
+        A dynamic batch is set to 1 first: the plugin picks a shape-dependent layer's kernel at the
+        first inference ('undef' until then), and batch 1 is what the benchmark times by default."""
         from edge_pipeline.backends.openvino.runner import core
 
-        compiled = core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        compiled = core().compile_model(_batch_one(core().read_model(str(path))), "CPU",
+                                        {"INFERENCE_PRECISION_HINT": "f32"})
         layers = []
         for op in compiled.get_runtime_model().get_ordered_ops():
             info = op.get_rt_info()
@@ -116,7 +134,9 @@ class OpenVinoBackend(Backend):
                 continue
             precision = "int8" if info["runtimePrecision"].astype(str) in ("i8", "u8") else "float"
             sources = tuple(dict.fromkeys(n.split("/")[0] for n in info["originalLayersNames"].astype(str).split(",")))
-            layers.append(ExecutedLayer(sources[0], layer_type, precision, sources))
+            kernel = info["primitiveType"].astype(str)
+            layers.append(ExecutedLayer(sources[0], layer_type, precision, sources,
+                                        "" if kernel.startswith("undef") else kernel))
         return layers
 
     def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path,

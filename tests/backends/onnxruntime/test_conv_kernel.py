@@ -2,6 +2,8 @@
 Runtime's QLinearConv from MLAS's indirect kernels to its quantized GEMM (AMX where the CPU has it)
 while every dequantized weight stays what it was."""
 
+from collections import Counter
+
 import numpy as np
 import onnx
 import pytest
@@ -15,6 +17,7 @@ from edge_pipeline.backends.registry import get_backend
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.config.recipes import load_target
 from edge_pipeline.config.schema import ExportConfig, InputSpec, QuantizeConfig
+from edge_pipeline.cpuinfo import cpu_flag_set
 from edge_pipeline.errors import ConfigError
 from edge_pipeline.modeling.onnx_export import export_onnx
 
@@ -98,6 +101,7 @@ def test_gemm_moves_regular_convolutions_and_keeps_every_dequantized_weight(fp32
     for produced in (indirect, gemm):
         layers = backend.executed_layers(produced.path, RunnerOptions(threads=1))
         assert sorted(layer.op_type for layer in layers if layer.precision == "int8").count("QLinearConv") == 3
+        assert Counter(layer.kernel for layer in layers) == compute_kernels(produced.path, cpu_flag_set())
     avx2 = {"sse2", "avx", "avx2"}
     assert compute_kernels(indirect.path, avx2) == {"QLinearConv indirect (AVX2)": 2, "QLinearConv depthwise": 1,
                                                     "QGemm INT8 GEMM (AVX2)": 1}

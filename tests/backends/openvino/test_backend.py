@@ -146,6 +146,9 @@ def test_int8_ir_runs_quantized_layers(backend, target, int8_ir, tiny_onnx, cali
     assert int8_ir.meta["calibration"] == {"method": "minmax", "samples": 32}
     out, info = run(backend, int8_ir.path, "f32", calib.inputs[:8], target)
     assert set(info["compute_layer_precisions"]) <= {"u8", "i8"}
+    # The kernels the quantize stage records are those the timed runner compiled (e.g. jit_gemm_i8).
+    kernels = {layer.kernel for layer in layers}
+    assert kernels == set(info["compute_layer_kernels"]) and "" not in kernels
     reference = ort_reference(tiny_onnx, calib.inputs[:8])
     cosine = (out * reference).sum() / np.linalg.norm(out) / np.linalg.norm(reference)
     assert cosine > 0.99
