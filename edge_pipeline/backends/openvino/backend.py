@@ -124,8 +124,11 @@ class OpenVinoBackend(Backend):
         first inference ('undef' until then), and batch 1 is what the benchmark times by default."""
         from edge_pipeline.backends.openvino.runner import core
 
-        compiled = core().compile_model(_batch_one(core().read_model(str(path))), "CPU",
-                                        {"INFERENCE_PRECISION_HINT": "f32"})
+        config = {"INFERENCE_PRECISION_HINT": "f32"}
+        try:
+            compiled = core().compile_model(_batch_one(core().read_model(str(path))), "CPU", config)
+        except RuntimeError:  # a first dim that is not a batch refuses 1: as it is, kernels maybe unnamed
+            compiled = core().compile_model(str(path), "CPU", config)
         layers = []
         for op in compiled.get_runtime_model().get_ordered_ops():
             info = op.get_rt_info()
