@@ -1,8 +1,9 @@
 """ONNX Runtime's usage telemetry stays off in a process that uses it through this package.
 
-ONNX Runtime's Linux and macOS wheels (1.32 here) send usage events to Microsoft (1DS: a process
-event, then session, model and aggregated run events) and keep a device id and an event cache under
-``~/.cache/Microsoft/DeveloperTools/.onnxruntime``, from the moment the module is imported. A build
+ONNX Runtime's Linux and macOS wheels (1.32 here) collect usage events for Microsoft (1DS, per ORT's
+own description: a process event, then session, model and aggregated run events) and keep a device
+id and an event cache under ``~/.cache/Microsoft/DeveloperTools/.onnxruntime``, from the moment the
+module is imported (seen here). A build
 tool that promises to work offline has no business doing either, nothing it writes belongs in the
 user's home, and a benchmark worker should not share its CPU with an uploader.
 ``ORT_DISABLE_TELEMETRY=1``, read once when onnxruntime initialises, turns all of it off: nothing is
