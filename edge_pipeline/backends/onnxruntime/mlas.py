@@ -17,6 +17,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from edge_pipeline.backends.onnxruntime.conv_kernel import conv_group
+
 INDIRECT_ORDER = (("avx2", "AVX2"), ("avx_vnni", "AVX-VNNI"), ("avx512bw", "AVX-512 core"),
                   ("avx512_vnni", "AVX-512 VNNI"))
 INT8_GEMM_ORDER = (*INDIRECT_ORDER, ("amx_int8", "AMX"))
@@ -59,10 +61,8 @@ def compute_kernels(path: Path, flags: set[str]) -> Counter:
 
 def kernel_label(graph, flags: set[str]):
     """node -> '<op> <path> (<MLAS kernel family>)' for a compute node of ``graph`` (ORT's optimized
-    graph), None for any other node."""
-    from onnx import numpy_helper
-
-    initializers = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    graph), None for any other node. Initializers stay protos: only zero points are ever decoded."""
+    initializers = {init.name: init for init in graph.initializer}
     return lambda node: _label(node, initializers, flags)
 
 
@@ -81,15 +81,17 @@ def _label(node, initializers: dict, flags: set[str]) -> str | None:
 
 
 def _int8_conv_path(node, initializers: dict, flags: set[str]) -> str:
+    from onnx import numpy_helper
+
     # QLinearConv inputs: x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp[, bias]
     input_zero_point, weights = initializers.get(node.input[2]), initializers.get(node.input[3])
     weight_zero_point = initializers.get(node.input[5]) if len(node.input) > 5 else None
-    from edge_pipeline.backends.onnxruntime.conv_kernel import conv_group
-
+    input_zero_point, weight_zero_point = (None if proto is None else numpy_helper.to_array(proto)
+                                           for proto in (input_zero_point, weight_zero_point))
     group = conv_group(node)
     symmetric = weight_zero_point is not None and weight_zero_point.dtype.kind == "i" and not weight_zero_point.any()
     unsigned_input = input_zero_point is not None and input_zero_point.dtype.kind == "u"
-    if group > 1 and weights is not None and weights.shape[0] == group and weights.shape[1] == 1:
+    if group > 1 and weights is not None and weights.dims[0] == group and weights.dims[1] == 1:
         return "depthwise"
     if symmetric and unsigned_input and group == 1:
         return f"indirect ({kernel_family(flags, INDIRECT_ORDER)})"

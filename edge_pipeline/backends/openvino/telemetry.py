@@ -18,14 +18,11 @@ TELEMETRY_MODULE = "openvino_telemetry"
 ALLOW_VARIABLE = "EDGE_PIPELINE_OPENVINO_TELEMETRY"
 
 
-def keep_telemetry_off() -> bool:
-    """Block ``openvino_telemetry`` for this process unless the user allows it; True when blocked.
+def keep_telemetry_off() -> None:
+    """Block ``openvino_telemetry`` for this process unless the user allows it.
 
     A process that imported it before (an application calling our API after its own OpenVINO
     work) keeps what it has: its telemetry objects already exist, and the choice was made there.
     """
-    if os.environ.get(ALLOW_VARIABLE) == "1":
-        return False
-    if TELEMETRY_MODULE not in sys.modules:
-        sys.modules[TELEMETRY_MODULE] = None  # type: ignore[assignment]  # the documented import block
-    return sys.modules[TELEMETRY_MODULE] is None
+    if os.environ.get(ALLOW_VARIABLE) != "1":
+        sys.modules.setdefault(TELEMETRY_MODULE, None)  # type: ignore[arg-type]  # the documented import block
