@@ -8,15 +8,19 @@
 #   bash benchmarks/lent_machine.sh convs    # ORT's INT8 convolutions on MLAS's indirect kernels vs
 #                                            # its GEMM (AMX on an AMX CPU): ort_option_ab.py
 #   bash benchmarks/lent_machine.sh cold     # the default run, cold cache, on 2 pinned cores
+#   SLOT=1 bash benchmarks/lent_machine.sh convs   # a single mode on the second pair of cores, so
+#                                            # two modes can run side by side, sharing no core
 #                                            # (also needs torch-pruning and safetensors in .whl/;
 #                                            # the lent Xeon had scikit-learn and scipy)
 #
-# The lent machine had python3.12 with torch, onnx and onnxruntime, but no openvino, nncf or
+# The lent machine had python3.12 with torch, onnx and onnxruntime 1.30, but no openvino, nncf or
 # pydantic, and no network: .whl/ (kept out of git) carries their cp312 wheels, unpacked here onto
-# PYTHONPATH: openvino (its GPU/NPU plugins and unused frontends removed to fit the 64 MiB
-# transfer), openvino_telemetry, nncf, pydantic, pydantic_core, annotated_types, typing_inspection,
-# typing_extensions, pydot and onnxslim (`pip download --python-version 3.12 --only-binary=:all:
-# -c constraints.txt -d .whl ...`).
+# PYTHONPATH: openvino (its GPU/NPU plugins, GPU kernel cache, headers and the TensorFlow, TFLite,
+# Paddle and GGUF frontends removed to fit the 64 MiB transfer: 33 MB), onnxruntime 1.32 (the
+# pinned one; its C-API libonnxruntime.so removed, which the Python module does not load: 15 MB),
+# openvino_telemetry, nncf, pydantic, pydantic_core, annotated_types, typing_inspection,
+# typing_extensions, pydot, onnxslim and torch-pruning (`pip download --python-version 3.12
+# --implementation cp --only-binary=:all: --no-deps --platform manylinux_2_28_x86_64 ... -d .whl`).
 MODE=${1:-side-by-side}
 PY=${PY:-python3}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -29,7 +33,7 @@ if ! "$PY" -c "import openvino, nncf, pydantic" 2>/dev/null; then
   for w in .whl/*.whl; do "$PY" -m zipfile -e "$w" /tmp/site || exit 1; done
   export PYTHONPATH=/tmp/site:$PWD
 else
-  export PYTHONPATH=$PWD
+  export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
 fi
 "$PY" -c "import edge_pipeline, onnx, onnxruntime as ort, openvino as ov, nncf, torch, pydantic; print('versions', torch.__version__, onnx.__version__, ort.__version__, ov.get_version(), nncf.__version__, pydantic.__version__)" || exit 2
 # First logical CPU of each physical core, in (package, core) order; core 0 left to the system.
@@ -49,7 +53,7 @@ COMMON="--calibration 32 --eval 16"
 LIMIT=${LIMIT:-420}
 if [ "$MODE" = cold ]; then
   # What a 2-core machine sees: two cores, and OpenMP told so (the guest has more).
-  cpus=$(cpus_for 0); PIN="taskset -c $cpus"; command -v taskset >/dev/null || PIN=""
+  cpus=$(cpus_for "${SLOT:-0}"); PIN="taskset -c $cpus"; command -v taskset >/dev/null || PIN=""
   rm -rf /tmp/ep-cold; start=$(date +%s)
   OMP_NUM_THREADS=2 EDGE_PIPELINE_CACHE=/tmp/ep-cold/cache timeout -s TERM -k 10 "$LIMIT" $PIN \
     "$PY" -m edge_pipeline run --out /tmp/ep-cold/bundle > "$OUT/cold.log" 2>&1
@@ -58,7 +62,7 @@ if [ "$MODE" = cold ]; then
   exit 0
 fi
 if [ "$MODE" = convs ]; then
-  cpus=$(cpus_for 0); PIN="taskset -c $cpus"; command -v taskset >/dev/null || PIN=""
+  cpus=$(cpus_for "${SLOT:-0}"); PIN="taskset -c $cpus"; command -v taskset >/dev/null || PIN=""
   start=$(date +%s)
   timeout -s TERM -k 10 "$LIMIT" $PIN "$PY" benchmarks/ort_option_ab.py --set conv_kernel=gemm \
     --rounds "${ROUNDS:-8}" \
@@ -70,7 +74,7 @@ fi
 if [ "$MODE" = alone ]; then
   # Alone: nothing else runs beside it. The per-layer counters come after the timed rounds, in
   # their own untimed sessions, at 1 and 2 threads (does the second core halve the INT8 time?).
-  cpus=$(cpus_for 0); PIN="taskset -c $cpus"; command -v taskset >/dev/null || PIN=""
+  cpus=$(cpus_for "${SLOT:-0}"); PIN="taskset -c $cpus"; command -v taskset >/dev/null || PIN=""
   echo "ResNet-18 alone on CPUs $cpus"
   start=$(date +%s)
   timeout -s TERM -k 30 "$LIMIT" $PIN "$PY" benchmarks/realsize.py --models resnet18 --batch-sizes 1 \

@@ -244,7 +244,7 @@ class OnnxRuntimeBackend(Backend):
                                # MatMul weights (K, N) get one scale per output column, like Conv/Gemm channels
                                **({"QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}} if config.per_channel else {})},
             )
-        conv_kernel = _steer_conv_kernel(out_path, settings["conv_kernel"])
+        conv_kernel = _steer_conv_kernel(out_path, settings["conv_kernel"], settings["conv_gemm_min_depth"])
         meta = {
             "activations": "static",
             "activation_type": settings["activation_name"],
@@ -265,8 +265,9 @@ class OnnxRuntimeBackend(Backend):
         return [ProducedArtifact(out_path, "onnx", "int8", meta=meta)]
 
 
-def _steer_conv_kernel(path: Path, conv_kernel: str) -> dict:
-    """Apply the target's ``conv_kernel`` option to the QDQ model at ``path``; what it did, for the meta."""
+def _steer_conv_kernel(path: Path, conv_kernel: str, min_depth: int) -> dict:
+    """Apply the target's ``conv_kernel`` option (convolutions of GEMM depth ``min_depth`` and over) to
+    the QDQ model at ``path``; what it did, for the meta."""
     import onnx
 
     from edge_pipeline.backends.onnxruntime.conv_kernel import route_convs_to_gemm
@@ -277,10 +278,10 @@ def _steer_conv_kernel(path: Path, conv_kernel: str) -> dict:
     if any(init.data_location == onnx.TensorProto.EXTERNAL for init in model.graph.initializer):
         raise StageError(f"{path.name}: conv_kernel: gemm cannot rewrite a model whose weights are stored outside "
                          "the file (over 2 GB); use conv_kernel: indirect for this target")
-    routed = route_convs_to_gemm(model)
+    routed = route_convs_to_gemm(model, min_depth)
     if routed:
         onnx.save(model, str(path))
-    return {"conv_kernel": "gemm", "convs_on_gemm": len(routed)}
+    return {"conv_kernel": "gemm", "convs_on_gemm": len(routed), "conv_gemm_min_depth": min_depth}
 
 
 def prepare_for_quantization(source: Path, prepared: Path) -> str:
@@ -320,6 +321,7 @@ def quantization_settings(config, target) -> dict:
         "reduce_range": _reduced_weights(options, target, activation),
         "matmul_outputs": "float" if float_outputs else "quantized",
         "conv_kernel": options.conv_kernel,
+        "conv_gemm_min_depth": options.conv_gemm_min_depth,
         "extra_options": {"ActivationSymmetric": symmetric, "WeightSymmetric": True,
                           **({"OpTypesToExcludeOutputQuantization": list(FLOAT_OUTPUT_OPS)} if float_outputs else {})},
     }

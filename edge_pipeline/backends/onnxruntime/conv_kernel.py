@@ -17,11 +17,13 @@ import numpy as np
 GEMM_ZERO_POINT = -1
 
 
-def route_convs_to_gemm(model) -> list[str]:
+def route_convs_to_gemm(model, min_depth: int = 0) -> list[str]:
     """Rewrite ``model`` (an onnx.ModelProto, QDQ) in place so ONNX Runtime runs its convolutions on the
     quantized GEMM path; returns the names of the convolutions rewritten. Left as they are: grouped
-    (depthwise) convolutions, which have their own kernels either way, and weights whose
-    initializers another node also reads."""
+    (depthwise) convolutions, which have their own kernels either way, weights whose initializers
+    another node also reads, and convolutions whose GEMM depth (input channels x kernel area) is
+    under ``min_depth``: a shallow GEMM fills AMX's 64-deep tiles poorly and pays im2col's copy for
+    little work, so the indirect kernels stay faster there."""
     from onnx import numpy_helper
 
     graph = model.graph
@@ -38,6 +40,8 @@ def route_convs_to_gemm(model) -> list[str]:
         weights, zero_point = (initializers.get(name) for name in dequantize.input[0:3:2])
         if weights is None or zero_point is None or readers[weights.name] != 1 or readers[zero_point.name] != 1:
             continue
+        if gemm_depth(weights.dims) < min_depth:
+            continue
         q, zp = numpy_helper.to_array(weights), numpy_helper.to_array(zero_point)
         if q.dtype != np.int8 or np.any(zp != 0) or q.min() <= np.iinfo(np.int8).min:
             continue
@@ -45,6 +49,12 @@ def route_convs_to_gemm(model) -> list[str]:
         zero_point.CopyFrom(numpy_helper.from_array(np.full_like(zp, GEMM_ZERO_POINT), zero_point.name))
         routed.append(conv.name or conv.output[0])
     return routed
+
+
+def gemm_depth(weight_dims) -> int:
+    """K of the GEMM an ungrouped convolution becomes: input channels x kernel area (weights are
+    output channels x input channels x kernel)."""
+    return int(np.prod(list(weight_dims)[1:], dtype=np.int64))
 
 
 def conv_group(node) -> int:

@@ -56,6 +56,12 @@ class OnnxRuntimeOptions(StrictModel):
         "unchanged), which sends them to im2col + MLAS's INT8 GEMM, AMX on a CPU with AMX. Grouped "
         "(depthwise) convolutions keep their own kernels.",
     )
+    conv_gemm_min_depth: int = Field(
+        0, ge=0, le=1 << 30, description="With conv_kernel gemm: only convolutions whose GEMM depth K (input "
+        "channels x kernel area) is at least this go to the GEMM; shallower ones keep the indirect kernels. "
+        "0: every convolution. Measured on an AMX Xeon (benchmarks/ort_conv_layers.py): the AMX GEMM wins from "
+        "K = 1152 (3x3 over 128 channels) and loses at K <= 960 (every 1x1 of MobileNetV2, ResNet's first stage).",
+    )
     matmul_outputs: Literal["auto", "float", "quantized"] = Field(
         "auto", description="Whether INT8 MatMul/Gemm outputs are quantized again (QLinearMatMul, QGemm to int8) "
         "or left in float (MatMulIntegerToFloat, QGemm to float: ORT's OpTypesToExcludeOutputQuantization). "

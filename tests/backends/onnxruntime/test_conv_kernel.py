@@ -143,3 +143,50 @@ def test_an_unknown_conv_kernel_names_the_choices(tmp_path):
 ])
 def test_mlas_kernel_families_follow_its_dispatch_order(flags, indirect, gemm):
     assert kernel_family(flags, INDIRECT_ORDER) == indirect and kernel_family(flags, INT8_GEMM_ORDER) == gemm
+
+
+class DeepAndShallowNet(torch.nn.Module):
+    """A 1x1 convolution of GEMM depth 3 and a 3x3 one over 128 channels, of depth 1152."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.shallow = torch.nn.Conv2d(3, 128, 1)
+        self.deep = torch.nn.Conv2d(128, 8, 3, padding=1)
+        self.head = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = torch.relu(self.deep(torch.relu(self.shallow(x))))
+        return self.head(x.mean((2, 3)))
+
+
+def test_min_depth_keeps_shallow_convolutions_on_the_indirect_kernels(fp32_onnx, tmp_path):
+    model = onnx.load(str(quantize(fp32_onnx, load_target("x86-cpu-onnxruntime"), tmp_path).path))
+    stem, _, pointwise = (node.name for node in model.graph.node if node.op_type == "Conv")
+    routed = {}
+    for min_depth in (0, 17, 27, 28):  # GEMM depths: the stem 3 x 3x3 = 27, the pointwise 16 x 1x1 = 16
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)
+        routed[min_depth] = route_convs_to_gemm(copy, min_depth)
+    assert routed == {0: [stem, pointwise], 17: [stem], 27: [stem], 28: []}
+
+
+def test_the_amx_profile_sends_only_deep_convolutions_to_the_gemm(tmp_path):
+    fp32 = tmp_path / "deep.onnx"
+    sample = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    export_onnx(DeepAndShallowNet().eval(), InputSpec(shape=[1, 3, 8, 8]), ExportConfig(), fp32, sample)
+    target = load_target("x86-cpu-onnxruntime-amx")
+    assert "amx_int8" in target.device.features and target.quantize == load_target("x86-cpu-onnxruntime").quantize
+    amx = quantize(fp32, target, tmp_path / "amx")
+    indirect = quantize(fp32, load_target("x86-cpu-onnxruntime"), tmp_path / "indirect")
+    assert amx.meta["conv_kernel"] == "gemm" and amx.meta["conv_gemm_min_depth"] == 1024
+    assert amx.meta["convs_on_gemm"] == 1
+    before, after = conv_weights(indirect.path), conv_weights(amx.path)
+    zero_points = {name: int(np.unique(zp)[0]) for name, (_, zp, _) in after.items()}
+    assert sorted(zero_points.values()) == [-1, 0]  # the deep one on the GEMM, the shallow one not
+    for name, (weights, _, _) in after.items():
+        np.testing.assert_array_equal(weights, before[name][0])
+    amx_sets = {"sse2", "avx2", "avx512f", "avx512bw", "avx512_vnni", "amx_int8"}
+    assert compute_kernels(amx.path, amx_sets) == {"QLinearConv INT8 GEMM (AMX)": 1,
+                                                   "QLinearConv indirect (AVX-512 VNNI)": 1,
+                                                   "QGemm INT8 GEMM (AMX)": 1}
