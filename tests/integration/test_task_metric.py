@@ -18,14 +18,21 @@ from tests.conftest import write_recipe
 METRIC = {"function": "edge_pipeline.testing.kit:detector_metric", "lower_is_better": ["box_offset"]}
 
 
-def _recipe(tmp_path, quantize: dict, targets: list[str]) -> dict:
-    """Eval labels are the FP32 model's own classes, so FP32 scores 100 and INT8 can only lose."""
+def _recipe(tmp_path, quantize: dict, targets: list[str], eval_near_ties: bool = False) -> dict:
+    """Eval labels are the FP32 model's own classes, so FP32 scores 100 and INT8 can only lose.
+    ``eval_near_ties``: the 48 eval images whose two best FP32 logits are closest, out of 2048, so
+    that INT8's rounding flips some of them on any CPU (with VNNI an INT8 detector can otherwise
+    keep every class of 48 random images; without it, 16-bit pair sums saturate and flip some)."""
     model = two_head_detector()  # trains briefly: outside no_grad
     for role, seed in (("calibration", 1), ("eval", 2)):
-        x, _ = detector_arrays(48, seed)
+        x, _ = detector_arrays(2048 if role == "eval" and eval_near_ties else 48, seed)
         with torch.no_grad():
-            y = model(torch.from_numpy(x))["logits"].argmax(1).numpy()
-        np.savez(tmp_path / f"{role}.npz", x=x, y=y)
+            logits = model(torch.from_numpy(x))["logits"].numpy()
+        if len(x) > 48:
+            top_two = np.sort(logits, axis=1)[:, -2:]
+            keep = np.argsort(top_two[:, 1] - top_two[:, 0])[:48]
+            x, logits = x[keep], logits[keep]
+        np.savez(tmp_path / f"{role}.npz", x=x, y=logits.argmax(1))
     return {
         "metadata": {"name": "detector"},
         "model": {"factory": "edge_pipeline.testing.kit:two_head_detector"},
@@ -73,8 +80,10 @@ def test_compare_gates_the_figures_it_has_limits_for(bundle):
 
 
 def test_a_missed_metric_floor_fails_the_quantize_step(workdir, bundle):
-    recipe = _recipe(workdir, {"max_metric_drop": {"class_accuracy": 0.0}, "fallback": False, "min_cosine": None},
-                     ["x86-cpu-onnxruntime"])
+    missed = workdir / "missed-data"
+    missed.mkdir()
+    recipe = _recipe(missed, {"max_metric_drop": {"class_accuracy": 0.0}, "fallback": False, "min_cosine": None},
+                     ["x86-cpu-onnxruntime"], eval_near_ties=True)
     recipe["stages"] = ["export", "quantize"]  # the export is the fixture's, from the cache
     out = workdir / "missed"
     with pytest.raises(StageError, match="metric 'class_accuracy' is .* beyond quantize.max_metric_drop 0"):
