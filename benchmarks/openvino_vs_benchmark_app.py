@@ -53,7 +53,7 @@ def main() -> None:
     report = json.loads((bundle / "report.json").read_text())
     rows = model_rows(report, args.target, args.model)
     settings = load_target(args.target).options
-    spec = json.loads((bundle / "manifest.json").read_text())["recipe"]["snapshot"]["input"]
+    spec = one_input(json.loads((bundle / "manifest.json").read_text())["recipe"]["snapshot"])
     ours: dict[tuple, list[float]] = {key: [] for key in rows}
     ours_clock: dict[tuple, list[float]] = {key: [] for key in rows}  # OpenVINO's timer, read by our worker
     theirs: dict[tuple, list[float]] = {key: [] for key in rows}
@@ -70,6 +70,16 @@ def main() -> None:
                         theirs[key].append(benchmark_app_median(path, key[1], settings, args, spec, Path(tmp)))
             print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
     print_table(rows, ours, ours_clock, theirs, args)
+
+
+def one_input(snapshot: dict) -> dict:
+    """The recipe's input spec: ``input``, or the one entry of ``inputs`` (realsize.py's bundles)."""
+    if snapshot.get("input"):
+        return snapshot["input"]
+    inputs = snapshot.get("inputs") or []
+    if len(inputs) != 1:
+        raise SystemExit(f"this script times one-input models; the bundle's recipe has {len(inputs)} inputs")
+    return inputs[0]
 
 
 def model_rows(report: dict, target: str, model: str) -> dict[tuple, dict]:
