@@ -24,6 +24,7 @@ from ort_option_ab import variant_profile
 from ort_weight_range import first_sample, models, quantized
 
 from edge_pipeline.backends.base import RunnerOptions
+from edge_pipeline.backends.onnxruntime.conv_kernel import gemm_depth
 from edge_pipeline.backends.registry import get_backend
 from edge_pipeline.benchmarking.host import cpu_flags, cpu_model
 from edge_pipeline.config.recipes import load_target
@@ -44,8 +45,8 @@ def conv_shapes(fp32: Path) -> dict[str, dict]:
         cout, cin_per_group, kh, kw = weights[node.input[1]]
         out = shapes.get(node.output[0], [0, 0, 0, 0])
         found[node.name] = {"cin": cin_per_group * attrs.get("group", 1), "cout": cout, "k": f"{kh}x{kw}",
-                                 "stride": (attrs.get("strides") or [1])[0], "group": attrs.get("group", 1),
-                                 "K": cin_per_group * kh * kw, "N": out[2] * out[3] if len(out) == 4 else 0}
+                            "stride": (attrs.get("strides") or [1])[0], "group": attrs.get("group", 1),
+                            "K": gemm_depth(weights[node.input[1]]), "N": out[2] * out[3] if len(out) == 4 else 0}
     return found
 
 
