@@ -24,12 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from ov_benchmark_app import benchmark_app_median  # the module beside this script
 
 PLAIN = ("plain", "plain-omp", "plain-torch", "plain-nopin", "plain-noreserve")
 VARIANTS = ("app", "worker", *PLAIN)
@@ -128,21 +129,8 @@ def run_worker(path: Path, args, tmp: Path) -> tuple[float, dict]:
 
 def run_app(path: Path, args, tmp: Path) -> tuple[float, dict]:
     name, shape, _ = input_spec(path)
-    config_path = tmp / "config.json"
-    config_path.write_text(json.dumps({"CPU": {k: str(v) for k, v in compile_config(args.threads).items()}}))
-    report = tmp / "app"
-    shutil.rmtree(report, ignore_errors=True)
-    report.mkdir(parents=True)
-    script = Path(sys.executable).with_name("benchmark_app")
-    app = [str(script)] if script.exists() else [
-        sys.executable, "-c", "import sys; from openvino.tools.benchmark.main import main; sys.exit(main())"]
-    proc = subprocess.run([*app, "-m", str(path), "-d", "CPU", "-load_config", str(config_path), "-api", "sync",
-                           "-data_shape", f"{name}[{','.join(map(str, shape))}]", "-inference_only",
-                           "-niter", str(args.iterations), "-json_stats", "-report_type", "no_counters",
-                           "-report_folder", str(report)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"benchmark_app failed:\n{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}")
-    return float(json.loads((report / "benchmark_report.json").read_text())["execution_results"]["latency (ms)"]), {}
+    data_shape = f"{name}[{','.join(map(str, shape))}]"
+    return benchmark_app_median(path, compile_config(args.threads), data_shape, tmp, args.iterations), {}
 
 
 def main() -> None:

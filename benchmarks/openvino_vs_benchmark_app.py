@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from ov_benchmark_app import benchmark_app_median  # the module beside this script
 
 from edge_pipeline import api
 from edge_pipeline.backends.openvino.options import parse_options
@@ -67,7 +67,7 @@ def main() -> None:
                         ours[key].append(wall)
                         ours_clock[key].append(clock)
                     else:
-                        theirs[key].append(benchmark_app_median(path, key[1], settings, args, spec, Path(tmp)))
+                        theirs[key].append(app_median(path, key[1], settings, args, spec, Path(tmp)))
             print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
     print_table(rows, ours, ours_clock, theirs, args)
 
@@ -110,27 +110,11 @@ def our_median(path: Path, variant: str, settings: dict, args, spec: dict, tmp: 
     return config["call_clock_ms"]["p50"], config["latency_ms"]["p50"]  # ours, OpenVINO's timer
 
 
-def benchmark_app_median(path: Path, variant: str, settings: dict, args, spec: dict, tmp: Path) -> float:
+def app_median(path: Path, variant: str, settings: dict, args, spec: dict, tmp: Path) -> float:
     """benchmark_app with the same compile properties our runner sets (read back from one function)."""
     config = compile_config(parse_options(settings, "benchmark script"), args.threads, variant)
-    config_path = tmp / "config.json"
-    config_path.write_text(json.dumps({"CPU": {k: str(v) for k, v in config.items()}}))
-    report_dir = tmp / "benchmark_app"
-    shutil.rmtree(report_dir, ignore_errors=True)
-    report_dir.mkdir(parents=True)
     batch_one = ",".join(str(d) for d in [1, *spec["shape"][1:]])
-    command = [
-        str(Path(sys.executable).with_name("benchmark_app")),
-        "-m", str(path), "-d", "CPU", "-load_config", str(config_path), "-api", "sync",
-        "-data_shape", f"{spec['name']}[{batch_one}]", "-inference_only",
-        "-niter", str(args.iterations), "-json_stats", "-report_type", "no_counters",
-        "-report_folder", str(report_dir),
-    ]
-    proc = subprocess.run(command, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"benchmark_app failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    stats = json.loads((report_dir / "benchmark_report.json").read_text())["execution_results"]
-    return float(stats["latency (ms)"])  # benchmark_app's median (latency_percentile defaults to 50)
+    return benchmark_app_median(path, config, f"{spec['name']}[{batch_one}]", tmp, args.iterations)
 
 
 def print_table(rows: dict, ours: dict, ours_clock: dict, theirs: dict, args) -> None:

@@ -42,7 +42,6 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from ov_benchmark_app import benchmark_app_median  # the module beside this script
 
 from edge_pipeline import api
 from edge_pipeline.backends.openvino.options import parse_options
@@ -269,37 +269,13 @@ def worker_job(entry: dict, spec: dict, eval_path: Path, args, outputs: Path | N
     return job
 
 
-def benchmark_app_command() -> list[str]:
-    """The wheel's console script beside this interpreter; where openvino was unpacked onto
-    PYTHONPATH instead (no script was installed), its entry point run by this interpreter."""
-    script = Path(sys.executable).with_name("benchmark_app")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from openvino.tools.benchmark.main import main; sys.exit(main())"]
-
-
 def benchmark_app(entry: dict, spec: dict, args, tmp: Path) -> float:
     """benchmark_app on the same IR with the compile properties our runner sets (one function makes
     both), sync API, inference only; its median latency in ms."""
     config = compile_config(parse_options(entry["settings"], "realsize benchmark"), THREADS, entry["variant"])
-    config_path = tmp / "ov-config.json"
-    config_path.write_text(json.dumps({"CPU": {k: str(v) for k, v in config.items()}}))
-    report_dir = tmp / "benchmark_app"
-    shutil.rmtree(report_dir, ignore_errors=True)
-    report_dir.mkdir(parents=True)
     shapes = ",".join(f"{i['name']}[{','.join(map(str, [entry['batch'], *i['shape'][1:]]))}]" for i in spec["inputs"])
-    command = [
-        *benchmark_app_command(), "-m", str(entry["path"]), "-d", "CPU",
-        "-load_config", str(config_path), "-api", "sync", "-data_shape", shapes, "-inference_only",
-        # Bounded like our worker (--budget); its median, like ours, does not depend on the count.
-        "-niter", str(args.iterations), "-t", str(max(1, round(args.budget))),
-        "-json_stats", "-report_type", "no_counters", "-report_folder", str(report_dir),
-    ]
-    proc = subprocess.run(command, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"benchmark_app failed on {entry['path']}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    stats = json.loads((report_dir / "benchmark_report.json").read_text())["execution_results"]
-    return float(stats["latency (ms)"])  # its median (latency_percentile defaults to 50)
+    # Bounded like our worker (--budget); its median, like ours, does not depend on the count.
+    return benchmark_app_median(entry["path"], config, shapes, tmp, args.iterations, max(1, round(args.budget)))
 
 
 def entries_for(name: str, bundle: Path, rows: list[dict], calibration: dict, work: Path, args) -> list[dict]:
