@@ -30,8 +30,8 @@ def quantize_onnx(onnx_path: Path, target_name: str, calibration: Path, out: Pat
     from edge_pipeline.calibration.readers import load_dataset
     from edge_pipeline.config.schema import DatasetSpec, ExportConfig
     from edge_pipeline.engine.run import resolve_target
+    from edge_pipeline.fidelity.checked import QuantizeJob, quantize_checked
     from edge_pipeline.modeling.onnx_source import ingest_onnx
-    from edge_pipeline.stages.checked_quantize import QuantizeJob, quantize_checked
 
     target = resolve_target(target_name)
     config, target = _quantize_overrides(target, overrides)

@@ -12,9 +12,9 @@ from edge_pipeline.backends.registry import artifact_sidecars, backend_for_steps
 from edge_pipeline.calibration.task_metric import metric_identity
 from edge_pipeline.config.schema import QuantizeConfig, TargetProfile, effective_stage_config
 from edge_pipeline.errors import StageError
+from edge_pipeline.fidelity.check import MetricFloor
+from edge_pipeline.fidelity.checked import QuantizeJob, check_produced, quantize_checked
 from edge_pipeline.stages.base import StageOutput, StageRun
-from edge_pipeline.stages.checked_quantize import QuantizeJob, check_produced, quantize_checked
-from edge_pipeline.stages.fidelity_check import MetricFloor
 
 
 def run(view: StageRun) -> StageOutput:

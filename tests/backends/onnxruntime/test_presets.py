@@ -69,7 +69,7 @@ def test_dynamic_activations_quantize_matmuls_without_calibration(encoder_onnx, 
     assert produced.meta["activations"] == "dynamic" and produced.meta["op_types"] == ["MatMul", "Gemm"]
     layers = get_backend("onnxruntime").executed_layers(produced.path, RunnerOptions(threads=1))
     assert any(layer.precision == "int8" for layer in layers), layers
-    from edge_pipeline.stages.fidelity_check import check_artifact
+    from edge_pipeline.fidelity.check import check_artifact
 
     fidelity = check_artifact(produced.path, "onnx", encoder_onnx, get_backend("onnxruntime"),
                               load_target("x86-cpu-onnxruntime"), QuantizeConfig(min_cosine=0.99), data)

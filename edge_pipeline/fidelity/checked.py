@@ -13,9 +13,9 @@ from edge_pipeline.backends.base import Backend, ProducedArtifact
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.config.schema import MetricSpec, QuantizeConfig, TargetProfile
 from edge_pipeline.errors import FidelityFloorError
-from edge_pipeline.stages.fallback import quantize_with_fallback
-from edge_pipeline.stages.fidelity_check import FP32Reference, MetricFloor, check_artifact, executed_summary
-from edge_pipeline.stages.sensitivity import PASS_THROUGH, divergence_profile
+from edge_pipeline.fidelity.check import FP32Reference, MetricFloor, check_artifact, executed_summary
+from edge_pipeline.fidelity.divergence import PASS_THROUGH, divergence_profile
+from edge_pipeline.fidelity.fallback import quantize_with_fallback
 
 MAX_DIVERGENCE_ROWS = 400  # per artifact: enough for real models' compute layers, bounded for the manifest
 

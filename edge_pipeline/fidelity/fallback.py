@@ -12,8 +12,8 @@ from pathlib import Path
 from edge_pipeline.backends.base import ProducedArtifact
 from edge_pipeline.config.schema import QuantizeConfig
 from edge_pipeline.errors import FidelityFloorError
+from edge_pipeline.fidelity.divergence import LayerDivergence, worst_layers
 from edge_pipeline.progress import progress
-from edge_pipeline.stages.sensitivity import LayerDivergence, worst_layers
 
 Attempt = Callable[[QuantizeConfig, Path], list[ProducedArtifact]]
 Profiler = Callable[[Path], list[LayerDivergence] | None]

@@ -19,7 +19,7 @@ import numpy as np
 from edge_pipeline.backends.base import Backend
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.config.schema import TargetProfile
-from edge_pipeline.stages.fidelity_check import FP32Reference, check_options
+from edge_pipeline.fidelity.check import FP32Reference, check_options
 
 PROFILE_SAMPLES = 8
 # Ops that move or reshape data: they add no error of their own, so are never worth keeping float.
