@@ -244,6 +244,7 @@ class OnnxRuntimeBackend(Backend):
                                # MatMul weights (K, N) get one scale per output column, like Conv/Gemm channels
                                **({"QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}} if config.per_channel else {})},
             )
+        float_inputs = _keep_float_inputs(out_path, plan.excluded())
         conv_kernel = _steer_conv_kernel(out_path, settings["conv_kernel"], settings["conv_gemm_min_depth"])
         meta = {
             "activations": "static",
@@ -261,8 +262,25 @@ class OnnxRuntimeBackend(Backend):
             "unbounded_ranges": unbounded,
             "shape_inference": shape_inference,
             **conv_kernel,
+            **({"float_inputs": float_inputs} if float_inputs else {}),
         }
         return [ProducedArtifact(out_path, "onnx", "int8", meta=meta)]
+
+
+def _keep_float_inputs(path: Path, float_nodes: list[str]) -> list[str]:
+    """Nodes kept float read their float input (float_inputs.py: else ORT re-quantizes them)."""
+    import onnx
+
+    from edge_pipeline.backends.onnxruntime.float_inputs import read_float_inputs
+
+    if not float_nodes:
+        return []
+    # Weights stored beside the file stay there: the rewrite touches node inputs only.
+    model = onnx.load(str(path), load_external_data=False)
+    rewired = read_float_inputs(model, float_nodes)
+    if rewired:
+        onnx.save(model, str(path))
+    return rewired
 
 
 def _steer_conv_kernel(path: Path, conv_kernel: str, min_depth: int) -> dict:
