@@ -11,7 +11,16 @@ heads); in a transformer that is every layer writing the residual stream, so the
 stays. Attention blocks with a fused ``qkv`` Linear and an int head count (``num_heads`` or
 ``heads``) can lose head dims and/or whole heads (``PruneConfig.attention``); their forward()
 must read the head width from the layer (``qkv.out_features // (3 * heads)``), as
-``zoo.students.Attention`` and the kit encoder do. Separate q/k/v layers are pruned as plain Linears.
+``zoo.students.Attention`` and the kit encoder do. Hugging Face BERT-style attention (``query``,
+``key``, ``value`` Linears and ``num_attention_heads``, as in BERT, RoBERTa and ViT) is handled the
+same way; after pruning its ``num_attention_heads``, ``attention_head_size`` and ``all_head_size``
+are set from the layers, which is what its forward() reads. Other separate q/k/v layers are pruned
+as plain Linears.
+
+Whole heads are chosen here, per block, on torch-pruning's dependency graph rather than by its
+``prune_num_heads``: that one rounds the heads to remove up (``ceil(ratio * heads)``, so a block can
+lose every head) and removes heads only inside a width-pruning scope that also removes channels.
+Head dims go through torch-pruning's ``num_heads`` grouping (every head narrowed alike).
 """
 
 from __future__ import annotations
@@ -130,25 +139,51 @@ def ignored_names(model: torch.nn.Module, config: PruneConfig, example: Inputs) 
     return names
 
 
+# Separate-projection layouts: (head count attribute, its q, k, v Linears). Hugging Face BERT's
+# self-attention (also RoBERTa's, ViT's, ELECTRA's) keeps these names.
+_SEPARATE_LAYOUTS = (("num_attention_heads", ("query", "key", "value")),)
+
+
 @dataclass(frozen=True)
 class AttentionBlock:
     module: torch.nn.Module  # the attention module (it owns the head count)
-    attribute: str  # "num_heads" or "heads"
-    qkv: torch.nn.Linear  # the fused q/k/v projection, laid out (3, heads, head_dim) on its outputs
+    attribute: str  # "num_heads", "heads" or "num_attention_heads"
+    # (qkv,): fused, laid out (3, heads, head_dim) on its outputs; or (query, key, value): (heads, head_dim) each
+    projections: tuple[torch.nn.Linear, ...]
 
     @property
     def heads(self) -> int:
         return int(getattr(self.module, self.attribute))
 
+    def set_heads(self, heads: int) -> None:
+        """Lower the head count, and the sizes a Hugging Face forward() reads (``attention_head_size``
+        for its view, ``all_head_size`` in older versions) from the pruned layers. ``scaling`` stays:
+        narrowed heads keep the softmax temperature the weights were trained with."""
+        setattr(self.module, self.attribute, heads)
+        if len(self.projections) == 1:  # fused qkv: forward() reads the head width from the layer
+            return
+        width = self.projections[0].out_features  # (heads * head_dim)
+        for name, value in (("all_head_size", width), ("attention_head_size", width // heads)):
+            if isinstance(getattr(self.module, name, None), int):
+                setattr(self.module, name, value)
+
 
 def attention_blocks(model: torch.nn.Module) -> list[AttentionBlock]:
-    """Modules with an int ``num_heads`` (or ``heads``) and a fused ``qkv`` Linear."""
+    """Modules with an int ``num_heads`` (or ``heads``) and a fused ``qkv`` Linear, or an int
+    ``num_attention_heads`` and ``query``/``key``/``value`` Linears."""
     found = []
     for module in model.modules():
         qkv = getattr(module, "qkv", None)
         attribute = next((a for a in ("num_heads", "heads") if isinstance(getattr(module, a, None), int)), None)
         if attribute is not None and isinstance(qkv, torch.nn.Linear):
-            found.append(AttentionBlock(module, attribute, qkv))
+            found.append(AttentionBlock(module, attribute, (qkv,)))
+            continue
+        for attribute, names in _SEPARATE_LAYOUTS:
+            layers = tuple(getattr(module, name, None) for name in names)
+            if isinstance(getattr(module, attribute, None), int) and \
+                    all(isinstance(layer, torch.nn.Linear) for layer in layers):
+                found.append(AttentionBlock(module, attribute, layers))
+                break
     return found
 
 
@@ -158,9 +193,9 @@ def head_counts(model: torch.nn.Module) -> dict[str, int]:
     return {name: blocks[id(module)] for name, module in model.named_modules() if id(module) in blocks}
 
 
-def attention_heads(model: torch.nn.Module) -> dict:
-    """{qkv Linear: head count}: torch-pruning's ``num_heads``, so head dims shrink head by head."""
-    return {block.qkv: block.heads for block in attention_blocks(model)}
+def attention_heads(blocks: list[AttentionBlock]) -> dict:
+    """{q/k/v Linear: head count}: torch-pruning's ``num_heads``, so head dims shrink head by head."""
+    return {layer: block.heads for block in blocks for layer in block.projections}
 
 
 def prune_channels(model: torch.nn.Module, example: Inputs, config: PruneConfig, ratio: float,
@@ -177,8 +212,8 @@ def prune_channels(model: torch.nn.Module, example: Inputs, config: PruneConfig,
     modules = dict(model.named_modules())
     ignored_layers = [modules[n] for n in ignored]
     narrow_heads = config.attention in ("head_dims", "both")
-    if not narrow_heads:  # q/k/v widths stay: the qkv layers are not pruned (their group goes with them)
-        ignored_layers += [block.qkv for block in blocks]
+    if not narrow_heads:  # q/k/v widths stay: the q/k/v layers are not pruned (their group goes with them)
+        ignored_layers += [layer for block in blocks for layer in block.projections]
     with warnings.catch_warnings():  # tracing needs autograd on: no torch.no_grad() here
         # Parameters outside Conv/Linear (e.g. a position embedding) are pruned on their last dim, as wanted.
         warnings.filterwarnings("ignore", message=".*[Uu]nwrapped parameters.*")
@@ -194,25 +229,28 @@ def prune_channels(model: torch.nn.Module, example: Inputs, config: PruneConfig,
             # Fresh dicts: torch-pruning updates its default dict in place, which would leak between calls.
             in_channel_groups={},
             out_channel_groups={},
-            num_heads=attention_heads(model) if narrow_heads else {},
+            num_heads=attention_heads(blocks) if narrow_heads else {},
             prune_head_dims=True,
             prune_num_heads=False,
         )
         pruner.step()
+    if narrow_heads:
+        for block in blocks:
+            block.set_heads(block.heads)  # the head width a Hugging Face forward() reads
 
 
 def prune_heads(model: torch.nn.Module, example: Inputs, config: PruneConfig, ratio: float, ignored: list[str],
                 blocks: list[AttentionBlock]) -> None:
     """Remove the least important ``floor(ratio * heads)`` heads of every attention block (ratio capped
     by max_layer_ratio; one head always stays), then lower its head count. A head is its q, k and v
-    rows of ``qkv`` and its input columns of the projection after it; the dependency graph finds that
-    projection and ties them together. Ranking is per block, never global, so no block can lose
-    every head."""
+    rows (of ``qkv``, or of ``query``, ``key`` and ``value``) and its input columns of the projection
+    after it; the dependency graph finds that projection and ties them together. Ranking is per block,
+    never global, so no block can lose every head."""
     import torch_pruning as tp
 
     ratio = min(ratio, config.max_layer_ratio)
     skipped = {module for name, module in model.named_modules() if name in ignored}
-    todo = [b for b in blocks if b.qkv not in skipped and _heads_to_remove(ratio, b.heads) > 0]
+    todo = [b for b in blocks if not skipped.intersection(b.projections) and _heads_to_remove(ratio, b.heads) > 0]
     if not todo:
         return
     with warnings.catch_warnings():
@@ -222,7 +260,7 @@ def prune_heads(model: torch.nn.Module, example: Inputs, config: PruneConfig, ra
     for block in todo:
         heads = block.heads
         remove = _heads_to_remove(ratio, heads)
-        projection = _projection_after(graph, block.qkv)
+        projection = _projection_after(graph, block.projections)
         if projection is None or projection.in_features % heads:
             continue  # not the (heads, head_dim) layout this handles: its heads stay
         width = projection.in_features // heads
@@ -233,20 +271,21 @@ def prune_heads(model: torch.nn.Module, example: Inputs, config: PruneConfig, ra
         group = graph.get_pruning_group(projection, tp.prune_linear_in_channels, indices)
         if graph.check_pruning_group(group):
             group.prune()
-            setattr(block.module, block.attribute, heads - remove)
+            block.set_heads(heads - remove)
 
 
 def _heads_to_remove(ratio: float, heads: int) -> int:
     return min(int(ratio * heads), heads - 1)
 
 
-def _projection_after(graph, qkv: torch.nn.Linear) -> torch.nn.Linear | None:
-    """The Linear whose input channels are tied to ``qkv``'s outputs (the attention's out projection)."""
+def _projection_after(graph, projections: tuple[torch.nn.Linear, ...]) -> torch.nn.Linear | None:
+    """The Linear whose input channels are tied to the q/k/v outputs (the attention's out projection)."""
     import torch_pruning as tp
 
-    group = graph.get_pruning_group(qkv, tp.prune_linear_out_channels, list(range(qkv.out_features)))
+    first = projections[0]
+    group = graph.get_pruning_group(first, tp.prune_linear_out_channels, list(range(first.out_features)))
     found = [dep.target.module for dep, _ in group
-             if isinstance(dep.target.module, torch.nn.Linear) and dep.target.module is not qkv
+             if isinstance(dep.target.module, torch.nn.Linear) and dep.target.module not in projections
              and graph.is_in_channel_pruning_fn(dep.handler)]
     return found[0] if len(found) == 1 else None
 
