@@ -17,6 +17,9 @@ import numpy as np
 from edge_pipeline.errors import ConfigError, DataError
 
 INT8_POSITIVE_LEVELS = 128  # |q| in [0, 127]: 128 levels per sign for symmetric signed INT8
+# Beyond this an activation range is a mask constant or an overflow, not a signal (HF's finfo.min
+# mask): no backend calibrates such a tensor, its consumers stay float.
+LARGEST_CREDIBLE_RANGE = 1e6
 _ENTROPY_CANDIDATES = 256  # thresholds tried by the KL search; keeps it O(bins * 256) per tensor
 
 
@@ -40,7 +43,14 @@ class TensorStatistics:
             return
         self.minimum = min(self.minimum, float(values.min()))
         self.maximum = max(self.maximum, float(values.max()))
-        absmax = max(abs(self.minimum), abs(self.maximum))
+        finite = np.isfinite(values)
+        if not finite.all():
+            # A -inf attention mask or an overflow: the min/max keep it (no INT8 range can hold it,
+            # and the backends leave such a tensor float); the histogram takes the finite values.
+            values = values[finite]
+            if values.size == 0:
+                return
+        absmax = float(np.abs(values).max())
         if absmax > self.edge:
             self._widen(absmax)
         if self.edge > 0:

@@ -14,7 +14,7 @@ from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.config.schema import MetricSpec, QuantizeConfig, TargetProfile
 from edge_pipeline.errors import FidelityFloorError
 from edge_pipeline.fidelity.check import FP32Reference, MetricFloor, check_artifact, executed_summary
-from edge_pipeline.fidelity.divergence import PASS_THROUGH, divergence_profile
+from edge_pipeline.fidelity.divergence import PASS_THROUGH, LayerViewError, divergence_profile
 from edge_pipeline.fidelity.fallback import quantize_with_fallback
 
 MAX_DIVERGENCE_ROWS = 400  # per artifact: enough for real models' compute layers, bounded for the manifest
@@ -75,7 +75,11 @@ def check_produced(produced: list[ProducedArtifact], source_onnx: Path, backend:
 def _with_divergence(item: ProducedArtifact, profile) -> ProducedArtifact:
     """The artifact's per-layer SQNR to FP32 (for the report's cross-backend table), where its
     runtime exposes intermediate tensors."""
-    layers = profile(Path(item.path)) if item.precision == "int8" else None
+    try:
+        layers = profile(Path(item.path)) if item.precision == "int8" else None
+    except LayerViewError as skipped:
+        return ProducedArtifact(item.path, item.kind, item.precision, item.variant,
+                                {**item.meta, "divergence_skipped": str(skipped)})
     if not layers:
         return item
     rows = [{"node": layer.node, "op_type": layer.op_type, "sqnr_db": _finite(layer.sqnr_db)}

@@ -19,12 +19,18 @@ import numpy as np
 from edge_pipeline.backends.base import Backend
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.config.schema import TargetProfile
+from edge_pipeline.errors import EdgePipelineError
 from edge_pipeline.fidelity.check import FP32Reference, check_options
 
 PROFILE_SAMPLES = 8
 # Ops that move or reshape data: they add no error of their own, so are never worth keeping float.
 PASS_THROUGH = {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Slice", "Concat", "Split",
                  "Gather", "Shape", "Cast", "QuantizeLinear", "DequantizeLinear", "Constant", "Expand"}
+
+
+class LayerViewError(EdgePipelineError):
+    """The artifact's runtime could not expose its intermediate tensors: no per-layer view, never a
+    failed step (the per-output floor is checked without it)."""
 
 
 @dataclass(frozen=True)
@@ -48,10 +54,14 @@ def divergence_profile(fp32_onnx: Path, artifact: Path, backend: Backend, target
     names = [out for node in model.graph.node for out in node.output if out]
     sample = _sample(model, data)
     feed = next(sample.feeds(len(sample), _input_names(model)))
-    got = backend.layer_outputs(Path(artifact), check_options(target), feed, names)
-    if got is None:
-        return None
-    want = reference.layer_outputs(sample, feed, names)
+    try:
+        got = backend.layer_outputs(Path(artifact), check_options(target), feed, names)
+        if got is None:
+            return None
+        want = reference.layer_outputs(sample, feed, names)
+    except Exception as exc:  # any runtime's failure to expose layers: the view is skipped, named
+        raise LayerViewError(f"{Path(artifact).name}: per-layer tensors could not be read "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
     sqnr = {name: _sqnr_db(want[name], got[name]) for name in names if name in want and name in got
             and np.shape(want[name]) == np.shape(got[name])}
     return _layers(model, sqnr)
@@ -78,12 +88,21 @@ def _sample(model, data: ArrayDataset) -> ArrayDataset:
 
 
 def _sqnr_db(reference: np.ndarray, value: np.ndarray) -> float:
+    """SQNR over the finite entries; entries where the two disagree on a non-finite value (a mask's
+    -inf read as a finite number, a NaN) make it -inf."""
     reference = np.asarray(reference, dtype=np.float64)
-    noise = float(np.sum((reference - np.asarray(value, dtype=np.float64)) ** 2))
+    value = np.asarray(value, dtype=np.float64)
+    finite = np.isfinite(reference) & np.isfinite(value)
+    if not np.array_equal(np.where(finite, 0.0, reference), np.where(finite, 0.0, value), equal_nan=True):
+        return -math.inf
+    reference, value = reference[finite], value[finite]
+    noise = float(np.sum((reference - value) ** 2))
     signal = float(np.sum(reference**2))
     if noise == 0.0:
         return math.inf
-    return 10.0 * math.log10(signal / noise) if signal > 0 else -math.inf
+    if not (math.isfinite(noise) and math.isfinite(signal)) or signal == 0.0:
+        return -math.inf
+    return 10.0 * math.log10(signal / noise)
 
 
 def _layers(model, sqnr: dict[str, float]) -> list[LayerDivergence]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from edge_pipeline.backends.base import ProducedArtifact
 from edge_pipeline.config.schema import QuantizeConfig
 from edge_pipeline.errors import FidelityFloorError
-from edge_pipeline.fidelity.divergence import LayerDivergence, worst_layers
+from edge_pipeline.fidelity.divergence import LayerDivergence, LayerViewError, worst_layers
 from edge_pipeline.progress import progress
 
 Attempt = Callable[[QuantizeConfig, Path], list[ProducedArtifact]]
@@ -31,7 +31,7 @@ def quantize_with_fallback(attempt: Attempt, profile: Profiler, config: Quantize
             best = miss.reached if best is None else max(best, miss.reached)
             if not config.fallback:
                 raise
-            layers = profile(Path(miss.artifact)) or profile(Path(miss.primary))
+            layers = _profile(profile, miss)
             room = config.fallback_max_layers - len(kept)
             picks = worst_layers(layers, {*kept, *config.exclude_nodes}, min(max(1, len(kept) // 2), room)) \
                 if layers is not None and room > 0 else []
@@ -48,6 +48,20 @@ def quantize_with_fallback(attempt: Attempt, profile: Profiler, config: Quantize
         note = {"kept_float": kept, "ranked_by": "SQNR dB each layer takes off its inputs' (divergence profile)"}
         return [ProducedArtifact(p.path, p.kind, p.precision, p.variant, {**p.meta, "fallback": note})
                 for p in produced]
+
+
+def _profile(profile: Profiler, miss: FidelityFloorError) -> list[LayerDivergence] | None:
+    """The missing artifact's layer view, else its step's primary artifact's; None where neither
+    runtime exposes intermediate tensors."""
+    for path in dict.fromkeys((miss.artifact, miss.primary)):
+        try:
+            layers = profile(Path(path))
+        except LayerViewError as skipped:
+            progress("quantize", f"{skipped}")
+            continue
+        if layers:
+            return layers
+    return None
 
 
 def _trimmed(attempt: Attempt, config: QuantizeConfig, directory: Path, kept: list[str],

@@ -12,11 +12,8 @@ import math
 from dataclasses import dataclass, field
 
 from edge_pipeline.backends.onnx_graph import TRANSFORMER_SCOPE, analyse_graph
+from edge_pipeline.calibration.statistics import LARGEST_CREDIBLE_RANGE
 from edge_pipeline.errors import ConfigError
-
-# A calibrated range wider than this is a sentinel (a mask's finfo.min), not an activation: INT8's
-# 256 steps across it would flatten every real value to zero.
-LARGEST_CREDIBLE_RANGE = 1e6
 
 
 @dataclass

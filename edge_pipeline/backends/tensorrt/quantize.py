@@ -3,6 +3,7 @@ against TensorRT's rules. Needs onnx and onnxruntime (calibration); the engine r
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import onnx
@@ -16,6 +17,8 @@ from edge_pipeline.backends.tensorrt.options import tensorrt_options
 from edge_pipeline.backends.tensorrt.qdq.checks import check_tensorrt_qdq
 from edge_pipeline.backends.tensorrt.qdq.insert import insert_qdq
 from edge_pipeline.backends.tensorrt.qdq.placement import QdqPlan, plan_qdq
+from edge_pipeline.calibration.footprint import Budget
+from edge_pipeline.calibration.statistics import LARGEST_CREDIBLE_RANGE
 from edge_pipeline.errors import ConfigError, StageError
 
 
@@ -32,8 +35,18 @@ def quantize_qdq(onnx_path: Path, dataset, config, target, out_dir: Path) -> lis
                     options.min_channels, attention)
     tensors = sorted(plan.activations)
     reused = statistics_were_cached(model, tensors, dataset, config.samples, config.num_bins)
-    statistics = collect_statistics(model, tensors, dataset, config.samples, config.num_bins)
-    quantized = insert_qdq(model, plan, activation_amax(statistics, config.method, config.percentile))
+    statistics = collect_statistics(model, tensors, dataset, config.samples, config.num_bins,
+                                    Budget.for_config(config), f"target '{target.metadata.name}'")
+    amax = activation_amax(statistics, config.method, config.percentile)
+    unusable = {t: v for t, v in amax.items() if not (math.isfinite(v) and v <= LARGEST_CREDIBLE_RANGE)}
+    if unusable:
+        # A mask's -inf or an overflowing tensor has no INT8 scale: its consumers stay float.
+        consumers = sorted({node for t in unusable for node, _ in plan.activations[t]})
+        plan = plan_qdq(model, [*config.exclude_nodes, *config.keep_float, *consumers], config.exclude_op_types,
+                        options.min_channels, frozenset(attention - set(consumers)))
+        for node in consumers:
+            plan.float_nodes[node] = "an input's calibrated range is not finite or beyond 1e6"
+    quantized = insert_qdq(model, plan, amax)
     report = check_tensorrt_qdq(quantized)
     if not report.ok:
         raise StageError(f"the Q/DQ model breaks TensorRT's rules: {report.problems[:3]}")
