@@ -213,6 +213,12 @@ class Backend(ABC):
         computes on ``feed``, as this runtime runs it; None where it cannot expose them."""
         return None
 
+    def fallback_strategies(self, onnx_path: Path, config: QuantizeConfig,
+                            target: TargetProfile) -> list[tuple[str, dict]]:
+        """Whole-model alternatives the fidelity fallback tries before keeping single layers float:
+        (what it is, the QuantizeConfig fields it sets), in order. None by default."""
+        return []
+
     def check_target(self, target: TargetProfile, recipe: Recipe) -> None:  # noqa: B027 - optional hook
         """Raise a ConfigError/DataError for settings this backend rejects, before any stage runs."""
 

@@ -79,8 +79,16 @@ class ModelSpec(StrictModel):
 
 class InputSpec(StrictModel):
     name: str = Field("input", description="Graph input name in the exported ONNX (the forward() argument's order).")
-    shape: list[int] = Field(description="Full shape, batch first, e.g. [1, 3, 224, 224] or [1, 128].")
+    shape: list[int] = Field(
+        description="Full shape with the batch at batch_axis, e.g. [1, 3, 224, 224], [2, 1, 64] for an RNN state "
+        "(batch_axis 1), or [] for a scalar (a sample rate)."
+    )
     dtype: Literal["float32", "float16", "int64", "int32", "uint8", "bool"] = Field("float32", description="dtype.")
+    batch_axis: int | None = Field(
+        0, ge=0, description="The axis that holds the batch (data arrays hold their samples along it too); "
+        "null: none, the tensor is fed whole, one sample at a time, its data stacked on a new first axis. "
+        "A scalar (shape []) has none."
+    )
     dynamic_batch: bool = Field(True, description="Export the batch dimension as dynamic.")
     dynamic_axes: dict[int, str] = Field(
         default_factory=dict, description="Other dynamic dimensions by axis, named, e.g. {1: sequence}."
@@ -89,11 +97,19 @@ class InputSpec(StrictModel):
         None, description="[low, high) of the values, e.g. [0, 30522] for token ids: synthetic feeds stay inside it."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _scalar_has_no_batch(cls, data):
+        # A scalar has no axis to batch on: `shape: []` alone means batch_axis null.
+        if isinstance(data, dict) and data.get("shape") == [] and "batch_axis" not in data:
+            return {**data, "batch_axis": None}
+        return data
+
     @field_validator("shape")
     @classmethod
     def _positive(cls, shape: list[int]) -> list[int]:
-        if len(shape) < 2 or any(d <= 0 for d in shape):
-            raise ValueError(f"shape {shape} must have a batch dimension and positive sizes, e.g. [1, 3, 224, 224]")
+        if any(d <= 0 for d in shape):
+            raise ValueError(f"shape {shape} must have positive sizes, e.g. [1, 3, 224, 224] ([] for a scalar)")
         if any(d > MAX_DIM for d in shape):
             # A larger size overflows the int32 indexing of runtimes long before memory runs out.
             raise ValueError(f"shape {shape} has a size above {MAX_DIM}; sizes are 1 to {MAX_DIM}")
@@ -101,7 +117,13 @@ class InputSpec(StrictModel):
 
     @model_validator(mode="after")
     def _axes_inside(self) -> InputSpec:
-        bad = [axis for axis in self.dynamic_axes if not 0 < axis < len(self.shape)]
+        if self.batch_axis is not None and self.batch_axis >= len(self.shape):
+            raise ValueError(f"input '{self.name}': batch_axis {self.batch_axis} is out of range for shape "
+                             f"{self.shape}; use 0..{len(self.shape) - 1}, or null for no batch axis")
+        if self.batch_axis is not None and len(self.shape) < 2 and "batch_axis" not in self.model_fields_set:
+            raise ValueError(f"shape {self.shape} must have a batch dimension and a sample shape, e.g. "
+                             "[1, 3, 224, 224]; [] for a scalar, or set batch_axis (null: none) to say what it is")
+        bad = [axis for axis in self.dynamic_axes if not 0 <= axis < len(self.shape) or axis == self.batch_axis]
         if bad:
             raise ValueError(f"dynamic_axes {bad} are not non-batch axes of shape {self.shape}")
         if self.value_range is not None and not self.value_range[0] < self.value_range[1]:
@@ -110,7 +132,20 @@ class InputSpec(StrictModel):
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
-        return tuple(self.shape[1:])
+        """One sample's shape: the full shape without the batch axis."""
+        return tuple(d for axis, d in enumerate(self.shape) if axis != self.batch_axis)
+
+    @property
+    def declared_batch(self) -> int:
+        """The batch the shape declares (1 where the input has no batch axis)."""
+        return 1 if self.batch_axis is None else self.shape[self.batch_axis]
+
+    def shape_at(self, batch: int) -> list[int]:
+        """The full shape for ``batch`` samples (the shape itself where there is no batch axis)."""
+        shape = list(self.shape)
+        if self.batch_axis is not None:
+            shape[self.batch_axis] = batch
+        return shape
 
 
 class MetricSpec(StrictModel):
@@ -171,10 +206,14 @@ class QuantizeConfig(StrictModel):
         "exclude_nodes, a name the backend's graph no longer has (fused away) is skipped, not an error."
     )
     fallback: bool = Field(
-        True, description="When an artifact misses the fidelity floor, keep its most sensitive layers in float "
-        "(ranked by how much each lowers the SQNR to FP32) and quantize again, fewest layers first."
+        True, description="When an artifact misses the fidelity floor, try the backend's whole-model strategies, "
+        "then keep in float the layers whose float form measurably moves the output, fewest layers first."
     )
     fallback_max_layers: int = Field(16, ge=1, description="Most layers the fallback keeps in float before failing.")
+    fallback_time_budget_s: float = Field(
+        600.0, gt=0, le=86400, description="Wall time the fallback may spend (strategies, single-layer trials, "
+        "rounds) before it fails with the best fidelity reached."
+    )
     max_drop: float | None = Field(
         None,
         gt=0,
@@ -207,6 +246,11 @@ class QuantizeConfig(StrictModel):
     )
     fidelity_samples: Samples = Field(
         64, description="Samples of data.eval (or calibration) the fidelity check runs."
+    )
+    memory_budget_mib: int | None = Field(
+        None, ge=1, le=2**30, description="Memory calibration may use, in MiB (default: the memory available). "
+        "Calibration batches are sized to fit it; a model whose one calibration sample cannot fit is refused "
+        "before any stage, naming the estimate and the budget."
     )
 
 
@@ -300,6 +344,16 @@ class Recipe(StrictModel):
         None, description="Outputs that hold class scores (top-1 agreement; accuracy on labels for the first one); "
         "default: every 2-D float output. [] for none, e.g. an embedding model."
     )
+    output_batch_axes: dict[str, int | None] = Field(
+        default_factory=dict, description="Outputs whose batch is not on axis 0, by name: its axis, or null for "
+        "none, e.g. {logits: 1} for a CTC head's (T, B, C); evaluation joins batches along it. Default 0 (a "
+        "state output: its input's batch_axis)."
+    )
+    state: dict[str, str] = Field(
+        default_factory=dict, description="State pairs {output: input it feeds}, e.g. {next_state: state}: "
+        "evaluation runs each artifact closed-loop over data.eval in order, one sample at a time, feeding each "
+        "sample the artifact's own state from the sample before (the data's state at a sequence start)."
+    )
     metric: MetricSpec | None = Field(
         None, description="A task metric over data.eval in every report, gate and accuracy-control decision; "
         "'package.module:function' or {function, lower_is_better}."
@@ -358,6 +412,30 @@ class Recipe(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _known_batch_axes_and_state(self) -> Recipe:
+        # Without 'outputs' the names are the graph's own (an ONNX file): the export stage checks them.
+        named = [name for name in [*self.output_batch_axes, *self.state]
+                 if self.outputs is not None and name not in self.outputs]
+        if named:
+            raise ValueError(f"output_batch_axes/state name outputs {sorted(set(named))}, which are not in 'outputs' "
+                             f"{self.outputs}; name one of those")
+        negative = {name: axis for name, axis in self.output_batch_axes.items() if axis is not None and axis < 0}
+        if negative:
+            raise ValueError(f"output_batch_axes {negative}: an axis is 0 or more, or null for none")
+        inputs = {spec.name: spec for spec in self.input_specs}
+        for output, name in self.state.items():
+            spec = inputs.get(name)
+            if spec is None:
+                raise ValueError(f"state pair {output} -> {name}: no input is named '{name}'; inputs are "
+                                 f"{sorted(inputs)}")
+            if self.output_batch_axis(output) != spec.batch_axis:
+                raise ValueError(f"state pair {output} -> {name}: output batch axis {self.output_batch_axis(output)} "
+                                 f"but input batch axis {spec.batch_axis}; make them equal (output_batch_axes)")
+        if len(set(self.state.values())) != len(self.state):
+            raise ValueError(f"state {self.state} feeds one input from two outputs; pair each input once")
+        return self
+
+    @model_validator(mode="after")
     def _metric_for_metric_settings(self) -> Recipe:
         uses = [key for key, used in (("quantize.max_metric_drop", self.quantize.max_metric_drop),
                                       ("quantize.control_metric", self.quantize.control_metric)) if used]
@@ -384,6 +462,13 @@ class Recipe(StrictModel):
     def input_specs(self) -> list[InputSpec]:
         """The model's inputs; a one-input recipe is the one-entry case."""
         return [self.input] if self.input is not None else list(self.inputs or [])
+
+    def output_batch_axis(self, name: str) -> int | None:
+        """Where output ``name`` holds its batch: output_batch_axes, else its state input's, else 0."""
+        if name in self.output_batch_axes:
+            return self.output_batch_axes[name]
+        paired = {spec.name: spec.batch_axis for spec in self.input_specs}.get(self.state.get(name, ""), 0)
+        return paired
 
     @property
     def single_input(self) -> InputSpec:

@@ -45,7 +45,8 @@ def quantize_checked(job: QuantizeJob, directory: Path, what: str) -> list[Produ
     def profile(path: Path):
         return divergence_profile(job.source_onnx, path, job.backend, job.target, job.judged_on, reference)
 
-    checked = quantize_with_fallback(attempt, profile, job.config, directory, what)
+    strategies = job.backend.fallback_strategies(job.source_onnx, job.config, job.target) if job.config.fallback else []
+    checked = quantize_with_fallback(attempt, profile, job.config, directory, what, strategies)
     return [_with_divergence(item, profile) for item in checked]
 
 

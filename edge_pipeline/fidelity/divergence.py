@@ -32,6 +32,9 @@ class LayerViewError(EdgePipelineError):
     """The artifact's runtime could not expose its intermediate tensors: no per-layer view, never a
     failed step (the per-output floor is checked without it)."""
 
+FOLDED_ACTIVATIONS = {"Relu", "Clip"}
+COMPUTE_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
+
 
 @dataclass(frozen=True)
 class LayerDivergence:
@@ -106,14 +109,27 @@ def _sqnr_db(reference: np.ndarray, value: np.ndarray) -> float:
 
 
 def _layers(model, sqnr: dict[str, float]) -> list[LayerDivergence]:
+    producers = {out: node for node in model.graph.node for out in node.output}
     layers = []
     for node in model.graph.node:
         inputs = [sqnr[t] for t in node.input if t in sqnr]
+        owner = _owner(node, producers, sqnr)
         for out in node.output:
             if out not in sqnr:
                 continue
             before = min(inputs) if inputs else math.inf
             added = 0.0 if math.isinf(sqnr[out]) else (
                 (before - sqnr[out]) if math.isfinite(before) else 60.0 - min(sqnr[out], 60.0))
-            layers.append(LayerDivergence(out, node.name, node.op_type, sqnr[out], max(added, 0.0)))
+            layers.append(LayerDivergence(out, owner.name, owner.op_type, sqnr[out], max(added, 0.0)))
     return layers
+
+
+def _owner(node, producers: dict, sqnr: dict[str, float]):
+    """The node a layer's error belongs to. A Relu/Clip right after a compute layer whose own
+    output was not seen is that layer's activation, folded into its output range by the quantizer:
+    keeping the Relu float would change nothing, keeping the compute layer float does."""
+    if node.op_type in FOLDED_ACTIVATIONS and node.input and node.input[0] not in sqnr:
+        producer = producers.get(node.input[0])
+        if producer is not None and producer.op_type in COMPUTE_OPS:
+            return producer
+    return node

@@ -1,12 +1,27 @@
-"""The sensitivity fallback: when an INT8 artifact misses the recipe's fidelity floor, keep the
-layers that add the most error in float and quantize again, fewest first, until the floor holds or
-``fallback_max_layers`` is reached; then fail naming the worst layers and the best fidelity reached.
+"""The fidelity fallback: when an INT8 artifact misses the recipe's floor, find what to keep float by
+measuring it, not by guessing.
+
+1. Strategies first: the backend's whole-model alternatives (for a transformer on ONNX Runtime:
+   MatMul/Gemm only, then dynamic activations), each tried once and measured.
+2. Then layers, in rounds. The divergence profile names the candidates (the layers that take the
+   most SQNR off their inputs); each candidate is tried kept float on its own and the change it
+   makes to the output is measured. Only a candidate that moves the output is kept; one that does
+   not is never tried again. A round ends by keeping the one that helped most.
+3. The layers kept are trimmed to the fewest with which the floor still holds.
+
+Every attempt re-uses the calibration statistics of the step where the backend can (the memo in its
+calibration code), and the whole search stops at ``quantize.fallback_time_budget_s``. The round log
+(what was tried, its measured effect, what was kept) goes into the artifact's meta, and on a miss
+into the one-line error: the best fidelity reached, what was tried, and what would help.
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_pipeline.backends.base import ProducedArtifact
@@ -17,43 +32,154 @@ from edge_pipeline.progress import progress
 
 Attempt = Callable[[QuantizeConfig, Path], list[ProducedArtifact]]
 Profiler = Callable[[Path], list[LayerDivergence] | None]
+Strategy = tuple[str, dict]  # (what it is, the QuantizeConfig fields it sets)
+
+CANDIDATES_PER_ROUND = 3
+# A candidate whose trial closes less of the gap to the floor than this (cosine, or the metric's
+# own unit) does not move the output: it is not kept and not tried again.
+MIN_EFFECT = 1e-4
+
+
+@dataclass
+class _Search:
+    """What the fallback has tried so far, for the round log and the final message."""
+
+    config: QuantizeConfig
+    what: str
+    started: float = field(default_factory=time.monotonic)
+    strategy: str | None = None
+    kept: list[str] = field(default_factory=list)
+    no_effect: set[str] = field(default_factory=set)
+    rounds: list[dict] = field(default_factory=list)
+    tried_strategies: list[dict] = field(default_factory=list)
+    best: float | None = None
+
+    def out_of_time(self) -> bool:
+        return time.monotonic() - self.started > self.config.fallback_time_budget_s
+
+    def record(self, miss: FidelityFloorError) -> None:
+        self.best = miss.reached if self.best is None else max(self.best, miss.reached)
+
+    def log(self) -> dict:
+        return {"strategy": self.strategy, "kept_float": list(self.kept), "strategies_tried": self.tried_strategies,
+                "rounds": self.rounds, "ranked_by": "measured effect of keeping each candidate float alone "
+                "(candidates from the divergence profile)"}
 
 
 def quantize_with_fallback(attempt: Attempt, profile: Profiler, config: QuantizeConfig, directory: Path,
-                           what: str) -> list[ProducedArtifact]:
-    kept: list[str] = []
-    current, best = config, None
-    while True:
-        _clear(directory)
+                           what: str, strategies: list[Strategy] | None = None) -> list[ProducedArtifact]:
+    try:
+        return _attempt_into(attempt, config, directory)
+    except FidelityFloorError as miss:
+        if not config.fallback:
+            raise
+        search = _Search(config, what)
+        search.record(miss)
+        base, miss, produced = _strategies(attempt, search, miss, strategies or [], directory)
+        if miss is None:
+            return _with_log(produced, search)
+        return _layers(attempt, profile, search, base, miss, directory)
+
+
+def _strategies(attempt: Attempt, search: _Search, miss: FidelityFloorError, strategies: list[Strategy],
+                directory: Path) -> tuple[QuantizeConfig, FidelityFloorError | None, list[ProducedArtifact]]:
+    """Each whole-model strategy once; the first that meets the floor wins, else the one that came
+    closest becomes the base of the layer search. Returns the base and its miss (None: met)."""
+    base, base_miss = search.config, miss
+    for name, update in strategies:
+        if search.out_of_time():
+            break
+        trial = search.config.model_copy(update=update)
+        progress("quantize", f"{search.what}: below the fidelity floor ({_figure(miss)}); trying {name}")
         try:
-            produced = attempt(current, directory)
-        except FidelityFloorError as miss:
-            best = miss.reached if best is None else max(best, miss.reached)
-            if not config.fallback:
-                raise
-            layers = _profile(profile, miss)
-            room = config.fallback_max_layers - len(kept)
-            picks = worst_layers(layers, {*kept, *config.exclude_nodes}, min(max(1, len(kept) // 2), room)) \
-                if layers is not None and room > 0 else []
-            if not picks:
-                raise _exhausted(miss, kept, best, layers, what) from miss
-            kept += [layer.node for layer in picks]
-            progress("quantize", f"{what}: below the fidelity floor ({miss.reached:.4f} < {miss.floor:g}); keeping "
-                                 f"{', '.join(layer.node for layer in picks)} in float and quantizing again")
-            current = config.model_copy(update={"keep_float": [*config.keep_float, *kept]})
+            produced = _attempt_into(attempt, trial, directory)
+        except FidelityFloorError as trial_miss:
+            search.record(trial_miss)
+            search.tried_strategies.append({"strategy": name, "reached": trial_miss.reached, "met": False})
+            if _gap(trial_miss) < _gap(base_miss):
+                base, base_miss, search.strategy = trial, trial_miss, name
             continue
-        if not kept:
-            return produced
-        kept, produced = _trimmed(attempt, config, directory, kept, produced)
-        note = {"kept_float": kept, "ranked_by": "SQNR dB each layer takes off its inputs' (divergence profile)"}
-        return [ProducedArtifact(p.path, p.kind, p.precision, p.variant, {**p.meta, "fallback": note})
-                for p in produced]
+        search.tried_strategies.append({"strategy": name, "reached": None, "met": True})
+        search.strategy = name
+        return trial, None, produced
+    return base, base_miss, []
+
+
+def _layers(attempt: Attempt, profile: Profiler, search: _Search, base: QuantizeConfig, miss: FidelityFloorError,
+            directory: Path) -> list[ProducedArtifact]:
+    layers = _profile(profile, miss)
+    while True:
+        room = search.config.fallback_max_layers - len(search.kept)
+        candidates = worst_layers(layers or [], {*search.kept, *search.no_effect, *base.exclude_nodes},
+                                  CANDIDATES_PER_ROUND) if room > 0 else []
+        if not candidates or search.out_of_time():
+            raise _exhausted(search, miss, layers, room, bool(candidates)) from miss
+        trials = [_trial(attempt, search, base, candidate, miss) for candidate in candidates]
+        search.rounds.append({"round": len(search.rounds) + 1, "tried": [t.record for t in trials]})
+        passed = [t for t in trials if t.miss is None]
+        if passed:
+            search.kept.append(passed[0].node)
+            search.rounds[-1]["kept"] = passed[0].node
+            produced = _move(passed[0], directory)
+            _clean(trials)
+            kept, produced = _trimmed(attempt, base, directory, search.kept, produced)
+            search.kept = kept
+            return _with_log(produced, search)
+        moving = [t for t in trials if t.effect >= MIN_EFFECT]
+        search.no_effect.update(t.node for t in trials if t.effect < MIN_EFFECT)
+        if moving:
+            best = max(moving, key=lambda t: t.effect)
+            search.kept.append(best.node)
+            search.rounds[-1]["kept"] = best.node
+            miss = best.miss or miss
+            layers = _profile(profile, miss) or layers  # the profile of the artifact with it float
+            progress("quantize", f"{search.what}: keeping {best.node} in float moves the output by "
+                                 f"{best.effect:+.4f}; {_figure(miss)} now")
+        _clean(trials)
+
+
+@dataclass
+class _Trial:
+    node: str
+    record: dict
+    folder: Path
+    miss: FidelityFloorError | None
+    effect: float
+    produced: list[ProducedArtifact] = field(default_factory=list)
+
+
+def _trial(attempt: Attempt, search: _Search, base: QuantizeConfig, candidate: LayerDivergence,
+           current: FidelityFloorError) -> _Trial:
+    """``candidate`` kept float with the layers kept so far, in a folder of its own, measured."""
+    folder = Path(tempfile.mkdtemp(prefix="ep-fallback-"))
+    config = base.model_copy(update={"keep_float": [*base.keep_float, *search.kept, candidate.node]})
+    try:
+        produced = attempt(config, folder)
+    except FidelityFloorError as miss:
+        search.record(miss)
+        effect = _gap(current) - _gap(miss)
+        record = {"node": candidate.node, "op_type": candidate.op_type, "added_db": round(candidate.added_db, 2),
+                  "reached": round(miss.reached, 5), "effect": round(effect, 5)}
+        return _Trial(candidate.node, record, folder, miss, effect)
+    record = {"node": candidate.node, "op_type": candidate.op_type, "added_db": round(candidate.added_db, 2),
+              "reached": "met", "effect": round(_gap(current), 5)}
+    return _Trial(candidate.node, record, folder, None, _gap(current), produced)
+
+
+def _gap(miss: FidelityFloorError) -> float:
+    return miss.floor - miss.reached
+
+
+def _figure(miss: FidelityFloorError) -> str:
+    return f"{miss.reached:.4f} < {miss.floor}"
 
 
 def _profile(profile: Profiler, miss: FidelityFloorError) -> list[LayerDivergence] | None:
     """The missing artifact's layer view, else its step's primary artifact's; None where neither
     runtime exposes intermediate tensors."""
     for path in dict.fromkeys((miss.artifact, miss.primary)):
+        if not Path(path).exists():
+            continue
         try:
             layers = profile(Path(path))
         except LayerViewError as skipped:
@@ -64,42 +190,75 @@ def _profile(profile: Profiler, miss: FidelityFloorError) -> list[LayerDivergenc
     return None
 
 
-def _trimmed(attempt: Attempt, config: QuantizeConfig, directory: Path, kept: list[str],
+def _trimmed(attempt: Attempt, base: QuantizeConfig, directory: Path, kept: list[str],
              produced: list[ProducedArtifact]) -> tuple[list[str], list[ProducedArtifact]]:
-    """Drop each kept layer the floor holds without (latest picks first): the greedy picks can
-    overshoot, and every layer left float costs speed. ``produced`` is what the folder holds for
-    ``kept``; the folder ends holding the final set's artifacts (re-made only when the last trial
-    missed and left its own there)."""
+    """Drop each kept layer the floor holds without (latest picks first): every layer left float
+    costs speed. The folder ends holding the final set's artifacts."""
     holds_kept = True
     for layer in reversed(list(kept)):
         if len(kept) == 1:
             break
         trial = [name for name in kept if name != layer]
-        _clear(directory)
         try:
-            produced = attempt(config.model_copy(update={"keep_float": [*config.keep_float, *trial]}), directory)
+            produced = _attempt_into(attempt, base.model_copy(update={"keep_float": [*base.keep_float, *trial]}),
+                                     directory)
         except FidelityFloorError:
             holds_kept = False
             continue
         kept, holds_kept = trial, True
     if not holds_kept:
-        _clear(directory)
-        produced = attempt(config.model_copy(update={"keep_float": [*config.keep_float, *kept]}), directory)
+        produced = _attempt_into(attempt, base.model_copy(update={"keep_float": [*base.keep_float, *kept]}), directory)
     return kept, produced
 
 
-def _exhausted(miss: FidelityFloorError, kept: list[str], best: float, layers: list[LayerDivergence] | None,
-               what: str) -> FidelityFloorError:
-    worst = worst_layers(layers or [], set(), 5)
-    named = ", ".join(f"{layer.node} ({layer.op_type}, -{layer.added_db:.1f} dB)" for layer in worst) or "unknown"
-    tried = f"after keeping {len(kept)} layers in float ({', '.join(kept[:8])}{' ...' if len(kept) > 8 else ''})" \
-        if kept else "and no layer profile could be read"
+def _exhausted(search: _Search, miss: FidelityFloorError, layers: list[LayerDivergence] | None, room: int,
+               had_candidates: bool) -> FidelityFloorError:
+    tried = [f"{s['strategy']}" for s in search.tried_strategies]
+    measured = [t for r in search.rounds for t in r["tried"]]
+    if search.kept:
+        tried.append(f"{len(search.kept)} layers kept float ({', '.join(search.kept[:6])}"
+                     f"{' ...' if len(search.kept) > 6 else ''})")
+    if measured:
+        tried.append(f"{len(measured)} single-layer trials, {len(search.no_effect)} without effect")
+    if layers is None:
+        tried.append("no per-layer view (the runtime exposes none)")
+    why = ("the time budget quantize.fallback_time_budget_s ran out" if search.out_of_time() and had_candidates
+           else f"quantize.fallback_max_layers ({search.config.fallback_max_layers}) is reached" if room <= 0
+           else "no remaining layer moves the output")
+    worst = worst_layers(layers or [], set(), 3)
+    named = ", ".join(f"{layer.node} ({layer.op_type})" for layer in worst) or "unknown"
+    best = search.best if search.best is not None else miss.reached
     return FidelityFloorError(
-        f"{what}: no fallback meets the fidelity floor {miss.floor:g}: best reached {best:.4f} {tried}; the layers "
-        f"adding the most error: {named}; raise quantize.fallback_max_layers, exclude op types "
-        "(quantize.exclude_op_types), or lower the floor",
+        f"{search.what}: no fallback meets the fidelity floor {miss.floor}: best reached {best:.4f}; tried "
+        f"{'; '.join(tried) or 'nothing'}; stopped because {why}. The layers adding the most error: {named}. "
+        "What would help: calibrate on more (and real) samples, try quantize.method entropy or percentile, keep "
+        "whole op types float (quantize.exclude_op_types), or lower the floor",
         artifact=miss.artifact, reached=best, floor=miss.floor,
     )
+
+
+def _attempt_into(attempt: Attempt, config: QuantizeConfig, directory: Path) -> list[ProducedArtifact]:
+    _clear(directory)
+    return attempt(config, directory)
+
+
+def _with_log(produced: list[ProducedArtifact], search: _Search) -> list[ProducedArtifact]:
+    return [ProducedArtifact(p.path, p.kind, p.precision, p.variant, {**p.meta, "fallback": search.log()})
+            for p in produced]
+
+
+def _move(trial: _Trial, directory: Path) -> list[ProducedArtifact]:
+    """A passing trial's files become the step's (same names: a trial writes what an attempt writes)."""
+    _clear(directory)
+    for child in trial.folder.iterdir():
+        shutil.move(str(child), str(directory / child.name))
+    return [ProducedArtifact(directory / Path(p.path).relative_to(trial.folder), p.kind, p.precision, p.variant,
+                             p.meta) for p in trial.produced]
+
+
+def _clean(trials: list[_Trial]) -> None:
+    for trial in trials:
+        shutil.rmtree(trial.folder, ignore_errors=True)
 
 
 def _clear(directory: Path) -> None:

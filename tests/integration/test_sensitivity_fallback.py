@@ -64,6 +64,21 @@ def test_plain_int8_misses_the_floor_and_the_fallback_meets_it_on_both_backends(
         assert all(figures["cosine"] >= floor for figures in artifact["meta"]["fidelity_check"].values()), target
 
 
+def test_every_layer_kept_float_measurably_moved_the_output(bundle):
+    """The round log: each round's single-layer trials with their measured effect; only a layer
+    whose trial moved the output is kept, and one that did not is never tried again."""
+    for target, artifact in _int8(bundle).items():
+        log = artifact["meta"]["fallback"]
+        assert log["rounds"], target
+        trials = [trial for r in log["rounds"] for trial in r["tried"]]
+        idle = [trial["node"] for trial in trials if trial["reached"] != "met" and trial["effect"] < 1e-4]
+        assert all([t["node"] for t in trials].count(node) == 1 for node in idle), (target, trials)
+        for entry in log["rounds"]:
+            if "kept" in entry:
+                kept = next(trial for trial in entry["tried"] if trial["node"] == entry["kept"])
+                assert kept["reached"] == "met" or kept["effect"] >= 1e-4, (target, entry)
+
+
 def test_what_stays_float_is_read_back_from_the_runtime(bundle):
     for target, artifact in _int8(bundle).items():
         executed = artifact["meta"]["executed"]
@@ -82,8 +97,9 @@ def test_a_floor_no_fallback_meets_names_the_worst_layers(workdir, bundle):
     recipe_dict["targets"] = ["x86-cpu-onnxruntime"]
     recipe = write_recipe(workdir / "never.yaml", recipe_dict)
     out = workdir / "never"
-    expected = (r"no fallback meets the fidelity floor .* best reached 0\.\d+ after keeping 1 layers in float .* "
-                r"the layers adding the most error: node_")
+    expected = (r"no fallback meets the fidelity floor 0\.999999999: best reached 0\.\d+; tried .*1 layers kept float "
+                r"\(node_.*stopped because quantize\.fallback_max_layers \(1\) is reached\. The layers adding the most "
+                r"error: node_.* What would help: ")
     with pytest.raises(FidelityFloorError, match=expected):
         api.run(recipe, out, cache_dir=workdir / "cache")
     assert not out.exists()

@@ -72,6 +72,7 @@ class _FeedReader:
         self._next = start_index
 
 
+CALIBRATION_BATCH = 16  # samples per calibration batch where memory allows
 DYNAMIC_SCOPE = ("MatMul", "Gemm")
 # Ops whose INT8 outputs can stay float (matmul_outputs): ORT fuses them to MatMulIntegerToFloat / QGemm.
 FLOAT_OUTPUT_OPS = ("MatMul", "Gemm")
@@ -154,6 +155,24 @@ class OnnxRuntimeBackend(Backend):
     def runner(self, path: Path, options: RunnerOptions) -> Runner:
         return OnnxRuntimeRunner(path, options)
 
+    def fallback_strategies(self, onnx_path: Path, config, target) -> list[tuple[str, dict]]:
+        """For a transformer: MatMul-only (Gemm and Conv float), then MatMul/Gemm activations
+        quantized per inference (no calibrated range to get wrong). For a CNN calibrated by min/max:
+        the percentile range, which clips the outliers a min/max range spends its steps on."""
+        import onnx
+
+        from edge_pipeline.backends.onnxruntime.presets import is_transformer
+
+        strategies: list[tuple[str, dict]] = []
+        if is_transformer(onnx.load(str(onnx_path), load_external_data=False), config):
+            if config.op_types != ["MatMul"]:
+                strategies.append(("MatMul only (Gemm and Conv kept float)", {"op_types": ["MatMul"]}))
+            if config.activations == "static":
+                strategies.append(("dynamic MatMul/Gemm activations", {"activations": "dynamic"}))
+        elif config.method == "minmax" and config.activations == "static":
+            strategies.append(("percentile calibration", {"method": "percentile"}))
+        return strategies
+
     def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path,
                  eval_data=None, metric=None) -> list[ProducedArtifact]:
         from edge_pipeline.backends.onnxruntime.mobile import (
@@ -215,7 +234,8 @@ class OnnxRuntimeBackend(Backend):
         input_names = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
         fixed_batch = _fixed_batch(model)
         calib = dataset.take(config.samples)
-        batches = [feed for feed in calib.feeds(fixed_batch or 16, input_names)
+        batch_size = calibration_batch_size(model, calib, input_names, config, target, fixed_batch)
+        batches = [feed for feed in calib.feeds(batch_size, input_names)
                    if fixed_batch is None or len(next(iter(feed.values()))) == fixed_batch]
         if not batches:
             raise StageError(f"no calibration batch of the model's fixed batch size {fixed_batch}; add samples")
@@ -224,7 +244,7 @@ class OnnxRuntimeBackend(Backend):
         with tempfile.TemporaryDirectory(prefix="ep-ort-quant-") as tmp:
             prepared = Path(tmp) / "prepared.onnx"
             shape_inference = prepare_for_quantization(Path(onnx_path), prepared)
-            ranges = collect_ranges(prepared, _FeedReader(batches), config, settings, cache_path, Path(tmp),
+            ranges = collect_ranges(prepared, batches, config, settings, cache_path, Path(tmp),
                                     plan.op_types)
             unbounded = exclude_unbounded(onnx.load(str(prepared), load_external_data=False), plan, ranges)
             quantize_static(
@@ -254,7 +274,7 @@ class OnnxRuntimeBackend(Backend):
             "matmul_outputs": settings["matmul_outputs"],
             "activation_symmetric": settings["extra_options"]["ActivationSymmetric"],
             "per_channel": config.per_channel,
-            "calibration": {"method": config.method, "samples": len(calib)},
+            "calibration": {"method": config.method, "samples": len(calib), "batch_size": batch_size},
             "preset": plan.preset,
             "op_types": plan.op_types,
             "nodes_excluded": plan.excluded(),
@@ -361,7 +381,7 @@ def _options(target):
     return options
 
 
-def collect_ranges(model_path: Path, reader, config, settings: dict, cache_path: Path, tmp: Path,
+def collect_ranges(model_path: Path, batches, config, settings: dict, cache_path: Path, tmp: Path,
                    op_types: list[str] | None = None) -> dict[str, tuple[float, float]]:
     """Calibrate once (the tensors of ``op_types`` nodes; None: all) and write the ranges as a
     calibration cache that quantize_static reads; returns tensor -> (low, high).
@@ -384,7 +404,7 @@ def collect_ranges(model_path: Path, reader, config, settings: dict, cache_path:
         extra_options=options,
     )
     try:
-        calibrator.collect_data(reader)
+        stream_batches(calibrator, batches)
         data = calibrator.compute_data()
     except (ValueError, FloatingPointError) as exc:  # histograms over non-finite activations
         raise StageError(
@@ -394,6 +414,36 @@ def collect_ranges(model_path: Path, reader, config, settings: dict, cache_path:
         ) from exc
     save_tensors_data(data, cache_path)
     return {name: (float(np.min(data[name].range_value[0])), float(np.max(data[name].range_value[1]))) for name in data}
+
+
+def stream_batches(calibrator, batches) -> None:
+    """Fold each batch into the calibrator's record before the next one runs.
+
+    Given all batches in one ``collect_data`` call, ORT's histogram calibrators (entropy,
+    percentile) keep every calibrated activation of every sample until the end: a 640x640
+    detector went past 20 GB. One call per batch folds it into the histograms (or min/max) and
+    drops it. ``max_intermediate_outputs`` is not the bound: in ORT 1.32 MinMaxCalibrater
+    discards the batches it clears without merging their ranges (range of the last batches only).
+    """
+    import contextlib
+    import io
+
+    for feed in batches:
+        # The histogram collector prints a line per call, which would be one per batch on stdout.
+        with contextlib.redirect_stdout(io.StringIO()):
+            calibrator.collect_data(_FeedReader([feed]))
+
+
+def calibration_batch_size(model, calib, input_names: list[str], config, target, fixed_batch: int | None) -> int:
+    """The calibration batch whose peak memory fits the budget (calibration/footprint.py), up to
+    CALIBRATION_BATCH; refused before any inference when one sample (or the fixed batch) cannot fit."""
+    from edge_pipeline.backends.onnx_memory import graph_footprint
+    from edge_pipeline.calibration.footprint import Budget, calibration_batch
+
+    one = next(calib.feeds(1, input_names))
+    footprint = graph_footprint(model, {name: array.shape for name, array in one.items()})
+    return calibration_batch(footprint, fixed_batch or CALIBRATION_BATCH, config.num_bins, Budget.for_config(config),
+                             f"target '{target.metadata.name}'", fixed=fixed_batch is not None)
 
 
 def _fixed_batch(model) -> int | None:

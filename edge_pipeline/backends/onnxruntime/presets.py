@@ -44,11 +44,16 @@ def plan_for(model, config) -> QuantPlan:
     names = {node.name for node in model.graph.node}
     for name in config.keep_float:
         if name in names:
-            plan.float_nodes[name] = "sensitivity fallback: this layer lowered the SQNR to FP32 the most"
+            plan.float_nodes[name] = "fidelity fallback: keeping it float measurably moved the output"
     for node in model.graph.node:
         if node.op_type in config.exclude_op_types:
             plan.float_nodes[node.name] = f"quantize.exclude_op_types {node.op_type}"
     return plan
+
+
+def is_transformer(model, config) -> bool:
+    """Whether the preset for ``model`` under ``config`` is the transformer one."""
+    return config.preset == "transformer" or (config.preset == "auto" and analyse_graph(model).is_transformer)
 
 
 def _check_exclusions(model, names: list[str], op_types: list[str]) -> None:
