@@ -7,36 +7,15 @@ with it on a device too.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
+
+from edge_pipeline.calibration.footprint import available_bytes
 
 # The inputs of a batch are only part of what a forward pass holds (activations, outputs, the
 # runtime's arena); a batch whose inputs alone take more than this share of the available memory
 # cannot run.
 INPUT_SHARE = 0.5
-
-
-def available_bytes() -> int | None:
-    """Memory available to a new allocation now: psutil where installed, else /proc/meminfo's
-    MemAvailable (Linux), else free pages (other POSIX); None where none of these says."""
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        pass
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+__all__ = ["INPUT_SHARE", "available_bytes", "batch_bytes", "oversized_batch"]
 
 
 def batch_bytes(sample_shapes: dict[str, tuple[tuple[int, ...], str]], batch_size: int) -> int:

@@ -145,7 +145,8 @@ class OpenVinoBackend(Backend):
     def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path,
                  eval_data=None, metric=None) -> list[ProducedArtifact]:
         from edge_pipeline.backends.openvino.convert import convert_onnx, save_ir
-        from edge_pipeline.backends.openvino.quantize import quantize_model
+        from edge_pipeline.backends.openvino.names import OnnxNames
+        from edge_pipeline.backends.openvino.quantize import check_calibration_memory, quantize_model
 
         options = parse_options(target.options, f"target {target.metadata.name}")
         check_eval_data(config, eval_data, metric)
@@ -154,7 +155,8 @@ class OpenVinoBackend(Backend):
             raise ConfigError(f"target {target.metadata.name}: quantize.activations '{config.activations}' is an "
                               "ONNX Runtime mode; NNCF calibrates static scales (set it on the ONNX Runtime target)")
         options = options.model_copy(update={"model_type": nncf_model_type(onnx_path, config, options)})
+        check_calibration_memory(onnx_path, dataset, config, f"target '{target.metadata.name}'")
         model = convert_onnx(onnx_path)
-        quantized, meta = quantize_model(model, dataset, config, options, eval_data, metric)
+        quantized, meta = quantize_model(model, dataset, config, options, eval_data, metric, OnnxNames.read(onnx_path))
         xml = save_ir(quantized, Path(out_dir) / "model.xml", options.compress_to_fp16)
         return [ProducedArtifact(xml, "openvino-ir", "int8", meta=meta)]

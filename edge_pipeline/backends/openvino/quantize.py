@@ -22,7 +22,9 @@ from nncf.quantization.range_estimator import (
     StatisticsType,
 )
 
+from edge_pipeline.backends.openvino.names import OnnxNames, node_operations, openvino_types
 from edge_pipeline.backends.openvino.options import OpenVinoOptions, check_eval_data, check_method
+from edge_pipeline.calibration.footprint import Budget, calibration_batch
 from edge_pipeline.calibration.task_metric import metric_function, task_figures
 from edge_pipeline.config.schema import MetricSpec
 from edge_pipeline.errors import ConfigError, StageError
@@ -31,23 +33,11 @@ from edge_pipeline.errors import ConfigError, StageError
 WEIGHTED_TYPES = {
     "Convolution", "GroupConvolution", "MatMul", "ConvolutionBackpropData", "GroupConvolutionBackpropData"
 }
-# ONNX op types people write in exclude_op_types, and the OpenVINO types they become.
-ONNX_TO_OPENVINO_TYPES = {
-    "Conv": "Convolution",
-    "ConvTranspose": "ConvolutionBackpropData",
-    "Gemm": "MatMul",
-    "Mul": "Multiply",
-    "GlobalAveragePool": "ReduceMean",
-    "AveragePool": "AvgPool",
-    "Sub": "Subtract",
-    "Div": "Divide",
-}
-
-
 @dataclass(frozen=True)
 class IgnoredOps:
     names: list[str]  # OpenVINO friendly names
     types: list[str]  # OpenVINO op types
+    absent: list[str] = ()  # recipe names the ONNX graph has and the OpenVINO model no longer does
 
     def scope(self) -> nncf.IgnoredScope | None:
         if not self.names and not self.types:
@@ -57,37 +47,41 @@ class IgnoredOps:
 
 
 def resolve_ignored_ops(model: ov.Model, names: list[str], op_types: list[str],
-                        keep_float: list[str] = ()) -> IgnoredOps:
-    """Map exclude_nodes / exclude_op_types (ONNX or OpenVINO spelling) onto the model's operations.
-
-    OpenVINO names the operations converted from ONNX node ``n`` as ``n`` or ``n/<suffix>``
-    (``node_Conv_3/WithoutBiases``), so the ONNX names a recipe shares with ONNX Runtime still match.
-    """
+                        keep_float: list[str] = (), onnx: OnnxNames | None = None) -> IgnoredOps:
+    """Map exclude_nodes / exclude_op_types (ONNX names, or OpenVINO's own) onto the model's operations
+    (names.py). ``onnx``: the source graph's names; with it, a name or type the ONNX graph has but
+    OpenVINO's conversion folded away keeps nothing float instead of failing, so one recipe serves
+    every backend; it is listed in ``IgnoredOps.absent``."""
     ops = model.get_ordered_ops()
     friendly = [op.get_friendly_name() for op in ops]
     resolved_names: list[str] = []
+    absent: list[str] = []
     for name in names:
-        matches = [f for f in friendly if f == name or f.startswith(f"{name}/")]
-        if not matches:
+        matches = node_operations(model, name, onnx)
+        if not matches and onnx is not None and name in onnx.node_types:
+            absent.append(name)
+        elif not matches:
             sample = ", ".join(f for f, op in zip(friendly, ops, strict=True) if op.get_type_name() in WEIGHTED_TYPES)
             raise ConfigError(
-                f"quantize.exclude_nodes '{name}' matches no OpenVINO operation; use an ONNX node or OpenVINO "
-                f"operation name such as: {sample[:300]}"
+                f"quantize.exclude_nodes '{name}' matches no ONNX node or OpenVINO operation; use an ONNX node "
+                f"name, or an OpenVINO operation name such as: {sample[:300]}"
             )
         resolved_names += matches
     for name in keep_float:  # the fallback's picks: a name fused away in the IR is skipped
-        resolved_names += [f for f in friendly if f == name or f.startswith(f"{name}/")]
+        resolved_names += node_operations(model, name, onnx)
     model_types = {op.get_type_name() for op in ops}
     resolved_types = []
     for op_type in op_types:
-        mapped = op_type if op_type in model_types else ONNX_TO_OPENVINO_TYPES.get(op_type)
-        if mapped not in model_types:
+        mapped = openvino_types(op_type, model_types)
+        if mapped is None and onnx is not None and op_type in onnx.op_types:
+            absent.append(op_type)
+        elif mapped is None:
             raise ConfigError(
-                f"quantize.exclude_op_types '{op_type}' matches no operation; the OpenVINO model's types are "
-                f"{sorted(model_types)}"
+                f"quantize.exclude_op_types '{op_type}' matches no operation; name an ONNX op type of the model, "
+                f"or one of the OpenVINO model's types: {sorted(model_types)}"
             )
-        resolved_types.append(mapped)
-    return IgnoredOps(sorted(set(resolved_names)), sorted(set(resolved_types)))
+        resolved_types += mapped or []
+    return IgnoredOps(sorted(set(resolved_names)), sorted(set(resolved_types)), sorted(absent))
 
 
 def activation_ranges(config) -> AdvancedQuantizationParameters:
@@ -111,6 +105,22 @@ def quantize_kwargs(config, options: OpenVinoOptions, ignored: IgnoredOps, sampl
         "model_type": nncf.ModelType.TRANSFORMER if options.model_type == "transformer" else None,
         "ignored_scope": ignored.scope(),
     }
+
+
+def check_calibration_memory(onnx_path, dataset, config, where: str) -> None:
+    """NNCF runs one sample at a time and keeps only reduced statistics per sample (min/max,
+    quantiles, per-channel means), so calibration's peak is one sample's activations over the
+    weights; refuse before converting when even that cannot fit the budget."""
+    import onnx
+
+    from edge_pipeline.backends.onnx_memory import graph_footprint
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    initializers = {init.name for init in model.graph.initializer}
+    input_names = [i.name for i in model.graph.input if i.name not in initializers]
+    one = next(dataset.take(1).feeds(1, input_names))
+    footprint = graph_footprint(model, {name: array.shape for name, array in one.items()})
+    calibration_batch(footprint, 1, config.num_bins, Budget.for_config(config), where)
 
 
 def calibration_set(dataset, samples: int, input_names: list[str]) -> tuple[nncf.Dataset, int]:
@@ -143,12 +153,13 @@ def float_compute_ops(model: ov.Model) -> list[str]:
 
 
 def quantize_model(model: ov.Model, dataset, config, options: OpenVinoOptions, eval_data,
-                   metric: MetricSpec | None = None) -> tuple[ov.Model, dict]:
+                   metric: MetricSpec | None = None, onnx: OnnxNames | None = None) -> tuple[ov.Model, dict]:
     """INT8 model plus what was done to it: settings, ops left in float, accuracy control outcome.
     ``metric``: the recipe's task metric, which accuracy control holds when config.control_metric names
-    one of its figures (otherwise top-1 on the labels)."""
+    one of its figures (otherwise top-1 on the labels). ``onnx``: the source graph's names, which the
+    recipe's exclusions use."""
     check_eval_data(config, eval_data, metric)
-    ignored = resolve_ignored_ops(model, config.exclude_nodes, config.exclude_op_types, config.keep_float)
+    ignored = resolve_ignored_ops(model, config.exclude_nodes, config.exclude_op_types, config.keep_float, onnx)
     advanced = activation_ranges(config)
     input_names = [port.get_any_name() for port in model.inputs]
     calib, count = calibration_set(dataset, config.samples, input_names)
@@ -160,7 +171,8 @@ def quantize_model(model: ov.Model, dataset, config, options: OpenVinoOptions, e
         "fast_bias_correction": options.fast_bias_correction,
         "model_type": options.model_type,
         "calibration": {"method": config.method, "samples": count},
-        "ignored_scope": {"names": ignored.names, "types": ignored.types},
+        "ignored_scope": {"names": ignored.names, "types": ignored.types,
+                          **({"not_in_openvino_model": list(ignored.absent)} if ignored.absent else {})},
     }
     if config.max_drop is None:
         return quantized, meta

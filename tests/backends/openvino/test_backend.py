@@ -174,7 +174,7 @@ def test_ignored_scope_by_onnx_name_and_type(backend, target, tiny_onnx, calib, 
 
 
 def test_ignored_scope_name_matching_nothing_is_an_error(backend, target, tiny_onnx, calib, tmp_path):
-    with pytest.raises(ConfigError, match="exclude_nodes 'no_such_node' matches no OpenVINO operation"):
+    with pytest.raises(ConfigError, match="exclude_nodes 'no_such_node' matches no ONNX node or OpenVINO operation"):
         backend.quantize(tiny_onnx, calib, QuantizeConfig(exclude_nodes=["no_such_node"]), target, tmp_path)
     with pytest.raises(ConfigError, match="exclude_op_types 'LSTM'"):
         backend.quantize(tiny_onnx, calib, QuantizeConfig(exclude_op_types=["LSTM"]), target, tmp_path)
