@@ -12,23 +12,29 @@ from pathlib import Path
 from edge_pipeline.artifacts.outputs import check_output_folder
 from edge_pipeline.config.recipes import load_recipe
 from edge_pipeline.config.schema import Recipe
+from edge_pipeline.errors import PartialRunError
 from edge_pipeline.progress import progress
 
 
 def run(recipe: str | Path | None = None, out: str | Path = "bundle", overrides: list[str] | None = None,
-        cache_dir: str | Path | None = None, use_cache: bool = True) -> Path:
-    """Run the recipe's stages (the embedded default when ``recipe`` is None); return the bundle path."""
+        cache_dir: str | Path | None = None, use_cache: bool = True, fail_fast: bool = False) -> Path:
+    """Run the recipe's stages (the embedded default when ``recipe`` is None); return the bundle path.
+
+    A target whose quantize or benchmark work fails costs only itself: the bundle is written for the
+    others, then ``PartialRunError`` is raised carrying ``bundle`` and ``failures``. With
+    ``fail_fast`` the first failure stops the run and nothing is written."""
     loaded = load_recipe(Path(recipe) if recipe else None, overrides)
     return run_recipe(loaded, Path(out), Path(cache_dir) if cache_dir else None, use_cache,
-                      recipe_file=Path(recipe) if recipe else None)
+                      recipe_file=Path(recipe) if recipe else None, fail_fast=fail_fast)
 
 
 def run_recipe(recipe: Recipe, out: Path, cache_dir: Path | None = None, use_cache: bool = True,
-               recipe_file: Path | None = None) -> Path:
+               recipe_file: Path | None = None, fail_fast: bool = False) -> Path:
     """Run an already loaded recipe; under torchrun, helper ranks return ``out`` (rank 0 writes it).
 
     ``out`` is checked before any stage runs (``artifacts/outputs.py``): a new, empty or previous
-    bundle folder, writable, with room; every rank checks, so a refusal stops them all."""
+    bundle folder, writable, with room; every rank checks, so a refusal stops them all. Failed
+    targets: as ``run``."""
     from edge_pipeline.engine.run import Engine
 
     inputs = [*_recipe_paths(recipe), *(p for p in (recipe_file, cache_dir) if p is not None)]
@@ -38,7 +44,8 @@ def run_recipe(recipe: Recipe, out: Path, cache_dir: Path | None = None, use_cac
         from edge_pipeline.remote.bundle_run import check_remote
 
         check_remote(remote, [Path(t).stem for t in recipe.targets])  # before hours of training, not after
-    bundle = Engine(recipe, cache_dir, use_cache).run(out)
+    engine = Engine(recipe, cache_dir, use_cache, fail_fast)
+    bundle = engine.run(out)
     if bundle is not None:
         progress("package", f"bundle written: {bundle}")
         if remote is not None:
@@ -46,6 +53,10 @@ def run_recipe(recipe: Recipe, out: Path, cache_dir: Path | None = None, use_cac
 
             # Not a stage: device timings are never cached, and go into the finished bundle.
             run_remote(remote, recipe.benchmark, bundle)
+    failures = engine.failures
+    if failures and bundle is not None:
+        # The first failure's traceback stays reachable (--debug prints the chain).
+        raise PartialRunError(bundle, [failure.record() for failure in failures]) from failures[0].exception
     return bundle or Path(out)
 
 

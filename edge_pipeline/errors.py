@@ -12,6 +12,8 @@ Exit codes (the one table; `edge-pipeline` returns these):
         filesystem root), not writable, or too small for the artifacts
     10  DeviceError   a remote device (devices.yaml) cannot be reached, refuses the key, fails
         mid-run, is out of disk or out of its time budget (the message names the device and the fix)
+    11  PartialRunError   `run` wrote the bundle for some targets; the others failed (recorded in the
+        bundle's report.json, report.md, report.html and manifest.json as failed_targets)
     130 interrupted (Ctrl-C); finished steps stay cached
 """
 
@@ -75,6 +77,22 @@ class DeviceError(EdgePipelineError):
     """A remote device failed: unreachable, authentication, host key, disconnect, disk, time budget."""
 
     exit_code = 10
+
+
+
+class PartialRunError(EdgePipelineError):
+    """The bundle was written for the targets that succeeded; ``failures`` are the others.
+
+    Raised after the bundle is complete, so a caller reads ``bundle`` as it would a finished run's;
+    each failure is {target, stage, error (one line), error_class}."""
+
+    exit_code = 11
+
+    def __init__(self, bundle, failures: list[dict]):
+        described = "; ".join(f"{f['target']} failed in {f['stage']}: {f['error']}" for f in failures)
+        super().__init__(f"partial run: bundle {bundle} holds the other targets; {described}")
+        self.bundle = bundle
+        self.failures = failures
 
 
 INTERRUPTED_EXIT_CODE = 130

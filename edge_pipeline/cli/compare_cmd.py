@@ -7,6 +7,8 @@ Accuracy is gated against each run's own FP32 reference (--max-accuracy-drop) an
 absolutely (--max-accuracy-drift): a model retrained on another CPU has other weights. Device rows
 (`benchmark --device NAME --bundle`) are gated on latency against the baseline's rows of the same
 device and artifact content, never against host rows.
+A target the new run failed (report.json's failed_targets), or of which it has no row where the
+baseline had some, fails a "target" gate.
 Exit codes: 0 all gates passed, 5 a gate failed, 6 the runs come from different recipes or models,
 7 the baseline lacks an artifact/configuration of the new run (--only-baseline-targets gates a
 multi-target bundle against a one-target baseline), 8 a report's schema version is unknown, 2 a

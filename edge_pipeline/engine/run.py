@@ -33,7 +33,7 @@ from edge_pipeline.engine.preflight import preflight
 from edge_pipeline.engine.replay import Recording, StepTaken, remember, replay_allowed, replay_key, replayed
 from edge_pipeline.engine.versions import tool_versions
 from edge_pipeline.progress import is_verbose, progress
-from edge_pipeline.stages.base import Producer, StageDescriptor, StageOutput, StageRun, StepRecord
+from edge_pipeline.stages.base import Producer, StageDescriptor, StageOutput, StageRun, StepRecord, TargetFailure
 from edge_pipeline.stages.data import RunData
 
 
@@ -46,11 +46,14 @@ class RunState:
     notes: list[str] = field(default_factory=list)
     lineage: list[StepRecord] = field(default_factory=list)
     bundle: Path | None = None
+    failures: list[TargetFailure] = field(default_factory=list)
 
 
 class Engine:
-    def __init__(self, recipe: Recipe, cache_dir: Path | None = None, use_cache: bool = True):
+    def __init__(self, recipe: Recipe, cache_dir: Path | None = None, use_cache: bool = True,
+                 fail_fast: bool = False):
         self.recipe = recipe
+        self.fail_fast = fail_fast  # off: a failed target costs only itself (TargetFailure)
         self.stages = plan_stages(recipe.stages)  # a bad stage list fails before anything loads
         self.targets = resolve_targets(recipe)
         root = cache_folder(cache_dir)  # a file or unwritable folder fails here, before any work
@@ -89,6 +92,24 @@ class Engine:
         self.state.notes += output.notes
         self.state.notes += self.data.take_notes()  # data warnings (constant inputs, tiny sets) seen so far
         self.state.bundle = output.bundle or self.state.bundle
+        self._record_failures(output.failures)
+
+    def _record_failures(self, failures: list[TargetFailure]) -> None:
+        """Drop everything of a failed target, so no later stage (nor the bundle) shows it as finished;
+        when every target has failed there is nothing to publish, and the first failure stops the run."""
+        if not failures:
+            return
+        self.state.failures += failures
+        failed = {failure.target for failure in self.state.failures}
+        self.state.artifacts = [a for a in self.state.artifacts if a.target not in failed]
+        self.state.rows = [r for r in self.state.rows if r.target not in failed]
+        if failed >= set(self.targets):
+            raise self.state.failures[0].exception
+
+    @property
+    def failures(self) -> list[TargetFailure]:
+        """The targets that failed (in stage order); the bundle holds the others."""
+        return list(self.state.failures)
 
     def _replay_key(self, stage: StageDescriptor, view: StageRun) -> StageKey | None:
         if stage.replay is None or not self.cache.enabled or not replay_allowed():
@@ -123,7 +144,7 @@ class Engine:
             output: StageOutput = import_reference(stage.run)(view)
         finally:
             recording, self._recording = self._recording, None
-        if replay is not None:
+        if replay is not None and not output.failures:
             remember(self.cache, replay, recording, output.artifacts, output.notes)
         return output
 
@@ -132,6 +153,7 @@ class Engine:
             stage=stage, recipe=self.recipe, targets=self.targets, artifacts=tuple(self.state.artifacts),
             rows=tuple(self.state.rows), notes=tuple(self.state.notes), data=self.data, workdir=self.workdir,
             out=out, tool_versions=self.tool_versions, lineage=tuple(self.state.lineage), step_runner=self._step,
+            failed=tuple(self.state.failures), fail_fast=self.fail_fast,
         )
 
     def _step(self, stage: str, step: str, material: dict, produce: Producer,

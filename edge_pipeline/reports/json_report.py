@@ -79,10 +79,11 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 def build_report(recipe_name: str, targets: list[str], rows: list[BenchmarkRow], notes: list[str],
                  artifacts: list[Artifact], placed: dict[str, str], metric: MetricSpec | None = None,
-                 tool_versions: Mapping[str, str] | None = None) -> dict:
+                 tool_versions: Mapping[str, str] | None = None, failed_targets: list[dict] | None = None) -> dict:
     """The report.json content; ``placed`` maps artifact id -> its path inside the bundle; ``metric``
     (the recipe's task metric) is recorded so compare knows which way each figure improves;
-    ``tool_versions`` (the engine's) go into ``run_info``."""
+    ``tool_versions`` (the engine's) go into ``run_info``; ``failed_targets`` ({target, stage,
+    error, error_class} each) are the recipe's targets the bundle lacks because their work failed."""
     bundled = [row.model_copy(update={"artifact": placed.get(row.artifact_id, row.artifact)}) for row in rows]
     # The rows were timed on this host or on one with the same usable CPU count (it is part of the
     # benchmark cache key), so this host's count is the one their load figures compare with.
@@ -97,6 +98,7 @@ def build_report(recipe_name: str, targets: list[str], rows: list[BenchmarkRow],
         "results": [row.model_dump(mode="json") for row in checked],
         "run_info": run_info(checked, tool_versions),
         "measurement_warnings": measurement_warnings(checked, usable),
+        "failed_targets": list(failed_targets or []),
     }
     if metric is not None:
         report["metric"] = metric.model_dump(mode="json")

@@ -9,6 +9,7 @@ from edge_pipeline.reports.artifact_checks import HEADERS as CHECK_HEADERS
 from edge_pipeline.reports.artifact_checks import artifact_check_table
 from edge_pipeline.reports.device_rows import report_device_rows
 from edge_pipeline.reports.divergence import render_divergence_markdown
+from edge_pipeline.reports.failed_targets import render_failed_markdown
 from edge_pipeline.reports.fidelity import render_fidelity_markdown, render_metric_markdown
 from edge_pipeline.reports.mobile import render_mobile_markdown
 from edge_pipeline.reports.notes import note_lines
@@ -35,6 +36,7 @@ def render_markdown(report: dict, artifacts: list[dict] | None = None) -> str:
     rows = report_rows(report)
     lines = [f"# edge_pipeline report: {report['recipe']}", "", f"Baseline: {report['baseline']}.", ""]
     lines += _warnings(measurement_warnings(report))
+    lines += render_failed_markdown(report)
     lines += _run_info(report)
     lines += _glance(rows)
     lines += ["## Results", "", "Rows marked `headline: no` were timed on this host (not the device) or in a "

@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.config.schema import Recipe, TargetProfile
+from edge_pipeline.errors import EdgePipelineError
+from edge_pipeline.progress import progress
 
 if TYPE_CHECKING:
     from edge_pipeline.stages.data import RunData
@@ -49,6 +51,22 @@ class StageDescriptor:
 
 
 Producer = Callable[[Path], tuple[list[Artifact], dict]]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TargetFailure:
+    """One target's work failed; the run goes on with the others (unless fail-fast)."""
+
+    target: str
+    stage: str
+    error: str  # the error's one line
+    error_class: str
+    exception: EdgePipelineError = field(repr=False, compare=False)
+
+    def record(self) -> dict:
+        """What report.json and manifest.json keep of it."""
+        return {"target": self.target, "stage": self.stage, "error": self.error, "error_class": self.error_class}
 
 
 class StepRunner(Protocol):
@@ -83,6 +101,22 @@ class StageRun:
     tool_versions: Mapping[str, str]
     lineage: tuple[StepRecord, ...]
     step_runner: StepRunner = field(repr=False)
+    failed: tuple[TargetFailure, ...] = ()  # targets whose work failed in an earlier stage
+    fail_fast: bool = False  # the first failing target stops the run
+
+    def for_target(self, target: str, work: Callable[[], T]) -> T | TargetFailure:
+        """``work()`` for one target. An EdgePipelineError in it fails that target alone: said on
+        stderr and returned, so the stage goes on with the other targets; with ``fail_fast`` it
+        propagates and stops the run."""
+        try:
+            return work()
+        except EdgePipelineError as exc:
+            if self.fail_fast:
+                raise
+            error = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+            if len(self.targets) - len(self.failed) > 1:  # a last target's error is the run's: the CLI prints it
+                progress(self.stage, f"target {target} failed, going on with the others: {error}")
+            return TargetFailure(target, self.stage, error, exc.__class__.__name__, exc)
 
     def find(self, **criteria: Any) -> list[Artifact]:
         return [a for a in self.artifacts if all(getattr(a, k) == v for k, v in criteria.items())]
@@ -113,3 +147,4 @@ class StageOutput:
     rows: list[BenchmarkRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     bundle: Path | None = None
+    failures: list[TargetFailure] = field(default_factory=list)

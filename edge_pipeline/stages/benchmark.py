@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import tempfile
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from edge_pipeline.config.schema import BenchmarkConfig, MetricSpec, effective_s
 from edge_pipeline.errors import StageError
 from edge_pipeline.progress import progress
 from edge_pipeline.reports.measurement import measurement_warnings, with_measurement_checks
-from edge_pipeline.stages.base import StageOutput, StageRun
+from edge_pipeline.stages.base import StageOutput, StageRun, TargetFailure
 from edge_pipeline.stages.feature_notes import feature_notes
 
 TimedRow = tuple[Artifact, str, BenchmarkConfig, dict]  # artifact, runtime variant, settings, target options
@@ -40,32 +42,55 @@ def run(view: StageRun) -> StageOutput:
     runnable = _runnable_artifacts(view)
     plan = timing_plan(view, [(a, config) for a, config, left in runnable if not left])
     measured_by = shared_measurements(plan)
-    pooled = timed_rounds(view, plan, sorted(set(measured_by)), evaluation)
+    pooled, failures = timed_rounds(view, plan, sorted(set(measured_by)), evaluation)
+    failed = failed_targets(plan, measured_by, pooled, failures)
     measured = [(artifact, variant, pooled[measured_by[index]])
-                for index, (artifact, variant, _, _) in enumerate(plan)]
+                for index, (artifact, variant, _, _) in enumerate(plan) if str(artifact.target) not in failed]
     rows = [_with_scope(row, view)
             for row in build_rows(measured, evaluation, view.recipe.class_score_outputs, view.recipe.metric)]
     rows = with_measurement_checks(rows, usable_cpus())
     _warn(rows)
     notes = (_host_notes(rows) + feature_notes(rows, view.targets) + _shared_notes(plan, measured_by)
              + _device_notes([a for a, _, left in runnable if left]))
-    return StageOutput(rows=rows, notes=notes)
+    return StageOutput(rows=rows, notes=notes, failures=list(failed.values()))
 
 
 def timed_rounds(view: StageRun, plan: list[TimedRow], timed: list[int],
-                 evaluation: ArrayDataset | None) -> dict[int, dict]:
-    """The ``timed`` plan entries' results, each pooled over its rounds, by plan index."""
+                 evaluation: ArrayDataset | None) -> tuple[dict[int, dict], dict[int, TargetFailure]]:
+    """The ``timed`` plan entries' results, each pooled over its rounds, by plan index; and the
+    entries whose measurement failed. A failure stops the timing of its target's other entries."""
     rounds: dict[int, list[dict]] = {index: [] for index in timed}
+    failures: dict[int, TargetFailure] = {}
     groups = comparison_groups(plan, timed)
     # Round after round over every artifact (not all rounds of one, then the next): the rows a
     # speedup compares are then timed across the same stretch of the machine's load.
     for round_index in range(max((plan[index][2].rounds for index in timed), default=0)):
         for index in timed:
             artifact, variant, config, settings = plan[index]
-            if round_index < config.rounds:
-                rounds[index].append(measure(view, artifact, variant, config, evaluation, settings, round_index,
-                                             groups[index]))
-    return {index: {**pool_rounds(results), "measured": pooled_stamps(results)} for index, results in rounds.items()}
+            stopped = {str(plan[failed][0].target) for failed in failures}
+            if round_index >= config.rounds or str(artifact.target) in stopped:
+                continue
+            result = view.for_target(str(artifact.target), functools.partial(
+                measure, view, artifact, variant, config, evaluation, settings, round_index, groups[index]))
+            if isinstance(result, TargetFailure):
+                failures[index] = result
+            else:
+                rounds[index].append(result)
+    stopped = {str(plan[failed][0].target) for failed in failures}
+    pooled = {index: {**pool_rounds(results), "measured": pooled_stamps(results)}
+              for index, results in rounds.items() if str(plan[index][0].target) not in stopped}
+    return pooled, failures
+
+
+def failed_targets(plan: list[TimedRow], measured_by: list[int], pooled: dict[int, dict],
+                   failures: dict[int, TargetFailure]) -> dict[str, TargetFailure]:
+    """The targets with a failed measurement, and those whose rows re-use one that failed."""
+    failed = {failure.target: failure for failure in failures.values()}
+    for index, source in enumerate(measured_by):
+        target, origin = str(plan[index][0].target), str(plan[source][0].target)
+        if source not in pooled and target not in failed and origin in failed:
+            failed[target] = dataclasses.replace(failed[origin], target=target)
+    return failed
 
 
 def comparison_groups(plan: list[TimedRow], timed: list[int]) -> dict[int, str]:

@@ -31,7 +31,8 @@ def run(view: StageRun) -> StageOutput:
     with output_folder(out, "bundle") as tmp:
         placed = place_artifacts(list(view.artifacts), tmp)
         report = build_report(view.recipe.metadata.name, list(view.targets), list(view.rows), list(view.notes),
-                              list(view.artifacts), placed, view.recipe.metric, view.tool_versions)
+                              list(view.artifacts), placed, view.recipe.metric, view.tool_versions,
+                              [failure.record() for failure in view.failed])
         write_json(tmp / "report.json", report)
         write_text(tmp / "report.md", render_markdown(report, [a.model_dump(mode="json") for a in view.artifacts]))
         for writer in _report_writers():
@@ -87,6 +88,8 @@ def build_manifest(view: StageRun, placed: dict[str, str], bundle: Path) -> dict
             "snapshot": view.recipe.model_dump(mode="json"),
         },
         "targets": {name: t.model_dump(mode="json") for name, t in view.targets.items()},
+        # The bundle holds no artifact of these: their work failed (report.json says the same).
+        "failed_targets": [failure.record() for failure in view.failed],
         "tool_versions": dict(view.tool_versions),
         "host": fingerprint(),
         "steps": [step.__dict__ for step in view.lineage],

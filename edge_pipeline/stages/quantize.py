@@ -3,6 +3,7 @@ then the backend's device steps (a TensorRT engine build, a Jetson bundle)."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from edge_pipeline.artifacts.hashing import artifact_size, sha256_artifact
@@ -14,26 +15,37 @@ from edge_pipeline.config.schema import QuantizeConfig, TargetProfile, effective
 from edge_pipeline.errors import StageError
 from edge_pipeline.fidelity.check import MetricFloor
 from edge_pipeline.fidelity.checked import QuantizeJob, check_produced, quantize_checked
-from edge_pipeline.stages.base import StageOutput, StageRun
+from edge_pipeline.stages.base import StageOutput, StageRun, TargetFailure
 
 
 def run(view: StageRun) -> StageOutput:
     sources = view.find(kind="onnx", stage="export")
     made: list[Artifact] = []
     notes: list[str] = []
+    failures: list[TargetFailure] = []
     for target in view.targets.values():
-        backend = backend_for_steps(target.backend)
-        config = effective_stage_config(view.recipe.quantize, target.quantize)
-        for_target: list[Artifact] = []
-        for source in sources:
-            if "fp32" in target.precisions:
-                for_target += prepare_fp32(view, backend, target, source)
-            if "int8" in target.precisions:
-                for_target += quantize_one(view, backend, target, config, source)
-        device_made, skipped = run_device_steps(view, backend, target, for_target)
-        made += for_target + device_made
-        notes += skipped
-    return StageOutput(artifacts=made, notes=notes)
+        # A target that fails (a floor it cannot meet, a conversion error) costs only itself.
+        outcome = view.for_target(target.metadata.name, functools.partial(_one_target, view, target, sources))
+        if isinstance(outcome, TargetFailure):
+            failures.append(outcome)
+            continue
+        made += outcome[0]
+        notes += outcome[1]
+    return StageOutput(artifacts=made, notes=notes, failures=failures)
+
+
+def _one_target(view: StageRun, target: TargetProfile, sources: list[Artifact]) -> tuple[list[Artifact], list[str]]:
+    """Every artifact of one target (FP32, INT8, device steps) and the notes of skipped steps."""
+    backend = backend_for_steps(target.backend)
+    config = effective_stage_config(view.recipe.quantize, target.quantize)
+    for_target: list[Artifact] = []
+    for source in sources:
+        if "fp32" in target.precisions:
+            for_target += prepare_fp32(view, backend, target, source)
+        if "int8" in target.precisions:
+            for_target += quantize_one(view, backend, target, config, source)
+    device_made, skipped = run_device_steps(view, backend, target, for_target)
+    return for_target + device_made, skipped
 
 
 def run_device_steps(view: StageRun, backend: Backend, target: TargetProfile,

@@ -4,10 +4,11 @@
     comparison.passed  # False when any gate failed
 
 Rows match on (artifact id, runtime variant, batch size, threads). Latency is gated per row,
-accuracy per (artifact, variant), size per artifact. Device rows (timed on a board over ssh) are
-gated apart, each against the same device's row of the same content (device_gates.py). A run
-that is not comparable at all (other recipe or model, or an artifact the baseline never measured)
-raises instead of gating.
+accuracy per (artifact, variant), size per artifact. A target the new run recorded as failed, or
+of which it has no row where the baseline had some, fails a "target" gate. Device rows (timed on
+a board over ssh) are gated apart, each against the same device's row of the same content
+(device_gates.py). A run that is not comparable at all (other recipe or model, or an artifact
+the baseline never measured) raises instead of gating.
 
 Runs measured on different CPUs (model or instruction-set flags) are still gated on accuracy,
 fidelity and size, but not on latency, unless the thresholds say latency_across_cpus; a runtime
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.reports.failed_targets import failed_targets, failure_line
 from edge_pipeline.reports.gates.device_gates import GATE as DEVICE_GATE
 from edge_pipeline.reports.gates.device_gates import device_gates
 from edge_pipeline.reports.gates.errors import BaselineMissingArtifactError, ReportMismatchError
@@ -42,6 +44,8 @@ from edge_pipeline.reports.gates.thresholds import (
     variant_not_timed_gate,
 )
 from edge_pipeline.reports.json_report import baseline_key, is_baseline
+
+TARGET_GATE = "target"
 
 
 @dataclass
@@ -103,6 +107,7 @@ def compare_runs(baseline: LoadedRun, new: LoadedRun, thresholds: GateThresholds
     new_artifacts = {key[0] for key in new_rows}
     for key in sorted(base_rows.keys() - new_rows.keys()):
         comparison.results.append(_missing(key, new_artifacts, cpus))
+    comparison.results += target_gates(baseline, new)
     device_results, device_notes = device_gates(baseline.device_rows, new.device_rows, thresholds)
     comparison.results += device_results
     comparison.notes += device_notes
@@ -127,6 +132,20 @@ def _accuracy_gates(key: tuple, base_row: BenchmarkRow, new_row: BenchmarkRow, b
                                      accuracy_references(baseline, new, base_row, new_row)))
     results += fidelity_gates(subject, base_row, new_row, thresholds)
     results += metric_gates(subject, base_row, new_row, thresholds, lower_is_better)
+    return results
+
+
+def target_gates(baseline: LoadedRun, new: LoadedRun) -> list[GateResult]:
+    """One failed gate per target the new run recorded as failed (whether or not the baseline had
+    it), and per baseline target of which the new run has no row at all."""
+    failures = failed_targets(new.report)
+    results = [GateResult(TARGET_GATE, failure["target"], FAIL,
+                          f"the new run failed this target, so its bundle lacks it: {failure_line(failure)}")
+               for failure in failures]
+    gone = ({row.target for row in baseline.rows} - {row.target for row in new.rows}
+            - {failure["target"] for failure in failures})
+    results += [GateResult(TARGET_GATE, target, FAIL, "in the baseline but the new run has no row of this target: "
+                           "the release lost it") for target in sorted(gone)]
     return results
 
 

@@ -71,7 +71,7 @@ class GateThresholds(StrictModel):
 
 @dataclass(frozen=True)
 class GateResult:
-    gate: str                 # latency | accuracy | fidelity | metric | size | presence | device-latency
+    gate: str                 # latency | accuracy | fidelity | metric | size | presence | target | device-latency
     subject: str              # artifact id and configuration the gate judged
     status: str               # PASS | FAIL | NOISE | SKIPPED
     message: str

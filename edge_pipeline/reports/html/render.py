@@ -14,6 +14,7 @@ from edge_pipeline.artifacts.atomic import write_text
 from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.reports.device_rows import report_device_rows
+from edge_pipeline.reports.failed_targets import EXPLANATION, HEADING, failed_targets, failure_line
 from edge_pipeline.reports.gates.run_loading import load_run
 from edge_pipeline.reports.html.page import SCRIPT, STYLE
 from edge_pipeline.reports.html.svg_bars import metric_bars, stage_entries
@@ -70,6 +71,7 @@ def _page(report: dict, rows: list[BenchmarkRow], artifacts: list[dict], manifes
         f'<p class="sub">Targets: {esc(", ".join(report.get("targets", [])))}. '
         f'Baseline: {esc(report.get("baseline", "?"))}.</p>',
         _warnings(measurement_warnings(report)),
+        _failed_targets(report),
         _run_info(report, manifest),
         "<h2>At a glance</h2>",
         '<p class="sub">Per target, the fastest artifact nobody beats on both speed and accuracy, among rows timed '
@@ -130,6 +132,16 @@ def _warnings(warnings: list[str]) -> str:
         return ""
     items = "".join(f"<li>{esc(w)}</li>" for w in warnings)
     return f'<div class="warn" role="alert"><b>Measurement warnings</b><ul>{items}</ul></div>'
+
+
+def _failed_targets(report: dict) -> str:
+    """Targets the bundle lacks, said where a reader looks first: nothing below shows them."""
+    failures = failed_targets(report)
+    if not failures:
+        return ""
+    items = "".join(f"<li>{esc(failure_line(f))}</li>" for f in failures)
+    return (f'<div class="warn failed-targets" role="alert"><b>{esc(HEADING)}</b>'
+            f"<p>{esc(EXPLANATION)}</p><ul>{items}</ul></div>")
 
 
 def _run_info(report: dict, manifest: dict | None) -> str:
