@@ -295,3 +295,70 @@ def _settle_batchnorm(model: nn.Module, example: torch.Tensor, passes: int = 3) 
         for _ in range(passes):
             model(example)
     model.eval()
+
+
+PUBLIC_KIT_MODELS = ("hf-bert", "torch-transformer", "streaming-vad", "fpn-detector", "crnn", "pnet", "rnet", "onet")
+ALL_TARGETS = ["x86-cpu-onnxruntime", "x86-cpu-openvino", "x86-gpu-tensorrt", "android-arm64-onnxruntime"]
+
+
+def public_kit_recipe(name: str, workdir, samples: int = 48) -> dict:
+    """A ready recipe for one public-kit model (see PUBLIC_KIT_MODELS), its data written into
+    ``workdir``: only what a user of that architecture would write."""
+    from pathlib import Path
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    fields = _FIELDS[name](workdir, samples)
+    return {
+        "metadata": {"name": f"public-kit-{name}"},
+        "data": {"calibration": {"path": str(workdir / "calibration.npz")},
+                 "eval": {"path": str(workdir / "eval.npz")}},
+        "targets": list(ALL_TARGETS),
+        "stages": ["export", "quantize", "benchmark"],
+        "quantize": {"samples": min(32, samples)},
+        "benchmark": {"warmup": 2, "iterations": 10, "rounds": 1},
+        **fields,
+    }
+
+
+def _token_inputs() -> list[dict]:
+    return [{"name": "input_ids", "shape": [1, BERT_SEQUENCE], "dtype": "int64", "value_range": [0, BERT_VOCAB]},
+            {"name": "attention_mask", "shape": [1, BERT_SEQUENCE], "dtype": "int64", "value_range": [0, 2]}]
+
+
+def _hf_bert_fields(workdir, samples: int) -> dict:
+    for role, seed in (("calibration", 1), ("eval", 2)):
+        np.savez(workdir / f"{role}.npz", **token_arrays(samples, seed))
+    return {"model": {"factory": "edge_pipeline.testing.public_kit:hf_bert_encoder", "name": "bert"},
+            "inputs": _token_inputs(), "outputs": ["last_hidden_state", "pooler_output"], "class_score_outputs": []}
+
+
+def _torch_transformer_fields(workdir, samples: int) -> dict:
+    for role, seed in (("calibration", 1), ("eval", 2)):
+        np.savez(workdir / f"{role}.npz", **token_arrays(samples, seed))
+    return {"model": {"factory": "edge_pipeline.testing.public_kit:torch_transformer_classifier",
+                      "name": "transformer"},
+            "inputs": _token_inputs(), "outputs": ["logits"]}
+
+
+def _fpn_fields(workdir, samples: int) -> dict:
+    write_fpn_detector_onnx(workdir / "detector.onnx")
+    rng = np.random.default_rng(0)
+    for role in ("calibration", "eval"):
+        np.savez(workdir / f"{role}.npz", images=rng.uniform(0, 1, (samples, 3, 640, 640)).astype(np.float32))
+    return {"model": {"onnx": str(workdir / "detector.onnx"), "name": "fpn"},
+            "input": {"name": "images", "shape": [1, 3, 640, 640]}, "class_score_outputs": []}
+
+
+def _cascade_fields(size: int, factory: str, outputs: list[str]):
+    def fields(workdir, samples: int) -> dict:
+        for role, seed in (("calibration", 1), ("eval", 2)):
+            np.savez(workdir / f"{role}.npz", x=face_crops(samples, size, seed))
+        return {"model": {"factory": f"edge_pipeline.testing.public_kit:{factory}", "name": factory},
+                "input": {"name": "x", "shape": [1, 3, size, size]}, "outputs": outputs, "class_score_outputs": []}
+    return fields
+
+
+_FIELDS = {"hf-bert": _hf_bert_fields, "torch-transformer": _torch_transformer_fields, "fpn-detector": _fpn_fields,
+           "pnet": _cascade_fields(12, "pnet", ["score", "box"]), "rnet": _cascade_fields(24, "rnet", ["score", "box"]),
+           "onet": _cascade_fields(48, "onet", ["score", "box", "landmarks"])}
