@@ -39,16 +39,32 @@ def _peak_rss_bytes() -> int:
 InputSpecs = dict[str, tuple[tuple[int, ...], str, tuple[float, float] | None]]
 
 
-def _input_specs(job: dict, runner) -> InputSpecs:
-    """Per model input: (sample shape, dtype, value range), from the job (the recipe's specs) or the model."""
+def _layout(job: dict):
+    """The job's batch axes and state pairs (a file benchmarked on its own: every batch on axis 0)."""
+    from edge_pipeline.calibration.layout import Layout
+
+    layout = Layout.from_json(job.get("layout"))
+    given = {spec["name"]: spec.get("batch_axis", 0) for spec in job.get("inputs") or []}
+    return Layout({**given, **layout.inputs}, layout.outputs, layout.state)
+
+
+def _input_specs(job: dict, runner, eval_inputs: dict[str, np.ndarray] | None = None) -> InputSpecs:
+    """Per model input: (sample shape, dtype, value range), from the job (the recipe's specs), else the
+    model's, with its dynamic dims taken from the sample data where it is given."""
+    from edge_pipeline.calibration.layout import sample_axis, without_axis
+
     given = {spec["name"]: (tuple(spec["sample_shape"]), spec["dtype"], _range(spec.get("value_range")))
              for spec in job.get("inputs") or []}
+    layout = _layout(job)
     specs = {}
     for info in runner.inputs:
         if info.name in given or (len(runner.inputs) == 1 and len(given) == 1):
             specs[info.name] = given.get(info.name) or next(iter(given.values()))
             continue
-        dims = info.shape[1:]
+        axis = layout.input_axis(info.name)
+        dims = without_axis(info.shape, axis)
+        if not all(isinstance(d, int) and d > 0 for d in dims) and eval_inputs and info.name in eval_inputs:
+            dims = without_axis(np.shape(eval_inputs[info.name]), sample_axis(axis))
         if not all(isinstance(d, int) and d > 0 for d in dims):
             from edge_pipeline.errors import DataError
 
@@ -62,17 +78,23 @@ def _range(value: list | None) -> tuple[float, float] | None:
     return (float(value[0]), float(value[1])) if value else None
 
 
-def _feed(specs: InputSpecs, eval_inputs: dict[str, np.ndarray] | None, batch_size: int) -> dict[str, np.ndarray]:
-    """One batch for every model input: real samples where given, else seeded synthetic data."""
+def _feed(specs: InputSpecs, eval_inputs: dict[str, np.ndarray] | None, batch_size: int,
+          layout=None) -> dict[str, np.ndarray]:
+    """One batch for every model input, on its batch axis: real samples where given, else seeded
+    synthetic data. An input without a batch axis (a scalar) is fed one sample whole at any batch size."""
+    from edge_pipeline.calibration.layout import Layout, feed_slice, repeat_to, sample_count, with_axis
+
+    layout = layout or Layout()
     rng = np.random.default_rng(0)
     feed = {}
     for name, (sample_shape, dtype, value_range) in specs.items():
+        axis = layout.input_axis(name)
         samples = eval_inputs.get(name) if eval_inputs else None
-        if samples is not None and len(samples) > 0:
-            reps = int(np.ceil(batch_size / len(samples)))
-            feed[name] = np.concatenate([samples] * reps)[:batch_size].astype(dtype)
+        if samples is not None and sample_count(samples, axis) > 0:
+            whole = feed_slice(samples, 0, 1, None) if axis is None else repeat_to(samples, batch_size, axis)
+            feed[name] = np.asarray(whole).astype(dtype)
         else:
-            feed[name] = synthetic((batch_size, *sample_shape), dtype, value_range, rng)
+            feed[name] = synthetic(with_axis(sample_shape, axis, batch_size), dtype, value_range, rng)
     return feed
 
 
@@ -97,21 +119,31 @@ def _load_eval_inputs(job: dict):
 
     with np.load(job["eval_inputs"], allow_pickle=False) as archive:
         arrays = {name: archive[name] for name in archive.files}
-    return ArrayDataset(arrays, None, job["eval_inputs"], "")
+    starts = job.get("sequence_starts")
+    flags = None
+    if starts is not None:
+        flags = np.zeros(len(next(iter(arrays.values()))) if arrays else 0, dtype=bool)
+        flags[starts] = True
+    return ArrayDataset(arrays, None, job["eval_inputs"], "", _layout(job), flags)
 
 
-def check_data_shapes(runner, eval_inputs: dict[str, np.ndarray] | None) -> None:
+def check_data_shapes(runner, eval_inputs: dict[str, np.ndarray] | None, layout=None) -> None:
     """Data whose samples do not have the model's input shape fails here naming both shapes, not
     in the runtime with its own text (which names neither)."""
+    from edge_pipeline.calibration.layout import Layout, sample_axis, with_axis, without_axis
+
+    layout = layout or Layout()
     for info in runner.inputs if eval_inputs else ():
-        given = tuple(eval_inputs[info.name].shape[1:])
-        expected = info.shape[1:]
+        axis = layout.input_axis(info.name)
+        given = without_axis(eval_inputs[info.name].shape, sample_axis(axis))
+        expected = without_axis(info.shape, axis)
         fits = len(given) == len(expected) and all(
             not isinstance(want, int) or want <= 0 or want == got for want, got in zip(expected, given, strict=True))
         if not fits:
             from edge_pipeline.errors import DataError
 
-            model_shape = ["N", *(d if isinstance(d, int) and d > 0 else "?" for d in expected)]
+            model_shape = list(with_axis([d if isinstance(d, int) and d > 0 else "?" for d in expected],
+                                         sample_axis(axis), "N"))
             raise DataError(f"the data for input '{info.name}' has samples of shape {list(given)} (arrays "
                             f"{list(eval_inputs[info.name].shape)}); {runner.path.name} takes {model_shape}; "
                             "pass data of that shape")
@@ -127,9 +159,17 @@ def check_batch_memory(specs: InputSpecs, batch_size: int) -> None:
         raise ConfigError(f"{reason}; time smaller batch sizes")
 
 
-def refused_batch_sizes(runner, batch_sizes: list[int]) -> list[int]:
-    fixed = runner.fixed_batch()
+def refused_batch_sizes(runner, batch_sizes: list[int], layout=None) -> list[int]:
+    fixed = _fixed_batch(runner, layout)
     return [] if fixed is None else [b for b in batch_sizes if b != fixed]
+
+
+def _fixed_batch(runner, layout=None) -> int | None:
+    if layout is None:
+        return runner.fixed_batch()
+    from edge_pipeline.calibration.layout import fixed_batch
+
+    return fixed_batch(runner.inputs, layout)
 
 
 def _refuse(runner, refused: list[int]) -> None:
@@ -166,14 +206,14 @@ def run_job(job: dict) -> dict:
             load_s = time.perf_counter() - load_start
             # Keyed by the model's input names (a one-array file feeds a one-input model).
             eval_inputs = eval_data.named_for([i.name for i in runner.inputs]) if eval_data is not None else None
-            check_data_shapes(runner, eval_inputs)
-            refused = refused_batch_sizes(runner, job["batch_sizes"])
+            check_data_shapes(runner, eval_inputs, _layout(job))
+            refused = refused_batch_sizes(runner, job["batch_sizes"], _layout(job))
             if refused and job.get("on_fixed_batch", "skip") == "error":
                 _refuse(runner, refused)
             for batch_size in job["batch_sizes"]:
                 base = {"batch_size": batch_size, "threads": threads, "streams": streams}
                 if batch_size in refused:
-                    configs.append({**base, "skipped": f"model batch is fixed at {runner.fixed_batch()}"})
+                    configs.append({**base, "skipped": f"model batch is fixed at {_fixed_batch(runner, _layout(job))}"})
                     continue
                 entry = _time_config(job, runner, eval_inputs, batch_size)
                 start = {"load_s": load_s, "first_inference_ms": entry.pop("first_inference_ms")}
@@ -182,7 +222,7 @@ def run_job(job: dict) -> dict:
                     process_cold = {**start, "runtime_import_s": runtime_import_s}
                 configs.append({**base, **entry, "load_s": load_s, "first_inference_ms": start["first_inference_ms"]})
             if job.get("outputs_out") and eval_inputs is not None and (streams, threads) == _sweep(job)[0]:
-                _write_outputs(runner, eval_inputs, job)
+                _write_outputs(runner, eval_inputs, job, eval_data.sequence_start)
     peak_rss = _peak_rss_bytes()  # before any profiling session: the figure is the timed runner's
     if job.get("profile"):
         _add_profiles(job, backend, eval_data, configs)
@@ -222,7 +262,7 @@ def _add_profiles(job: dict, backend, eval_data, configs: list[dict]) -> None:
         options = _runner_options(job, config["streams"], config["threads"], str(folder / name))
         with backend.runner(Path(job["artifact"]), options) as runner:
             eval_inputs = eval_data.named_for([i.name for i in runner.inputs]) if eval_data is not None else None
-            feed = _feed(_input_specs(job, runner), eval_inputs, config["batch_size"])
+            feed = _feed(_input_specs(job, runner, eval_inputs), eval_inputs, config["batch_size"], _layout(job))
             found = runner.profile_layers(feed, PROFILE_WARMUP, runs)
         if found is None:
             config["profile"] = {"skipped": f"the {job['backend']} runtime has no per-layer profiler"}
@@ -235,9 +275,9 @@ def _add_profiles(job: dict, backend, eval_data, configs: list[dict]) -> None:
 def _time_config(job: dict, runner, eval_inputs, batch_size: int) -> dict:
     from edge_pipeline.benchmarking.timing import sample, summarize, time_call, warm_up
 
-    specs = _input_specs(job, runner)
+    specs = _input_specs(job, runner, eval_inputs)
     check_batch_memory(specs, batch_size)
-    feed = _feed(specs, eval_inputs, batch_size)
+    feed = _feed(specs, eval_inputs, batch_size, _layout(job))
     call = runner.prepare(feed)
     first_ms = time_call(call)
     warmup = warm_up(call, job["warmup"])
@@ -276,22 +316,31 @@ def _versions(backend) -> dict:
         return runtime_versions()
 
 
-def _write_outputs(runner, eval_inputs: dict[str, np.ndarray], job: dict) -> None:
-    """Every output of the model on the eval inputs, saved by output name (an .npz)."""
-    specs = _input_specs(job, runner)
-    batch = runner.fixed_batch() or job["eval_batch_size"]
-    count = len(next(iter(eval_inputs.values())))
-    collected: dict[str, list[np.ndarray]] = {name: [] for name in runner.output_names}
-    for start in range(0, count, batch):
-        chunk = {name: eval_inputs[name][start : start + batch].astype(specs[name][1]) for name in eval_inputs}
-        size = len(next(iter(chunk.values())))
-        pad = batch - size if runner.fixed_batch() else 0
-        if pad:
-            chunk = {name: np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]) for name, a in chunk.items()}
-        for name, value in runner.infer(chunk).items():
-            collected[name].append(value[:size])
-    np.savez(job["outputs_out"],
-             **{name: np.concatenate(parts).astype(np.float32) for name, parts in collected.items()})
+def _write_outputs(runner, eval_inputs: dict[str, np.ndarray], job: dict,
+                   sequence_start: np.ndarray | None = None) -> None:
+    """Every output of the model on the eval inputs, joined along each output's batch axis and saved by
+    output name (an .npz); closed-loop where the job has state pairs. A fixed batch pads the last
+    batch with the last sample, its outputs dropped."""
+    from edge_pipeline.calibration.layout import repeat_to, run_all, sample_count, samples
+
+    layout = _layout(job)
+    dtypes = {name: spec[1] for name, spec in _input_specs(job, runner, eval_inputs).items()}
+    fixed = None if layout.one_at_a_time else _fixed_batch(runner, layout)
+    count = sample_count(*_first(eval_inputs, layout))
+    arrays = dict(eval_inputs)
+    if fixed and count % fixed:
+        padded = count + fixed - count % fixed
+        arrays = {name: np.concatenate([a, repeat_to(samples(a, count - 1, count, layout.input_axis(name)),
+                                                      padded - count, layout.input_axis(name))],
+                                       axis=layout.input_axis(name) or 0) for name, a in arrays.items()}
+    outputs = run_all(runner.infer, arrays, layout, fixed or job["eval_batch_size"], sequence_start, dtypes)
+    kept = {name: samples(value, 0, count, layout.output_axis(name)) for name, value in outputs.items()}
+    np.savez(job["outputs_out"], **{name: value.astype(np.float32) for name, value in kept.items()})
+
+
+def _first(arrays: dict[str, np.ndarray], layout) -> tuple[np.ndarray, int | None]:
+    name, array = next(iter(arrays.items()))
+    return array, layout.input_axis(name)
 
 
 # Set by harness.run_worker (kept in step with harness.PARENT_PID_VARIABLE; this module imports

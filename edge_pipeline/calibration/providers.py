@@ -13,13 +13,14 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from edge_pipeline.calibration.dataset import ArrayDataset, integer_labels
+from edge_pipeline.calibration.dataset import ArrayDataset, read_labels
 from edge_pipeline.config.references import import_callable
 from edge_pipeline.config.schema import InputSpec
 from edge_pipeline.errors import DataError
 
 
-def provided_dataset(reference: str, specs: list[InputSpec], what: str, labels_key: str = "y") -> ArrayDataset:
+def provided_dataset(reference: str, specs: list[InputSpec], what: str, labels_key: str = "y",
+                     float_labels: bool = False) -> ArrayDataset:
     """Call the provider ``reference`` and key its arrays by the model's input names; ``what`` names
     the recipe key in errors (e.g. ``data.calibration.provider``)."""
     provider = import_callable(reference, what=what, error=DataError)
@@ -27,11 +28,11 @@ def provided_dataset(reference: str, specs: list[InputSpec], what: str, labels_k
         result = provider()
     except Exception as exc:
         raise DataError(f"{what} '{reference}' raised {exc.__class__.__name__}: {exc}") from exc
-    arrays, labels = _normalised(result, specs, labels_key, f"{what} '{reference}'")
+    arrays, labels = _normalised(result, specs, labels_key, f"{what} '{reference}'", float_labels)
     return ArrayDataset(arrays, labels, reference, _content_digest(arrays, labels))
 
 
-def _normalised(result, specs: list[InputSpec], labels_key: str, source: str):
+def _normalised(result, specs: list[InputSpec], labels_key: str, source: str, float_labels: bool = False):
     labels = None
     if isinstance(result, tuple):
         if len(result) != 2:
@@ -49,7 +50,7 @@ def _normalised(result, specs: list[InputSpec], labels_key: str, source: str):
     else:
         raise DataError(f"{source} returned {type(result).__name__}; return a dict of arrays keyed by input name")
     arrays = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
-    return arrays, None if labels is None else integer_labels(labels, source)
+    return arrays, None if labels is None else read_labels(labels, source, float_labels)
 
 
 def _is_array_like(value) -> bool:

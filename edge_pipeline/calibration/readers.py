@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_pipeline.calibration.dataset import ArrayDataset, dataset_file_hash, integer_labels
+from edge_pipeline.calibration.dataset import ArrayDataset, dataset_file_hash, read_labels
+from edge_pipeline.calibration.layout import Layout, samples
 from edge_pipeline.calibration.providers import provided_dataset
 from edge_pipeline.config.data import DatasetSpec
 from edge_pipeline.config.schema import InputSpec
@@ -15,16 +16,19 @@ from edge_pipeline.errors import DataError
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm"}
 
 
-def load_dataset(spec: DatasetSpec, inputs: InputSpec | list[InputSpec], role: str) -> ArrayDataset:
+def load_dataset(spec: DatasetSpec, inputs: InputSpec | list[InputSpec], role: str,
+                 float_labels: bool = False) -> ArrayDataset:
     """The dataset keyed by the model's input names and checked against each input's shape and dtype.
 
     A .npz holds one array per input name (a one-input model may use ``inputs_key``, 'x'), plus
     optional integer labels; a .npy or an image folder feeds a one-input model; a provider function
-    returns named arrays (calibration/providers.py).
+    returns named arrays (calibration/providers.py). Each array holds its samples along its input's
+    batch axis; a .npz may add ``sequence_start`` (one bool per sample) where streams start. Float
+    labels pass with ``float_labels`` (a recipe metric and no class-score output).
     """
     specs = [inputs] if isinstance(inputs, InputSpec) else list(inputs)
     if spec.provider is not None:
-        dataset = provided_dataset(spec.provider, specs, f"data.{role}.provider", spec.labels_key)
+        dataset = provided_dataset(spec.provider, specs, f"data.{role}.provider", spec.labels_key, float_labels)
         if spec.limit is not None:
             dataset = dataset.take(spec.limit)
         return _checked(dataset, specs, role)
@@ -32,24 +36,32 @@ def load_dataset(spec: DatasetSpec, inputs: InputSpec | list[InputSpec], role: s
     _check_reachable(path, role)
     fmt = spec.format if spec.format != "auto" else _guess_format(path)
     if fmt == "npz":
-        arrays, labels = _read_npz(path, spec, [s.name for s in specs])
+        arrays, labels, starts = _read_npz(path, spec, [s.name for s in specs], float_labels)
     else:
         if len(specs) != 1:
             raise DataError(f"{role} data {path}: a .{fmt} holds one array, the model takes inputs "
                             f"{[s.name for s in specs]}; save a .npz with one array per input name")
         single = _read_npy(path) if fmt == "npy" else None
-        labels = None
+        labels, starts = None, None
         if single is None:
             single, labels = _read_images(path, spec, specs[0].sample_shape)
         arrays = {specs[0].name: single}
+    layout = _layout(specs)
     if spec.limit is not None:
-        arrays = {name: a[: spec.limit] for name, a in arrays.items()}
+        arrays = {name: samples(a, 0, spec.limit, layout.input_axis(name)) for name, a in arrays.items()}
         labels = None if labels is None else labels[: spec.limit]
-    dataset = ArrayDataset(arrays, labels, str(path), f"{dataset_file_hash(path)}:{spec.limit}")
+        starts = None if starts is None else starts[: spec.limit]
+    dataset = ArrayDataset(arrays, labels, str(path), f"{dataset_file_hash(path)}:{spec.limit}", layout, starts)
     return _checked(dataset, specs, role)
 
 
+def _layout(specs: list[InputSpec]) -> Layout:
+    return Layout(inputs={s.name: s.batch_axis for s in specs})
+
+
 def _checked(dataset: ArrayDataset, specs: list[InputSpec], role: str) -> ArrayDataset:
+    if dataset.layout.is_default and not _layout(specs).is_default:
+        dataset = dataset.laid_out(_layout(specs))
     dataset.check_matches({s.name: (s.sample_shape, s.dtype) for s in specs}, role)
     check_value_ranges(dataset, specs, role)
     return dataset
@@ -92,7 +104,11 @@ def _guess_format(path: Path) -> str:
     raise DataError(f"cannot tell the format of {path}; use a .npz, .npy or an image folder, or set 'format'")
 
 
-def _read_npz(path: Path, spec: DatasetSpec, names: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+SEQUENCE_START = "sequence_start"  # the .npz array flagging where each stream starts (closed-loop state)
+
+
+def _read_npz(path: Path, spec: DatasetSpec, names: list[str], float_labels: bool = False
+              ) -> tuple[dict[str, np.ndarray], np.ndarray | None, np.ndarray | None]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             if all(name in archive.files for name in names):
@@ -105,11 +121,12 @@ def _read_npz(path: Path, spec: DatasetSpec, names: list[str]) -> tuple[dict[str
                     f"{path} has arrays {archive.files}, none named {' or '.join(repr(w) for w in wanted)}; "
                     "save one array per model input name (or set inputs_key for a one-input model)"
                 )
-            labels = (integer_labels(archive[spec.labels_key], f"{path} array '{spec.labels_key}'")
+            labels = (read_labels(archive[spec.labels_key], f"{path} array '{spec.labels_key}'", float_labels)
                       if spec.labels_key in archive.files else None)
+            starts = archive[SEQUENCE_START].astype(bool) if SEQUENCE_START in archive.files else None
     except (OSError, ValueError) as exc:
         raise DataError(f"{path} is not a readable .npz archive ({exc}); re-save it with numpy.savez") from exc
-    return arrays, labels
+    return arrays, labels, starts
 
 
 def _read_npy(path: Path) -> np.ndarray:

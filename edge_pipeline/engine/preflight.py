@@ -70,7 +70,7 @@ def check_batch_memory(recipe: Recipe, targets: dict[str, TargetProfile], stages
 def batch_sizes(recipe: Recipe, targets: dict[str, TargetProfile], stages: list[str]) -> list[tuple[str, int]]:
     """(recipe key, batch size) for every batch the run's stages will allocate, smallest first: the
     first that does not fit is the one to name (when even input.shape's batch does not, the input is)."""
-    found = [("input.shape", spec.shape[0]) for spec in recipe.input_specs]
+    found = [("input.shape", spec.declared_batch) for spec in recipe.input_specs]
     if "benchmark" in stages:
         for target in targets.values():
             config = effective_stage_config(recipe.benchmark, target.benchmark)

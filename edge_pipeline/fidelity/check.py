@@ -15,6 +15,7 @@ from edge_pipeline.backends.base import Backend, ExecutedLayer, Runner, RunnerOp
 from edge_pipeline.backends.registry import descriptor, format_for_path, get_backend
 from edge_pipeline.benchmarking.fidelity import OutputFidelity, fidelity_by_output
 from edge_pipeline.calibration.dataset import ArrayDataset
+from edge_pipeline.calibration.layout import fixed_batch, run_all, sample_count
 from edge_pipeline.calibration.task_metric import task_figures, worsening
 from edge_pipeline.config.schema import MetricSpec, QuantizeConfig, TargetProfile
 from edge_pipeline.errors import FidelityFloorError, StageError
@@ -110,8 +111,10 @@ def _hold_metric_floor(path: Path, reference: FP32Reference, backend: Backend, t
     got = _artifact_outputs(path, backend, target, floor.data)
     want = reference.outputs(floor.data)
     labels = floor.data.labels
-    if labels is not None and len(labels) != len(next(iter(got.values()))):
-        labels = labels[: len(next(iter(got.values())))]  # a fixed-batch model drops the short last batch
+    name, first = next(iter(got.items()))
+    ran = sample_count(first, floor.data.layout.output_axis(name))
+    if labels is not None and len(labels) != ran:
+        labels = labels[:ran]  # a fixed-batch model drops the short last batch
     reached = task_figures(floor.spec, got, labels)
     fp32 = task_figures(floor.spec, want, labels)
     for figure, limit in floor.limits.items():
@@ -129,16 +132,13 @@ def _hold_metric_floor(path: Path, reference: FP32Reference, backend: Backend, t
 
 
 def _run(runner: Runner, data: ArrayDataset) -> dict[str, np.ndarray]:
-    """All outputs on ``data``, one fixed-size batch at a time when the model's batch is fixed."""
-    batch = runner.fixed_batch() or len(data)
-    parts: dict[str, list[np.ndarray]] = {}
-    for feed in data.feeds(batch, [i.name for i in runner.inputs]):
-        if len(next(iter(feed.values()))) != batch:
-            continue
-        feed = {i.name: feed[i.name].astype(i.dtype, copy=False) for i in runner.inputs}
-        for name, value in runner.infer(feed).items():
-            parts.setdefault(name, []).append(value)
-    return {name: np.concatenate(values) for name, values in parts.items()}
+    """All outputs on ``data``, joined along each output's batch axis: one fixed-size batch at a time
+    when the model's batch is fixed, closed-loop on the runner's own state where the recipe pairs any."""
+    fixed = fixed_batch(runner.inputs, data.layout)
+    arrays = data.named_for([i.name for i in runner.inputs])
+    dtypes = {i.name: i.dtype for i in runner.inputs}
+    return run_all(runner.infer, arrays, data.layout, fixed or len(data), data.sequence_start, dtypes,
+                   whole_batches=fixed is not None)
 
 
 def _hold_floor(fidelity: dict[str, OutputFidelity], config: QuantizeConfig, what: str) -> None:

@@ -118,9 +118,9 @@ def check_input_specs(model, specs: list[InputSpec]) -> None:
     """Run one forward pass on the declared inputs so a wrong shape or count fails before export."""
     import torch
 
-    from edge_pipeline.modeling.onnx_export import example_tensors
+    from edge_pipeline.modeling.onnx_export import declared_batch, example_tensors
 
-    example = example_tensors(specs, specs[0].shape[0])
+    example = example_tensors(specs, declared_batch(specs))
     declared = (f"input.shape {specs[0].shape} ({specs[0].dtype})" if len(specs) == 1
                 else "inputs " + ", ".join(f"{s.name} {s.shape} {s.dtype}" for s in specs))
     try:

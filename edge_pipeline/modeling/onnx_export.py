@@ -10,29 +10,34 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_pipeline.calibration.layout import Layout, fixed_batch, run_all, sample_axis, sample_count, samples
 from edge_pipeline.config.schema import ExportConfig, InputSpec
 from edge_pipeline.errors import StageError
 from edge_pipeline.logs import quiet_logger
 
 
 def export_onnx(model, specs: InputSpec | list[InputSpec], config: ExportConfig, out_path: Path,
-                check_inputs: np.ndarray | dict[str, np.ndarray], declared_outputs: list[str] | None = None) -> dict:
+                check_inputs: np.ndarray | dict[str, np.ndarray], declared_outputs: list[str] | None = None,
+                layout: Layout | None = None) -> dict:
     """Write ``out_path`` and return what the checks measured. Raises StageError on any failure.
 
     ``specs`` lists the inputs in forward() order (one spec for a one-input model) and
-    ``check_inputs`` holds real samples by input name (a bare array for a one-input model).
+    ``check_inputs`` holds real samples by input name (a bare array for a one-input model), each
+    along its batch axis; ``layout``: the recipe's batch axes and state pairs.
     """
     specs = [specs] if isinstance(specs, InputSpec) else list(specs)
+    layout = layout or Layout(inputs={spec.name: spec.batch_axis for spec in specs})
     if isinstance(check_inputs, np.ndarray):
         check_inputs = {specs[0].name: check_inputs}
     dynamic = specs[0].dynamic_batch if config.dynamic_batch is None else config.dynamic_batch
-    names = _torch_export(model, specs, config.opset, dynamic, out_path, declared_outputs)
+    names = _torch_export(model, specs, config.opset, dynamic, out_path, declared_outputs, layout)
     simplified = _simplify(out_path) if config.simplify else False
     check_onnx_file(out_path)
-    fixed_batch = None if dynamic else specs[0].shape[0]
-    sample = {name: values[: config.check_samples] for name, values in check_inputs.items()}
-    numeric = compare_with_torch(model, out_path, sample, fixed_batch, names)
-    check_finite_outputs(out_path, check_inputs, config.check_samples)
+    batch = None if dynamic else declared_batch(specs)
+    sample = {name: samples(values, 0, config.check_samples, layout.input_axis(name))
+              for name, values in check_inputs.items()}
+    numeric = compare_with_torch(model, out_path, sample, batch, names, layout)
+    check_finite_outputs(out_path, check_inputs, config.check_samples, layout=layout)
     for name, figures in numeric["outputs"].items():
         if not figures["max_abs_diff"] <= config.max_abs_diff or not figures["cosine"] >= config.min_cosine:
             raise StageError(
@@ -44,6 +49,11 @@ def export_onnx(model, specs: InputSpec | list[InputSpec], config: ExportConfig,
             "numeric_check": numeric}
 
 
+def declared_batch(specs: list[InputSpec]) -> int:
+    """The batch the recipe's shapes declare: the first input with a batch axis (1 when none has one)."""
+    return next((spec.declared_batch for spec in specs if spec.batch_axis is not None), 1)
+
+
 def example_tensors(specs: list[InputSpec], batch: int) -> tuple:
     """One tensor per input: zeros for floats, ones for integers and booleans (a valid token id, a
     mask that keeps every position)."""
@@ -53,12 +63,13 @@ def example_tensors(specs: list[InputSpec], batch: int) -> tuple:
     for spec in specs:
         dtype = getattr(torch, spec.dtype)
         fill = torch.zeros if dtype.is_floating_point else torch.ones
-        tensors.append(fill([batch, *spec.shape[1:]], dtype=dtype))
+        tensors.append(fill(spec.shape_at(batch), dtype=dtype))
     return tuple(tensors)
 
 
 def _dynamic_shapes(specs: list[InputSpec], dynamic: bool) -> tuple | None:
-    """Named dims shared across inputs (ids and mask share 'sequence'); the batch is dim 0 of each."""
+    """Named dims shared across inputs (ids and mask share 'sequence'); the batch is each input's batch
+    axis (an RNN state's axis 1), one dim shared by all."""
     import torch
 
     dims: dict[str, object] = {}
@@ -69,22 +80,26 @@ def _dynamic_shapes(specs: list[InputSpec], dynamic: bool) -> tuple | None:
     shapes = []
     for spec in specs:
         axes = {axis: dim(name) for axis, name in spec.dynamic_axes.items()}
-        if dynamic:
-            axes[0] = dim("batch")
+        if dynamic and spec.batch_axis is not None:
+            axes[spec.batch_axis] = dim("batch")
         shapes.append(axes or None)
     return tuple(shapes) if any(shapes) else None
 
 
 def _torch_export(model, specs: list[InputSpec], opset: int, dynamic: bool, out_path: Path,
-                  declared_outputs: list[str] | None) -> list[str]:
+                  declared_outputs: list[str] | None, layout: Layout) -> list[str]:
     import torch
 
-    from edge_pipeline.modeling.outputs import output_names
+    from edge_pipeline.modeling.outputs import flatten_outputs, output_names
 
     # A batch of 2 in the example keeps torch.export from specialising a dynamic batch to 1.
-    example = example_tensors(specs, 2 if dynamic else specs[0].shape[0])
+    batch = 2 if dynamic else declared_batch(specs)
+    example = example_tensors(specs, batch)
     with torch.no_grad():
-        names = output_names(model(*example), declared_outputs)
+        returned = model(*example)
+    names = output_names(returned, declared_outputs)
+    shapes = {name: list(leaf.shape) for name, (_, leaf) in zip(names, flatten_outputs(returned), strict=True)}
+    check_layout(shapes, specs, layout, batch)
     chatter = io.StringIO()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(chatter), quiet_logger("torch.onnx", logging.ERROR):
@@ -105,6 +120,25 @@ def _torch_export(model, specs: list[InputSpec], opset: int, dynamic: bool, out_
         raise StageError(f"torch.onnx.export failed at opset {opset}: {first}") from exc
     rename_outputs(out_path, names)
     return names
+
+
+def check_layout(shapes: dict[str, list[int]], specs: list[InputSpec], layout: Layout, batch: int) -> None:
+    """Each output's batch axis lies inside its shape, and each state output has its input's shape (at
+    the example's batch): what closed-loop evaluation feeds back must fit where it goes."""
+    unknown = sorted({*layout.outputs, *layout.state} - set(shapes))
+    if unknown:
+        raise StageError(f"output_batch_axes/state name outputs {unknown}, which the model does not have (it has "
+                         f"{sorted(shapes)}); name those")
+    for name, axis in layout.outputs.items():
+        if name in shapes and axis is not None and axis >= len(shapes[name]):
+            raise StageError(f"output '{name}' has shape {shapes[name]}, no axis {axis}; fix output_batch_axes "
+                             f"(0..{len(shapes[name]) - 1}, or null for none)")
+    by_name = {spec.name: spec for spec in specs}
+    for output, name in layout.state.items():
+        want = by_name[name].shape_at(batch) if name in by_name else None
+        if output in shapes and want is not None and shapes[output] != want:
+            raise StageError(f"state pair {output} -> {name}: output '{output}' has shape {shapes[output]}, input "
+                             f"'{name}' takes {want} (at batch {batch}); fix the recipe's state or the input shape")
 
 
 def rename_outputs(path: Path, names: list[str]) -> None:
@@ -153,9 +187,10 @@ def check_onnx_file(path: Path) -> None:
         raise StageError(f"onnx.checker rejects {path}: {first}; re-export the model or fix the graph") from exc
 
 
-def compare_with_torch(model, onnx_path: Path, inputs: dict[str, np.ndarray], fixed_batch: int | None,
-                       names: list[str]) -> dict:
-    """Per output: the largest |torch - onnx| and the cosine, on the same real inputs."""
+def compare_with_torch(model, onnx_path: Path, inputs: dict[str, np.ndarray], fixed: int | None,
+                       names: list[str], layout: Layout | None = None) -> dict:
+    """Per output: the largest |torch - onnx| and the cosine, on the same real inputs (closed-loop on
+    each one's own state where the layout pairs any)."""
     import torch
 
     from edge_pipeline.backends.base import RunnerOptions
@@ -163,20 +198,22 @@ def compare_with_torch(model, onnx_path: Path, inputs: dict[str, np.ndarray], fi
     from edge_pipeline.benchmarking.fidelity import output_fidelity
     from edge_pipeline.modeling.outputs import flatten_outputs
 
-    count = len(next(iter(inputs.values())))
-    step = fixed_batch or count
-    starts = range(0, count - step + 1, step)
-    with torch.no_grad():
-        expected = [[leaf.numpy() for _, leaf in flatten_outputs(model(*(torch.from_numpy(a[i : i + step])
-                                                                          for a in inputs.values())))]
-                    for i in starts]
+    layout = layout or Layout()
+    order = list(inputs)
+    count = sample_count(inputs[order[0]], layout.input_axis(order[0]))
+
+    def torch_infer(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        with torch.no_grad():
+            returned = model(*(torch.from_numpy(np.asarray(feed[name])) for name in order))
+        return {name: leaf.numpy() for name, (_, leaf) in zip(names, flatten_outputs(returned), strict=True)}
+
+    expected = run_all(torch_infer, inputs, layout, fixed or count, whole_batches=fixed is not None)
     with get_backend("onnxruntime").runner(onnx_path, RunnerOptions(threads=2)) as runner:
-        feeds = [{spec.name: inputs[spec.name][i : i + step] for spec in runner.inputs} for i in starts]
-        got = [runner.infer(feed) for feed in feeds]
+        got = run_all(runner.infer, {i.name: inputs[i.name] for i in runner.inputs}, layout, fixed or count,
+                      whole_batches=fixed is not None)
     outputs = {}
-    for index, name in enumerate(names):
-        want = np.concatenate([batch[index] for batch in expected])
-        have = np.concatenate([batch[name] for batch in got])
+    for name in names:
+        want, have = expected[name], got[name]
         if not np.isfinite(want).all():
             raise StageError(f"PyTorch output '{name}' holds NaN or Inf on the check inputs; fix the model or the data")
         figures = output_fidelity(have, want)
@@ -186,30 +223,32 @@ def compare_with_torch(model, onnx_path: Path, inputs: dict[str, np.ndarray], fi
     return {"samples": count, **worst, "outputs": outputs}
 
 
-def check_finite_outputs(onnx_path: Path, inputs: dict[str, np.ndarray], checked: int, batch: int = 64) -> None:
+def check_finite_outputs(onnx_path: Path, inputs: dict[str, np.ndarray], checked: int, batch: int = 64,
+                         layout: Layout | None = None) -> None:
     """Every calibration sample past the ``checked`` ones the comparison ran must give finite outputs:
     a model that turns some input into NaN or Inf would otherwise pass export and break quantization
     (an infinite range, an assertion deep in the quantizer)."""
     from edge_pipeline.backends.base import RunnerOptions
     from edge_pipeline.backends.registry import get_backend
 
-    count = len(next(iter(inputs.values())))
+    layout = layout or Layout()
+    first = next(iter(inputs))
+    count = sample_count(inputs[first], layout.input_axis(first))
     if count <= checked:
         return
+    rest = {name: samples(a, checked, count, layout.input_axis(name)) for name, a in inputs.items()}
     with get_backend("onnxruntime").runner(onnx_path, RunnerOptions(threads=2)) as runner:
-        fixed = runner.fixed_batch()
-        step = fixed or batch
-        last = count - step + 1 if fixed else count  # a fixed batch cannot take the short tail
-        for start in range(checked, last, step):
-            feed = {i.name: inputs[i.name][start : start + step] for i in runner.inputs}
-            rows = len(next(iter(feed.values())))
-            for name, value in runner.infer(feed).items():
-                finite = np.isfinite(np.asarray(value, dtype=np.float64)).reshape(rows, -1).all(axis=1)
-                if not finite.all():
-                    raise StageError(
-                        f"exported output '{name}' holds NaN or Inf for calibration sample "
-                        f"{start + int(np.argmax(~finite))}; fix the model (or drop the inputs that break it)"
-                    )
+        fixed = fixed_batch(runner.inputs, layout)
+        outputs = run_all(runner.infer, {i.name: rest[i.name] for i in runner.inputs}, layout, fixed or batch,
+                          whole_batches=fixed is not None)
+    for name, value in outputs.items():
+        by_sample = np.moveaxis(np.asarray(value, dtype=np.float64), sample_axis(layout.output_axis(name)), 0)
+        finite = np.isfinite(by_sample.reshape(len(by_sample), -1)).all(axis=1)
+        if not finite.all():
+            raise StageError(
+                f"exported output '{name}' holds NaN or Inf for calibration sample "
+                f"{checked + int(np.argmax(~finite))}; fix the model (or drop the inputs that break it)"
+            )
 
 
 def onnx_output_shapes(onnx_path: Path) -> dict[str, tuple[int | None, ...]]:
@@ -232,11 +271,11 @@ def run_once(onnx_path: Path, data) -> dict:
     from edge_pipeline.backends.registry import get_backend
 
     with get_backend("onnxruntime").runner(onnx_path, RunnerOptions(threads=2)) as runner:
-        batch = runner.fixed_batch() or len(data)
-        feeds = [f for f in data.feeds(batch, [i.name for i in runner.inputs]) if len(next(iter(f.values()))) == batch]
-        if not feeds:
-            raise StageError(f"{onnx_path.name}: no calibration batch of the model's fixed batch size {batch}")
-        outputs = runner.infer(feeds[0])
+        fixed = fixed_batch(runner.inputs, data.layout)
+        if fixed is not None and len(data) < fixed:
+            raise StageError(f"{onnx_path.name}: no calibration batch of the model's fixed batch size {fixed}")
+        batch = 1 if data.layout.one_at_a_time else fixed or len(data)
+        outputs = runner.infer(next(data.feeds(batch, [i.name for i in runner.inputs])))
     bad = [name for name, value in outputs.items() if not np.isfinite(np.asarray(value, dtype=np.float64)).all()]
     if bad:
         raise StageError(f"{onnx_path.name}: outputs {bad} hold NaN or Inf on the calibration data; "

@@ -139,7 +139,7 @@ def fix_input_dims(model, specs: list[InputSpec]) -> dict[str, list]:
         spec = by_name[graph_input.name]
         for axis, dim in enumerate(graph_input.type.tensor_type.shape.dim):
             want = spec.shape[axis]
-            if axis == 0 and spec.dynamic_batch:
+            if axis == spec.batch_axis and spec.dynamic_batch:
                 if dim.HasField("dim_value"):
                     dim.ClearField("dim_value")
                 dim.dim_param = "batch"

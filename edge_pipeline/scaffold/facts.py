@@ -24,26 +24,32 @@ class ModelFacts:
     outputs: list[tuple[str, list]]  # (name, shape as read: an int or a dim name per axis)
     declare_outputs: bool  # a factory's outputs are named in the recipe; an ONNX file names its own
     confirm: dict[str, list[str]] = field(default_factory=dict)  # input name -> CONFIRM lines
+    output_batch_axes: dict[str, int] = field(default_factory=dict)  # outputs batched on another axis than 0
 
 
 # ---- command-line values --------------------------------------------------------------------------
 
 
-def parse_named(text: str, flag: str, example: str) -> tuple[str | None, str]:
-    """``name=value`` -> (name, value); a bare ``value`` -> (None, value)."""
+def parse_named(text: str, flag: str, example: str, empty: bool = False) -> tuple[str | None, str]:
+    """``name=value`` -> (name, value); a bare ``value`` -> (None, value); ``empty``: ``name=`` is allowed."""
     name, sep, value = text.partition("=")
     if not sep:
         return None, text
-    if not name or not value:
+    if not name or (not value and not empty):
         raise ConfigError(f"{flag} '{text}' is not [NAME=]VALUE; write e.g. {flag} {example}")
     return name, value
 
 
 def parse_shapes(texts: list[str]) -> dict[str | None, list[int]]:
-    """``--input-shape`` values: ``1,3,224,224`` (the one input) or ``name=1,16`` per input."""
+    """``--input-shape`` values: ``1,3,224,224`` (the one input), ``name=1,16`` per input, or ``name=`` for a
+    scalar (a sample rate)."""
     shapes: dict[str | None, list[int]] = {}
     for text in texts:
-        name, dims = parse_named(text, "--input-shape", "1,3,224,224 or input_ids=1,128")
+        name, dims = parse_named(text, "--input-shape", "1,3,224,224 or input_ids=1,128 (sr= for a scalar)",
+                                 empty=True)
+        if name is not None and not dims.strip():
+            shapes[name] = []
+            continue
         try:
             shapes[name] = int_list(dims.replace("x", ","))
         except Exception as exc:  # argparse.ArgumentTypeError: one message, re-raised as ours
@@ -72,38 +78,58 @@ def factory_facts(reference: str, shapes: dict[str | None, list[int]], dtypes: d
         raise ConfigError(f"--input-dtype names {unknown}, which --input-shape does not; the inputs are {names}")
     specs = [_input_spec(name, shapes[None] if None in shapes else shapes[name],
                          dtypes.get(name, dtypes.get(None, "float32"))) for name in names]
-    outputs = _forward_outputs(reference, specs)
+    outputs, vocabularies = _forward_outputs(reference, specs)
+    specs = [spec.model_copy(update={"value_range": (0.0, float(vocabularies[spec.name]))})
+             if spec.name in vocabularies else spec for spec in specs]
     function = reference.rpartition(":")[2]
     return ModelFacts(name=safe_name(function), source={"factory": reference}, inputs=specs, outputs=outputs,
                       declare_outputs=True)
 
 
-def _input_spec(name: str, shape: list[int], dtype: str) -> InputSpec:
+def _input_spec(name: str, shape: list[int], dtype: str, batch_axis: int = 0) -> InputSpec:
     try:
-        return InputSpec(name=name, shape=shape, dtype=dtype)  # type: ignore[arg-type]
+        if not shape:  # a scalar: no batch axis
+            return InputSpec(name=name, shape=shape, dtype=dtype)  # type: ignore[arg-type]
+        return InputSpec(name=name, shape=shape, dtype=dtype, batch_axis=batch_axis)  # type: ignore[arg-type]
     except ValueError as exc:  # pydantic's ValidationError: keep its first message
         raise ConfigError(f"input '{name}' {shape} {dtype}: {first_error(exc)}") from exc
 
 
-def _forward_outputs(reference: str, specs: list[InputSpec]) -> list[tuple[str, list]]:
+def _forward_outputs(reference: str, specs: list[InputSpec]) -> tuple[list[tuple[str, list]], dict[str, int]]:
+    """The outputs (name, shape) of one forward pass, and the vocabulary size of each integer input an
+    nn.Embedding takes directly (its value_range)."""
     import torch
 
     from edge_pipeline.config.schema import ModelSpec
     from edge_pipeline.modeling.loading import load_torch_model
-    from edge_pipeline.modeling.onnx_export import example_tensors
+    from edge_pipeline.modeling.onnx_export import declared_batch, example_tensors
     from edge_pipeline.modeling.outputs import flatten_outputs, output_names
 
     model = load_torch_model(ModelSpec(factory=reference))
     shown = ", ".join(f"{s.name} {s.shape} {s.dtype}" for s in specs)
+    example = example_tensors(specs, declared_batch(specs))
+    vocabularies: dict[str, int] = {}
+
+    def seen(module, args):
+        for spec, tensor in zip(specs, example, strict=True):
+            if args and args[0] is tensor and not tensor.dtype.is_floating_point:
+                vocabularies[spec.name] = min(vocabularies.get(spec.name, module.num_embeddings),
+                                              module.num_embeddings)
+
+    hooks = [m.register_forward_pre_hook(seen) for m in model.modules() if isinstance(m, torch.nn.Embedding)]
     try:
         with torch.no_grad():
-            value = model(*example_tensors(specs, specs[0].shape[0]))
+            value = model(*example)
     except Exception as exc:  # the user's forward() failing in any way is the shape or dtype given
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ModelLoadError(f"factory '{reference}' failed a forward pass on {shown} ({exc.__class__.__name__}: "
                              f"{detail}); fix --input-shape / --input-dtype (one per forward() argument)") from exc
+    finally:
+        for hook in hooks:
+            hook.remove()
     tensors = [tensor for _, tensor in flatten_outputs(value)]
-    return [(name, list(tensor.shape)) for name, tensor in zip(output_names(value, None), tensors, strict=True)]
+    outputs = [(name, list(tensor.shape)) for name, tensor in zip(output_names(value, None), tensors, strict=True)]
+    return outputs, vocabularies
 
 
 def onnx_facts(path: Path, shapes: dict[str | None, list[int]]) -> ModelFacts:
@@ -128,12 +154,19 @@ def onnx_facts(path: Path, shapes: dict[str | None, list[int]]) -> ModelFacts:
                           f"{[i.name for i in inputs]}")
     facts = ModelFacts(name=safe_name(path.stem), source={"onnx": path.name}, inputs=[], outputs=[],
                        declare_outputs=False)
+    batch = _batch_dim_name(inputs)
+    vocabularies = _gathered_vocabularies(model)
     for graph_input in inputs:
-        spec, confirm = _onnx_input(graph_input, onnx_dtype(graph_input, path), shapes.get(graph_input.name))
+        spec, confirm = _onnx_input(graph_input, onnx_dtype(graph_input, path), shapes.get(graph_input.name), batch)
+        if graph_input.name in vocabularies and spec.dtype in ("int64", "int32"):
+            spec = spec.model_copy(update={"value_range": (0.0, float(vocabularies[graph_input.name]))})
         facts.inputs.append(spec)
         if confirm:
             facts.confirm[spec.name] = confirm
     facts.outputs = [(o.name, _dims(o)) for o in model.graph.output]
+    # An output carrying the batch dim's name on another axis (a CTC head's [T, batch, C]) is batched there.
+    facts.output_batch_axes = {name: dims.index(batch) for name, dims in facts.outputs
+                               if batch is not None and batch in dims and dims.index(batch) != 0}
     return facts
 
 
@@ -143,28 +176,55 @@ def _dims(value_info) -> list:
             for d in value_info.type.tensor_type.shape.dim]
 
 
-def _onnx_input(graph_input, dtype: str, given: list[int] | None) -> tuple[InputSpec, list[str]]:
+def _batch_dim_name(inputs) -> str | None:
+    """The symbolic batch dim: the name on axis 0 of the first input that has a named axis 0."""
+    for graph_input in inputs:
+        dims = _dims(graph_input)
+        if dims and isinstance(dims[0], str) and dims[0] != "?":
+            return dims[0]
+    return None
+
+
+def _gathered_vocabularies(model) -> dict[str, int]:
+    """Integer inputs that index a table directly (a Gather on an initializer: an embedding), with the
+    table's row count: the ids' value_range."""
+    tables = {t.name: t.dims[0] for t in model.graph.initializer if len(t.dims) >= 1}
+    found: dict[str, int] = {}
+    for node in model.graph.node:
+        if node.op_type == "Gather" and len(node.input) >= 2 and node.input[0] in tables:
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+            if axis == 0:
+                found[node.input[1]] = min(found.get(node.input[1], tables[node.input[0]]), tables[node.input[0]])
+    return found
+
+
+def _onnx_input(graph_input, dtype: str, given: list[int] | None,
+                batch: str | None = None) -> tuple[InputSpec, list[str]]:
     dims = _dims(graph_input)
     if given is not None and len(given) != len(dims):
         raise ConfigError(f"--input-shape {graph_input.name} has {len(given)} dims; the input has rank {len(dims)}")
     if not dims:
+        if graph_input.type.tensor_type.HasField("shape"):  # rank 0: a scalar (a sample rate)
+            return _input_spec(graph_input.name, [], dtype), []
         raise ConfigError(f"input '{graph_input.name}' has no declared rank; give it with --input-shape "
                           f"{graph_input.name}=DIMS")
+    # The batch sits where the file names the batch dim (an RNN state's [layers, batch, hidden]), else axis 0.
+    batch_axis = next((axis for axis, dim in enumerate(dims) if batch is not None and dim == batch), 0)
     shape, axes, confirm = [], {}, []
     for axis, dim in enumerate(dims):
         if isinstance(dim, int):
             shape.append(given[axis] if given else dim)
             continue
-        size = given[axis] if given else (1 if axis == 0 else _guess(axis, len(dims)))
+        size = given[axis] if given else (1 if axis == batch_axis else _guess(axis, len(dims)))
         shape.append(size)
-        if axis == 0:
-            continue  # a dynamic batch is the recipe's dynamic_batch
+        if axis == batch_axis or given:
+            continue  # a dynamic batch is the recipe's dynamic_batch; a size given on the command line is pinned
         axes[axis] = dim if dim != "?" else f"dim{axis}"
-        if not given:
-            confirm.append(f"CONFIRM: axis {axis} ('{axes[axis]}') is dynamic in the file; {size} is a guess: "
-                           "set the size you deploy (calibration samples have it)")
-    spec = _input_spec(graph_input.name, shape, dtype)
-    return spec.model_copy(update={"dynamic_batch": not isinstance(dims[0], int), "dynamic_axes": axes}), confirm
+        confirm.append(f"CONFIRM: axis {axis} ('{axes[axis]}') is dynamic in the file; {size} is a guess: "
+                       "set the size you deploy (calibration samples have it)")
+    spec = _input_spec(graph_input.name, shape, dtype, batch_axis)
+    return spec.model_copy(update={"dynamic_batch": not isinstance(dims[batch_axis], int),
+                                   "dynamic_axes": axes}), confirm
 
 
 def _guess(axis: int, rank: int) -> int:

@@ -24,8 +24,9 @@ def recipe_text(facts: ModelFacts, calibration_name: str, targets: list[str], ot
         f"  name: {_flow(facts.name)}",
         *_source_lines(facts.source),
         "",
-        "# The model's inputs in forward() order, batch first. dynamic_batch exports the batch dimension as",
-        "# dynamic; dynamic_axes names other dynamic dimensions; integer inputs (token ids) take",
+        "# The model's inputs in forward() order, batch first (batch_axis says where it is otherwise, e.g. 1",
+        "# for an RNN state [layers, B, H]; shape [] is a scalar). dynamic_batch exports the batch dimension",
+        "# as dynamic; dynamic_axes names other dynamic dimensions; integer inputs (token ids) take",
         "# value_range: [low, high) so synthetic feeds stay inside the embedding.",
         "inputs:",
         *_input_lines(facts),
@@ -77,6 +78,10 @@ def _input_lines(facts: ModelFacts) -> list[str]:
     lines = []
     for spec in facts.inputs:
         entry: dict = {"name": spec.name, "shape": list(spec.shape), "dtype": spec.dtype}
+        if spec.batch_axis != 0 and spec.shape:
+            entry["batch_axis"] = spec.batch_axis
+        if spec.value_range is not None:
+            entry["value_range"] = [int(v) if float(v).is_integer() else v for v in spec.value_range]
         if not spec.dynamic_batch:
             entry["dynamic_batch"] = False
         if spec.dynamic_axes:
@@ -88,9 +93,13 @@ def _input_lines(facts: ModelFacts) -> list[str]:
 
 def _output_lines(facts: ModelFacts) -> list[str]:
     shapes = [f"#   {name}: {list(shape)}" for name, shape in facts.outputs]
+    axes = []
+    if facts.output_batch_axes:
+        axes = ["# Outputs whose batch is not on axis 0 (evaluation joins batches along it):",
+                "output_batch_axes: " + _flow(dict(facts.output_batch_axes))]
     if not facts.declare_outputs:
-        return ["# The file's outputs (their names come from the graph); shapes:", *shapes, ""]
+        return ["# The file's outputs (their names come from the graph); shapes:", *shapes, *axes, ""]
     return ["# Names for the outputs in order, read from one forward pass (rename freely); shapes:", *shapes,
-            "outputs: " + _flow([name for name, _ in facts.outputs]), ""]
+            "outputs: " + _flow([name for name, _ in facts.outputs]), *axes, ""]
 
 

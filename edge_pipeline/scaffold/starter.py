@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from edge_pipeline.calibration.layout import sample_axis, with_axis
 from edge_pipeline.config.schema import InputSpec, Recipe
 from edge_pipeline.errors import ConfigError, EdgePipelineError, OutputError
 from edge_pipeline.scaffold.facts import ModelFacts, factory_facts, first_error, onnx_facts, parse_dtypes, parse_shapes
@@ -144,7 +145,8 @@ def stub_arrays(specs: list[InputSpec], samples: int = STUB_SAMPLES, seed: int =
     rng = np.random.default_rng(seed)
     arrays = {}
     for spec in specs:
-        shape = (samples, *spec.shape[1:])
+        # Samples along the input's batch axis (an RNN state's axis 1); a scalar's one value per sample.
+        shape = with_axis(spec.sample_shape, sample_axis(spec.batch_axis), samples)
         if spec.dtype in ("float32", "float16"):
             arrays[spec.name] = rng.standard_normal(shape).astype(spec.dtype)
         elif spec.dtype == "bool":

@@ -31,6 +31,7 @@ from edge_pipeline.errors import StageError
 from edge_pipeline.progress import progress
 from edge_pipeline.reports.measurement import measurement_warnings, with_measurement_checks
 from edge_pipeline.stages.base import StageOutput, StageRun, TargetFailure
+from edge_pipeline.stages.data import class_labels, recipe_layout
 from edge_pipeline.stages.feature_notes import feature_notes
 
 TimedRow = tuple[Artifact, str, BenchmarkConfig, dict]  # artifact, runtime variant, settings, target options
@@ -259,11 +260,15 @@ def worker_job(view: StageRun, artifact: Artifact, variant: str, config: Benchma
         "time_budget_s": config.time_budget_s,
         "eval_batch_size": config.eval_batch_size,
         "inputs": [{"name": spec.name, "sample_shape": list(spec.sample_shape), "dtype": spec.dtype,
-                    "value_range": list(spec.value_range) if spec.value_range else None}
+                    "value_range": list(spec.value_range) if spec.value_range else None,
+                    "batch_axis": spec.batch_axis}
                    for spec in view.recipe.input_specs],
+        "layout": recipe_layout(view.recipe).to_json(),
     }
     if evaluation is not None:
         job["eval_inputs"] = str(write_eval_inputs(dict(evaluation.arrays), tmp))  # also the timed batch
+        if evaluation.sequence_start is not None:
+            job["sequence_starts"] = np.flatnonzero(evaluation.sequence_start).tolist()
         if scored:
             job["outputs_out"] = str(tmp / "outputs.npz")
     return job
@@ -312,7 +317,7 @@ def _scores(result: dict, evaluation: ArrayDataset | None, reference: dict[str, 
     outputs = _outputs(result)
     first_name, first = next(iter(outputs.items()))
     first_scores = is_classifier_like(first) if class_scores is None else first_name in class_scores
-    if evaluation.labels is not None and first_scores:
+    if evaluation.labels is not None and first_scores and class_labels(evaluation):
         scores["accuracy"] = top1_accuracy(first, evaluation.labels)
     if reference is not None:
         scores["fidelity"] = fidelity_by_output(outputs, reference, class_scores)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from edge_pipeline.calibration.dataset import ArrayDataset
+from edge_pipeline.calibration.layout import Layout
 from edge_pipeline.calibration.readers import load_dataset
 from edge_pipeline.config.schema import Recipe
 from edge_pipeline.progress import progress
@@ -58,7 +61,7 @@ class RunData:
         CE). Called by a stage as soon as it knows the output shapes, before training or quantizing."""
         accuracy_output = self._scored_output(outputs, first_only=True)
         evaluation = self.eval()
-        if accuracy_output is not None and evaluation is not None:
+        if accuracy_output is not None and evaluation is not None and class_labels(evaluation):
             classes = outputs[accuracy_output][0]
             if classes is not None:
                 evaluation.check_label_range(int(classes), accuracy_output, "eval")
@@ -83,7 +86,8 @@ class RunData:
     def _load(self, role: str) -> ArrayDataset:
         if role not in self._loaded:
             spec = getattr(self.recipe.data, role)
-            self._loaded[role] = self._warned(load_dataset(spec, self.recipe.input_specs, role), role)
+            data = load_dataset(spec, self.recipe.input_specs, role, float_labels=float_labels_allowed(self.recipe))
+            self._loaded[role] = self._warned(data.laid_out(recipe_layout(self.recipe)), role)
         return self._loaded[role]
 
     def _warned(self, data: ArrayDataset, role: str) -> ArrayDataset:
@@ -91,3 +95,21 @@ class RunData:
             progress("data", f"warning: {warning}")
             self.notes.append(warning)
         return data
+
+
+def recipe_layout(recipe: Recipe) -> Layout:
+    """The recipe's batch axes (inputs and outputs) and state pairs, as every evaluation takes them."""
+    outputs = {name: recipe.output_batch_axis(name) for name in recipe.outputs or []}
+    return Layout(inputs={spec.name: spec.batch_axis for spec in recipe.input_specs},
+                  outputs={name: axis for name, axis in outputs.items() if axis != 0}, state=dict(recipe.state))
+
+
+def float_labels_allowed(recipe: Recipe) -> bool:
+    """A regression target (a pitch in Hz) reaches the recipe's metric; without a metric, or with outputs
+    named as class scores, labels are class indices."""
+    return recipe.metric is not None and not recipe.class_score_outputs
+
+
+def class_labels(data: ArrayDataset) -> bool:
+    """Whether ``data``'s labels are class indices (accuracy applies)."""
+    return data.labels is not None and not np.issubdtype(data.labels.dtype, np.floating)

@@ -9,6 +9,7 @@ from edge_pipeline.artifacts.hashing import sha256_file
 from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.config.schema import ExportConfig, Recipe, TargetProfile
 from edge_pipeline.stages.base import StageOutput, StageRun
+from edge_pipeline.stages.data import recipe_layout
 
 TORCH_KINDS = ("torch-program",)
 # The export check runs the ONNX file in ONNX Runtime: its code is part of what made the artifact.
@@ -59,11 +60,15 @@ def export_one(view: StageRun, model_name: str, parent: Artifact | None, digest:
         model = load_torch_artifact(parent) if parent is not None else load_torch_model(view.recipe.model)
         check_input_specs(model, specs)
         out = directory / f"{model_name}.fp32.onnx"
-        meta = export_onnx(model, specs, config, out, calib.named_for([s.name for s in specs]), view.recipe.outputs)
+        meta = export_onnx(model, specs, config, out, calib.named_for([s.name for s in specs]), view.recipe.outputs,
+                           recipe_layout(view.recipe))
         meta.update(onnx_complexity(out))
         return [_record(model_name, out, parent, config, meta)], {}
 
-    identity = {"model": digest, "inputs": [s.model_dump(mode="json") for s in specs], "outputs": view.recipe.outputs}
+    identity: dict[str, object] = {"model": digest, "inputs": [s.model_dump(mode="json") for s in specs],
+                                   "outputs": view.recipe.outputs}
+    if not recipe_layout(view.recipe).is_default:  # its checks (state shapes, output axes) are part of the step
+        identity["layout"] = recipe_layout(view.recipe).to_json()
     artifacts, _ = view.step(model_name, produce, config=config, data=(calib,), extra=identity, backend=CHECK_BACKEND)
     return artifacts
 
@@ -77,16 +82,20 @@ def ingest_one(view: StageRun, digest: str, config: ExportConfig) -> list[Artifa
 
     def produce(directory: Path):
         from edge_pipeline.modeling.complexity import onnx_complexity
-        from edge_pipeline.modeling.onnx_export import run_once
+        from edge_pipeline.modeling.onnx_export import check_layout, run_once
         from edge_pipeline.modeling.onnx_source import ingest_onnx
 
         out = directory / f"{name}.fp32.onnx"
         meta = ingest_onnx(source, specs, config, out)
         meta["numeric_check"] = run_once(out, calib.take(config.check_samples))
+        shapes = meta["numeric_check"]["outputs"]
+        check_layout(shapes, specs, recipe_layout(view.recipe), meta["numeric_check"]["samples"])
         meta.update(onnx_complexity(out))
         return [_record(name, out, None, config, meta)], {}
 
-    identity = {"onnx": digest, "inputs": [s.model_dump(mode="json") for s in specs]}
+    identity: dict[str, object] = {"onnx": digest, "inputs": [s.model_dump(mode="json") for s in specs]}
+    if not recipe_layout(view.recipe).is_default:
+        identity["layout"] = recipe_layout(view.recipe).to_json()
     artifacts, _ = view.step(name, produce, config=config, data=(calib,), extra=identity, backend=CHECK_BACKEND)
     return artifacts
 

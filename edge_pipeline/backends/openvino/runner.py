@@ -132,7 +132,8 @@ class OpenVinoRunner(Runner):
                              for name, (op, kernel, ms) in totals.items()], runs)
 
     def _splits_batch(self, feed: dict[str, np.ndarray]) -> bool:
-        return self._queue is not None and self.fixed_batch() is None and len(next(iter(feed.values()))) > 1
+        return (self._queue is not None and self.fixed_batch() is None
+                and all(np.ndim(value) > 0 for value in feed.values()) and len(next(iter(feed.values()))) > 1)
 
     def _bind(self, feed: dict[str, np.ndarray]) -> None:
         """Share the caller's arrays with the request, re-binding only when they are other arrays.
@@ -145,7 +146,8 @@ class OpenVinoRunner(Runner):
                                                      for k, v in feed.items()):
             return
         for name, value in feed.items():
-            self.request.set_tensor(name, ov.Tensor(np.ascontiguousarray(value), shared_memory=True))
+            # np.require, not np.ascontiguousarray: that turns a 0-d scalar input into shape (1,).
+            self.request.set_tensor(name, ov.Tensor(np.require(value, requirements="C"), shared_memory=True))
         self._bound = dict(feed)
 
     def _infer_async(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
