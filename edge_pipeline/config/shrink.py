@@ -176,9 +176,10 @@ class PruneConfig(StrictModel):
     )
     attention: Literal["head_dims", "heads", "both", "none"] = Field(
         "head_dims",
-        description="Attention blocks (an int num_heads/heads attribute and a fused 'qkv' Linear): head_dims keeps "
-        "every head and narrows each; heads removes whole heads (the same ratio per block, one always kept); both "
-        "does both; none leaves qkv/proj widths alone.",
+        description="Attention blocks (an int num_heads/heads attribute and a fused 'qkv' Linear, or Hugging Face "
+        "BERT-style query/key/value Linears and num_attention_heads): head_dims keeps every head and narrows each; "
+        "heads removes whole heads (the same ratio per block, one always kept); both does both; none leaves q/k/v "
+        "and output projection widths alone.",
     )
     taylor_batches: int = Field(4, gt=0, le=100_000,
                                 description="importance=taylor: batches whose gradients score channels.")
