@@ -86,7 +86,8 @@ def main() -> None:
         lines = [line for name in args.models.split(",") for line in run_model(name.strip(), work, targets)]
     print(f"\n| model | target | artifact | runtime | output | cosine | SQNR dB |\n|{'---|' * 7}")
     for line in lines:
-        sqnr = "inf" if line["sqnr_db"] == float("inf") else f"{line['sqnr_db']:.1f}"
+        # report.json writes a non-finite SQNR as null with sqnr_db_note (strict JSON)
+        sqnr = "inf" if line["sqnr_db"] is None else f"{line['sqnr_db']:.1f}"
         print(f"| {line['model']} | {line['target']} | {line['artifact']} | {line['runtime']} | {line['output']} "
               f"| {line['cosine']:.4f} | {sqnr} |")
     if args.json:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -55,6 +56,29 @@ def write_text(final: Path, text: str) -> None:
 
 def write_json(final: Path, data: object) -> None:
     write_text(final, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def write_strict_json(final: Path, data: object) -> None:
+    """JSON every parser reads (report.json, manifest.json): a NaN or Infinity is a ValueError naming
+    where it sits, since writing it would give CI a file its parser rejects. Producers write null
+    and a reason instead (``OutputFidelity``'s ``sqnr_db``)."""
+    try:
+        text = json.dumps(data, indent=2, sort_keys=False, default=str, allow_nan=False)
+    except ValueError as exc:
+        raise ValueError(f"{final.name}: {exc} at {_non_finite_path(data) or '?'}; "
+                         "write null with a reason instead") from exc
+    write_text(final, text + "\n")
+
+
+def _non_finite_path(data: object, path: str = "$") -> str | None:
+    if isinstance(data, float) and not math.isfinite(data):
+        return path
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, (list, tuple)) else ()
+    for key, value in items:
+        found = _non_finite_path(value, f"{path}[{key!r}]")
+        if found:
+            return found
+    return None
 
 
 @contextlib.contextmanager

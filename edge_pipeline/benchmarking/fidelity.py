@@ -9,7 +9,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_serializer, model_validator
+
+# JSON has no Infinity or NaN (strict parsers reject the file), so a non-finite SQNR is written as
+# null with one of these reasons beside it, and read back from the reason.
+SQNR_NOTES = {
+    math.inf: "identical outputs (infinite SQNR)",
+    -math.inf: "reference output all zero, this one not (SQNR minus infinity)",
+}
+SQNR_NOTE_NAN = "not a number (the outputs hold NaN)"
 
 
 class OutputFidelity(BaseModel):
@@ -19,6 +27,25 @@ class OutputFidelity(BaseModel):
     sqnr_db: float  # 10 log10(|reference|^2 / |error|^2); inf when identical
     max_abs_diff: float
     top1_agreement: float | None = None  # percent; classifier-like outputs only
+
+    @model_serializer(mode="wrap")
+    def _finite_sqnr(self, handler):
+        data = handler(self)
+        if not math.isfinite(self.sqnr_db):
+            data["sqnr_db"] = None
+            data["sqnr_db_note"] = SQNR_NOTES.get(self.sqnr_db, SQNR_NOTE_NAN)
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_sqnr_note(cls, data):
+        if isinstance(data, dict) and "sqnr_db_note" in data:
+            data = dict(data)
+            note = data.pop("sqnr_db_note")
+            if data.get("sqnr_db") is None:
+                by_note = {text: value for value, text in SQNR_NOTES.items()}
+                data["sqnr_db"] = by_note.get(note, math.nan)
+        return data
 
 
 def is_classifier_like(values: np.ndarray) -> bool:

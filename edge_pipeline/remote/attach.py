@@ -17,7 +17,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge_pipeline.artifacts.atomic import atomic_directory, write_json, write_text
+from edge_pipeline.artifacts.atomic import atomic_directory, write_strict_json, write_text
 from edge_pipeline.artifacts.hashing import sha256_file
 from edge_pipeline.artifacts.outputs import is_marked, output_errors
 from edge_pipeline.artifacts.record import Artifact
@@ -135,10 +135,10 @@ def _write_reports(tmp: Path, report: dict, manifest: dict) -> None:
     from edge_pipeline.reports.registry import REPORT_WRITERS
 
     records = manifest.get("artifacts", [])
-    write_json(tmp / "report.json", report)
+    write_strict_json(tmp / "report.json", report)
     write_text(tmp / "report.md", render_markdown(report, records))
     artifacts = [Artifact.model_validate(record) for record in records]
     for writer in REPORT_WRITERS:
         writer(report, artifacts, tmp)
     manifest["files"] = {name: sha256_file(tmp / name) for name in manifest.get("files", {}) if (tmp / name).is_file()}
-    write_json(tmp / "manifest.json", manifest)
+    write_strict_json(tmp / "manifest.json", manifest)

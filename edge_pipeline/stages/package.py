@@ -10,7 +10,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge_pipeline.artifacts.atomic import write_json, write_text
+from edge_pipeline.artifacts.atomic import write_strict_json, write_text
 from edge_pipeline.artifacts.hashing import artifact_size, sha256_artifact, sha256_file, sha256_json
 from edge_pipeline.artifacts.outputs import BUNDLE_MANIFEST_KIND, output_folder
 from edge_pipeline.artifacts.record import Artifact
@@ -33,11 +33,11 @@ def run(view: StageRun) -> StageOutput:
         report = build_report(view.recipe.metadata.name, list(view.targets), list(view.rows), list(view.notes),
                               list(view.artifacts), placed, view.recipe.metric, view.tool_versions,
                               [failure.record() for failure in view.failed])
-        write_json(tmp / "report.json", report)
+        write_strict_json(tmp / "report.json", report)
         write_text(tmp / "report.md", render_markdown(report, [a.model_dump(mode="json") for a in view.artifacts]))
         for writer in _report_writers():
             writer(report, list(view.artifacts), tmp)
-        write_json(tmp / "manifest.json", build_manifest(view, placed, tmp))
+        write_strict_json(tmp / "manifest.json", build_manifest(view, placed, tmp))
     return StageOutput(bundle=out)
 
 
