@@ -15,6 +15,7 @@ from edge_pipeline.config.schema import QuantizeConfig, TargetProfile, effective
 from edge_pipeline.errors import StageError
 from edge_pipeline.fidelity.check import MetricFloor
 from edge_pipeline.fidelity.checked import QuantizeJob, check_produced, quantize_checked
+from edge_pipeline.fidelity.state import with_carried_states
 from edge_pipeline.stages.base import StageOutput, StageRun, TargetFailure
 
 
@@ -97,7 +98,7 @@ def prepare_fp32(view: StageRun, backend: Backend, target: TargetProfile, source
 
 def quantize_one(view: StageRun, backend: Backend, target: TargetProfile, config: QuantizeConfig,
                  source: Artifact) -> list[Artifact]:
-    calib = view.data.calibration()
+    calib = with_carried_states(Path(source.path), view.data.calibration())
     # Accuracy control (max_drop) and the metric floor judge on the eval split, so it keys the cache;
     # so does the metric's own code where it judges.
     judged_by_metric = bool(config.max_metric_drop) or config.control_metric is not None
