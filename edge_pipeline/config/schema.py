@@ -337,8 +337,9 @@ class Recipe(StrictModel):
         None, description="The model's inputs in forward() order: name, shape, dtype, dynamic axes, value range."
     )
     outputs: list[str] | None = Field(
-        None, description="Names for the model's outputs in order (tuples, dicts and nested outputs flattened); "
-        "default: dict keys, else 'output' for one output and output_0, output_1, ... for several."
+        None, description="Names for the model's outputs (tuples, dicts and nested outputs flattened): a tuple's "
+        "in order; a dict's outputs keep their keys, which this must list (any order); each name once. Default: "
+        "dict keys, else 'output' for one output and output_0, output_1, ... for several."
     )
     class_score_outputs: list[str] | None = Field(
         None, description="Outputs that hold class scores (top-1 agreement; accuracy on labels for the first one); "
@@ -409,6 +410,23 @@ class Recipe(StrictModel):
         names = [spec.name for spec in self.input_specs]
         if not names or len(set(names)) != len(names):
             raise ValueError(f"inputs need distinct names, got {names}")
+        return self
+
+    @field_validator("outputs")
+    @classmethod
+    def _distinct_outputs(cls, outputs: list[str] | None) -> list[str] | None:
+        repeated = sorted({name for name in outputs or [] if outputs.count(name) > 1})
+        if repeated:
+            raise ValueError(f"outputs {outputs} names {repeated} more than once; give each output its own name")
+        return outputs
+
+    @model_validator(mode="after")
+    def _known_per_output_settings(self) -> Recipe:
+        # A floor keyed by a misspelt name would never be checked; without 'outputs' the names are
+        # the exported graph's, checked by the export stage (unknown_output_settings).
+        unknown = unknown_output_settings(self, self.outputs) if self.outputs is not None else {}
+        if unknown:
+            raise ValueError(unknown_outputs_message(unknown, self.outputs))
         return self
 
     @model_validator(mode="after")
@@ -490,3 +508,15 @@ def effective_stage_config(recipe_section: SectionT, target_section: SectionT) -
     merged.update(recipe_section.model_dump(exclude_unset=True))
     return type(target_section).model_validate(merged)
 
+
+def unknown_output_settings(recipe: Recipe, known: list[str]) -> dict[str, list[str]]:
+    """Per-output settings naming outputs not in ``known``: {setting: [unknown names]}."""
+    named = {"quantize.min_cosine_per_output": list(recipe.quantize.min_cosine_per_output),
+             "class_score_outputs": list(recipe.class_score_outputs or [])}
+    return {key: [name for name in names if name not in known] for key, names in named.items()
+            if any(name not in known for name in names)}
+
+
+def unknown_outputs_message(unknown: dict[str, list[str]], known: list[str]) -> str:
+    named = "; ".join(f"{key} names {names}" for key, names in unknown.items())
+    return f"{named}, which the model does not output (its outputs: {list(known)}); use one of those names"

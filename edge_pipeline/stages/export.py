@@ -38,11 +38,18 @@ def run(view: StageRun) -> StageOutput:
 
 
 def _labels_checked(view: StageRun, own: list[Artifact]) -> list[Artifact]:
-    """Labels outside the recipe model's classes fail now, before quantizing and benchmarking (outside
-    the cached step: the eval labels are not part of its key)."""
+    """Labels outside the recipe model's classes, and per-output settings naming outputs the graph
+    lacks (a recipe without 'outputs' learns the names here), fail now, before quantizing and
+    benchmarking (outside the cached step: neither is part of its key)."""
+    from edge_pipeline.config.schema import unknown_output_settings, unknown_outputs_message
+    from edge_pipeline.errors import ConfigError
     from edge_pipeline.modeling.onnx_export import onnx_output_shapes
 
-    view.data.check_labels(onnx_output_shapes(Path(own[0].path)))
+    shapes = onnx_output_shapes(Path(own[0].path))
+    unknown = unknown_output_settings(view.recipe, list(shapes))
+    if unknown:
+        raise ConfigError(unknown_outputs_message(unknown, list(shapes)))
+    view.data.check_labels(shapes)
     return own
 
 
