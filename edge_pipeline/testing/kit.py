@@ -227,16 +227,24 @@ def kit_recipe(name: str, workdir, samples: int = 48) -> dict:
     from pathlib import Path
 
     workdir = Path(workdir)
-    fields = _KIT_FIELDS[name](workdir, samples)
+    return recipe_around(_KIT_FIELDS[name](workdir, samples), f"kit-{name}", workdir, samples)
+
+
+def recipe_around(fields: dict, name: str, workdir, samples: int) -> dict:
+    """A kit model's own recipe fields with what every kit recipe shares: its data in ``workdir``
+    (calibration.npz, eval.npz), every x86/GPU/phone target, a short benchmark."""
+    from pathlib import Path
+
+    workdir = Path(workdir)
     return {
-        **fields,
-        "metadata": {"name": f"kit-{name}"},
+        "metadata": {"name": name},
         "data": {"calibration": {"path": str(workdir / "calibration.npz")},
                  "eval": {"path": str(workdir / "eval.npz")}},
         "targets": list(ALL_TARGETS),
         "stages": ["export", "quantize", "benchmark"],
         "quantize": {"samples": min(32, samples)},
         "benchmark": {"warmup": 2, "iterations": 10, "rounds": 1},
+        **fields,
     }
 
 

@@ -24,6 +24,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from edge_pipeline.testing.kit import recipe_around
+
 BERT_VOCAB = 512
 BERT_SEQUENCE = 32
 
@@ -298,7 +300,6 @@ def _settle_batchnorm(model: nn.Module, example: torch.Tensor, passes: int = 3) 
 
 
 PUBLIC_KIT_MODELS = ("hf-bert", "torch-transformer", "streaming-vad", "fpn-detector", "crnn", "pnet", "rnet", "onet")
-ALL_TARGETS = ["x86-cpu-onnxruntime", "x86-cpu-openvino", "x86-gpu-tensorrt", "android-arm64-onnxruntime"]
 
 
 def public_kit_recipe(name: str, workdir, samples: int = 48) -> dict:
@@ -308,17 +309,7 @@ def public_kit_recipe(name: str, workdir, samples: int = 48) -> dict:
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    fields = _FIELDS[name](workdir, samples)
-    return {
-        "metadata": {"name": f"public-kit-{name}"},
-        "data": {"calibration": {"path": str(workdir / "calibration.npz")},
-                 "eval": {"path": str(workdir / "eval.npz")}},
-        "targets": list(ALL_TARGETS),
-        "stages": ["export", "quantize", "benchmark"],
-        "quantize": {"samples": min(32, samples)},
-        "benchmark": {"warmup": 2, "iterations": 10, "rounds": 1},
-        **fields,
-    }
+    return recipe_around(_FIELDS[name](workdir, samples), f"public-kit-{name}", workdir, samples)
 
 
 def _token_inputs() -> list[dict]:
@@ -359,6 +350,26 @@ def _cascade_fields(size: int, factory: str, outputs: list[str]):
     return fields
 
 
-_FIELDS = {"hf-bert": _hf_bert_fields, "torch-transformer": _torch_transformer_fields, "fpn-detector": _fpn_fields,
+def _vad_fields(workdir, samples: int) -> dict:
+    for role, seed in (("calibration", 1), ("eval", 2)):
+        np.savez(workdir / f"{role}.npz", **vad_arrays(samples, seed))
+    return {"model": {"factory": "edge_pipeline.testing.public_kit:streaming_vad", "name": "vad"},
+            "inputs": [{"name": "audio", "shape": [1, VAD_CHUNK]},
+                       {"name": "state", "shape": [VAD_LAYERS, 1, VAD_HIDDEN], "batch_axis": 1},
+                       {"name": "sr", "shape": [], "dtype": "int64", "value_range": [8000, 16001]}],
+            "outputs": ["speech", "next_state"], "class_score_outputs": [],
+            "output_batch_axes": {"next_state": 1}, "state": {"next_state": "state"}}
+
+
+def _crnn_fields(workdir, samples: int) -> dict:
+    for role, seed in (("calibration", 1), ("eval", 2)):
+        np.savez(workdir / f"{role}.npz", **text_line_arrays(samples, seed))
+    return {"model": {"factory": "edge_pipeline.testing.public_kit:crnn", "name": "crnn"},
+            "input": {"name": "image", "shape": [1, 1, CRNN_HEIGHT, CRNN_WIDTH]},
+            "outputs": ["logits"], "class_score_outputs": [], "output_batch_axes": {"logits": 1}}
+
+
+_FIELDS = {"hf-bert": _hf_bert_fields, "streaming-vad": _vad_fields, "crnn": _crnn_fields,
+           "torch-transformer": _torch_transformer_fields, "fpn-detector": _fpn_fields,
            "pnet": _cascade_fields(12, "pnet", ["score", "box"]), "rnet": _cascade_fields(24, "rnet", ["score", "box"]),
            "onet": _cascade_fields(48, "onet", ["score", "box", "landmarks"])}
