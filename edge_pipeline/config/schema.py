@@ -415,7 +415,8 @@ class Recipe(StrictModel):
     @field_validator("outputs")
     @classmethod
     def _distinct_outputs(cls, outputs: list[str] | None) -> list[str] | None:
-        repeated = sorted({name for name in outputs or [] if outputs.count(name) > 1})
+        names = outputs or []
+        repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
             raise ValueError(f"outputs {outputs} names {repeated} more than once; give each output its own name")
         return outputs
@@ -424,7 +425,9 @@ class Recipe(StrictModel):
     def _known_per_output_settings(self) -> Recipe:
         # A floor keyed by a misspelt name would never be checked; without 'outputs' the names are
         # the exported graph's, checked by the export stage (unknown_output_settings).
-        unknown = unknown_output_settings(self, self.outputs) if self.outputs is not None else {}
+        if self.outputs is None:
+            return self
+        unknown = unknown_output_settings(self, self.outputs)
         if unknown:
             raise ValueError(unknown_outputs_message(unknown, self.outputs))
         return self
