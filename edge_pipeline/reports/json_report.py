@@ -96,9 +96,9 @@ def build_report(recipe_name: str, targets: list[str], rows: list[BenchmarkRow],
         "baseline": BASELINE_DESCRIPTION,
         "notes": list(notes),
         "results": [row.model_dump(mode="json") for row in checked],
+        "failed_targets": list(failed_targets or []),
         "run_info": run_info(checked, tool_versions),
         "measurement_warnings": measurement_warnings(checked, usable),
-        "failed_targets": list(failed_targets or []),
     }
     if metric is not None:
         report["metric"] = metric.model_dump(mode="json")
