@@ -44,6 +44,15 @@ class DataError(EdgePipelineError):
     exit_code = 2
 
 
+class UserCodeTimeoutError(DataError):
+    """A user's function (the recipe's metric, a data provider) ran past its time limit.
+
+    Its thread cannot be stopped (calibration/fenced.py), so this error ends the whole run, not one
+    target: later measurements would share the CPU with it."""
+
+    ends_run = True
+
+
 class BackendUnavailableError(EdgePipelineError):
     """A runtime package is not installed; the message names the pip extra."""
 

@@ -14,22 +14,30 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from edge_pipeline.calibration.dataset import ArrayDataset, read_labels
+from edge_pipeline.calibration.fenced import call_fenced
+from edge_pipeline.calibration.layout import sample_axis
 from edge_pipeline.config.references import import_callable
 from edge_pipeline.config.schema import InputSpec
 from edge_pipeline.errors import DataError
 
 
 def provided_dataset(reference: str, specs: list[InputSpec], what: str, labels_key: str = "y",
-                     float_labels: bool = False) -> ArrayDataset:
+                     float_labels: bool = False, timeout_s: float = 600.0) -> ArrayDataset:
     """Call the provider ``reference`` and key its arrays by the model's input names; ``what`` names
-    the recipe key in errors (e.g. ``data.calibration.provider``)."""
+    the recipe key in errors (e.g. ``data.calibration.provider``). The call runs fenced
+    (calibration/fenced.py) within ``timeout_s``, a generator's items drawn inside the fence too."""
     provider = import_callable(reference, what=what, error=DataError)
-    try:
-        result = provider()
-    except Exception as exc:
-        raise DataError(f"{what} '{reference}' raised {exc.__class__.__name__}: {exc}") from exc
+    result = call_fenced(lambda: _drawn(provider()), what=f"{what} '{reference}'", timeout_s=timeout_s,
+                         setting=f"{what.removesuffix('.provider')}.provider_timeout_s", user=provider)
     arrays, labels = _normalised(result, specs, labels_key, f"{what} '{reference}'", float_labels)
     return ArrayDataset(arrays, labels, reference, _content_digest(arrays, labels))
+
+
+def _drawn(result):
+    """A lazy iterable (a generator) drawn into a list: its items are the provider's code running."""
+    if isinstance(result, tuple | Mapping | np.ndarray | str | bytes) or _is_array_like(result):
+        return result
+    return list(result) if isinstance(result, Iterable) else result
 
 
 def _normalised(result, specs: list[InputSpec], labels_key: str, source: str, float_labels: bool = False):
@@ -49,7 +57,8 @@ def _normalised(result, specs: list[InputSpec], labels_key: str, source: str, fl
         arrays, labels = _from_items(list(result), specs, labels_key, source)
     else:
         raise DataError(f"{source} returned {type(result).__name__}; return a dict of arrays keyed by input name")
-    arrays = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
+    # Copies: the provider may keep the arrays it returned (a module-level cache) and edit them later.
+    arrays = {name: np.array(a, copy=True, order="C") for name, a in arrays.items()}
     return arrays, None if labels is None else read_labels(labels, source, float_labels)
 
 
@@ -69,11 +78,13 @@ def _from_mapping(result: Mapping, labels, labels_key: str, source: str):
 
 
 def _from_items(items: list, specs: list[InputSpec], labels_key: str, source: str):
-    """Per-sample or per-batch dicts, stacked or concatenated."""
+    """Per-sample or per-batch dicts, stacked or concatenated along each input's batch axis (an RNN
+    state's axis 1; a new first axis for an input without one, a scalar)."""
     if not items or not all(isinstance(item, Mapping) for item in items):
         raise DataError(f"{source} returned an iterable that is empty or not of dicts; yield "
                         "{input name: array} per sample or per batch")
     ranks = {s.name: len(s.sample_shape) for s in specs}
+    axes = {s.name: sample_axis(s.batch_axis) for s in specs}
     columns: dict[str, list] = {}
     for item in items:
         for key, value in item.items():
@@ -82,7 +93,8 @@ def _from_items(items: list, specs: list[InputSpec], labels_key: str, source: st
     for key, parts in columns.items():
         sample_rank = 0 if key == labels_key else ranks.get(key, parts[0].ndim)
         batched = parts[0].ndim == sample_rank + 1
-        joined[key] = np.concatenate(parts) if batched else np.stack(parts)
+        axis = axes.get(key, 0)
+        joined[key] = np.concatenate(parts, axis=axis) if batched else np.stack(parts, axis=axis)
     labels = joined.pop(labels_key, None)
     return joined, labels
 

@@ -28,7 +28,8 @@ def load_dataset(spec: DatasetSpec, inputs: InputSpec | list[InputSpec], role: s
     """
     specs = [inputs] if isinstance(inputs, InputSpec) else list(inputs)
     if spec.provider is not None:
-        dataset = provided_dataset(spec.provider, specs, f"data.{role}.provider", spec.labels_key, float_labels)
+        dataset = provided_dataset(spec.provider, specs, f"data.{role}.provider", spec.labels_key, float_labels,
+                                   spec.provider_timeout_s)
         if spec.limit is not None:
             dataset = dataset.take(spec.limit)
         return _checked(dataset, specs, role)

@@ -1,8 +1,10 @@
 """The recipe's own task metric (``metric: package.module:function``), computed over data.eval.
 
 The function takes ``(outputs, labels)``: outputs by name, each (N, ...), and the eval labels or
-None; it returns named figures. Its answers go into report rows, compare gates, the quantize
-step's metric floor and OpenVINO's accuracy control, so they are checked here once.
+None; it returns named figures. It runs fenced (calibration/fenced.py): on copies, within
+metric.timeout_s, its exceptions and sys.exit() as one-line errors naming its file and line. Its
+answers go into report rows, compare gates, the quantize step's metric floor and OpenVINO's
+accuracy control, so they are checked here once.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from edge_pipeline.calibration.fenced import call_fenced
 from edge_pipeline.config.references import import_callable, module_source
 from edge_pipeline.config.schema import MetricSpec
 from edge_pipeline.errors import ConfigError, DataError
@@ -27,10 +30,12 @@ def task_figures(spec: MetricSpec, outputs: Mapping[str, np.ndarray], labels: np
                  function: MetricFunction | None = None) -> dict[str, float]:
     """The metric's figures on ``outputs``, each a finite float; a one-line error otherwise."""
     function = function or metric_function(spec)
-    try:
-        figures = function(dict(outputs), labels)
-    except Exception as exc:
-        raise DataError(f"metric '{spec.function}' raised {exc.__class__.__name__}: {exc}") from exc
+    # Copies: a metric that edits its arguments in place must not change any later figure (the
+    # same arrays score the next artifact, and the eval labels every one).
+    given = {name: np.array(array, copy=True) for name, array in outputs.items()}
+    given_labels = None if labels is None else np.array(labels, copy=True)
+    figures = call_fenced(lambda: function(given, given_labels), what=f"metric '{spec.function}'",
+                          timeout_s=spec.timeout_s, setting="metric.timeout_s", user=function)
     if not isinstance(figures, Mapping) or not figures:
         raise DataError(f"metric '{spec.function}' returned {type(figures).__name__}; return a non-empty "
                         "{figure name: number} dict")
@@ -58,4 +63,6 @@ def metric_identity(spec: MetricSpec) -> dict:
 
     metric_function(spec)  # a metric that does not import fails here, before any work
     source = module_source(spec.function) or spec.function  # no readable source: its name is all there is
-    return {**spec.model_dump(mode="json"), "source_sha256": hashlib.sha256(source.encode()).hexdigest()}
+    # Without timeout_s: how long a call may take does not change a figure it returns.
+    identity = spec.model_dump(mode="json", exclude={"timeout_s"})
+    return {**identity, "source_sha256": hashlib.sha256(source.encode()).hexdigest()}

@@ -21,6 +21,7 @@ ROUNDS = (1, 100)  # fresh worker processes per artifact
 BATCH_SIZE = (1, 65_536)  # timed, eval and training batch sizes
 THREADS = (1, 1_024)  # intra-op threads
 TIME_BUDGET_S = (0.001, 86_400.0)  # seconds of timing per configuration: at most a day
+USER_CODE_TIMEOUT_S = (0.01, 86_400.0)  # seconds a user's function (metric, data provider) may run
 EPOCHS = (0, 10_000)  # passes over the training data
 SAMPLES = (1, 10_000_000)  # samples drawn for calibration, checks and fidelity
 MAX_DIM = 2**31 - 1  # one dimension of an input shape
@@ -57,6 +58,7 @@ Rounds = Annotated[int, AfterValidator(_checker(ROUNDS)), _schema(ROUNDS)]
 BatchSize = Annotated[int, AfterValidator(_checker(BATCH_SIZE)), _schema(BATCH_SIZE)]
 Threads = Annotated[int, AfterValidator(_checker(THREADS)), _schema(THREADS)]
 TimeBudget = Annotated[float, AfterValidator(_checker(TIME_BUDGET_S)), _schema(TIME_BUDGET_S)]
+UserCodeSeconds = Annotated[float, AfterValidator(_checker(USER_CODE_TIMEOUT_S)), _schema(USER_CODE_TIMEOUT_S)]
 Epochs = Annotated[int, AfterValidator(_checker(EPOCHS)), _schema(EPOCHS)]
 Samples = Annotated[int, AfterValidator(_checker(SAMPLES)), _schema(SAMPLES)]
 

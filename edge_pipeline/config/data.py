@@ -1,6 +1,6 @@
 """Dataset specs shared by the recipe schema and the shrink-stage configs.
 
-A leaf module (it imports no other config module) so that schema.py can import shrink.py and
+A leaf module (it imports only config.base and config.bounds) so that schema.py can import shrink.py and
 both can use DatasetSpec without an import cycle.
 """
 
@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from edge_pipeline.config.base import StrictModel
+from edge_pipeline.config.bounds import UserCodeSeconds
 
 
 class DatasetSpec(StrictModel):
@@ -22,6 +23,10 @@ class DatasetSpec(StrictModel):
         None, description="'package.module:function' instead of a file: returns {input name: (N, ...) array} "
         "(plus labels under labels_key), an (inputs, labels) tuple, or an iterable of such dicts (samples or "
         "batches)."
+    )
+    provider_timeout_s: UserCodeSeconds = Field(
+        600.0, description="Seconds the provider may take to return its data (default 600); past it the run ends "
+        "with an error naming the line it was at."
     )
     format: Literal["auto", "npz", "npy", "images"] = Field("auto", description="How to read 'path'.")
     inputs_key: str = Field("x", description="Array name of the model inputs inside a .npz.")

@@ -21,6 +21,7 @@ from edge_pipeline.config.bounds import (
     Rounds,
     Samples,
     TimeBudget,
+    UserCodeSeconds,
     Warmup,
     bounded_list,
 )
@@ -155,6 +156,10 @@ class MetricSpec(StrictModel):
     function: str = Field(description="'package.module:function' computing the figures.")
     lower_is_better: list[str] = Field(
         default_factory=list, description="Figures where lower is better (errors, losses); others: higher is better."
+    )
+    timeout_s: UserCodeSeconds = Field(
+        60.0, description="Seconds one call of the function may take (default 60); past it the run ends with an "
+        "error naming the line it was at. It gets copies of the outputs and labels."
     )
 
     def better_sign(self, figure: str) -> float:

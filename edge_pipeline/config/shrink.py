@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from edge_pipeline.config.base import StrictModel
-from edge_pipeline.config.bounds import Epochs, Threads
+from edge_pipeline.config.bounds import Epochs, Threads, UserCodeSeconds
 from edge_pipeline.config.data import DatasetSpec
 from edge_pipeline.config.training import TrainConfig
 
@@ -23,6 +23,10 @@ class TransferData(StrictModel):
 
     provider: str | None = Field(
         None, description="'package.module:function' returning (inputs, labels or None) as arrays."
+    )
+    provider_timeout_s: UserCodeSeconds = Field(
+        600.0, description="Seconds the provider may take to return its data (default 600); past it the run ends "
+        "with an error naming the line it was at."
     )
     dataset: DatasetSpec | None = Field(None, description="A .npz/.npy/image folder instead of a provider.")
     use_labels: bool = Field(True, description="False treats the data as unlabeled: KD loss only.")

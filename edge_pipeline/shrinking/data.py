@@ -20,17 +20,17 @@ def load_transfer(spec: TransferData, inputs: InputSpec | list[InputSpec], setti
 
         data = load_dataset(spec.dataset, specs, setting)
     else:
-        data = _from_provider(str(reference), specs, setting)
+        data = _from_provider(str(reference), specs, setting, spec.provider_timeout_s)
     data.check_matches(expected, setting)
     if not spec.use_labels and data.labels is not None:
         data = ArrayDataset(data.arrays, None, data.source, data.sha256 + ":unlabelled")
     return data
 
 
-def _from_provider(reference: str, specs: list[InputSpec], setting: str) -> ArrayDataset:
+def _from_provider(reference: str, specs: list[InputSpec], setting: str, timeout_s: float) -> ArrayDataset:
     from edge_pipeline.calibration.providers import provided_dataset
 
-    return provided_dataset(reference, specs, f"{setting}.provider")
+    return provided_dataset(reference, specs, f"{setting}.provider", timeout_s=timeout_s)
 
 
 def torch_dataset(data: ArrayDataset, input_names: list[str] | None = None):

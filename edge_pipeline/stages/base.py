@@ -106,12 +106,13 @@ class StageRun:
 
     def for_target(self, target: str, work: Callable[[], T]) -> T | TargetFailure:
         """``work()`` for one target. An EdgePipelineError in it fails that target alone: said on
-        stderr and returned, so the stage goes on with the other targets; with ``fail_fast`` it
-        propagates and stops the run."""
+        stderr and returned, so the stage goes on with the other targets; with ``fail_fast`` (or an
+        error that ``ends_run``, e.g. a user's function still running past its limit) it propagates
+        and stops the run."""
         try:
             return work()
         except EdgePipelineError as exc:
-            if self.fail_fast:
+            if self.fail_fast or getattr(exc, "ends_run", False):
                 raise
             error = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
             if len(self.targets) - len(self.failed) > 1:  # a last target's error is the run's: the CLI prints it
