@@ -11,6 +11,8 @@ import math
 import numpy as np
 from pydantic import BaseModel, ConfigDict, model_serializer, model_validator
 
+from edge_pipeline.errors import StageError
+
 # JSON has no Infinity or NaN (strict parsers reject the file), so a non-finite SQNR is written as
 # null with one of these reasons beside it, and read back from the reason.
 SQNR_NOTES = {
@@ -57,7 +59,8 @@ def output_fidelity(got: np.ndarray, reference: np.ndarray, class_scores: bool |
     a = np.asarray(reference, dtype=np.float64).ravel()
     b = np.asarray(got, dtype=np.float64).ravel()
     if a.shape != b.shape:
-        raise ValueError(f"outputs shaped {np.shape(got)} and {np.shape(reference)} cannot be compared")
+        raise StageError(f"outputs shaped {np.shape(got)} and {np.shape(reference)} cannot be compared; the "
+                         "artifact's runtime changed an output's shape (check its batch axis and dynamic dims)")
     error = float(np.sum((a - b) ** 2))
     signal = float(np.sum(a ** 2))
     norms = float(np.linalg.norm(a) * np.linalg.norm(b))
@@ -77,6 +80,7 @@ def fidelity_by_output(got: dict[str, np.ndarray], reference: dict[str, np.ndarr
     names the outputs holding class scores (None: judge each by its shape)."""
     missing = sorted(set(reference) - set(got))
     if missing:
-        raise ValueError(f"outputs {missing} are missing (got {sorted(got)})")
+        raise StageError(f"the artifact's outputs {sorted(got)} lack {missing}, which its FP32 model returns; "
+                         "the runtime renamed or dropped them (report it with the model)")
     return {name: output_fidelity(got[name], reference[name], None if class_scores is None else name in class_scores)
             for name in reference}
