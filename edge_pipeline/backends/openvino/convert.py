@@ -16,24 +16,9 @@ _SUMMARY_LINE = re.compile(r"^--\s*No conversion rule found for operations:\s*(.
 def convert_onnx(onnx_path: Path) -> ov.Model:
     """Convert with OpenVINO's ONNX frontend; an unsupported operator names itself and its nodes."""
     try:
-        model = ov.convert_model(str(onnx_path))
+        return ov.convert_model(str(onnx_path))
     except Exception as exc:
         raise StageError(_conversion_message(Path(onnx_path), str(exc))) from exc
-    _onnx_output_names(model, Path(onnx_path))
-    return model
-
-
-def _onnx_output_names(model: ov.Model, onnx_path: Path) -> None:
-    """Each output carries exactly its ONNX output's name. OpenVINO's transformations can merge an
-    inner tensor's name into an output's (a Sigmoid moved past a Transpose leaves the output named
-    '/Transpose_output_0' as well as 'scores'), and a runner that reads any one name would then miss
-    the ONNX name; convert_model keeps the graph's output order."""
-    graph_outputs = [o.name for o in onnx.load(str(onnx_path), load_external_data=False).graph.output]
-    if len(graph_outputs) != len(model.outputs):
-        return
-    for port, name in zip(model.outputs, graph_outputs, strict=True):
-        if name in port.get_names():
-            port.get_tensor().set_names({name})
 
 
 def _conversion_message(onnx_path: Path, error: str) -> str:
