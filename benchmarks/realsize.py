@@ -49,7 +49,8 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from ov_benchmark_app import benchmark_app_median  # the module beside this script
+from gemm_ceiling import measured_peak_macs_per_s  # the modules beside this script
+from ov_benchmark_app import benchmark_app_median
 
 from edge_pipeline import api
 from edge_pipeline.backends.openvino.options import parse_options
@@ -64,17 +65,6 @@ ORT, OV = "x86-cpu-onnxruntime", "x86-cpu-openvino"
 SEQUENCE = 128
 VOCAB = 30522
 THREADS = 2
-# Multiply-accumulates one core can retire per cycle, by what its flags say it has (two vector
-# ports on server cores): FP32 FMA is 8 lanes (AVX2) or 16 (AVX-512) per port; INT8 is 32 per port
-# through AVX2's vpmaddubsw (the widening adds it needs are not counted, so AVX2 INT8 is flattered),
-# 64 through AVX-512 VNNI's vpdpbusd, and 1024 through AMX's tile multiply. A ceiling, not a promise:
-# frequency is /proc/cpuinfo's "cpu MHz", which a VM reports as nominal.
-PEAK_MACS_PER_CYCLE = {
-    "fp32": (("avx512f", 32), ("avx2", 16)),
-    "int8": (("amx_int8", 1024), ("avx512_vnni", 128), ("avx_vnni", 64), ("avx2", 64)),
-    # AMX's bf16 tile multiply does half its int8 rate; AVX-512's vdpbf16ps 32 per port.
-    "bf16": (("amx_bf16", 512), ("avx512_bf16", 64)),
-}
 FP32_LABEL, BF16_LABEL = "FP32", "FP32 bf16 hint"
 # Peer vs ours closer than this (median of per-round ratios) is not called a win: on a shared VM
 # single rounds move by 10-30% (see the per-round figures the script prints).
@@ -378,30 +368,11 @@ def _time_rounds(entries: list[dict], specs: dict, works: dict, args, outputs_by
             print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
 
 
-def cpu_mhz() -> float | None:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return None
-    values = [float(line.split(":", 1)[1]) for line in lines if line.lower().startswith("cpu mhz")]
-    return max(values) if values else None
-
-
-@functools.cache
-def peak_macs_per_s(precision: str) -> float | None:
-    """The CPU's ceiling for ``THREADS`` cores at ``precision``, from its flags and clock."""
-    flags, mhz = set(cpu_flags()), cpu_mhz()
-    per_cycle = next((n for flag, n in PEAK_MACS_PER_CYCLE.get(precision, ()) if flag in flags), None)
-    if per_cycle is None or mhz is None:
-        return None
-    return per_cycle * mhz * 1e6 * THREADS
-
-
 def efficiency_cells(entry: dict, p50_ms: float) -> str:
-    """Achieved GMAC/s and its share of the precision's peak (FP32 artifacts at the FP32 peak)."""
+    """Achieved GMAC/s and its share of the precision's measured ceiling (FP32 artifacts at the FP32 one)."""
     achieved = entry["batch"] * entry["macs"] / (p50_ms / 1e3)
     precision = {FP32_LABEL: "fp32", BF16_LABEL: "bf16"}.get(entry["label"], "int8")
-    peak = peak_macs_per_s(precision)
+    peak = measured_peak_macs_per_s(precision, THREADS)
     share = f"{achieved / peak:.1%}" if peak else "-"
     return f"{achieved / 1e9:.0f} | {share}"
 
@@ -441,12 +412,12 @@ def print_table(entries: list[dict], args, load_start, load_end, started_utc: st
     print("p50 = median over rounds of each round's p50. ours: our clock around each call; OV timer: OpenVINO's "
           "own timer of the same calls (request.latency); app: benchmark_app's median. vs FP32: speedup over "
           "the same backend's FP32, median of per-round ratios.\n")
-    peaks = ", ".join(f"{p} {v / 1e9:.0f} GMAC/s" for p in PEAK_MACS_PER_CYCLE
-                      if (v := peak_macs_per_s(p)) is not None)
-    print(f"peak for {THREADS} cores from the flags and {cpu_mhz()} MHz: {peaks or 'unknown'}; "
-          "efficiency = MACs / p50 / that peak\n")
+    peaks = ", ".join(f"{p} {v / 1e9:.1f} GMAC/s" for p in ("fp32", "int8", "bf16")
+                      if (v := measured_peak_macs_per_s(p, THREADS)) is not None)
+    print(f"ceiling for {THREADS} cores, one large GEMM per precision measured now (benchmarks/gemm_ceiling.py): "
+          f"{peaks or 'unknown'}; efficiency = MACs / p50 / that ceiling\n")
     print("| model | backend | batch | precision | p50 ms (ours) | OV timer p50 | benchmark_app p50 | ours / app "
-          "| OV timer / app | OV timer / app per round | vs FP32 | cosine vs FP32 | size MB | GMAC/s | of peak "
+          "| OV timer / app | OV timer / app per round | vs FP32 | cosine vs FP32 | size MB | GMAC/s | of ceiling "
           "| kernels (compute layers) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     baselines = {(e["model"], e["target"], e["batch"]): e for e in entries if e["label"] == FP32_LABEL}
