@@ -68,8 +68,9 @@ class StageError(EdgePipelineError):
 class FidelityFloorError(StageError):
     """A written artifact misses the recipe's fidelity floor (an output's cosine, or a metric figure)."""
 
-    def __init__(self, message: str, artifact: str, reached: float, floor: float):
+    def __init__(self, message: str, artifact: str, reached: float, floor: float, below: str = ""):
         super().__init__(message)
+        self.below = below  # each output below its floor with its figure, for the fallback's last word
         self.artifact = artifact  # the file that missed, for the sensitivity fallback to profile
         self.primary = artifact  # the step's main artifact, profiled when the one that missed cannot be
         self.reached = reached

@@ -13,12 +13,13 @@ import numpy as np
 
 from edge_pipeline.backends.base import Backend, ExecutedLayer, Runner, RunnerOptions
 from edge_pipeline.backends.registry import descriptor, format_for_path, get_backend
-from edge_pipeline.benchmarking.fidelity import OutputFidelity, fidelity_by_output
+from edge_pipeline.benchmarking.fidelity import fidelity_by_output
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.calibration.layout import fixed_batch, run_all, sample_count
 from edge_pipeline.calibration.task_metric import task_figures, worsening
 from edge_pipeline.config.schema import MetricSpec, QuantizeConfig, TargetProfile
 from edge_pipeline.errors import FidelityFloorError, StageError
+from edge_pipeline.fidelity.floors import hold_floor, refuse_constant_reference
 
 REFERENCE_BACKEND = "onnxruntime"
 
@@ -77,9 +78,11 @@ def check_artifact(path: Path, kind: str, source_onnx: Path, backend: Backend, t
         return None
     reference = reference or FP32Reference(source_onnx)
     sample = data.take(config.fidelity_samples)
-    fidelity = fidelity_by_output(_artifact_outputs(path, backend, target, sample), reference.outputs(sample))
     what = f"{Path(path).name} ({target.metadata.name})"
-    _hold_floor(fidelity, config, what)
+    want = reference.outputs(sample)
+    refuse_constant_reference(want, sample, config, what)
+    fidelity = fidelity_by_output(_artifact_outputs(path, backend, target, sample), want)
+    hold_floor(fidelity, config, what)
     if metric_floor is not None:
         _hold_metric_floor(path, reference, backend, target, metric_floor, what)
     return {name: figures.model_dump() for name, figures in fidelity.items()}
@@ -139,18 +142,6 @@ def _run(runner: Runner, data: ArrayDataset) -> dict[str, np.ndarray]:
     dtypes = {i.name: i.dtype for i in runner.inputs}
     return run_all(runner.infer, arrays, data.layout, fixed or len(data), data.sequence_start, dtypes,
                    whole_batches=fixed is not None)
-
-
-def _hold_floor(fidelity: dict[str, OutputFidelity], config: QuantizeConfig, what: str) -> None:
-    for name, figures in fidelity.items():
-        floor = config.min_cosine_per_output.get(name, config.min_cosine)
-        if floor is not None and not figures.cosine >= floor:
-            raise FidelityFloorError(
-                f"{what}: output '{name}' reaches cosine {figures.cosine:.4f} to FP32, below the floor {floor}; "
-                "keep more layers in float (quantize.exclude_nodes / exclude_op_types), calibrate with more or "
-                "better data, or lower quantize.min_cosine",
-                artifact=what, reached=figures.cosine, floor=floor,
-            )
 
 
 def executed_summary(path: Path, kind: str, backend: Backend, target: TargetProfile,

@@ -28,6 +28,7 @@ from edge_pipeline.backends.base import ProducedArtifact
 from edge_pipeline.config.schema import QuantizeConfig
 from edge_pipeline.errors import FidelityFloorError
 from edge_pipeline.fidelity.divergence import LayerDivergence, LayerViewError, worst_layers
+from edge_pipeline.fidelity.floors import at_precision_of
 from edge_pipeline.progress import progress
 
 Attempt = Callable[[QuantizeConfig, Path], list[ProducedArtifact]]
@@ -53,12 +54,14 @@ class _Search:
     rounds: list[dict] = field(default_factory=list)
     tried_strategies: list[dict] = field(default_factory=list)
     best: float | None = None
+    best_below: str = ""  # the outputs below their floors in the attempt that came closest
 
     def out_of_time(self) -> bool:
         return time.monotonic() - self.started > self.config.fallback_time_budget_s
 
     def record(self, miss: FidelityFloorError) -> None:
-        self.best = miss.reached if self.best is None else max(self.best, miss.reached)
+        if self.best is None or miss.reached > self.best:
+            self.best, self.best_below = miss.reached, miss.below
 
     def log(self) -> dict:
         return {"strategy": self.strategy, "kept_float": list(self.kept), "strategies_tried": self.tried_strategies,
@@ -171,7 +174,7 @@ def _gap(miss: FidelityFloorError) -> float:
 
 
 def _figure(miss: FidelityFloorError) -> str:
-    return f"{miss.reached:.4f} < {miss.floor}"
+    return f"{at_precision_of(miss.reached, miss.floor)} < {miss.floor}"
 
 
 def _profile(profile: Profiler, miss: FidelityFloorError) -> list[LayerDivergence] | None:
@@ -228,12 +231,14 @@ def _exhausted(search: _Search, miss: FidelityFloorError, layers: list[LayerDive
     worst = worst_layers(layers or [], set(), 3)
     named = ", ".join(f"{layer.node} ({layer.op_type})" for layer in worst) or "unknown"
     best = search.best if search.best is not None else miss.reached
+    below = search.best_below if search.best is not None else miss.below
     return FidelityFloorError(
-        f"{search.what}: no fallback meets the fidelity floor {miss.floor}: best reached {best:.4f}; tried "
+        f"{search.what}: no fallback meets the fidelity floor {miss.floor}: best reached "
+        f"{at_precision_of(best, miss.floor)}{f' ({below})' if below else ''}; tried "
         f"{'; '.join(tried) or 'nothing'}; stopped because {why}. The layers adding the most error: {named}. "
         "What would help: calibrate on more (and real) samples, try quantize.method entropy or percentile, keep "
         "whole op types float (quantize.exclude_op_types), or lower the floor",
-        artifact=miss.artifact, reached=best, floor=miss.floor,
+        artifact=miss.artifact, reached=best, floor=miss.floor, below=below,
     )
 
 

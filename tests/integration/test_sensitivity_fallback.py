@@ -97,7 +97,8 @@ def test_a_floor_no_fallback_meets_names_the_worst_layers(workdir, bundle):
     recipe_dict["targets"] = ["x86-cpu-onnxruntime"]
     recipe = write_recipe(workdir / "never.yaml", recipe_dict)
     out = workdir / "never"
-    expected = (r"no fallback meets the fidelity floor 0\.999999999: best reached 0\.\d+; tried .*1 layers kept float "
+    expected = (r"no fallback meets the fidelity floor 0\.999999999: best reached 0\.\d+ "
+                r"\(output '.*below the floor 0\.999999999\); tried .*1 layers kept float "
                 r"\(node_.*stopped because quantize\.fallback_max_layers \(1\) is reached\. The layers adding the most "
                 r"error: node_.* What would help: ")
     with pytest.raises(FidelityFloorError, match=expected):
