@@ -73,6 +73,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--latency-across-cpus", action="store_true",
                         help="gate latency even when the runs were timed on different CPUs (by default those "
                              "latency gates are skipped as not comparable)")
+    parser.add_argument("--force-comparable", action="store_true",
+                        help="gate latency even against a baseline from another edge-pipeline release series, "
+                             "runtime version or report schema (by default those latency gates are skipped as "
+                             "not comparable, naming the versions)")
     parser.add_argument("--only-baseline-targets", action="store_true",
                         help="gate only the new run's rows of targets the baseline has, e.g. a multi-target bundle "
                              "against baselines/<target> (the others are noted, not gated)")
@@ -92,6 +96,7 @@ def execute(args) -> int:
                                 max_accuracy_drop_pp=args.max_accuracy_drop,
                                 max_accuracy_drift_pp=args.max_accuracy_drift,
                                 latency_across_cpus=args.latency_across_cpus,
+                                force_comparable=args.force_comparable,
                                 baseline_targets_only=args.only_baseline_targets,
                                 max_size_growth_pct=args.max_size_growth,
                                 max_metric_drop=dict(args.max_metric_drop),

@@ -10,6 +10,10 @@ a board over ssh) are gated apart, each against the same device's row of the sam
 (device_gates.py). A run that is not comparable at all (other recipe or model, or an artifact
 the baseline never measured) raises instead of gating.
 
+A baseline from another release series of this tool, another runtime version or another report
+schema is still gated on accuracy, fidelity and size, but not on latency, unless the thresholds say
+force_comparable; the note and each skipped gate name the versions that differ (comparable.py).
+
 Runs measured on different CPUs (model or instruction-set flags) are still gated on accuracy,
 fidelity and size, but not on latency, unless the thresholds say latency_across_cpus; a runtime
 mode only one of the two CPUs runs (OpenVINO bf16) is noted, not failed.
@@ -22,6 +26,7 @@ from pathlib import Path
 
 from edge_pipeline.benchmarking.rows import BenchmarkRow
 from edge_pipeline.reports.failed_targets import failed_targets, failure_line
+from edge_pipeline.reports.gates.comparable import versions_differ
 from edge_pipeline.reports.gates.device_gates import GATE as DEVICE_GATE
 from edge_pipeline.reports.gates.device_gates import device_gates
 from edge_pipeline.reports.gates.errors import BaselineMissingArtifactError, ReportMismatchError
@@ -38,6 +43,7 @@ from edge_pipeline.reports.gates.thresholds import (
     fidelity_gates,
     latency_gate,
     latency_not_comparable,
+    latency_other_versions,
     metric_gates,
     missing_gate,
     size_gate,
@@ -116,6 +122,9 @@ def compare_runs(baseline: LoadedRun, new: LoadedRun, thresholds: GateThresholds
 
 def _latency(key: tuple, base_row: BenchmarkRow, new_row: BenchmarkRow, baseline: LoadedRun, new: LoadedRun,
              thresholds: GateThresholds, cpus: str | None) -> GateResult:
+    differ = versions_differ(baseline, new, base_row, new_row)
+    if differ and not thresholds.force_comparable:
+        return latency_other_versions(describe(key), base_row, new_row, differ)
     if cpus is not None and not thresholds.latency_across_cpus:
         return latency_not_comparable(describe(key), base_row, new_row, cpus)
     references = (teacher_references(baseline, new, base_row, new_row)
@@ -280,11 +289,21 @@ def environment_notes(baseline: LoadedRun, new: LoadedRun, cpus: str | None,
     elif cpu_identity(baseline) is None or cpu_identity(new) is None:
         notes.append("a run records no host CPU (no manifest.json beside its report): latency is compared as if "
                      "both were measured on the same CPU")
+    differ = sorted({line for b, n in _matched_rows(baseline, new) for line in versions_differ(baseline, new, b, n)})
+    if differ:
+        notes.append(f"baseline not comparable for latency: other versions ({', '.join(differ)}): " + (
+            "latency gated anyway (--force-comparable)" if thresholds.force_comparable
+            else "latency not gated (--force-comparable gates it); accuracy, fidelity and size still are"))
     if baseline.manifest and new.manifest:
         changed = _changed_versions(baseline.manifest.get("tool_versions", {}), new.manifest.get("tool_versions", {}))
         if changed:
             notes.append("tool versions changed: " + ", ".join(changed))
     return notes
+
+
+def _matched_rows(baseline: LoadedRun, new: LoadedRun) -> list[tuple[BenchmarkRow, BenchmarkRow]]:
+    base_rows = {row_key(r): r for r in baseline.rows}
+    return [(base_rows[row_key(r)], r) for r in new.rows if row_key(r) in base_rows]
 
 
 def cpu_identity(run: LoadedRun) -> tuple[str, tuple[str, ...] | None] | None:

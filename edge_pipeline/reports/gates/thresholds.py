@@ -60,6 +60,10 @@ class GateThresholds(StrictModel):
     latency_across_cpus: bool = Field(
         False, description="gate latency even when the two runs were measured on different CPUs"
     )
+    force_comparable: bool = Field(
+        False, description="gate latency even against a baseline from another edge-pipeline release series, "
+        "runtime version (major.minor) or report schema"
+    )
     baseline_targets_only: bool = Field(
         False, description="gate only the new run's rows of targets the baseline has (others are noted, not gated)"
     )
@@ -138,6 +142,13 @@ def latency_not_comparable(subject: str, base: Timed, new: Timed, cpus: str) -> 
     times faster than without), so the gate is skipped and says why."""
     return GateResult("latency", subject, SKIPPED, f"not comparable: different CPU ({cpus}); latency not gated "
                       "(--latency-across-cpus gates it anyway)", base.latency_ms.p50, new.latency_ms.p50)
+
+
+def latency_other_versions(subject: str, base: Timed, new: Timed, differ: list[str]) -> GateResult:
+    """A p50 timed by another runtime version, or written by another release of this tool, is no
+    reference (reports/gates/comparable.py), so the gate is skipped and names the versions."""
+    return GateResult("latency", subject, SKIPPED, f"not comparable: other versions ({', '.join(differ)}); latency "
+                      "not gated (--force-comparable gates it anyway)", base.latency_ms.p50, new.latency_ms.p50)
 
 
 def accuracy_gate(subject: str, base: BenchmarkRow, new: BenchmarkRow, limits: GateThresholds,
