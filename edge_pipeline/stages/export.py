@@ -29,8 +29,8 @@ def run(view: StageRun) -> StageOutput:
 
     config = export_config(view.recipe, dict(view.targets))
     if view.recipe.model.onnx is not None:
-        return StageOutput(artifacts=_labels_checked(view, ingest_one(view, model_source_digest(view.recipe.model),
-                                                                      config)))
+        ingested = _labels_checked(view, ingest_one(view, model_source_digest(view.recipe.model), config))
+        return StageOutput(artifacts=ingested, notes=_corrected_shapes_notes(ingested))
     own = view.recipe.model
     made = [_labels_checked(view, export_one(view, own.lineage, None, model_source_digest(own), config))]
     made += [export_one(view, a.model, a, a.sha256, config) for a in view.artifacts if a.kind in TORCH_KINDS]
@@ -89,6 +89,7 @@ def ingest_one(view: StageRun, digest: str, config: ExportConfig) -> list[Artifa
 
     def produce(directory: Path):
         from edge_pipeline.modeling.complexity import onnx_complexity
+        from edge_pipeline.modeling.declared_shapes import correct_declared_shapes
         from edge_pipeline.modeling.onnx_export import check_layout, run_once
         from edge_pipeline.modeling.onnx_source import ingest_onnx
 
@@ -97,6 +98,9 @@ def ingest_one(view: StageRun, digest: str, config: ExportConfig) -> list[Artifa
         meta["numeric_check"] = run_once(out, calib.take(config.check_samples))
         shapes = meta["numeric_check"]["outputs"]
         check_layout(shapes, specs, recipe_layout(view.recipe), meta["numeric_check"]["samples"])
+        corrected = correct_declared_shapes(out, shapes, recipe_layout(view.recipe))
+        if corrected:
+            meta["declared_shapes_corrected"] = corrected
         meta.update(onnx_complexity(out))
         return [_record(name, out, None, config, meta)], {}
 
@@ -105,6 +109,19 @@ def ingest_one(view: StageRun, digest: str, config: ExportConfig) -> list[Artifa
         identity["layout"] = recipe_layout(view.recipe).to_json()
     artifacts, _ = view.step(name, produce, config=config, data=(calib,), extra=identity, backend=CHECK_BACKEND)
     return artifacts
+
+
+def _corrected_shapes_notes(artifacts: list[Artifact]) -> list[str]:
+    """A note (report and stderr, cached run or not) per ONNX source whose declared output shapes
+    were set from what it returns."""
+    from edge_pipeline.modeling.declared_shapes import describe
+    from edge_pipeline.progress import progress
+
+    notes = [f"{Path(str(a.meta.get('source', a.path))).name}: {describe(a.meta['declared_shapes_corrected'])}"
+             for a in artifacts if a.meta.get("declared_shapes_corrected")]
+    for note in notes:
+        progress("export", f"note: {note}")
+    return notes
 
 
 def _record(model_name: str, path: Path, parent: Artifact | None, config: ExportConfig, meta: dict) -> Artifact:
