@@ -148,6 +148,9 @@ def onnx_facts(path: Path, shapes: dict[str | None, list[int]]) -> ModelFacts:
     if None in shapes:
         raise ConfigError("with --onnx, name the input: --input-shape NAME=DIMS (the graph names its inputs)")
     inputs = graph_inputs(model)
+    if not inputs:
+        raise ConfigError(f"--onnx {path}: the model has no inputs (its graph declares none besides its weights); "
+                          "quantizing and timing feed a model's inputs: re-export it with its inputs as graph inputs")
     unknown = sorted(set(shapes) - {i.name for i in inputs})
     if unknown:
         raise ConfigError(f"--input-shape names {unknown}, which {path.name} does not take; its inputs are "
