@@ -3,12 +3,13 @@ and `edge-pipeline benchmark ARTIFACT...` run). The benchmark path imports no to
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
 from edge_pipeline.artifacts.atomic import write_json, write_text
 from edge_pipeline.artifacts.outputs import check_output_file, check_output_folder, output_errors, output_folder
-from edge_pipeline.errors import ConfigError, DataError, EdgePipelineError, OutputError
+from edge_pipeline.errors import ConfigError, DataError, EdgePipelineError, ModelLoadError, OutputError
 
 
 def detect_backend(path: Path) -> str:
@@ -16,6 +17,21 @@ def detect_backend(path: Path) -> str:
     from edge_pipeline.backends.registry import detect
 
     return detect(path)[0].name
+
+
+def check_external_data(path: Path) -> None:
+    """An .onnx whose weights live in a file beside it that is missing: named, before any timing
+    (the runtime's own message buries the name in a validation error)."""
+    if path.suffix != ".onnx":
+        return
+    try:
+        from edge_pipeline.modeling.onnx_source import external_data_files
+    except ImportError:  # no onnx package: the runtime's load reports it
+        return
+    missing = [data for data in external_data_files(path) if not data.is_file()]
+    if missing:
+        raise ModelLoadError(f"{path} keeps its weights in {', '.join(p.name for p in missing)}, which is missing "
+                             f"from {path.parent}; copy it beside the .onnx file (keep its name)")
 
 
 def quantize_onnx(onnx_path: Path, target_name: str, calibration: Path, out: Path, overrides: list[str],
@@ -160,6 +176,8 @@ def benchmark_files(paths: list[Path], out: Path | None, eval_data: Path | None,
     out, csv_out = benchmark_outputs(out, csv_out)
     check_result_files(out, csv_out, [*paths, *([eval_data] if eval_data else [])])  # before any timing
     backends = {path: detect_backend(path) for path in paths}
+    for path in paths:
+        check_external_data(path)
     measured: list[list[dict]] = [[] for _ in paths]
     failures: dict[int, EdgePipelineError] = {}
     with tempfile.TemporaryDirectory(prefix="ep-bench-") as tmp:
@@ -241,14 +259,45 @@ def check_something_timed(results: list[dict], failures: list[EdgePipelineError]
 def benchmark_outputs(out: Path | None, csv_out: Path | None) -> tuple[Path | None, Path | None]:
     """Where `benchmark` writes: the JSON at ``out`` (an existing folder: ``out/benchmark.json``, as
     `cp` puts a file into a folder), the CSV at ``csv_out`` (a folder: ``csv_out/benchmark.csv``)
-    or else beside the JSON. A filesystem root stays as given, to be refused."""
-    if out is not None and _inner_folder(out):
-        out = out / "benchmark.json"
+    or else beside the JSON. A filesystem root stays as given, to be refused.
+
+    A name chosen here (in a folder the user named) replaces only a result this tool wrote: the
+    user's own ``benchmark.json`` in that folder is refused, not overwritten. A file the user names
+    is overwritten, as ``cp`` and ``-o FILE`` do."""
     if csv_out is not None and _inner_folder(csv_out):
-        csv_out = csv_out / "benchmark.csv"
+        csv_out = _chosen_name(csv_out, "benchmark.csv", "--csv")
+    if out is not None and _inner_folder(out):
+        if csv_out is None:
+            # The CSV beside the JSON: a new JSON name moves both.
+            csv_out = _chosen_name(out, "benchmark.csv", "--out", suggest="benchmark.json")
+        out = _chosen_name(out, "benchmark.json", "--out")
     if csv_out is None and out is not None and out.name:  # a root has no name to put a suffix on
         csv_out = out.with_suffix(".csv")
     return out, csv_out
+
+
+def _chosen_name(folder: Path, name: str, option: str, suggest: str | None = None) -> Path:
+    path = folder / name
+    if (path.exists() or path.is_symlink()) and not _our_result(path):
+        raise OutputError(f"{option} {folder}: {path} exists and is not a benchmark result edge-pipeline wrote, so it "
+                          f"is left alone; name a new file, e.g. {option} {folder / ('new-' + (suggest or name))}")
+    return path
+
+
+def _our_result(path: Path) -> bool:
+    """A benchmark JSON (its kind) or CSV (its header) as this tool writes them."""
+    from edge_pipeline.benchmarking.results import CSV_COLUMNS, RESULT_KIND
+
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        if path.suffix == ".csv":
+            with open(path, encoding="utf-8") as handle:
+                return handle.readline().rstrip("\n").split(",") == list(CSV_COLUMNS)
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("kind") == RESULT_KIND
 
 
 def _inner_folder(path: Path) -> bool:

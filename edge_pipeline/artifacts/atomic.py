@@ -8,6 +8,7 @@ from a live writer's and remove only those (``clean_stale_siblings``).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -18,6 +19,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from edge_pipeline.artifacts.processes import pid_alive
+from edge_pipeline.errors import OutputError
+
+# errno values that mean "this location cannot take the output", not a bug or a bad input.
+OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 
 # Linux's pid_max ceiling; a larger number in a name is not a pid we wrote.
 
@@ -45,8 +50,41 @@ def atomic_path(final: Path) -> Iterator[Path]:
         yield tmp
         os.chmod(tmp, _default_mode(directory=False))
         os.replace(tmp, final)
+    except OSError as exc:
+        full = no_room_error(exc, str(final), "free space there or choose a writable folder", final.parent)
+        if full is None:
+            raise
+        raise full from exc
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def no_room_error(exc: OSError, what: str, fix: str, inside: Path) -> OutputError | None:
+    """The OutputError for a write refused for room or permission (None for any other OSError).
+
+    ``what`` names the thing being written, in ``inside``; a file the error names outside it (a
+    temp folder that filled first) is named instead, since freeing ``inside`` would not help."""
+    if exc.errno not in OUTPUT_ERRNOS:
+        return None
+    where = Path(exc.filename) if exc.filename else None
+    if where is not None and not _within(where, inside):
+        return OutputError(f"cannot write {where}: {exc.strerror}; nothing was kept; free space there (a temp "
+                           "folder: set TMPDIR to a folder with room)")
+    return OutputError(f"cannot write {what}: {exc.strerror}; nothing was kept; {fix}")
+
+
+def _within(path: Path, folder: Path) -> bool:
+    try:
+        return _absolute(path).is_relative_to(_absolute(folder))
+    except (TypeError, ValueError):
+        return False
+
+
+def _absolute(path: Path) -> Path:
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):  # a looping link: compared as written
+        return Path(os.path.abspath(path))
 
 
 def write_text(final: Path, text: str) -> None:

@@ -9,9 +9,12 @@ moved aside and rebuilt, and the caller is told why (``obtain``'s ``on_evict``).
 
 Concurrency: an entry is built under a temp name ``.<key>.<host>-<pid>.<random>.partial`` and
 renamed into place, so a half-finished entry is never a hit. Runs that need the same key take
-turns on ``<key>.lock`` (flock): the second waits, then re-uses the first's entry. Publishing never
-removes an entry that verifies (another run may be reading it), so it stays safe even where flock
-does not work. Temp folders whose process is gone (a killed run) are removed when a cache opens.
+turns on ``<key>.lock`` (flock): the second waits, then re-uses the first's entry. A run that uses
+an entry (a hit, or one it built) holds a shared flock on the entry's ``entry.json`` until it closes
+the cache, so `cache clean` (which needs an exclusive one to evict) keeps entries a live run reads.
+Publishing never removes an entry that verifies (another run may be reading it), so it stays safe
+even where flock does not work. Temp folders whose process is gone (a killed run) are removed when
+a cache opens. A disk that fills while an entry is written is an ``OutputError`` naming the cache.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ import secrets
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_pipeline.artifacts.atomic import no_room_error
 from edge_pipeline.artifacts.hashing import sha256_file, sha256_json
 from edge_pipeline.artifacts.processes import pid_alive
 from edge_pipeline.config.locations import cache_root
@@ -121,6 +126,8 @@ class StageCache:
     def __init__(self, root: Path, enabled: bool = True):
         self.root = Path(root)
         self.enabled = enabled  # False: every step rebuilds (and replaces its entry)
+        self._held: dict[Path, object] = {}  # entry folder -> its entry.json, open with a shared flock
+        self._held_guard = threading.Lock()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             if not (self.root / MARKER_FILE).is_file():
@@ -138,11 +145,42 @@ class StageCache:
         directory = self._entry_dir(key)
         if not self.enabled or not directory.exists():
             return None, None
+        self._hold(directory)  # before verifying: `cache clean` cannot evict it between the check and the use
         payload, problem = read_entry(directory)
         if problem is not None:
+            self._release(directory)
             return None, problem
         _touch(directory)
         return CacheEntry(directory, payload), None
+
+    def _hold(self, directory: Path) -> None:
+        """Hold a shared flock on ``directory``'s entry.json until ``close``: `cache clean` evicts an
+        entry only with an exclusive one. (Waits while a clean is evicting it; the entry is then gone,
+        which the caller's check finds.) Opened anew each time: a rebuilt entry is a new entry.json."""
+        try:
+            handle = open(directory / ENTRY_FILE, "rb")
+        except OSError:
+            return  # no entry.json: the caller's check says so
+        if fcntl is not None:
+            with contextlib.suppress(OSError):  # a filesystem without locks: unguarded, as before
+                fcntl.flock(handle, fcntl.LOCK_SH)
+        with self._held_guard:
+            previous, self._held[directory] = self._held.get(directory), handle
+        if previous is not None:
+            previous.close()
+
+    def _release(self, directory: Path) -> None:
+        with self._held_guard:
+            handle = self._held.pop(directory, None)
+        if handle is not None:
+            handle.close()  # closing the descriptor drops its flock
+
+    def close(self) -> None:
+        """Drop the shared locks on every entry this cache served: the run is done with them."""
+        with self._held_guard:
+            handles, self._held = list(self._held.values()), {}
+        for handle in handles:
+            handle.close()
 
     def lookup(self, key: StageKey) -> CacheEntry | None:
         """A hit that verifies, else None; a corrupt entry is evicted (``obtain`` also says why)."""
@@ -169,6 +207,7 @@ class StageCache:
                 on_evict(problem)
             with self.build(key, replace=not self.enabled) as building:
                 building.payload = fill(building.directory)
+            self._hold(building.directory)  # still under the key's lock: no clean can come between
             return Obtained(building, cached=False)
 
     def _evict_if_corrupt(self, key: StageKey) -> str | None:
@@ -207,8 +246,30 @@ class StageCache:
             write_entry(tmp, entry.payload)
             entry.payload = _publish(tmp, final, entry.payload, replace)
             entry.directory = final
+        except Exception as exc:
+            # A full disk may surface wrapped (an exporter's or quantizer's own error around the
+            # OSError): its cause names the real problem, and the fix is room, not the model.
+            written = _disk_error(exc)
+            full = written and no_room_error(written, f"cache entry {key.stage}/{final.name} in the stage cache "
+                                             f"{self.root.parent}", "free space there or pass --cache-dir a folder "
+                                             "with room", self.root)
+            if not full:
+                raise
+            raise full from exc
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _disk_error(exc: BaseException) -> OSError | None:
+    """The OSError in ``exc``'s chain of causes, if any (a wrapped write failure)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError) and current.errno is not None:
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _acquire(handle, key: StageKey) -> None:

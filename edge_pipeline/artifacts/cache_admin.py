@@ -1,8 +1,10 @@
 """What `edge-pipeline cache info|clean` does: summarize and empty a stage cache.
 
-Only a folder that is an edge_pipeline cache (``stages/CACHEDIR.TAG``, or a ``stages/`` folder
-holding nothing but our names, as older versions left it) is ever cleaned, and inside it only names
-the cache itself makes: entry folders, their locks and temp folders. Everything else stays.
+Only a folder that is an edge_pipeline cache (``stages/CACHEDIR.TAG``, which every cache has written
+since it opened) is ever cleaned, and inside it only names the cache itself makes: entry folders,
+their locks and temp folders. Everything else stays. Names alone never make a folder a cache: a
+user's folder whose ``stages/*/`` names merely look like hashes is refused. An entry a live run
+holds (its key's lock while building, a shared lock on its entry.json while reading) is kept.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_pipeline.artifacts.cache import (
+    ENTRY_FILE,
     ENTRY_NAME,
     LEGACY_TEMP_NAME,
     LOCK_NAME,
@@ -55,7 +58,7 @@ class CleanResult:
     entries: int = 0
     size_bytes: int = 0
     temps: int = 0
-    busy: list[str] = field(default_factory=list)  # entries another run holds the lock of: kept
+    busy: list[tuple[str, str]] = field(default_factory=list)  # (stage/key, what the run does): kept
 
 
 def cache_info(root: Path, verify: bool = False) -> CacheInfo:
@@ -97,23 +100,12 @@ def clean_cache(root: Path, stage: str | None = None, older_than_days: float | N
 
 
 def check_is_cache(root: Path) -> None:
-    stages_dir = root / STAGES
-    if (stages_dir / MARKER_FILE).is_file() or (stages_dir.is_dir() and _only_our_names(stages_dir)):
+    """The marker alone says a folder is ours (a cache without it gets one from its next run)."""
+    if (root / STAGES / MARKER_FILE).is_file():
         return
     raise OutputError(f"--cache-dir {root} does not look like an edge_pipeline cache (no {STAGES}/{MARKER_FILE}); "
-                      "nothing was removed; pass the folder given to `edge-pipeline run --cache-dir`")
-
-
-def _only_our_names(stages_dir: Path) -> bool:
-    """A cache from before the marker: stage folders holding only entries, locks and temp folders."""
-    for folder in stages_dir.iterdir():
-        if not folder.is_dir() or not all(_is_ours(p.name) for p in folder.iterdir()):
-            return False
-    return True
-
-
-def _is_ours(name: str) -> bool:
-    return bool(ENTRY_NAME.match(name) or LOCK_NAME.match(name) or _is_temp(name))
+                      "nothing was removed; pass the folder given to `edge-pipeline run --cache-dir` (a cache "
+                      "without the marker gets it from its next run)")
 
 
 def _is_temp(name: str) -> bool:
@@ -135,14 +127,20 @@ def _clean_stage(folder: Path, cutoff: float | None, result: CleanResult) -> Non
 
 
 def _remove_entry(entry: Path, result: CleanResult) -> None:
-    """Evict an entry unless a run is building it right now (it holds the entry's lock)."""
+    """Evict an entry unless a run is building it (it holds the key's lock) or reading it (it holds a
+    shared lock on entry.json), both taken here without waiting."""
     lock = entry.with_name(f"{entry.name}.lock")
-    with _try_lock(lock) as held:
-        if not held:
-            result.busy.append(f"{entry.parent.name}/{entry.name}")
+    name = f"{entry.parent.name}/{entry.name}"
+    with _try_lock(lock) as free:
+        if not free:
+            result.busy.append((name, "a run is building it"))
             return
-        size = tree_size(entry)
-        evict(entry)
+        with _try_lock(entry / ENTRY_FILE, create=False) as unread:
+            if not unread:
+                result.busy.append((name, "a run is using it"))
+                return
+            size = tree_size(entry)
+            evict(entry)
         result.entries += 1
         result.size_bytes += size
         lock.unlink(missing_ok=True)
@@ -155,12 +153,18 @@ def _remove_lock(lock: Path) -> None:
 
 
 @contextlib.contextmanager
-def _try_lock(lock: Path):
-    """Yield whether ``lock`` is free (taken for the block); True when there is no lock file."""
+def _try_lock(lock: Path, create: bool = True):
+    """Yield whether ``lock`` is free (taken exclusively for the block); True when there is no such
+    file. ``create=False``: opened for reading (a file of the entry, never written here)."""
     if fcntl is None or not lock.exists():
         yield True
         return
-    with open(lock, "a") as handle:
+    try:
+        handle = open(lock, "a" if create else "rb")
+    except OSError:
+        yield True  # gone meanwhile, or unreadable: nothing of a run's to wait for
+        return
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -19,7 +19,6 @@ the reports). A write that still fails for room or permission (ENOSPC, EROFS, EA
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import shutil
@@ -29,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from edge_pipeline import __version__
-from edge_pipeline.artifacts.atomic import atomic_directory, clean_stale_siblings
+from edge_pipeline.artifacts.atomic import OUTPUT_ERRNOS, atomic_directory, clean_stale_siblings
 from edge_pipeline.errors import OutputError
 
 BUNDLE_MANIFEST_KIND = "edge_pipeline.bundle"  # manifest.json's kind in a run bundle
@@ -39,8 +38,6 @@ MIN_FREE_BYTES = 64 * MIB  # an output folder: a conservative floor, most bundle
 MIN_FREE_FILE_BYTES = 1 * MIB  # a result file (benchmark JSON/CSV)
 SIZE_FACTOR = 4
 NEW_FOLDER = "choose a new folder or an empty one"
-# errno values that mean "this location cannot take the output", not a bug or a bad input.
-_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 def is_marked(folder: Path) -> bool:
@@ -120,7 +117,7 @@ def output_errors(final: Path, option: str = "--out") -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if exc.errno not in _OUTPUT_ERRNOS:
+        if exc.errno not in OUTPUT_ERRNOS:
             raise
         where = exc.filename or final
         raise OutputError(f"cannot write {option} {final}: {exc.strerror} ({where}); nothing was replaced; free "

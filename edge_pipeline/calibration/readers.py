@@ -116,10 +116,16 @@ def _read_npz(path: Path, spec: DatasetSpec, names: list[str], float_labels: boo
                 arrays = {name: archive[name] for name in names}
             elif len(names) == 1 and spec.inputs_key in archive.files:
                 arrays = {names[0]: archive[spec.inputs_key]}
-            else:
-                wanted = names if len(names) > 1 else [names[0], spec.inputs_key]
+            elif len(names) > 1:  # name what is missing, not what is wanted: some inputs may be there
+                missing = [name for name in names if name not in archive.files]
                 raise DataError(
-                    f"{path} has arrays {archive.files}, none named {' or '.join(repr(w) for w in wanted)}; "
+                    f"{path} has no array for the model input{'s' if len(missing) > 1 else ''} "
+                    f"{', '.join(repr(m) for m in missing)} (it has {archive.files}); save one array per model "
+                    f"input name: {names}"
+                )
+            else:
+                raise DataError(
+                    f"{path} has arrays {archive.files}, none named {names[0]!r} or {spec.inputs_key!r}; "
                     "save one array per model input name (or set inputs_key for a one-input model)"
                 )
             labels = (read_labels(archive[spec.labels_key], f"{path} array '{spec.labels_key}'", float_labels)

@@ -65,8 +65,8 @@ def _clean(root: Path, stage: str | None, older_than: float | None) -> int:
     print_result(f"cache: {root}")
     print_result(f"removed {result.entries} entries ({_size(result.size_bytes)}) and {result.temps} stale partial "
                  "folders")
-    for name in result.busy:
-        print_result(f"kept {name}: a run is building it")
+    for name, why in result.busy:
+        print_result(f"kept {name}: {why}")
     return 0
 
 

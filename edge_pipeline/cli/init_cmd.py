@@ -33,6 +33,8 @@ def add_arguments(parser) -> None:
 
 
 def execute(args) -> int:
+    import shlex
+
     from edge_pipeline.progress import progress
     from edge_pipeline.scaffold import init_recipe
 
@@ -40,6 +42,7 @@ def execute(args) -> int:
                           dtypes=args.input_dtypes, input_name=args.input_name)
     progress("init", f"wrote {written.recipe} (targets: {', '.join(written.targets)})")
     progress("init", f"wrote {written.calibration}: RANDOM samples; replace them with real ones (see REPLACE)")
-    progress("init", f"next: edge-pipeline run {written.recipe} --out bundle")
+    # Quoted for the shell: a path with spaces or quotes pastes as one argument.
+    progress("init", f"next: edge-pipeline run {shlex.quote(str(written.recipe))} --out bundle")
     print_result(written.recipe)
     return 0

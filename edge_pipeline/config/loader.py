@@ -1,4 +1,10 @@
-"""YAML loading (safe_load only), `--set key.path=value` overrides, and errors that name file and key."""
+"""YAML loading (safe_load only), `--set key.path=value` overrides, and errors that name file and key.
+
+Every recipe, target profile and devices.yaml is untrusted input (a pull request may bring one to a
+CI runner), so parsing is bounded: nesting deeper than ``MAX_DEPTH`` and aliases that expand to more
+than ``MAX_NODES`` values are refused before anything is built from the document. Aliases stay
+legal (``<<: *defaults`` is a common way to share settings); only what they expand to is counted.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,12 @@ from pydantic import BaseModel, ValidationError
 from edge_pipeline.errors import ConfigError
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+# A recipe is a few levels deep and a few hundred values; these leave room for free-form
+# mappings (model.kwargs, target_options) while stopping an alias bomb or a nesting bomb in
+# milliseconds, before it exhausts memory or Python's recursion limit.
+MAX_DEPTH = 64
+MAX_NODES = 100_000
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -37,6 +49,61 @@ def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
 
 
+class _BoundedLoader(_UniqueKeyLoader):
+    """Counts nesting while composing (PyYAML's composer recurses once per level)."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise YamlLimitError(f"nesting deeper than {MAX_DEPTH} levels", mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class YamlLimitError(yaml.YAMLError):
+    """A document past a parsing bound; ``problem`` and ``line`` as the parser's own errors give them."""
+
+    def __init__(self, problem: str, line: int | None = None):
+        super().__init__(problem)
+        self.problem, self.line = problem, line
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a node graph whose expansion (every alias written out) is too deep or too large.
+
+    Aliases make the composed graph a DAG (or a cycle): sizes are memoised per node, so a bomb of
+    nested aliases is measured in as many steps as it has distinct nodes, and the walk stops at
+    ``MAX_DEPTH`` so it cannot recurse further than that."""
+    sizes: dict[int, int] = {}
+    in_progress: set[int] = set()
+
+    def measure(node: yaml.Node, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise YamlLimitError(f"aliases nest deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in in_progress:
+            raise YamlLimitError("an alias refers to the node that holds it", node.start_mark.line + 1)
+        in_progress.add(id(node))
+        children = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
+                    else node.value if isinstance(node, yaml.SequenceNode) else [])
+        size = 1 + sum(measure(child, depth + 1) for child in children)
+        in_progress.discard(id(node))
+        if size > MAX_NODES:
+            raise YamlLimitError(f"aliases expand to more than {MAX_NODES} values", node.start_mark.line + 1)
+        sizes[id(node)] = size
+        return size
+
+    measure(root, 1)
+
+
 class DuplicateKeyError(yaml.YAMLError):
     def __init__(self, key, first_line: int, line: int):
         super().__init__(f"key '{key}' appears twice (line {first_line} and line {line})")
@@ -44,8 +111,16 @@ class DuplicateKeyError(yaml.YAMLError):
 
 
 def parse_yaml(text: str):
-    """Safe YAML with duplicate keys refused (raises yaml.YAMLError)."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
+    """Safe YAML with duplicate keys refused and size bounded (raises yaml.YAMLError)."""
+    loader = _BoundedLoader(text)  # a SafeLoader subclass: no arbitrary objects
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def read_yaml_mapping(path: Path) -> dict:
@@ -62,6 +137,9 @@ def read_yaml_mapping(path: Path) -> dict:
     except DuplicateKeyError as exc:
         raise ConfigError(f"{path}: line {exc.line}: key '{exc.key}' is given twice (first on line "
                           f"{exc.first_line}); keep one") from exc
+    except YamlLimitError as exc:
+        raise ConfigError(f"{path}: line {exc.line}: {exc.problem}; write the values out plainly (a recipe "
+                          "needs only a few levels and a few hundred values)") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(exc)}); fix the syntax") from exc
     if not isinstance(data, dict):

@@ -32,6 +32,7 @@ from edge_pipeline.engine.order import plan_stages
 from edge_pipeline.engine.preflight import preflight
 from edge_pipeline.engine.replay import Recording, StepTaken, remember, replay_allowed, replay_key, replayed
 from edge_pipeline.engine.versions import tool_versions
+from edge_pipeline.errors import EdgePipelineError
 from edge_pipeline.progress import is_verbose, progress
 from edge_pipeline.stages.base import Producer, StageDescriptor, StageOutput, StageRun, StepRecord, TargetFailure
 from edge_pipeline.stages.data import RunData
@@ -70,12 +71,16 @@ class Engine:
         self.data.calibration()
         self.data.eval()
         check_targets(self.recipe, self.targets)
-        for descriptor_ in self.stages:
-            if runs_on_this_process(descriptor_):
-                self._run_stage(descriptor_, out)
+        try:
+            for descriptor_ in self.stages:
+                if runs_on_this_process(descriptor_):
+                    self._run_stage(descriptor_, out)
+        finally:
+            self.cache.close()  # the bundle holds copies: `cache clean` may take the entries now
         return self.state.bundle
 
     def _run_stage(self, stage: StageDescriptor, out: Path | None) -> None:
+        self._check_cached_files(stage.name)
         progress(stage.name, "start")
         steps_before = len(self.state.lineage)
         view = self._view(stage.name, out)
@@ -93,6 +98,20 @@ class Engine:
         self.state.notes += self.data.take_notes()  # data warnings (constant inputs, tiny sets) seen so far
         self.state.bundle = output.bundle or self.state.bundle
         self._record_failures(output.failures)
+
+    def _check_cached_files(self, stage: str) -> None:
+        """Every artifact so far lives in a cache entry this run holds; one that vanished anyway (a
+        hand-made deletion, a filesystem without locks) is named as the cache's, not as a fault of
+        the model that the next stage's loader would report ("File doesn't exist")."""
+        cache = self.cache.root.resolve()
+        for artifact in self.state.artifacts:
+            path = Path(artifact.path)
+            if not path.exists() and path.resolve().is_relative_to(cache):
+                entry = path.resolve().relative_to(cache).parts[:2]
+                raise EdgePipelineError(
+                    f"{path.name} vanished from the stage cache {self.workdir} (entry {'/'.join(entry)}) before "
+                    f"{stage} could read it: something removed it while this run used it (by hand, or `cache "
+                    "clean` on a filesystem without locks); the model is fine: run again to rebuild it")
 
     def _record_failures(self, failures: list[TargetFailure]) -> None:
         """Drop everything of a failed target, so no later stage (nor the bundle) shows it as finished;

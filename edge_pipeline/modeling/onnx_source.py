@@ -111,6 +111,10 @@ def onnx_dtype(graph_input, source: Path) -> str:
 
 def _check_inputs(model, specs: list[InputSpec], source: Path) -> None:
     inputs = {i.name: i for i in graph_inputs(model)}
+    if not inputs:
+        raise ConfigError(f"model.onnx {source.name}: the model has no inputs (its graph declares none besides its "
+                          "weights); quantizing and timing feed a model's inputs: re-export it with its inputs as "
+                          "graph inputs")
     unknown = [s.name for s in specs if s.name not in inputs]
     missing = [name for name in inputs if name not in {s.name for s in specs}]
     if unknown or missing:
@@ -156,13 +160,28 @@ def fix_input_dims(model, specs: list[InputSpec]) -> dict[str, list]:
 
 
 def _convert(model, opset: int, source: Path):
-    from onnx import version_converter
+    """The model at ``opset``. The version converter only sees values that are graph inputs or
+    node outputs: a model at IR < 4 (where initializers were also listed as inputs, and exporters
+    often did not) fails with "W in initializer but not in graph input" / "Input W is undefined".
+    So initializers are listed as inputs for the conversion, then unlisted again (listed, a
+    runtime would let a feed override the weights), and the IR version raised to the opset's."""
+    from onnx import helper, version_converter
 
+    listed = {i.name for i in model.graph.input}
+    added = [init.name for init in model.graph.initializer if init.name not in listed]
+    for init in model.graph.initializer:
+        if init.name in added:
+            model.graph.input.append(helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
     try:
-        return version_converter.convert_version(model, opset)
+        converted = version_converter.convert_version(model, opset)
     except Exception as exc:  # the converter raises RuntimeError for adapters it lacks
         raise StageError(f"model.onnx {source.name} is at opset {_opset(model)} and cannot be converted to {opset} "
                          f"({str(exc).splitlines()[0]}); re-export it at opset {opset}") from exc
+    kept = [i for i in converted.graph.input if i.name not in set(added)]
+    del converted.graph.input[:]
+    converted.graph.input.extend(kept)
+    converted.ir_version = max(converted.ir_version, helper.find_min_ir_version_for(list(converted.opset_import)))
+    return converted
 
 
 def _infer_shapes(model) -> tuple[object, str]:

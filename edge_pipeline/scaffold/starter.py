@@ -3,17 +3,21 @@ targets that work on this machine."""
 
 from __future__ import annotations
 
+import io
 import os
 import platform
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from edge_pipeline.artifacts.atomic import clean_stale_siblings
+from edge_pipeline.benchmarking.memory import oversized_batch
 from edge_pipeline.calibration.layout import sample_axis, with_axis
+from edge_pipeline.config.loader import parse_yaml
 from edge_pipeline.config.schema import InputSpec, Recipe
-from edge_pipeline.errors import ConfigError, EdgePipelineError, OutputError
+from edge_pipeline.errors import ConfigError, DataError, EdgePipelineError, OutputError
 from edge_pipeline.scaffold.facts import ModelFacts, factory_facts, first_error, onnx_facts, parse_dtypes, parse_shapes
 from edge_pipeline.scaffold.recipe_text import STUB_SAMPLES, recipe_text
 
@@ -109,32 +113,64 @@ def write_starter(facts: ModelFacts, recipe_path: Path, targets: list[str], othe
     calibration = calibration_path(recipe_path)
     text = recipe_text(facts, calibration.name, targets, others)
     _check_loads(text, recipe_path)
+    _refuse_oversized_stub(facts.inputs, calibration)
+    # Both files' bytes exist before either file does: a failure while making them leaves nothing.
+    stub = io.BytesIO()
+    np.savez(stub, **stub_arrays(facts.inputs))
     recipe_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_new(calibration, lambda handle: np.savez(handle, **stub_arrays(facts.inputs)))
+    _write_new(calibration, stub.getvalue())
     try:
-        _write_new(recipe_path, lambda handle: handle.write(text.encode()))
+        _write_new(recipe_path, text.encode())
     except BaseException:
         calibration.unlink(missing_ok=True)  # a recipe that could not be written leaves no stub behind
         raise
     return Written(recipe_path, calibration, targets)
 
 
-def _write_new(path: Path, write) -> None:
-    """Create ``path`` exclusively: a file that appeared since the check is refused, not replaced."""
+def _refuse_oversized_stub(specs: list[InputSpec], calibration: Path) -> None:
+    """Random samples of inputs too large for this machine would end in numpy's allocation error."""
+    shapes = {spec.name: (tuple(spec.sample_shape), spec.dtype) for spec in specs}
+    reason = oversized_batch(shapes, STUB_SAMPLES)
+    if reason is not None:
+        raise DataError(f"cannot make the calibration stub {calibration.name} of {STUB_SAMPLES} random samples: "
+                        f"{reason}; the model's inputs are too large for this machine (pin smaller dynamic dims "
+                        "with --input-shape NAME=DIMS); nothing was written")
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` with ``data`` exclusively and whole: written to a temp sibling (named as
+    artifacts/atomic.py names them, so a killed init's is swept), then hard-linked into place,
+    which refuses a file that appeared since the check instead of replacing it."""
+    clean_stale_siblings(path)
     try:
-        with open(path, "xb") as handle:
-            write(handle)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".partial", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path} ({exc.strerror or exc}); choose a writable --out") from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.link(tmp, path)
     except FileExistsError as exc:
         raise OutputError(f"{path} already exists; init never overwrites: pass another --out") from exc
     except OSError as exc:
-        path.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path} ({exc.strerror or exc}); choose a writable --out") from exc
+        raise OutputError(f"cannot write {path} ({exc.strerror or exc}); free space or choose a writable "
+                          "--out") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _check_loads(text: str, recipe_path: Path) -> None:
     """The recipe must validate before anything is written: a failure here is init's bug, said plainly."""
     try:
-        Recipe.model_validate(yaml.safe_load(text))
+        Recipe.model_validate(parse_yaml(text))
     except ValueError as exc:
         raise ConfigError(f"the starter recipe for {recipe_path} does not validate ({first_error(exc)}); "
                           "please report this") from exc
