@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from edge_pipeline.artifacts.atomic import no_room_error
 from edge_pipeline.artifacts.hashing import sha256_file, sha256_json
@@ -126,7 +127,7 @@ class StageCache:
     def __init__(self, root: Path, enabled: bool = True):
         self.root = Path(root)
         self.enabled = enabled  # False: every step rebuilds (and replaces its entry)
-        self._held: dict[Path, object] = {}  # entry folder -> its entry.json, open with a shared flock
+        self._held: dict[Path, BinaryIO] = {}  # entry folder -> its entry.json, open with a shared flock
         self._held_guard = threading.Lock()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
