@@ -289,6 +289,12 @@ class BenchmarkConfig(StrictModel):
     remote: RemoteBenchmark | None = Field(
         None, description="Also time the bundle on devices over ssh (recipe only; needs the package stage)."
     )
+    recommend: Literal["auto", "int8", "fp32"] = Field(
+        "auto", description="Which artifact each target recommends (manifest, report, `run`'s table, compare): "
+        "auto, the fastest of FP32, INT8 and bf16 that meets quantize.min_cosine (p50 at batch 1 with the first "
+        "thread count); int8, the fastest INT8 that meets it, else the target fails naming the best INT8 "
+        "fidelity; fp32, the FP32 artifact."
+    )
 
     @field_validator("batch_sizes")
     @classmethod

@@ -1,6 +1,7 @@
 """Attach device rows to a bundle: report.json's ``device_results``, the "Device rows" section of
 report.md and report.html, and a record per device in manifest.json; a Jetson's engine and its
-timings under ``devices/<device>/<artifact id>/``.
+timings under ``devices/<device>/<artifact id>/``. A target whose recommended artifact waited for
+device rows (``pending``) gets it from them, in report.json and manifest.json alike.
 
 The bundle is updated as a whole: a temp sibling holding hard links to its files (a copy where the
 filesystem has none) gets the new files, then is swapped in for the bundle (artifacts/atomic.py),
@@ -33,6 +34,9 @@ from edge_pipeline.reports.device_rows import (
     report_device_rows,
     rows_from_result,
 )
+from edge_pipeline.reports.recommend import SECTION as RECOMMENDED
+from edge_pipeline.reports.recommend import manifest_view, with_device_rows
+from edge_pipeline.reports.report_rows import validate_rows
 
 DEVICES_FOLDER = "devices"
 MANIFEST_KEY = "device_rows"
@@ -56,6 +60,7 @@ def attach(bundle: Path, outcomes: list[Outcome], plans: dict[str, list[BundleAr
             new_rows += rows
             _record(manifest, outcome, devices[outcome.name], rows)
         report[DEVICE_RESULTS] = [r.model_dump(mode="json") for r in merged(_existing(report, bundle), new_rows)]
+        _recommend_from_devices(report, manifest, bundle)
         _write_reports(tmp, report, manifest)
     return len(new_rows)
 
@@ -126,6 +131,18 @@ def _record(manifest: dict, outcome: Outcome, device: Device, rows: list[DeviceR
     record.pop("name")
     others = [r for r in manifest.get(MANIFEST_KEY, []) if r.get("device") != outcome.name]
     manifest[MANIFEST_KEY] = [*others, record]
+
+
+def _recommend_from_devices(report: dict, manifest: dict, bundle: Path) -> None:
+    """Targets whose recommendation waited for device rows get it from the rows now attached."""
+    section = report.get(RECOMMENDED)
+    if not isinstance(section, dict) or not section:
+        return
+    source = str(bundle / "report.json")
+    decided = with_device_rows(section, validate_rows(report.get("results", []), source),
+                               _existing(report, bundle), manifest.get("artifacts", []))
+    report[RECOMMENDED] = decided
+    manifest[RECOMMENDED] = manifest_view(decided)
 
 
 def _write_reports(tmp: Path, report: dict, manifest: dict) -> None:

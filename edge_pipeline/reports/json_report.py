@@ -14,6 +14,8 @@ from edge_pipeline.reports.divergence import divergence_section
 from edge_pipeline.reports.measurement import measurement_warnings, run_info, with_measurement_checks
 from edge_pipeline.reports.mobile import mobile_section
 from edge_pipeline.reports.precision import precision_section, slower_int8_notes
+from edge_pipeline.reports.recommend import SECTION as RECOMMENDED
+from edge_pipeline.reports.recommend import RecommendPolicy, recommended_section
 
 REPORT_SCHEMA_VERSION = 1
 BASELINE_DESCRIPTION = "teacher FP32 on each target, same batch size and threads"
@@ -79,11 +81,14 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 def build_report(recipe_name: str, targets: list[str], rows: list[BenchmarkRow], notes: list[str],
                  artifacts: list[Artifact], placed: dict[str, str], metric: MetricSpec | None = None,
-                 tool_versions: Mapping[str, str] | None = None, failed_targets: list[dict] | None = None) -> dict:
+                 tool_versions: Mapping[str, str] | None = None, failed_targets: list[dict] | None = None,
+                 recommend: Mapping[str, RecommendPolicy] | None = None) -> dict:
     """The report.json content; ``placed`` maps artifact id -> its path inside the bundle; ``metric``
     (the recipe's task metric) is recorded so compare knows which way each figure improves;
     ``tool_versions`` (the engine's) go into ``run_info``; ``failed_targets`` ({target, stage,
-    error, error_class} each) are the recipe's targets the bundle lacks because their work failed."""
+    error, error_class} each) are the recipe's targets the bundle lacks because their work failed;
+    ``recommend``: each target's recommendation policy (reports/recommend.py), for the
+    ``recommended`` section."""
     bundled = [row.model_copy(update={"artifact": placed.get(row.artifact_id, row.artifact)}) for row in rows]
     # The rows were timed on this host or on one with the same usable CPU count (it is part of the
     # benchmark cache key), so this host's count is the one their load figures compare with.
@@ -100,6 +105,12 @@ def build_report(recipe_name: str, targets: list[str], rows: list[BenchmarkRow],
         "run_info": run_info(checked, tool_versions),
         "measurement_warnings": measurement_warnings(checked, usable),
     }
+    if recommend:
+        failed = {str(failure.get("target")) for failure in failed_targets or []}
+        section = recommended_section(checked, {t: p for t, p in recommend.items() if t not in failed},
+                                      [a.model_dump(mode="json") for a in artifacts])
+        if section:
+            report[RECOMMENDED] = section
     if metric is not None:
         report["metric"] = metric.model_dump(mode="json")
     divergence = divergence_section(artifacts)

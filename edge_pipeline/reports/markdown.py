@@ -1,6 +1,7 @@
 """report.md: the same story as report.html in text: measurement warnings, where the run was measured,
-the headline artifact per target, the results table (the HTML's columns: reports/tables.py), each
-artifact's quantization settings and checks, fidelity, and the notes folded and collapsed."""
+each target's recommended artifact, the headline artifact per target, the results table (the HTML's
+columns: reports/tables.py), each artifact's quantization settings and checks, fidelity, and the
+notes folded and collapsed."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from edge_pipeline.reports.fidelity import render_fidelity_markdown, render_metr
 from edge_pipeline.reports.mobile import render_mobile_markdown
 from edge_pipeline.reports.notes import note_lines
 from edge_pipeline.reports.precision import render_precision_markdown
+from edge_pipeline.reports.recommended_view import render_recommended_markdown
 from edge_pipeline.reports.report_rows import report_rows
 from edge_pipeline.reports.row_status import glance, glance_facts, short_label
 from edge_pipeline.reports.run_info import has_run_info, measurement_warnings, run_info_items
@@ -38,6 +40,7 @@ def render_markdown(report: dict, artifacts: list[dict] | None = None) -> str:
     lines += _warnings(measurement_warnings(report))
     lines += render_failed_markdown(report)
     lines += _run_info(report)
+    lines += render_recommended_markdown(report)
     lines += _glance(rows)
     lines += ["## Results", "", "Rows marked `headline: no` were timed on this host (not the device) or in a "
               "stand-in runtime: shown for reference, never headlined.", ""]

@@ -30,6 +30,7 @@ from edge_pipeline.config.schema import BenchmarkConfig, MetricSpec, effective_s
 from edge_pipeline.errors import StageError
 from edge_pipeline.progress import progress
 from edge_pipeline.reports.measurement import measurement_warnings, with_measurement_checks
+from edge_pipeline.reports.recommend import RecommendPolicy, policy_for, recommended_section
 from edge_pipeline.stages.base import StageOutput, StageRun, TargetFailure
 from edge_pipeline.stages.data import class_labels, recipe_layout
 from edge_pipeline.stages.feature_notes import feature_notes
@@ -53,7 +54,31 @@ def run(view: StageRun) -> StageOutput:
     _warn(rows)
     notes = (_host_notes(rows) + feature_notes(rows, view.targets) + _shared_notes(plan, measured_by)
              + _device_notes([a for a, _, left in runnable if left]))
-    return StageOutput(rows=rows, notes=notes, failures=list(failed.values()))
+    return StageOutput(rows=rows, notes=notes, failures=list(failed.values()) + unmet_recommendations(view, rows))
+
+
+def recommend_policies(view: StageRun) -> dict[str, RecommendPolicy]:
+    """Each target's recommendation policy: its effective benchmark.recommend, threads and quantize floor."""
+    return {name: policy_for(effective_stage_config(view.recipe.benchmark, target.benchmark),
+                             effective_stage_config(view.recipe.quantize, target.quantize))
+            for name, target in view.targets.items()}
+
+
+def unmet_recommendations(view: StageRun, rows: list[BenchmarkRow]) -> list[TargetFailure]:
+    """A target whose recipe asks for an INT8 recommendation that no INT8 candidate earns fails, in one
+    line naming the best INT8 fidelity reached: shipping it anyway would break the recipe's word."""
+    section = recommended_section(rows, recommend_policies(view), [a.model_dump(mode="json") for a in view.artifacts])
+    failures = []
+    for target, entry in section.items():
+        if entry["status"] == "none":
+            result = view.for_target(target, functools.partial(_refuse, target, entry["reason"]))
+            if isinstance(result, TargetFailure):
+                failures.append(result)
+    return failures
+
+
+def _refuse(target: str, reason: str) -> None:
+    raise StageError(f"target {target}: {reason}")
 
 
 def timed_rounds(view: StageRun, plan: list[TimedRow], timed: list[int],

@@ -19,7 +19,10 @@ from edge_pipeline.benchmarking.host import fingerprint
 from edge_pipeline.errors import ConfigError
 from edge_pipeline.reports.json_report import build_report
 from edge_pipeline.reports.markdown import render_markdown
+from edge_pipeline.reports.recommend import SECTION as RECOMMENDED
+from edge_pipeline.reports.recommend import manifest_view
 from edge_pipeline.stages.base import StageOutput, StageRun, StepRecord
+from edge_pipeline.stages.benchmark import recommend_policies
 
 MANIFEST_SCHEMA_VERSION = 1
 
@@ -32,12 +35,12 @@ def run(view: StageRun) -> StageOutput:
         placed = place_artifacts(list(view.artifacts), tmp)
         report = build_report(view.recipe.metadata.name, list(view.targets), list(view.rows), list(view.notes),
                               list(view.artifacts), placed, view.recipe.metric, view.tool_versions,
-                              [failure.record() for failure in view.failed])
+                              [failure.record() for failure in view.failed], recommend_policies(view))
         write_strict_json(tmp / "report.json", report)
         write_text(tmp / "report.md", render_markdown(report, [a.model_dump(mode="json") for a in view.artifacts]))
         for writer in _report_writers():
             writer(report, list(view.artifacts), tmp)
-        write_strict_json(tmp / "manifest.json", build_manifest(view, placed, tmp))
+        write_strict_json(tmp / "manifest.json", build_manifest(view, placed, tmp, report))
     return StageOutput(bundle=out)
 
 
@@ -71,7 +74,7 @@ def _copy(source: Path, destination: Path, sidecars: list[Path]) -> None:
         shutil.copy2(sidecar, destination.with_name(sidecar.name))
 
 
-def build_manifest(view: StageRun, placed: dict[str, str], bundle: Path) -> dict:
+def build_manifest(view: StageRun, placed: dict[str, str], bundle: Path, report: dict | None = None) -> dict:
     artifacts = []
     for artifact in view.artifacts:
         record = artifact.model_dump(mode="json")
@@ -90,6 +93,8 @@ def build_manifest(view: StageRun, placed: dict[str, str], bundle: Path) -> dict
         "targets": {name: t.model_dump(mode="json") for name, t in view.targets.items()},
         # The bundle holds no artifact of these: their work failed (report.json says the same).
         "failed_targets": [failure.record() for failure in view.failed],
+        # Per target, the artifact to ship: the fastest that keeps fidelity (report.json's full record).
+        "recommended": manifest_view((report or {}).get(RECOMMENDED, {})),
         "tool_versions": dict(view.tool_versions),
         "host": fingerprint(),
         "steps": [step.__dict__ for step in view.lineage],

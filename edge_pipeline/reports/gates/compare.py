@@ -30,6 +30,7 @@ from edge_pipeline.reports.gates.comparable import versions_differ
 from edge_pipeline.reports.gates.device_gates import GATE as DEVICE_GATE
 from edge_pipeline.reports.gates.device_gates import device_gates
 from edge_pipeline.reports.gates.errors import BaselineMissingArtifactError, ReportMismatchError
+from edge_pipeline.reports.gates.recommended_gates import recommended_gates
 from edge_pipeline.reports.gates.run_loading import LoadedRun
 from edge_pipeline.reports.gates.thresholds import (
     FAIL,
@@ -114,6 +115,7 @@ def compare_runs(baseline: LoadedRun, new: LoadedRun, thresholds: GateThresholds
     for key in sorted(base_rows.keys() - new_rows.keys()):
         comparison.results.append(_missing(key, new_artifacts, cpus))
     comparison.results += target_gates(baseline, new)
+    comparison.results += recommended_gates(baseline, new, thresholds, cpus)
     device_results, device_notes = device_gates(baseline.device_rows, new.device_rows, thresholds)
     comparison.results += device_results
     comparison.notes += device_notes

@@ -17,6 +17,7 @@ from edge_pipeline.reports.device_rows import report_device_rows
 from edge_pipeline.reports.failed_targets import EXPLANATION, HEADING, failed_targets, failure_line
 from edge_pipeline.reports.gates.run_loading import load_run
 from edge_pipeline.reports.html.page import SCRIPT, STYLE
+from edge_pipeline.reports.html.recommended import recommended_cards
 from edge_pipeline.reports.html.svg_bars import metric_bars, stage_entries
 from edge_pipeline.reports.html.svg_canvas import PALETTE, esc
 from edge_pipeline.reports.html.svg_latency import latency_distribution_chart
@@ -73,6 +74,7 @@ def _page(report: dict, rows: list[BenchmarkRow], artifacts: list[dict], manifes
         _warnings(measurement_warnings(report)),
         _failed_targets(report),
         _run_info(report, manifest),
+        recommended_cards(report),
         "<h2>At a glance</h2>",
         '<p class="sub">Per target, the fastest artifact nobody beats on both speed and accuracy, among rows timed '
         "for real on the target's ISA; host-timed and simulated rows never headline.</p>",
