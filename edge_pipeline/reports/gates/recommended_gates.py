@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.reports.gates.comparable import versions_differ
 from edge_pipeline.reports.gates.run_loading import LoadedRun
 from edge_pipeline.reports.gates.thresholds import (
     FAIL,
@@ -21,6 +22,7 @@ from edge_pipeline.reports.gates.thresholds import (
     fidelity_gates,
     latency_gate,
     latency_not_comparable,
+    latency_other_versions,
 )
 from edge_pipeline.reports.json_report import baseline_key, is_baseline
 from edge_pipeline.reports.recommend import SECTION, recommended_row
@@ -55,6 +57,9 @@ def recommended_gates(baseline: LoadedRun, new: LoadedRun, thresholds: GateThres
 
 def _latency(subject: str, base_row: BenchmarkRow, new_row: BenchmarkRow, baseline: LoadedRun, new: LoadedRun,
              thresholds: GateThresholds, cpus: str | None) -> GateResult:
+    differ = versions_differ(baseline, new, base_row, new_row)
+    if differ and not thresholds.force_comparable:
+        return latency_other_versions(subject, base_row, new_row, differ)
     if cpus is not None and not thresholds.latency_across_cpus:
         return latency_not_comparable(subject, base_row, new_row, cpus)
     references = None
