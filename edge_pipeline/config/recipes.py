@@ -78,8 +78,15 @@ def is_builtin_target(path: Path) -> bool:
 def load_target(name: str) -> TargetProfile:
     """A profile by name (user folders first, then the built-ins) or by the path of a YAML file,
     with any ``extends:`` chain merged in."""
+    from edge_pipeline.config import cpu_match
+
     path = target_path(name)
-    profile = validate_config(TargetProfile, target_mapping(path), str(path))
+    mapping = target_mapping(path)
+    if isinstance(mapping.get("device"), dict) and "picked" in mapping["device"]:
+        raise ConfigError(f"{path}: device.picked is written by the loader for device.features: auto; remove it")
+    if cpu_match.wants_auto(mapping):
+        mapping = cpu_match.resolve_auto(path, mapping)
+    profile = validate_config(TargetProfile, mapping, str(path))
     if profile.metadata.name != path.stem:
         raise ConfigError(f"{path}: metadata.name '{profile.metadata.name}' must equal the file name '{path.stem}'")
     return profile
@@ -111,6 +118,17 @@ def target_mapping(path: Path, chain: tuple[Path, ...] = ()) -> dict:
     chain = (*chain, path.resolve())
     parent_path = _parent_path(parent, path, chain)
     return deep_merge(target_mapping(parent_path, chain), data)
+
+
+def lineage(path: Path) -> list[Path]:
+    """``path``, then the profile it extends, and so on to the root of its ``extends:`` chain."""
+    chain = [path]
+    while "extends" in (data := read_yaml_mapping(chain[-1])):
+        parent = data["extends"]
+        if not isinstance(parent, str) or not parent:
+            raise ConfigError(f"{chain[-1]}: 'extends' must name a target profile, e.g. extends: x86-cpu-onnxruntime")
+        chain.append(_parent_path(parent, chain[-1], tuple(p.resolve() for p in chain)))
+    return chain
 
 
 def _parent_path(parent: str, child: Path, chain: tuple[Path, ...]) -> Path:

@@ -307,10 +307,26 @@ class BenchmarkConfig(StrictModel):
         return bounded_list(values, THREADS)
 
 
+def _list_or_auto(schema: dict) -> None:
+    schema.pop("type", None)
+    schema["anyOf"] = [{"type": "array", "items": schema.pop("items")}, {"const": "auto"}]
+
+
 class DeviceSpec(StrictModel):
     kind: Literal["cpu", "gpu", "npu"] = Field("cpu", description="Processor class the profile runs on.")
     arch: Literal["x86_64", "arm64"] = Field("x86_64", description="Instruction set.")
-    features: list[str] = Field(default_factory=list, description="CPU features the settings rely on.")
+    # The loader replaces 'auto' before validation (config/cpu_match.py), so the model holds a list;
+    # the published schema still accepts what a profile may write.
+    features: list[str] = Field(
+        default_factory=list, description="CPU features the settings rely on (cpuinfo flag names), or 'auto' in a "
+        "profile that extends a built-in: the settings of the built-in profile of its family that this CPU "
+        "matches (AVX2, AVX-512 VNNI, AMX), for when the machine that times is the deployment CPU.",
+        json_schema_extra=_list_or_auto,
+    )
+    picked: str | None = Field(
+        None, description="Written by the loader where device.features is auto: which built-in profile's settings "
+        "this CPU got, and why. Not for a profile to set."
+    )
     board: str | None = Field(None, description="Board name, e.g. 'jetson-orin'.")
 
 

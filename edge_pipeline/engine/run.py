@@ -24,6 +24,7 @@ from edge_pipeline.backends.registry import (
     typed_options,
 )
 from edge_pipeline.benchmarking.rows import BenchmarkRow
+from edge_pipeline.config.cpu_match import announce_picks
 from edge_pipeline.config.recipes import load_target, with_target_options
 from edge_pipeline.config.references import referenced_sources
 from edge_pipeline.config.schema import Recipe, TargetProfile, effective_stage_config
@@ -71,6 +72,7 @@ class Engine:
         self.data.calibration()
         self.data.eval()
         check_targets(self.recipe, self.targets)
+        self.state.notes += announce_picks(self.targets)  # device.features: auto, before the work it shapes
         try:
             for descriptor_ in self.stages:
                 if runs_on_this_process(descriptor_):
