@@ -19,10 +19,11 @@ from edge_pipeline.config.shrink import PruneConfig
 from edge_pipeline.distillation.frozen_outputs import IndexedDataset, precomputed_outputs
 from edge_pipeline.distillation.losses import hard_label_loss
 from edge_pipeline.distillation.outputs import OutputLosses, classifier_losses
-from edge_pipeline.errors import StageError
+from edge_pipeline.errors import ConfigError
 from edge_pipeline.progress import progress
 from edge_pipeline.pruning import importance as imp
 from edge_pipeline.pruning.channels import count_macs_params, prune_channels
+from edge_pipeline.pruning.latency_floor import LatencyWatch
 from edge_pipeline.pruning.plan import BudgetMetError, latency_step_ratio, step_ratio
 from edge_pipeline.training.batches import Inputs, as_tuple
 
@@ -65,24 +66,46 @@ def _latency_schedule(model, config: PruneConfig, inputs: ScheduleInputs) -> lis
             f"prune.target.latency_fraction={config.target.latency_fraction}: the input model already runs at "
             f"{measured['latency_vs_teacher']:.2f}x the teacher's latency on {config.target.backend}"
         )
+    watch = LatencyWatch(config, inputs.teacher_macs)
+    start = watch.record(0, count_macs_params(model, inputs.example)[0], measured)
+    progress("prune", f"step 0 (input model): {start.macs:,} MACs ({start.macs / inputs.teacher_macs:.1%} of the "
+                      f"teacher), {watch.text(start)}")
     for step in range(1, config.target.max_steps + 1):
-        if measured["latency_vs_teacher"] <= config.target.latency_fraction:
+        if watch.points[-1].vs_teacher <= config.target.latency_fraction:
             return inputs.history
-        _prune_and_recover(model, config, inputs, step,
-                           lambda: latency_step_ratio(model, inputs.example, config, inputs.ignored))
-        measured = inputs.measure_latency(model, f"step-{step}")
-        inputs.history[-1].update(measured)
-    if measured["latency_vs_teacher"] > config.target.latency_fraction:
-        raise StageError(
-            f"prune.target.latency_fraction={config.target.latency_fraction}: after {config.target.max_steps} steps "
-            f"the model still runs at {measured['latency_vs_teacher']:.2f}x the teacher's latency on "
-            f"{config.target.backend}; raise prune.target.max_steps, lower step_fraction, or relax the budget"
-        )
+
+        def choose() -> float:
+            try:
+                return latency_step_ratio(model, inputs.example, config, inputs.ignored)
+            except ConfigError as exc:  # no channel left to remove: said as the latency reached, not in MACs
+                raise watch.failure(f"max_layer_ratio={config.max_layer_ratio} leaves no more channels to "
+                                    "remove") from exc
+
+        def timed(step: int = step) -> dict:
+            # Timed before recovery: latency depends on the widths alone, and a step that stalls is not trained.
+            return inputs.measure_latency(model, f"step-{step}")
+
+        _prune_and_recover(model, config, inputs, step, choose, LatencyHook(watch, timed))
+    if watch.points[-1].vs_teacher > config.target.latency_fraction:
+        raise watch.failure(f"max_steps={config.target.max_steps} spent")
     return inputs.history
 
 
+@dataclass
+class LatencyHook:
+    """kind=latency: measures each step right after pruning, for its progress line and its stop."""
+
+    watch: LatencyWatch
+    measure: Callable[[], dict]
+
+    def after_prune(self, step: int, macs: int) -> tuple[str, dict]:
+        """The text that goes beside the step's MACs, and what the history records."""
+        measured = self.measure()
+        return f", {self.watch.text(self.watch.record(step, macs, measured))}", measured
+
+
 def _prune_and_recover(model, config: PruneConfig, inputs: ScheduleInputs, step: int,
-                       choose_ratio: Callable[[], float]) -> None:
+                       choose_ratio: Callable[[], float], latency: LatencyHook | None = None) -> None:
     unpruned = copy.deepcopy(model).eval() if _kd_from_unpruned(config) else None
     if imp.needs_gradients(config):  # before choosing the ratio: the trial copies rank channels too
         scoring = taylor_loss(inputs.loss_table(config), inputs.teacher)
@@ -91,13 +114,16 @@ def _prune_and_recover(model, config: PruneConfig, inputs: ScheduleInputs, step:
     prune_channels(model, inputs.example, config, ratio, inputs.ignored)
     model.zero_grad(set_to_none=True)
     macs, params = count_macs_params(model, inputs.example)
+    beside, measured = latency.after_prune(step, macs) if latency is not None else ("", {})
     progress("prune", f"step {step}: removed {ratio:.1%} of channels -> {macs:,} MACs "
-                      f"({macs / inputs.teacher_macs:.1%} of the teacher), {params:,} params")
+                      f"({macs / inputs.teacher_macs:.1%} of the teacher){beside}, {params:,} params")
+    if latency is not None:
+        latency.watch.raise_if_stalled()
     kd_source = unpruned if unpruned is not None else inputs.teacher
     recover(model, config, inputs.dataset, kd_source, inputs.checkpoints / f"step-{step}", f"prune step {step}",
             losses=inputs.loss_table(config))
     inputs.history.append({"step": step, "ratio": ratio, "macs": macs, "params": params,
-                           "macs_vs_teacher": macs / inputs.teacher_macs})
+                           "macs_vs_teacher": macs / inputs.teacher_macs, **measured})
 
 
 def recover(model, config: PruneConfig, dataset, kd_source: torch.nn.Module, checkpoints: Path, label: str,
