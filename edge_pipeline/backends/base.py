@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edge_pipeline.calibration.layout import Layout, fixed_batch
 from edge_pipeline.errors import EdgePipelineError
 
 if TYPE_CHECKING:  # typing only: runners must import on a device with numpy and a runtime alone
@@ -34,6 +35,8 @@ class RunnerOptions:
     # Set: load with the runtime's per-layer profiler on (it slows every layer a little, so timed
     # runners never have it), writing any trace file at this path prefix (never the cwd).
     profile_prefix: str | None = None
+    # Where each input and output holds its batch (a runtime that splits a batch splits it there).
+    layout: Layout = field(default_factory=Layout)
 
 
 @dataclass(frozen=True)
@@ -117,10 +120,10 @@ class Runner(ABC):
         has no per-layer profiler."""
         return None
 
-    def fixed_batch(self) -> int | None:
-        """The batch size the model insists on, or None when the batch dimension is dynamic."""
-        first = self.inputs[0].shape[0] if self.inputs and self.inputs[0].shape else None
-        return first if isinstance(first, int) and first > 0 else None
+    def fixed_batch(self, layout: Layout | None = None) -> int | None:
+        """The batch size the model insists on, read at each input's batch axis (``layout``, else the
+        options'), or None when the batch dimension is dynamic."""
+        return fixed_batch(self.inputs, layout or self.options.layout)
 
 
 @dataclass(frozen=True)

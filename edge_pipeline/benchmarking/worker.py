@@ -165,11 +165,7 @@ def refused_batch_sizes(runner, batch_sizes: list[int], layout=None) -> list[int
 
 
 def _fixed_batch(runner, layout=None) -> int | None:
-    if layout is None:
-        return runner.fixed_batch()
-    from edge_pipeline.calibration.layout import fixed_batch
-
-    return fixed_batch(runner.inputs, layout)
+    return runner.fixed_batch(layout)
 
 
 def _refuse(runner, refused: list[int]) -> None:
@@ -243,7 +239,7 @@ def _runner_options(job: dict, streams: int | None, threads: int, profile_prefix
     if streams is not None:
         settings["num_streams"] = streams
     return RunnerOptions(threads=threads, variant=job.get("variant", "default"), settings=settings,
-                         profile_prefix=profile_prefix)
+                         profile_prefix=profile_prefix, layout=_layout(job))
 
 
 def _add_profiles(job: dict, backend, eval_data, configs: list[dict]) -> None:

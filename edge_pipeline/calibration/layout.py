@@ -171,6 +171,16 @@ def fixed_batch(inputs, layout: Layout) -> int | None:
     return None
 
 
+def feed_batch(feed: Mapping[str, np.ndarray], layout: Layout) -> int | None:
+    """How many samples one feed holds: the size at the batch axis of its first input that has one
+    (None when every input is fed whole)."""
+    for name, value in feed.items():
+        axis = layout.input_axis(name)
+        if axis is not None and axis < np.ndim(value):
+            return int(np.shape(value)[axis])
+    return None
+
+
 def without_axis(shape, axis: Axis) -> tuple:
     """A shape with its batch axis left out (the whole shape where there is none)."""
     return tuple(d for index, d in enumerate(shape) if index != axis)

@@ -15,7 +15,7 @@ import numpy as np
 
 from edge_pipeline.calibration.dataset import ArrayDataset, read_labels
 from edge_pipeline.calibration.fenced import call_fenced
-from edge_pipeline.calibration.layout import sample_axis
+from edge_pipeline.calibration.layout import Layout, sample_axis
 from edge_pipeline.config.references import import_callable
 from edge_pipeline.config.schema import InputSpec
 from edge_pipeline.errors import DataError
@@ -30,7 +30,9 @@ def provided_dataset(reference: str, specs: list[InputSpec], what: str, labels_k
     result = call_fenced(lambda: _drawn(provider()), what=f"{what} '{reference}'", timeout_s=timeout_s,
                          setting=f"{what.removesuffix('.provider')}.provider_timeout_s", user=provider)
     arrays, labels = _normalised(result, specs, labels_key, f"{what} '{reference}'", float_labels)
-    return ArrayDataset(arrays, labels, reference, _content_digest(arrays, labels))
+    # Laid out by the specs from the start: its sample count is read on each input's batch axis.
+    layout = Layout(inputs={spec.name: spec.batch_axis for spec in specs})
+    return ArrayDataset(arrays, labels, reference, _content_digest(arrays, labels), layout)
 
 
 def _drawn(result):

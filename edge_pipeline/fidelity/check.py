@@ -15,7 +15,7 @@ from edge_pipeline.backends.base import Backend, ExecutedLayer, Runner, RunnerOp
 from edge_pipeline.backends.registry import descriptor, format_for_path, get_backend
 from edge_pipeline.benchmarking.fidelity import fidelity_by_output
 from edge_pipeline.calibration.dataset import ArrayDataset
-from edge_pipeline.calibration.layout import fixed_batch, run_all, sample_count
+from edge_pipeline.calibration.layout import Layout, fixed_batch, run_all, sample_count
 from edge_pipeline.calibration.task_metric import task_figures, worsening
 from edge_pipeline.config.schema import MetricSpec, QuantizeConfig, TargetProfile
 from edge_pipeline.errors import FidelityFloorError, StageError
@@ -59,14 +59,14 @@ class FP32Reference:
         return self._layers[key]
 
 
-def check_options(target: TargetProfile) -> RunnerOptions:
+def check_options(target: TargetProfile, layout: Layout | None = None) -> RunnerOptions:
     """How the checks run an artifact: the target's default runtime mode and options, 2 threads.
 
     Without the target's ONNX Runtime execution providers: the device's accelerator (CUDA, NNAPI) is
     rarely on the build host, and the numbers are checked against a CPU reference anyway."""
     row = descriptor(target.backend)
     settings = {key: value for key, value in (target.options or {}).items() if key != "providers"}
-    return RunnerOptions(threads=2, variant=row.default_variant, settings=settings)
+    return RunnerOptions(threads=2, variant=row.default_variant, settings=settings, layout=layout or Layout())
 
 
 def check_artifact(path: Path, kind: str, source_onnx: Path, backend: Backend, target: TargetProfile,
@@ -100,7 +100,7 @@ def _runs_here(path: Path, kind: str, target: TargetProfile) -> bool:
 
 def _artifact_outputs(path: Path, backend: Backend, target: TargetProfile, data: ArrayDataset) -> dict:
     try:
-        with backend.runner(Path(path), check_options(target)) as runner:
+        with backend.runner(Path(path), check_options(target, data.layout)) as runner:
             return _run(runner, data)
     except StageError:
         raise

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_pipeline.calibration.layout import Layout, fixed_batch, run_all, sample_axis, sample_count, samples
+from edge_pipeline.calibration.layout import (
+    Layout,
+    fixed_batch,
+    run_all,
+    sample_axis,
+    sample_count,
+    samples,
+    without_axis,
+)
 from edge_pipeline.config.schema import ExportConfig, InputSpec
 from edge_pipeline.errors import StageError
 from edge_pipeline.logs import quiet_logger
@@ -251,16 +259,18 @@ def check_finite_outputs(onnx_path: Path, inputs: dict[str, np.ndarray], checked
             )
 
 
-def onnx_output_shapes(onnx_path: Path) -> dict[str, tuple[int | None, ...]]:
-    """Each graph output's per-sample shape (batch dropped; None where a dim is symbolic), read from the
-    graph alone: what a label check needs to know the number of classes."""
+def onnx_output_shapes(onnx_path: Path, layout: Layout | None = None) -> dict[str, tuple[int | None, ...]]:
+    """Each graph output's per-sample shape (its batch axis in ``layout`` dropped, axis 0 by default;
+    None where a dim is symbolic), read from the graph alone: what a label check needs to know the
+    number of classes."""
     import onnx
 
+    layout = layout or Layout()
     graph = onnx.load(str(onnx_path), load_external_data=False).graph
     shapes = {}
     for output in graph.output:
-        dims = output.type.tensor_type.shape.dim
-        shapes[output.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims[1:])
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in output.type.tensor_type.shape.dim]
+        shapes[output.name] = without_axis(dims, layout.output_axis(output.name))
     return shapes
 
 

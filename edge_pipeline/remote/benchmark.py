@@ -12,6 +12,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from edge_pipeline.calibration.layout import Layout
 from edge_pipeline.errors import ConfigError, EdgePipelineError
 from edge_pipeline.remote.assemble import assemble
 from edge_pipeline.remote.devices import Device, devices_path, load_devices, pick
@@ -50,9 +51,10 @@ def benchmark_on_devices(names: list[str], devices_file: Path | None, paths: lis
 
 
 def run_on_devices(chosen: dict[str, Device], file: Path, plans: dict[str, list[Path]], sweeps: dict[str, Sweep],
-                   scratch: Path, eval_data: Path | None, pull: bool) -> list[Outcome]:
+                   scratch: Path, eval_data: Path | None, pull: bool, layout: Layout | None = None) -> list[Outcome]:
     """Each device times its ``plans`` files with its sweep, all devices in parallel; every file is
-    checked here first. ``pull``: files a device offers back (a Jetson engine) land under ``scratch``."""
+    checked here first. ``pull``: files a device offers back (a Jetson engine) land under ``scratch``.
+    ``layout``: the files' batch axes and state pairs where a recipe gives them (a bundle's)."""
     from edge_pipeline.benchmarking.harness import check_job
     from edge_pipeline.remote.pack import build_zipapp
     from edge_pipeline.standalone import eval_inputs_file
@@ -61,7 +63,7 @@ def run_on_devices(chosen: dict[str, Device], file: Path, plans: dict[str, list[
         if sweep.rounds < 1:
             raise ConfigError(f"rounds must be at least 1, got {sweep.rounds}")
     eval_inputs = eval_inputs_file(eval_data, scratch)
-    jobs = {name: [device_job(path, sweeps[name], eval_inputs) for path in plans[name]] for name in chosen}
+    jobs = {name: [device_job(path, sweeps[name], eval_inputs, layout) for path in plans[name]] for name in chosen}
     for job in (job for device_jobs in jobs.values() for job in device_jobs if not job.get("bundle")):
         check_job(job)  # here: the device has no pydantic for the bounds
     zipapp = build_zipapp(scratch / "bench.pyz")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from edge_pipeline.artifacts.hashing import sha256_artifact
 from edge_pipeline.artifacts.outputs import BUNDLE_MANIFEST_KIND, MARKER, is_marked
+from edge_pipeline.calibration.layout import Layout
 from edge_pipeline.errors import ConfigError, OutputError
 from edge_pipeline.remote.devices import Device
 
@@ -44,6 +45,27 @@ def read_bundle(bundle: Path) -> dict:
         raise ConfigError(f"--bundle {bundle}: manifest.json is not a run bundle's (kind {BUNDLE_MANIFEST_KIND}); "
                           "pass the folder `edge-pipeline run --out` wrote")
     return manifest
+
+
+def bundle_layout(bundle: Path, manifest: dict) -> Layout:
+    """The run's batch axes and state pairs, from the recipe snapshot in its manifest; a snapshot that
+    names no batch axis other than 0 and no state (one written before batch axes existed): axis 0."""
+    from pydantic import ValidationError
+
+    from edge_pipeline.config.schema import Recipe
+    from edge_pipeline.stages.data import recipe_layout
+
+    snapshot = (manifest.get("recipe") or {}).get("snapshot") or {}
+    specs = [*(snapshot.get("inputs") or []), *([snapshot["input"]] if snapshot.get("input") else [])]
+    if not (snapshot.get("state") or snapshot.get("output_batch_axes")
+            or any(spec.get("batch_axis", 0) != 0 for spec in specs)):
+        return Layout()
+    try:
+        return recipe_layout(Recipe.model_validate(snapshot))
+    except ValidationError as exc:
+        raise ConfigError(f"--bundle {bundle}: the recipe in its manifest.json does not load in this version "
+                          f"({exc.errors()[0]['msg']}), so its inputs' batch axes are unknown; re-run the recipe "
+                          "to rebuild the bundle") from exc
 
 
 def plan_devices(bundle: Path, manifest: dict, chosen: dict[str, Device], given: list[Path],

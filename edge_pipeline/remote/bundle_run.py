@@ -17,7 +17,7 @@ from edge_pipeline.config.schema import BenchmarkConfig, RemoteBenchmark, effect
 from edge_pipeline.progress import progress
 from edge_pipeline.remote.attach import attach
 from edge_pipeline.remote.benchmark import run_on_devices
-from edge_pipeline.remote.bundle_plan import plan_devices, read_bundle
+from edge_pipeline.remote.bundle_plan import bundle_layout, plan_devices, read_bundle
 from edge_pipeline.remote.devices import Device, devices_path, load_devices, pick
 from edge_pipeline.remote.jobs import Sweep
 from edge_pipeline.remote.result_files import check_outputs, device_outputs, write_all
@@ -42,7 +42,7 @@ def benchmark_bundle_on_devices(names: list[str], devices_file: Path | None, bun
     per_device = sweeps if isinstance(sweeps, dict) else {name: sweeps for name in chosen}
     with tempfile.TemporaryDirectory(prefix="ep-remote-") as tmp:
         outcomes = run_on_devices(chosen, file, {name: [a.path for a in plan] for name, plan in plans.items()},
-                                  per_device, Path(tmp), eval_data, pull=True)
+                                  per_device, Path(tmp), eval_data, pull=True, layout=bundle_layout(bundle, manifest))
         attached = attach(bundle, outcomes, plans, chosen)
     progress("benchmark", f"{attached} device rows attached to {bundle}")
     return write_all(outcomes, outputs)

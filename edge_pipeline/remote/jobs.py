@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_pipeline.calibration.layout import Layout
+
 
 @dataclass(frozen=True)
 class Sweep:
@@ -28,13 +30,17 @@ class Sweep:
                 "variant": self.variant, "rounds": self.rounds, "providers": self.providers, "profile": self.profile}
 
 
-def device_job(path: Path, sweep: Sweep, eval_inputs: Path | None) -> dict:
+def device_job(path: Path, sweep: Sweep, eval_inputs: Path | None, layout: Layout | None = None) -> dict:
+    """``layout``: the run's batch axes and state pairs (a bundle's recipe), so the device's worker
+    feeds each input its batch on its own axis, as the local benchmark does; None: axis 0 throughout."""
     from edge_pipeline.standalone import detect_backend, file_job
 
     if is_device_bundle(path):
         return _bundle_job(path, sweep.batch_sizes)
     job = file_job(path, detect_backend(path), sweep.batch_sizes, sweep.threads, sweep.warmup, sweep.iterations,
                    sweep.streams, sweep.time_budget_s, sweep.variant, eval_inputs)
+    if layout is not None and not layout.is_default:
+        job["layout"] = layout.to_json()
     return _remote_options(job, sweep.providers, sweep.profile)
 
 

@@ -45,7 +45,7 @@ def _labels_checked(view: StageRun, own: list[Artifact]) -> list[Artifact]:
     from edge_pipeline.errors import ConfigError
     from edge_pipeline.modeling.onnx_export import onnx_output_shapes
 
-    shapes = onnx_output_shapes(Path(own[0].path))
+    shapes = onnx_output_shapes(Path(own[0].path), recipe_layout(view.recipe))
     unknown = unknown_output_settings(view.recipe, list(shapes))
     if unknown:
         raise ConfigError(unknown_outputs_message(unknown, list(shapes)))

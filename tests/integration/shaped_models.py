@@ -103,3 +103,51 @@ def recognizer_recipe(folder, count: int = 12) -> dict:
         "quantize": {"samples": 8, "min_cosine": 0.5, "fallback": False},
         "benchmark": {"warmup": 1, "iterations": 3, "rounds": 1},
     }
+
+
+def stream_samples() -> list[dict[str, np.ndarray]]:
+    """A provider of one dict per sample: a state sample is (layers, hidden), sr a 0-d value."""
+    arrays = stream_arrays(12)
+    return [{"audio": arrays["audio"][i], "state": arrays["state"][:, i], "sr": arrays["sr"][i]} for i in range(12)]
+
+
+def stream_batches() -> list[dict[str, np.ndarray]]:
+    """A provider of batches of 4: the state batched on its axis 1, sr as (4,)."""
+    arrays = stream_arrays(12)
+    return [{"audio": arrays["audio"][i:i + 4], "state": arrays["state"][:, i:i + 4], "sr": arrays["sr"][i:i + 4]}
+            for i in range(0, 12, 4)]
+
+
+def state_first_graph(path, batch: int | str = "batch", scalar: bool = True) -> None:
+    """An ONNX graph whose first input is a state [LAYERS, batch, HIDDEN] (its axis 0 is no batch):
+    next_state = state * sr / 16000 with a scalar int64 ``sr`` (``scalar``), else state * 2."""
+    from onnx import TensorProto, helper, save
+
+    state = helper.make_tensor_value_info("state", TensorProto.FLOAT, [LAYERS, batch, HIDDEN])
+    out = helper.make_tensor_value_info("next_state", TensorProto.FLOAT, [LAYERS, batch, HIDDEN])
+    scale = helper.make_tensor("scale", TensorProto.FLOAT, [], [1.0 / 16000.0 if scalar else 2.0])
+    if scalar:
+        nodes = [helper.make_node("Cast", ["sr"], ["rate"], to=TensorProto.FLOAT),
+                 helper.make_node("Mul", ["rate", "scale"], ["gain"]),
+                 helper.make_node("Mul", ["state", "gain"], ["next_state"])]
+        inputs = [state, helper.make_tensor_value_info("sr", TensorProto.INT64, [])]
+    else:
+        nodes, inputs = [helper.make_node("Mul", ["state", "scale"], ["next_state"])], [state]
+    graph = helper.make_graph(nodes, "state_first", inputs, [out], [scale])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+class TransposedClassifier(nn.Module):
+    """Class scores as (C, B): a head whose output is batched on axis 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Linear(CHUNK, CLASSES)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x).T  # (C, B)
+
+
+def transposed_classifier() -> TransposedClassifier:
+    torch.manual_seed(0)
+    return TransposedClassifier().eval()

@@ -19,6 +19,7 @@ import onnxruntime as ort
 from edge_pipeline.backends.base import (
     Backend,
     ExecutedLayer,
+    InputInfo,
     ProducedArtifact,
     Runner,
     RunnerOptions,
@@ -26,6 +27,7 @@ from edge_pipeline.backends.base import (
 from edge_pipeline.backends.onnxruntime.runner import OnnxRuntimeRunner
 from edge_pipeline.errors import StageError
 
+from edge_pipeline.calibration.layout import Layout, feed_batch, fixed_batch
 # Quantization imports onnx and onnxruntime.quantization inside the functions that use them: the
 # runner (runner.py) needs only the onnxruntime wheel.
 
@@ -184,13 +186,13 @@ class OnnxRuntimeBackend(Backend):
         _refuse_unknown_ops(Path(onnx_path))
         mobile = mobile_options(target)  # validated before calibration starts
         if mobile is not None:
-            check_mobile_source(Path(onnx_path), mobile)
+            check_mobile_source(Path(onnx_path), mobile, dataset.layout)
         if config.activations == "dynamic":
             produced = self._quantize_dynamic(onnx_path, config, target, out_dir)
         else:
             produced = self._quantize_qdq(onnx_path, dataset, config, target, out_dir)
         if mobile is not None:
-            produced += produce_mobile_artifacts(produced[0].path, Path(out_dir), mobile)
+            produced += produce_mobile_artifacts(produced[0].path, Path(out_dir), mobile, dataset.layout)
         return produced
 
     def _quantize_dynamic(self, onnx_path: Path, config, target, out_dir: Path) -> list[ProducedArtifact]:
@@ -232,13 +234,13 @@ class OnnxRuntimeBackend(Backend):
         model = onnx.load(str(onnx_path))
         plan = plan_for(model, config)
         input_names = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
-        fixed_batch = _fixed_batch(model)
+        fixed = _fixed_batch(model, dataset.layout)
         calib = dataset.take(config.samples)
-        batch_size = calibration_batch_size(model, calib, input_names, config, target, fixed_batch)
+        batch_size = calibration_batch_size(model, calib, input_names, config, target, fixed)
         batches = [feed for feed in calib.feeds(batch_size, input_names)
-                   if fixed_batch is None or len(next(iter(feed.values()))) == fixed_batch]
+                   if fixed is None or feed_batch(feed, dataset.layout) == fixed]
         if not batches:
-            raise StageError(f"no calibration batch of the model's fixed batch size {fixed_batch}; add samples")
+            raise StageError(f"no calibration batch of the model's fixed batch size {fixed}; add samples")
         out_path = Path(out_dir) / "model.int8.onnx"
         cache_path = Path(out_dir) / "calibration_ranges.json"
         with tempfile.TemporaryDirectory(prefix="ep-ort-quant-") as tmp:
@@ -446,6 +448,11 @@ def calibration_batch_size(model, calib, input_names: list[str], config, target,
                              f"target '{target.metadata.name}'", fixed=fixed_batch is not None)
 
 
-def _fixed_batch(model) -> int | None:
-    dim = model.graph.input[0].type.tensor_type.shape.dim[0]
-    return dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else None
+def _fixed_batch(model, layout: Layout) -> int | None:
+    """The batch the graph insists on, read at each input's own batch axis (a state's axis 1; a scalar
+    input has none)."""
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = [InputInfo(i.name, tuple(d.dim_value if d.HasField("dim_value") else None
+                                      for d in i.type.tensor_type.shape.dim), "")
+              for i in model.graph.input if i.name not in initializers]
+    return fixed_batch(inputs, layout)

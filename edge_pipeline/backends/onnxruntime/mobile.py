@@ -19,6 +19,7 @@ from pathlib import Path
 from edge_pipeline.artifacts.atomic import write_json
 from edge_pipeline.backends.base import ProducedArtifact
 from edge_pipeline.backends.onnxruntime.options import OnnxRuntimeOptions, OrtMobileOptions
+from edge_pipeline.calibration.layout import Layout
 from edge_pipeline.errors import ConfigError, StageError
 from edge_pipeline.logs import quiet_logger
 from edge_pipeline.progress import progress
@@ -55,14 +56,16 @@ def mobile_options(target) -> OrtMobileOptions | None:
     return options.ort_mobile
 
 
-def produce_mobile_artifacts(qdq_onnx: Path, out_dir: Path, options: OrtMobileOptions) -> list[ProducedArtifact]:
-    """Convert ``qdq_onnx`` to ORT format in ``out_dir/ort`` and check EP usability; never touches the input."""
+def produce_mobile_artifacts(qdq_onnx: Path, out_dir: Path, options: OrtMobileOptions,
+                             layout: Layout | None = None) -> list[ProducedArtifact]:
+    """Convert ``qdq_onnx`` to ORT format in ``out_dir/ort`` and check EP usability; never touches the input.
+    ``layout``: where each input holds its batch (the fixed batch size is set there)."""
     ort_dir = Path(out_dir) / "ort"
     ort_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ep-ort-mobile-") as tmp:
         source = Path(tmp) / qdq_onnx.name
         if options.fixed_batch_size is not None:
-            fix_batch_size(qdq_onnx, source, options.fixed_batch_size)
+            fix_batch_size(qdq_onnx, source, options.fixed_batch_size, layout)
         else:
             shutil.copyfile(qdq_onnx, source)
         models, configs = convert_to_ort(source, ort_dir, options)
@@ -90,14 +93,19 @@ def produce_mobile_artifacts(qdq_onnx: Path, out_dir: Path, options: OrtMobileOp
     return produced
 
 
-def fix_batch_size(source: Path, destination: Path, batch_size: int) -> None:
+def fix_batch_size(source: Path, destination: Path, batch_size: int, layout: Layout | None = None) -> None:
+    """Each input's batch axis (``layout``; axis 0 by default) set to ``batch_size``; an input without
+    one (a scalar) keeps its shape."""
     import onnx
     from onnxruntime.tools.onnx_model_utils import fix_output_shapes, make_input_shape_fixed
 
+    layout = layout or Layout()
     model = onnx.load(str(source))
     for graph_input in model.graph.input:
-        dims = graph_input.type.tensor_type.shape.dim
-        shape = [batch_size] + [d.dim_value for d in dims[1:]]  # check_mobile_source ruled out dynamic ones
+        axis = layout.input_axis(graph_input.name)
+        # check_mobile_source ruled out dynamic dims off the batch axis
+        shape = [batch_size if index == axis else d.dim_value
+                 for index, d in enumerate(graph_input.type.tensor_type.shape.dim)]
         make_input_shape_fixed(model.graph, graph_input.name, shape)
     fix_output_shapes(model)
     onnx.save(model, str(destination))
@@ -179,14 +187,17 @@ def _strip_paths(config: Path) -> None:
     config.write_text("\n".join(lines) + "\n")
 
 
-def check_mobile_source(onnx_path: Path, options: OrtMobileOptions) -> None:
-    """Refuse, before calibration, a model whose batch cannot be fixed (dynamic non-batch dims)."""
+def check_mobile_source(onnx_path: Path, options: OrtMobileOptions, layout: Layout | None = None) -> None:
+    """Refuse, before calibration, a model whose batch cannot be fixed (dynamic dims off each input's
+    batch axis, which ``layout`` gives; axis 0 by default)."""
     if options.fixed_batch_size is None:
         return
     import onnx
 
+    layout = layout or Layout()
     for graph_input in onnx.load(str(onnx_path), load_external_data=False).graph.input:
-        dims = graph_input.type.tensor_type.shape.dim[1:]
+        axis = layout.input_axis(graph_input.name)
+        dims = [d for index, d in enumerate(graph_input.type.tensor_type.shape.dim) if index != axis]
         if not all(d.HasField("dim_value") and d.dim_value > 0 for d in dims):
             raise ConfigError(
                 f"{onnx_path.name}: input '{graph_input.name}' has dynamic non-batch dimensions, so "

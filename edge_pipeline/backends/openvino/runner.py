@@ -17,6 +17,7 @@ import openvino as ov
 
 from edge_pipeline.backends.base import InputInfo, LayerProfile, LayerTime, Runner, RunnerOptions
 from edge_pipeline.backends.openvino.options import OpenVinoOptions, parse_options
+from edge_pipeline.calibration.layout import feed_batch, join, samples
 from edge_pipeline.errors import ConfigError, StageError
 
 # Runtime variant -> INFERENCE_PRECISION_HINT. An INT8 IR's variant names the precision of the
@@ -132,8 +133,14 @@ class OpenVinoRunner(Runner):
                              for name, (op, kernel, ms) in totals.items()], runs)
 
     def _splits_batch(self, feed: dict[str, np.ndarray]) -> bool:
-        return (self._queue is not None and self.fixed_batch() is None
-                and all(np.ndim(value) > 0 for value in feed.values()) and len(next(iter(feed.values()))) > 1)
+        """Throughput mode splits a batch over requests along each tensor's batch axis; a feed with an
+        input fed whole (a scalar) or an output without a batch axis cannot be split."""
+        layout = self.options.layout
+        if self._queue is None or self.fixed_batch() is not None or layout.one_at_a_time:
+            return False
+        if any(layout.output_axis(name) is None for name in self.output_names):
+            return False
+        return all(np.ndim(value) > 0 for value in feed.values()) and (feed_batch(feed, layout) or 0) > 1
 
     def _bind(self, feed: dict[str, np.ndarray]) -> None:
         """Share the caller's arrays with the request, re-binding only when they are other arrays.
@@ -152,7 +159,8 @@ class OpenVinoRunner(Runner):
 
     def _infer_async(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Throughput mode: split the batch over the optimal number of parallel infer requests."""
-        batch = len(next(iter(feed.values())))
+        layout = self.options.layout
+        batch = feed_batch(feed, layout) or 1
         parts = min(len(self._queue), batch)
         bounds = np.linspace(0, batch, parts + 1, dtype=int)
         outputs: dict[int, list[np.ndarray]] = {}
@@ -162,9 +170,11 @@ class OpenVinoRunner(Runner):
 
         self._queue.set_callback(collect)
         for index, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-            self._queue.start_async({name: value[start:stop] for name, value in feed.items()}, index)
+            self._queue.start_async({name: np.ascontiguousarray(samples(value, start, stop, layout.input_axis(name)))
+                                     for name, value in feed.items()}, index)
         self._queue.wait_all()
-        return [np.concatenate([outputs[i][o] for i in range(parts)]) for o in range(len(self.compiled.outputs))]
+        return [join([outputs[i][o] for i in range(parts)], layout.output_axis(name))
+                for o, name in enumerate(self.output_names)]
 
     def runtime_info(self) -> dict:
         """What the plugin actually compiled: precision, hint, streams, threads, layer precisions."""
