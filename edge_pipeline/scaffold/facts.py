@@ -4,11 +4,13 @@ outputs (one forward pass of a factory, or the graph), and the names a recipe gi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from edge_pipeline.config.arguments import int_list
 from edge_pipeline.config.schema import InputSpec
 from edge_pipeline.errors import ConfigError, ModelLoadError
+from edge_pipeline.scaffold.probe import batch_axes, state_pairs
 
 IMAGE_SIDE_GUESS = 224  # a dynamic H or W of an image input (rank 4)
 OTHER_DIM_GUESS = 16  # any other dynamic non-batch dim (a sequence length, a channel count)
@@ -24,7 +26,8 @@ class ModelFacts:
     outputs: list[tuple[str, list]]  # (name, shape as read: an int or a dim name per axis)
     declare_outputs: bool  # a factory's outputs are named in the recipe; an ONNX file names its own
     confirm: dict[str, list[str]] = field(default_factory=dict)  # input name -> CONFIRM lines
-    output_batch_axes: dict[str, int] = field(default_factory=dict)  # outputs batched on another axis than 0
+    output_batch_axes: dict[str, int | None] = field(default_factory=dict)  # outputs batched on another axis than 0
+    state: dict[str, str] = field(default_factory=dict)  # suggested state pairs {output: input}, to CONFIRM
 
 
 # ---- command-line values --------------------------------------------------------------------------
@@ -78,12 +81,17 @@ def factory_facts(reference: str, shapes: dict[str | None, list[int]], dtypes: d
         raise ConfigError(f"--input-dtype names {unknown}, which --input-shape does not; the inputs are {names}")
     specs = [_input_spec(name, shapes[None] if None in shapes else shapes[name],
                          dtypes.get(name, dtypes.get(None, "float32"))) for name in names]
-    outputs, vocabularies = _forward_outputs(reference, specs)
+    model = _factory_model(reference)
+    outputs, vocabularies = _forward_outputs(model, reference, specs)
     specs = [spec.model_copy(update={"value_range": (0.0, float(vocabularies[spec.name]))})
              if spec.name in vocabularies else spec for spec in specs]
+    specs, output_axes = batch_axes(partial(_output_shapes, model), specs, outputs)
     function = reference.rpartition(":")[2]
+    confirm = {spec.name: [f"CONFIRM: batch on axis {spec.batch_axis} (the dim that grew with the batch in a "
+                           "second forward pass)"] for spec in specs if spec.shape and spec.batch_axis != 0}
     return ModelFacts(name=safe_name(function), source={"factory": reference}, inputs=specs, outputs=outputs,
-                      declare_outputs=True)
+                      declare_outputs=True, confirm=confirm, output_batch_axes=output_axes,
+                      state=state_pairs(specs, outputs))
 
 
 def _input_spec(name: str, shape: list[int], dtype: str, batch_axis: int = 0) -> InputSpec:
@@ -95,19 +103,41 @@ def _input_spec(name: str, shape: list[int], dtype: str, batch_axis: int = 0) ->
         raise ConfigError(f"input '{name}' {shape} {dtype}: {first_error(exc)}") from exc
 
 
-def _forward_outputs(reference: str, specs: list[InputSpec]) -> tuple[list[tuple[str, list]], dict[str, int]]:
+def _factory_model(reference: str):
+    from edge_pipeline.config.schema import ModelSpec
+    from edge_pipeline.modeling.loading import load_torch_model
+
+    return load_torch_model(ModelSpec(factory=reference))
+
+
+def _output_shapes(model, specs: list[InputSpec], batch: int) -> list[tuple[str, list]] | None:
+    """The outputs (name, shape) of a forward pass at ``batch`` on each input's batch axis; None where the
+    model refuses that feed (a fixed batch, or a batch put on the wrong axis)."""
+    import torch
+
+    from edge_pipeline.modeling.onnx_export import example_tensors
+    from edge_pipeline.modeling.outputs import flatten_outputs, output_names
+
+    try:
+        with torch.no_grad():
+            value = model(*example_tensors(specs, batch))
+    except Exception:  # noqa: BLE001 - any failure of the user's forward() means: not this batch placement
+        return None
+    tensors = [tensor for _, tensor in flatten_outputs(value)]
+    return [(name, list(tensor.shape)) for name, tensor in zip(output_names(value, None), tensors, strict=True)]
+
+
+def _forward_outputs(model, reference: str, specs: list[InputSpec]) -> tuple[list[tuple[str, list]], dict[str, int]]:
     """The outputs (name, shape) of one forward pass, and the vocabulary size of each integer input an
     nn.Embedding takes directly (its value_range)."""
     import torch
 
-    from edge_pipeline.config.schema import ModelSpec
-    from edge_pipeline.modeling.loading import load_torch_model
-    from edge_pipeline.modeling.onnx_export import declared_batch, example_tensors
+    from edge_pipeline.modeling.onnx_export import example_tensors
     from edge_pipeline.modeling.outputs import flatten_outputs, output_names
 
-    model = load_torch_model(ModelSpec(factory=reference))
     shown = ", ".join(f"{s.name} {s.shape} {s.dtype}" for s in specs)
-    example = example_tensors(specs, declared_batch(specs))
+    # The shapes as given: where each input's batch sits is not known yet (batch_axes finds it).
+    example = example_tensors([spec.model_copy(update={"batch_axis": None}) for spec in specs], 1)
     vocabularies: dict[str, int] = {}
 
     def seen(module, args):

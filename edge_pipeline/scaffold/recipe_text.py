@@ -97,6 +97,10 @@ def _output_lines(facts: ModelFacts) -> list[str]:
     if facts.output_batch_axes:
         axes = ["# Outputs whose batch is not on axis 0 (evaluation joins batches along it):",
                 "output_batch_axes: " + _flow(dict(facts.output_batch_axes))]
+    if facts.state:
+        axes += ["# CONFIRM: outputs shaped like an input, which look like state the model reads back on its next",
+                 "# call; uncomment to evaluate closed-loop over ordered samples (each call fed the last one's):",
+                 "# state: " + _flow(dict(facts.state))]
     if not facts.declare_outputs:
         return ["# The file's outputs (their names come from the graph); shapes:", *shapes, *axes, ""]
     return ["# Names for the outputs in order, read from one forward pass (rename freely); shapes:", *shapes,

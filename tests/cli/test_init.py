@@ -82,3 +82,79 @@ def test_init_from_onnx_marks_dynamic_dims(user_folder, capsys):
     assert spec.name == "pixels" and spec.shape[2:] == [224, 224] and set(spec.dynamic_axes) == {2, 3}
     stub = np.load(user_folder / "onnx.calibration.npz")
     assert stub["pixels"].shape == (32, 3, 224, 224)
+
+
+STATEFUL = """
+import torch
+from torch import nn
+
+
+class Named(nn.Module):
+    '''One GRU layer: h is (1, B, 4), so its axes 0 and 1 are both sized as the batch at batch 1.'''
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(8, 4)
+
+    def forward(self, x, h):
+        out, h_n = self.gru(x[None], h)
+        return {"prob": torch.sigmoid(out[0].sum(-1, keepdim=True)), "h_n": h_n}
+
+
+class Positional(Named):
+    def forward(self, x, h):
+        named = super().forward(x, h)
+        return named["prob"], named["h_n"]
+
+
+class OneAtATime(Named):
+    def forward(self, x, h):
+        if x.shape[0] != 1:
+            raise ValueError("this model takes one sample a call")
+        return super().forward(x, h)
+
+
+def named():
+    return Named()
+
+
+def positional():
+    return Positional()
+
+
+def one_at_a_time():
+    return OneAtATime()
+"""
+
+
+def _init(folder, factory: str) -> tuple[str, dict]:
+    (folder / "stateful.py").write_text(STATEFUL)
+    code = main(["init", "--factory", f"stateful.py:{factory}", "--input-shape", "x=1,8", "--input-shape", "h=1,1,4",
+                 "--out", f"{factory}.yaml"])
+    assert code == 0
+    text = (folder / f"{factory}.yaml").read_text()
+    return text, yaml.safe_load(text)
+
+
+@pytest.mark.parametrize(("factory", "pair"), [("named", "h_n: h"), ("positional", "output_1: h")])
+def test_init_finds_batch_axes_and_suggests_state_pairs(user_folder, capsys, factory, pair):
+    """A second forward pass at batch 2 puts h's batch on axis 1 (axis 0 is refused by the GRU); the
+    output shaped like h is suggested as its state, by name (h -> h_n) or by shape alone."""
+    text, recipe = _init(user_folder, factory)
+    x, h = recipe["inputs"]
+    assert "batch_axis" not in x and h["batch_axis"] == 1 and "CONFIRM: batch on axis 1" in text
+    state_output = pair.split(":")[0]
+    assert recipe["output_batch_axes"] == {state_output: 1}
+    assert "state" not in recipe and f"# state: {{{pair}}}" in text and "CONFIRM: outputs shaped like an input" in text
+    stub = np.load(user_folder / f"{factory}.calibration.npz")
+    assert stub["h"].shape == (1, len(stub["x"]), 4)
+    confirmed = user_folder / f"{factory}-confirmed.yaml"
+    confirmed.write_text(text.replace("# state: ", "state: "))
+    assert load_recipe(confirmed).state == {state_output: "h"}
+
+
+def test_init_keeps_axis_0_where_the_factory_takes_no_other_batch(user_folder, capsys):
+    text, recipe = _init(user_folder, "one_at_a_time")
+    assert all("batch_axis" not in spec for spec in recipe["inputs"]) and "output_batch_axes" not in recipe
+    assert "# state: {h_n: h}" in text  # the pair is read from the one pass at the given shapes
+    load_recipe(user_folder / "one_at_a_time.yaml")
