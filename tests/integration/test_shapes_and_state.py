@@ -199,3 +199,21 @@ def test_benchmark_data_fixes_dynamic_height_and_width(tmp_path):
                            iterations=3)
     timed = [c for entry in result["results"] for c in entry["configs"] if "latency_ms" in c]
     assert timed, result
+
+
+def test_the_kit_vad_decides_by_the_signal_and_its_metric_counts_decisions():
+    """The kit VAD's speech calls follow the voiced bursts of a stream it was not tuned on, run
+    closed-loop; vad_metric's two shares add to 100 (held each, they bound a change either way)."""
+    from edge_pipeline.testing.public_kit import VAD_LAYERS, _vad_stream, streaming_vad, vad_arrays, vad_metric
+
+    model, arrays = streaming_vad(), vad_arrays(48, seed=2)
+    state, calls = torch.zeros(VAD_LAYERS, 1, arrays["state"].shape[2]), []
+    with torch.no_grad():
+        for chunk in torch.from_numpy(arrays["audio"]):
+            speech, state = model(chunk[None], state, torch.tensor(16000))
+            calls.append(float(speech))
+    voiced = _vad_stream(48, seed=2)[1] > 0.5
+    assert ((np.array(calls) > 0.5) == voiced).mean() >= 0.9
+    figures = vad_metric({"speech": np.array(calls)[:, None]}, None)
+    assert figures["speech_fraction"] == pytest.approx(100 * (np.array(calls) > 0.5).mean())
+    assert figures["speech_fraction"] + figures["non_speech_fraction"] == pytest.approx(100)
