@@ -167,6 +167,15 @@ class ProducedArtifact:
     meta: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class FallbackStrategy:
+    """A whole-model alternative the fidelity fallback tries before keeping single layers float."""
+
+    name: str  # what it is, for the round log and the error on a miss
+    config: dict = field(default_factory=dict)  # the QuantizeConfig fields it sets
+    options: dict = field(default_factory=dict)  # the target's backend options it sets (checked by the backend)
+
+
 @dataclass
 class DeviceStep:
     """Work after quantization that turns an artifact into what a device loads (a TensorRT engine
@@ -217,9 +226,9 @@ class Backend(ABC):
         return None
 
     def fallback_strategies(self, onnx_path: Path, config: QuantizeConfig,
-                            target: TargetProfile) -> list[tuple[str, dict]]:
-        """Whole-model alternatives the fidelity fallback tries before keeping single layers float:
-        (what it is, the QuantizeConfig fields it sets), in order. None by default."""
+                            target: TargetProfile) -> list[FallbackStrategy]:
+        """Whole-model alternatives the fidelity fallback tries before keeping single layers float,
+        cheapest first. None by default."""
         return []
 
     def check_target(self, target: TargetProfile, recipe: Recipe) -> None:  # noqa: B027 - optional hook

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edge_pipeline.backends.base import FallbackStrategy
+
 # Ops allowed between the scores MatMul and the Softmax (scale, bias, mask, cast).
 _SCORE_PATH_OPS = {"Add", "Sub", "Mul", "Div", "Where", "Cast"}
 _INTEGER_TYPES = {6, 7, 9, 2, 3, 4, 5, 12, 13}  # int32, int64, bool, uint8, int8, uint16, int16, uint32, uint64
@@ -53,6 +55,22 @@ def analyse_graph(model) -> GraphTraits:
         if reason is not None:
             floats[node.name] = reason
     return GraphTraits(softmax, floats, list(dict.fromkeys(matmuls)))
+
+
+ATTENTION_FLOAT = "attention MatMul (activation x activation): the fallback's attention-kept-float strategy"
+
+
+def attention_float_strategy(traits: GraphTraits, config) -> FallbackStrategy | None:
+    """The attention MatMuls (Q @ K^T, probabilities @ V) kept float while the projections stay INT8:
+    both operands are activations, calibrated per tensor, so their INT8 error multiplies; the
+    projections, with per-channel weights, lose little. None where the graph has no attention or
+    they are float already. Names go through ``keep_float``, which every backend honours."""
+    matmuls = [name for name in traits.attention_matmuls
+               if name not in {*config.keep_float, *config.exclude_nodes}]
+    if not matmuls:
+        return None
+    return FallbackStrategy(f"attention kept float ({len(matmuls)} activation x activation MatMuls)",
+                            {"keep_float": [*config.keep_float, *matmuls]})
 
 
 def _constant_tensors(graph) -> set[str]:

@@ -15,7 +15,7 @@ from edge_pipeline.config.schema import MetricSpec, QuantizeConfig, TargetProfil
 from edge_pipeline.errors import FidelityFloorError
 from edge_pipeline.fidelity.check import FP32Reference, MetricFloor, check_artifact, executed_summary
 from edge_pipeline.fidelity.divergence import PASS_THROUGH, LayerViewError, divergence_profile
-from edge_pipeline.fidelity.fallback import quantize_with_fallback
+from edge_pipeline.fidelity.fallback import Setting, quantize_with_fallback
 
 MAX_DIVERGENCE_ROWS = 400  # per artifact: enough for real models' compute layers, bounded for the manifest
 
@@ -36,10 +36,11 @@ class QuantizeJob:
 def quantize_checked(job: QuantizeJob, directory: Path, what: str) -> list[ProducedArtifact]:
     reference = FP32Reference(job.source_onnx)  # every attempt and profile compares with the same FP32 run
 
-    def attempt(config: QuantizeConfig, folder: Path) -> list[ProducedArtifact]:
-        produced = job.backend.quantize(job.source_onnx, job.calibration, config, job.target, folder,
+    def attempt(setting: Setting, folder: Path) -> list[ProducedArtifact]:
+        config, target = setting.config, _with_options(job.target, setting.options)
+        produced = job.backend.quantize(job.source_onnx, job.calibration, config, target, folder,
                                         eval_data=job.evaluation, metric=job.metric)
-        return check_produced(produced, job.source_onnx, job.backend, job.target, config, job.judged_on,
+        return check_produced(produced, job.source_onnx, job.backend, target, config, job.judged_on,
                               job.metric_floor, reference)
 
     def profile(path: Path):
@@ -48,6 +49,11 @@ def quantize_checked(job: QuantizeJob, directory: Path, what: str) -> list[Produ
     strategies = job.backend.fallback_strategies(job.source_onnx, job.config, job.target) if job.config.fallback else []
     checked = quantize_with_fallback(attempt, profile, job.config, directory, what, strategies)
     return [_with_divergence(item, profile) for item in checked]
+
+
+def _with_options(target: TargetProfile, options: dict) -> TargetProfile:
+    """The target with a fallback strategy's backend options merged over its own (the backend checks them)."""
+    return target.model_copy(update={"options": {**target.options, **options}}) if options else target
 
 
 def check_produced(produced: list[ProducedArtifact], source_onnx: Path, backend: Backend, target: TargetProfile,

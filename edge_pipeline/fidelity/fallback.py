@@ -1,18 +1,21 @@
 """The fidelity fallback: when an INT8 artifact misses the recipe's floor, find what to keep float by
 measuring it, not by guessing.
 
-1. Strategies first: the backend's whole-model alternatives (for a transformer on ONNX Runtime:
-   MatMul/Gemm only, then dynamic activations), each tried once and measured.
+1. Strategies first: the backend's whole-model alternatives, cheapest first (for a transformer on
+   ONNX Runtime: MatMul only, the attention MatMuls kept float, dynamic activations; on OpenVINO:
+   asymmetric activations, SmoothQuant off, the attention MatMuls kept float), each tried once and
+   measured; a strategy may set QuantizeConfig fields and the target's backend options.
 2. Then layers, in rounds. The divergence profile names the candidates (the layers that take the
    most SQNR off their inputs); each candidate is tried kept float on its own and the change it
    makes to the output is measured. Only a candidate that moves the output is kept; one that does
    not is never tried again. A round ends by keeping the one that helped most.
 3. The layers kept are trimmed to the fewest with which the floor still holds.
 
-Every attempt re-uses the calibration statistics of the step where the backend can (the memo in its
-calibration code), and the whole search stops at ``quantize.fallback_time_budget_s``. The round log
-(what was tried, its measured effect, what was kept) goes into the artifact's meta, and on a miss
-into the one-line error: the best fidelity reached, what was tried, and what would help.
+Every attempt re-uses the calibration statistics of the step where the backend can (ONNX
+Runtime's and TensorRT's memo, OpenVINO's per-step NNCF statistics; the artifact's meta says
+which), and the whole search stops at ``quantize.fallback_time_budget_s``. The round log (what was
+tried, its measured effect, what was kept) goes into the artifact's meta, and on a miss into the
+one-line error: the best fidelity reached, what was tried, and what would help.
 """
 
 from __future__ import annotations
@@ -24,21 +27,33 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_pipeline.backends.base import ProducedArtifact
+from edge_pipeline.backends.base import FallbackStrategy, ProducedArtifact
 from edge_pipeline.config.schema import QuantizeConfig
 from edge_pipeline.errors import FidelityFloorError
 from edge_pipeline.fidelity.divergence import LayerDivergence, LayerViewError, worst_layers
 from edge_pipeline.fidelity.floors import at_precision_of
 from edge_pipeline.progress import progress
 
-Attempt = Callable[[QuantizeConfig, Path], list[ProducedArtifact]]
 Profiler = Callable[[Path], list[LayerDivergence] | None]
-Strategy = tuple[str, dict]  # (what it is, the QuantizeConfig fields it sets)
 
 CANDIDATES_PER_ROUND = 3
 # A candidate whose trial closes less of the gap to the floor than this (cosine, or the metric's
 # own unit) does not move the output: it is not kept and not tried again.
 MIN_EFFECT = 1e-4
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What one attempt quantizes with: the step's config and the strategy's target option overrides."""
+
+    config: QuantizeConfig
+    options: dict = field(default_factory=dict)
+
+    def keeping_float(self, names: list[str]) -> Setting:
+        return Setting(self.config.model_copy(update={"keep_float": [*self.config.keep_float, *names]}), self.options)
+
+
+Attempt = Callable[[Setting, Path], list[ProducedArtifact]]
 
 
 @dataclass
@@ -70,9 +85,9 @@ class _Search:
 
 
 def quantize_with_fallback(attempt: Attempt, profile: Profiler, config: QuantizeConfig, directory: Path,
-                           what: str, strategies: list[Strategy] | None = None) -> list[ProducedArtifact]:
+                           what: str, strategies: list[FallbackStrategy] | None = None) -> list[ProducedArtifact]:
     try:
-        return _attempt_into(attempt, config, directory)
+        return _attempt_into(attempt, Setting(config), directory)
     except FidelityFloorError as miss:
         if not config.fallback:
             raise
@@ -84,15 +99,16 @@ def quantize_with_fallback(attempt: Attempt, profile: Profiler, config: Quantize
         return _layers(attempt, profile, search, base, miss, directory)
 
 
-def _strategies(attempt: Attempt, search: _Search, miss: FidelityFloorError, strategies: list[Strategy],
-                directory: Path) -> tuple[QuantizeConfig, FidelityFloorError | None, list[ProducedArtifact]]:
+def _strategies(attempt: Attempt, search: _Search, miss: FidelityFloorError, strategies: list[FallbackStrategy],
+                directory: Path) -> tuple[Setting, FidelityFloorError | None, list[ProducedArtifact]]:
     """Each whole-model strategy once; the first that meets the floor wins, else the one that came
     closest becomes the base of the layer search. Returns the base and its miss (None: met)."""
-    base, base_miss = search.config, miss
-    for name, update in strategies:
+    base, base_miss = Setting(search.config), miss
+    for strategy in strategies:
         if search.out_of_time():
             break
-        trial = search.config.model_copy(update=update)
+        name = strategy.name
+        trial = Setting(search.config.model_copy(update=strategy.config), strategy.options)
         progress("quantize", f"{search.what}: below the fidelity floor ({_figure(miss)}); trying {name}")
         try:
             produced = _attempt_into(attempt, trial, directory)
@@ -108,12 +124,13 @@ def _strategies(attempt: Attempt, search: _Search, miss: FidelityFloorError, str
     return base, base_miss, []
 
 
-def _layers(attempt: Attempt, profile: Profiler, search: _Search, base: QuantizeConfig, miss: FidelityFloorError,
+def _layers(attempt: Attempt, profile: Profiler, search: _Search, base: Setting, miss: FidelityFloorError,
             directory: Path) -> list[ProducedArtifact]:
     layers = _profile(profile, miss)
     while True:
         room = search.config.fallback_max_layers - len(search.kept)
-        candidates = worst_layers(layers or [], {*search.kept, *search.no_effect, *base.exclude_nodes},
+        candidates = worst_layers(layers or [], {*search.kept, *search.no_effect, *base.config.exclude_nodes,
+                                                    *base.config.keep_float},
                                   CANDIDATES_PER_ROUND) if room > 0 else []
         if not candidates or search.out_of_time():
             raise _exhausted(search, miss, layers, room, bool(candidates)) from miss
@@ -151,13 +168,12 @@ class _Trial:
     produced: list[ProducedArtifact] = field(default_factory=list)
 
 
-def _trial(attempt: Attempt, search: _Search, base: QuantizeConfig, candidate: LayerDivergence,
+def _trial(attempt: Attempt, search: _Search, base: Setting, candidate: LayerDivergence,
            current: FidelityFloorError) -> _Trial:
     """``candidate`` kept float with the layers kept so far, in a folder of its own, measured."""
     folder = Path(tempfile.mkdtemp(prefix="ep-fallback-"))
-    config = base.model_copy(update={"keep_float": [*base.keep_float, *search.kept, candidate.node]})
     try:
-        produced = attempt(config, folder)
+        produced = attempt(base.keeping_float([*search.kept, candidate.node]), folder)
     except FidelityFloorError as miss:
         search.record(miss)
         effect = _gap(current) - _gap(miss)
@@ -193,7 +209,7 @@ def _profile(profile: Profiler, miss: FidelityFloorError) -> list[LayerDivergenc
     return None
 
 
-def _trimmed(attempt: Attempt, base: QuantizeConfig, directory: Path, kept: list[str],
+def _trimmed(attempt: Attempt, base: Setting, directory: Path, kept: list[str],
              produced: list[ProducedArtifact]) -> tuple[list[str], list[ProducedArtifact]]:
     """Drop each kept layer the floor holds without (latest picks first): every layer left float
     costs speed. The folder ends holding the final set's artifacts."""
@@ -203,20 +219,19 @@ def _trimmed(attempt: Attempt, base: QuantizeConfig, directory: Path, kept: list
             break
         trial = [name for name in kept if name != layer]
         try:
-            produced = _attempt_into(attempt, base.model_copy(update={"keep_float": [*base.keep_float, *trial]}),
-                                     directory)
+            produced = _attempt_into(attempt, base.keeping_float(trial), directory)
         except FidelityFloorError:
             holds_kept = False
             continue
         kept, holds_kept = trial, True
     if not holds_kept:
-        produced = _attempt_into(attempt, base.model_copy(update={"keep_float": [*base.keep_float, *kept]}), directory)
+        produced = _attempt_into(attempt, base.keeping_float(kept), directory)
     return kept, produced
 
 
 def _exhausted(search: _Search, miss: FidelityFloorError, layers: list[LayerDivergence] | None, room: int,
                had_candidates: bool) -> FidelityFloorError:
-    tried = [f"{s['strategy']}" for s in search.tried_strategies]
+    tried = [f"{s['strategy']} (reached {s['reached']:.4f})" for s in search.tried_strategies]
     measured = [t for r in search.rounds for t in r["tried"]]
     if search.kept:
         tried.append(f"{len(search.kept)} layers kept float ({', '.join(search.kept[:6])}"
@@ -242,9 +257,9 @@ def _exhausted(search: _Search, miss: FidelityFloorError, layers: list[LayerDive
     )
 
 
-def _attempt_into(attempt: Attempt, config: QuantizeConfig, directory: Path) -> list[ProducedArtifact]:
+def _attempt_into(attempt: Attempt, setting: Setting, directory: Path) -> list[ProducedArtifact]:
     _clear(directory)
-    return attempt(config, directory)
+    return attempt(setting, directory)
 
 
 def _with_log(produced: list[ProducedArtifact], search: _Search) -> list[ProducedArtifact]:

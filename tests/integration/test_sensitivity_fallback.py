@@ -43,9 +43,22 @@ def floor(workdir) -> float:
 
 
 @pytest.fixture(scope="module")
-def bundle(workdir, floor):
+def passes() -> dict[str, int]:
+    """Calibration passes each backend ran while the fallback bundle was made."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def bundle(workdir, floor, passes):
+    from edge_pipeline.backends.onnxruntime.statistics import calibration_passes as ort_passes
+    from edge_pipeline.backends.openvino.statistics import calibration_passes as ov_passes
+
     recipe = write_recipe(workdir / "r.yaml", _recipe(workdir, min_cosine=floor))
-    return api.run(recipe, workdir / "bundle", cache_dir=workdir / "cache")
+    before = {"x86-cpu-onnxruntime": ort_passes(), "x86-cpu-openvino": ov_passes()}
+    made = api.run(recipe, workdir / "bundle", cache_dir=workdir / "cache")
+    passes.update({"x86-cpu-onnxruntime": ort_passes() - before["x86-cpu-onnxruntime"],
+                   "x86-cpu-openvino": ov_passes() - before["x86-cpu-openvino"]})
+    return made
 
 
 def _int8(bundle) -> dict[str, dict]:
@@ -79,6 +92,22 @@ def test_every_layer_kept_float_measurably_moved_the_output(bundle):
                 assert kept["reached"] == "met" or kept["effect"] >= 1e-4, (target, entry)
 
 
+def test_calibration_runs_once_per_setting_not_once_per_attempt(bundle, passes):
+    """Every attempt (strategies, single-layer trials, the trim) re-uses the step's statistics: a
+    calibration pass runs only for the first attempt and for a strategy that changes what ranges
+    are (another method or NNCF preset), or, on OpenVINO, for a trial whose ignored layer moves a
+    quantizer to a tensor no earlier attempt calibrated."""
+    for target, artifact in _int8(bundle).items():
+        log = artifact["meta"]["fallback"]
+        trials = [trial for r in log["rounds"] for trial in r["tried"]]
+        attempts = 1 + len(log["strategies_tried"]) + len(trials)
+        assert len(trials) >= 1 and attempts >= 3, (target, log)
+        assert 1 <= passes[target] < attempts, (target, passes, log)
+    ort = _int8(bundle)["x86-cpu-onnxruntime"]
+    assert passes["x86-cpu-onnxruntime"] <= 1 + len(ort["meta"]["fallback"]["strategies_tried"])
+    assert ort["meta"]["calibration"]["statistics"].startswith("re-used")
+
+
 def test_what_stays_float_is_read_back_from_the_runtime(bundle):
     for target, artifact in _int8(bundle).items():
         executed = artifact["meta"]["executed"]
@@ -98,7 +127,8 @@ def test_a_floor_no_fallback_meets_names_the_worst_layers(workdir, bundle):
     recipe = write_recipe(workdir / "never.yaml", recipe_dict)
     out = workdir / "never"
     expected = (r"no fallback meets the fidelity floor 0\.999999999: best reached 0\.\d+ "
-                r"\(output '.*below the floor 0\.999999999\); tried .*1 layers kept float "
+                r"\(output '.*below the floor 0\.999999999\); tried percentile calibration \(reached 0\.\d+\); "
+                r"1 layers kept float "
                 r"\(node_.*stopped because quantize\.fallback_max_layers \(1\) is reached\. The layers adding the most "
                 r"error: node_.* What would help: ")
     with pytest.raises(FidelityFloorError, match=expected):

@@ -19,6 +19,7 @@ import onnxruntime as ort
 from edge_pipeline.backends.base import (
     Backend,
     ExecutedLayer,
+    FallbackStrategy,
     InputInfo,
     ProducedArtifact,
     Runner,
@@ -74,6 +75,8 @@ class _FeedReader:
         self._next = start_index
 
 
+# The meta's word for ranges an earlier attempt of the same step (or target) calibrated.
+REUSED = "re-used (same prepared model, calibration samples and settings)"
 CALIBRATION_BATCH = 16  # samples per calibration batch where memory allows
 DYNAMIC_SCOPE = ("MatMul", "Gemm")
 # Ops whose INT8 outputs can stay float (matmul_outputs): ORT fuses them to MatMulIntegerToFloat / QGemm.
@@ -157,22 +160,27 @@ class OnnxRuntimeBackend(Backend):
     def runner(self, path: Path, options: RunnerOptions) -> Runner:
         return OnnxRuntimeRunner(path, options)
 
-    def fallback_strategies(self, onnx_path: Path, config, target) -> list[tuple[str, dict]]:
-        """For a transformer: MatMul-only (Gemm and Conv float), then MatMul/Gemm activations
-        quantized per inference (no calibrated range to get wrong). For a CNN calibrated by min/max:
-        the percentile range, which clips the outliers a min/max range spends its steps on."""
+    def fallback_strategies(self, onnx_path: Path, config, target) -> list[FallbackStrategy]:
+        """For a transformer: MatMul-only (Gemm and Conv float), then the attention MatMuls kept float
+        (projections stay INT8), then MatMul/Gemm activations quantized per inference (no calibrated
+        range to get wrong). For a CNN calibrated by min/max: the percentile range, which clips the
+        outliers a min/max range spends its steps on."""
         import onnx
 
+        from edge_pipeline.backends.onnx_graph import analyse_graph, attention_float_strategy
         from edge_pipeline.backends.onnxruntime.presets import is_transformer
 
-        strategies: list[tuple[str, dict]] = []
-        if is_transformer(onnx.load(str(onnx_path), load_external_data=False), config):
+        model = onnx.load(str(onnx_path), load_external_data=False)
+        strategies: list[FallbackStrategy] = []
+        if is_transformer(model, config):
             if config.op_types != ["MatMul"]:
-                strategies.append(("MatMul only (Gemm and Conv kept float)", {"op_types": ["MatMul"]}))
+                strategies.append(FallbackStrategy("MatMul only (Gemm and Conv kept float)", {"op_types": ["MatMul"]}))
+            attention = attention_float_strategy(analyse_graph(model), config)
+            strategies += [attention] if attention is not None else []
             if config.activations == "static":
-                strategies.append(("dynamic MatMul/Gemm activations", {"activations": "dynamic"}))
+                strategies.append(FallbackStrategy("dynamic MatMul/Gemm activations", {"activations": "dynamic"}))
         elif config.method == "minmax" and config.activations == "static":
-            strategies.append(("percentile calibration", {"method": "percentile"}))
+            strategies.append(FallbackStrategy("percentile calibration", {"method": "percentile"}))
         return strategies
 
     def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path,
@@ -229,6 +237,7 @@ class OnnxRuntimeBackend(Backend):
         from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
         from edge_pipeline.backends.onnxruntime.presets import exclude_unbounded, plan_for
+        from edge_pipeline.backends.onnxruntime.statistics import CalibrationKey, memoised_ranges
 
         settings = quantization_settings(config, target)
         model = onnx.load(str(onnx_path))
@@ -246,8 +255,11 @@ class OnnxRuntimeBackend(Backend):
         with tempfile.TemporaryDirectory(prefix="ep-ort-quant-") as tmp:
             prepared = Path(tmp) / "prepared.onnx"
             shape_inference = prepare_for_quantization(Path(onnx_path), prepared)
-            ranges = collect_ranges(prepared, batches, config, settings, cache_path, Path(tmp),
-                                    plan.op_types)
+            symmetric = settings["extra_options"]["ActivationSymmetric"]
+            key = CalibrationKey.of(prepared, calib, batch_size, config, symmetric)
+            ranges, reused = memoised_ranges(
+                key, prepared, plan.op_types, cache_path=cache_path,
+                collect=lambda: tensors_data(prepared, batches, config, settings, Path(tmp), plan.op_types))
             unbounded = exclude_unbounded(onnx.load(str(prepared), load_external_data=False), plan, ranges)
             quantize_static(
                 str(prepared),
@@ -276,7 +288,8 @@ class OnnxRuntimeBackend(Backend):
             "matmul_outputs": settings["matmul_outputs"],
             "activation_symmetric": settings["extra_options"]["ActivationSymmetric"],
             "per_channel": config.per_channel,
-            "calibration": {"method": config.method, "samples": len(calib), "batch_size": batch_size},
+            "calibration": {"method": config.method, "samples": len(calib), "batch_size": batch_size,
+                            "statistics": REUSED if reused else "collected"},
             "preset": plan.preset,
             "op_types": plan.op_types,
             "nodes_excluded": plan.excluded(),
@@ -385,13 +398,25 @@ def _options(target):
 
 def collect_ranges(model_path: Path, batches, config, settings: dict, cache_path: Path, tmp: Path,
                    op_types: list[str] | None = None) -> dict[str, tuple[float, float]]:
-    """Calibrate once (the tensors of ``op_types`` nodes; None: all) and write the ranges as a
-    calibration cache that quantize_static reads; returns tensor -> (low, high).
+    """Calibrate (the tensors of ``op_types`` nodes; None: all) and write the ranges as a calibration
+    cache that quantize_static reads; returns tensor -> (low, high). Not memoised: the quantize path
+    goes through statistics.memoised_ranges."""
+    from onnxruntime.quantization.calibrate import save_tensors_data
+
+    from edge_pipeline.backends.onnxruntime.statistics import ranges_of
+
+    data = tensors_data(model_path, batches, config, settings, tmp, op_types)
+    save_tensors_data(data, cache_path)
+    return ranges_of(data)
+
+
+def tensors_data(model_path: Path, batches, config, settings: dict, tmp: Path, op_types: list[str] | None = None):
+    """One calibration pass over ``batches``: ORT's TensorsData for the tensors of ``op_types`` nodes.
 
     quantize_static's own Entropy path builds its calibrator with 128 bins, which makes entropy
     land on the min/max range; building the calibrator here with ``num_bins`` fixes that.
     """
-    from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
+    from onnxruntime.quantization.calibrate import create_calibrator
 
     options = {"symmetric": settings["extra_options"]["ActivationSymmetric"]}
     if config.method in ("entropy", "percentile"):
@@ -414,8 +439,7 @@ def collect_ranges(model_path: Path, batches, config, settings: dict, cache_path
             "use quantize.preset: transformer (it keeps attention masks in float), quantize.method: minmax, "
             "or exclude the nodes that make them (quantize.exclude_nodes)"
         ) from exc
-    save_tensors_data(data, cache_path)
-    return {name: (float(np.min(data[name].range_value[0])), float(np.max(data[name].range_value[1]))) for name in data}
+    return data
 
 
 def stream_batches(calibrator, batches) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from edge_pipeline.backends.onnx_graph import TRANSFORMER_SCOPE, analyse_graph
+from edge_pipeline.backends.onnx_graph import ATTENTION_FLOAT, TRANSFORMER_SCOPE, analyse_graph
 from edge_pipeline.calibration.statistics import LARGEST_CREDIBLE_RANGE
 from edge_pipeline.errors import ConfigError
 
@@ -42,9 +42,11 @@ def plan_for(model, config) -> QuantPlan:
     for name in config.exclude_nodes:
         plan.float_nodes[name] = "quantize.exclude_nodes"
     names = {node.name for node in model.graph.node}
+    attention = set(traits.attention_matmuls)
     for name in config.keep_float:
         if name in names:
-            plan.float_nodes[name] = "fidelity fallback: keeping it float measurably moved the output"
+            plan.float_nodes[name] = (ATTENTION_FLOAT if name in attention
+                                      else "fidelity fallback: keeping it float measurably moved the output")
     for node in model.graph.node:
         if node.op_type in config.exclude_op_types:
             plan.float_nodes[node.name] = f"quantize.exclude_op_types {node.op_type}"

@@ -15,7 +15,14 @@ from pathlib import Path
 
 import openvino as ov
 
-from edge_pipeline.backends.base import Backend, ExecutedLayer, ProducedArtifact, Runner, RunnerOptions
+from edge_pipeline.backends.base import (
+    Backend,
+    ExecutedLayer,
+    FallbackStrategy,
+    ProducedArtifact,
+    Runner,
+    RunnerOptions,
+)
 from edge_pipeline.backends.openvino.options import check_eval_data, check_method, parse_options
 from edge_pipeline.backends.openvino.runner import OpenVinoRunner, cpu_supports_bf16
 from edge_pipeline.errors import ConfigError
@@ -142,6 +149,42 @@ class OpenVinoBackend(Backend):
                                         "" if kernel.startswith("undef") else kernel))
         return layers
 
+    def fallback_strategies(self, onnx_path: Path, config, target) -> list[FallbackStrategy]:
+        """What NNCF offers that typically restores fidelity, cheapest first. A transformer: asymmetric
+        activations (the mixed preset: GELU and softmax outputs are one-sided), SmoothQuant off (its
+        migration can push weight ranges past what 8 bits hold), then the attention MatMuls kept
+        float (their ignored scope) with the projections INT8. A CNN: asymmetric activations (ReLU
+        outputs waste half a symmetric range), percentile ranges for a min/max calibration, then
+        NNCF's full bias correction (slower, measured per layer)."""
+        import onnx
+
+        from edge_pipeline.backends.onnx_graph import analyse_graph, attention_float_strategy
+
+        options = parse_options(target.options, f"target {target.metadata.name}")
+        if config.activations != "static" or config.max_drop is not None:
+            return []  # refused anyway, or accuracy control already decides what stays float
+        strategies: list[FallbackStrategy] = []
+        mixed = FallbackStrategy("NNCF mixed preset (asymmetric activations)", options={"preset": "mixed"})
+        traits = analyse_graph(onnx.load(str(onnx_path), load_external_data=False))
+        if config.preset == "transformer" or (config.preset == "auto" and traits.is_transformer):
+            if options.model_type == "cnn":  # a target that forced it: NNCF's transformer patterns are off
+                strategies.append(FallbackStrategy("NNCF transformer model type",
+                                                   options={"model_type": "transformer"}))
+            if options.preset != "mixed":
+                strategies.append(mixed)
+            if options.smooth_quant and options.model_type != "cnn":
+                strategies.append(FallbackStrategy("SmoothQuant off", options={"smooth_quant": False}))
+            attention = attention_float_strategy(traits, config)
+            strategies += [attention] if attention is not None else []
+            return strategies
+        if options.preset != "mixed":
+            strategies.append(mixed)
+        if config.method == "minmax":
+            strategies.append(FallbackStrategy("percentile calibration", {"method": "percentile"}))
+        if options.fast_bias_correction:
+            strategies.append(FallbackStrategy("NNCF full bias correction", options={"fast_bias_correction": False}))
+        return strategies
+
     def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path,
                  eval_data=None, metric=None) -> list[ProducedArtifact]:
         from edge_pipeline.backends.openvino.convert import convert_onnx, save_ir
@@ -157,6 +200,7 @@ class OpenVinoBackend(Backend):
         options = options.model_copy(update={"model_type": nncf_model_type(onnx_path, config, options)})
         check_calibration_memory(onnx_path, dataset, config, f"target '{target.metadata.name}'")
         model = convert_onnx(onnx_path)
-        quantized, meta = quantize_model(model, dataset, config, options, eval_data, metric, OnnxNames.read(onnx_path))
+        quantized, meta = quantize_model(model, dataset, config, options, eval_data, metric, OnnxNames.read(onnx_path),
+                                         Path(onnx_path))
         xml = save_ir(quantized, Path(out_dir) / "model.xml", options.compress_to_fp16)
         return [ProducedArtifact(xml, "openvino-ir", "int8", meta=meta)]

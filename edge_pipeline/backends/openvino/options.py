@@ -36,6 +36,14 @@ class OpenVinoOptions(StrictModel):
     fast_bias_correction: bool = Field(
         True, description="NNCF fast bias correction; false runs the slower, more exact full bias correction."
     )
+    smooth_quant: bool = Field(
+        True, description="NNCF SmoothQuant on MatMuls (transformer model type only): migrates activation outliers "
+        "into the weights; false turns it off, which the fidelity fallback tries on transformers."
+    )
+    smooth_quant_alpha: float | None = Field(
+        None, ge=0, le=1, description="SmoothQuant migration strength for MatMuls (0: none, 1: all of it onto the "
+        "weights). Default: NNCF's own (0.95)."
+    )
     model_type: Literal["cnn", "transformer"] | None = Field(
         None, description="NNCF model type; transformer enables its transformer patterns (SmoothQuant, kept-float "
         "ops). Default: from quantize.preset (auto: transformer when the graph has attention)."

@@ -9,11 +9,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import nncf
 import numpy as np
 import openvino as ov
-from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters, AdvancedQuantizationParameters
+from nncf.quantization.advanced_parameters import (
+    AdvancedAccuracyRestorerParameters,
+    AdvancedQuantizationParameters,
+    AdvancedSmoothQuantParameters,
+)
 from nncf.quantization.range_estimator import (
     AggregatorType,
     RangeEstimatorParameters,
@@ -24,11 +29,14 @@ from nncf.quantization.range_estimator import (
 
 from edge_pipeline.backends.openvino.names import OnnxNames, node_operations, openvino_types
 from edge_pipeline.backends.openvino.options import OpenVinoOptions, check_eval_data, check_method
+from edge_pipeline.backends.openvino.statistics import quantize_with_statistics, statistics_key
 from edge_pipeline.calibration.footprint import Budget, calibration_batch
 from edge_pipeline.calibration.task_metric import metric_function, task_figures
 from edge_pipeline.config.schema import MetricSpec
 from edge_pipeline.errors import ConfigError, StageError
 
+# The meta's word for statistics an earlier attempt of the same step collected.
+REUSED = "re-used (same model, calibration samples and NNCF settings; ignored scope aside)"
 # Operations whose inputs NNCF quantizes; one without a FakeQuantize on its input runs in float.
 WEIGHTED_TYPES = {
     "Convolution", "GroupConvolution", "MatMul", "ConvolutionBackpropData", "GroupConvolutionBackpropData"
@@ -84,8 +92,9 @@ def resolve_ignored_ops(model: ov.Model, names: list[str], op_types: list[str],
     return IgnoredOps(sorted(set(resolved_names)), sorted(set(resolved_types)), sorted(absent))
 
 
-def activation_ranges(config) -> AdvancedQuantizationParameters:
-    """quantize.method as NNCF activation range estimators (minmax: global extremes, like ORT's)."""
+def activation_ranges(config, options: OpenVinoOptions | None = None) -> AdvancedQuantizationParameters:
+    """quantize.method as NNCF activation range estimators (minmax: global extremes, like ORT's), with
+    the target's SmoothQuant settings."""
     check_method(config)
     if config.method == "minmax":
         ranges = RangeEstimatorParametersSet.MINMAX
@@ -94,7 +103,19 @@ def activation_ranges(config) -> AdvancedQuantizationParameters:
         collector = StatisticsCollectorParameters(StatisticsType.QUANTILE, AggregatorType.MEAN,
                                                   quantile_outlier_prob=outlier)
         ranges = RangeEstimatorParameters(min=collector, max=collector)
-    return AdvancedQuantizationParameters(activations_range_estimator_params=ranges)
+    return AdvancedQuantizationParameters(activations_range_estimator_params=ranges,
+                                          smooth_quant_alphas=_smooth_quant(options))
+
+
+def _smooth_quant(options: OpenVinoOptions | None) -> AdvancedSmoothQuantParameters:
+    """NNCF's SmoothQuant alphas: its defaults, the target's MatMul alpha, or -1 (NNCF's 'off') for both."""
+    defaults = AdvancedSmoothQuantParameters()
+    if options is None:
+        return defaults
+    if not options.smooth_quant:
+        return AdvancedSmoothQuantParameters(convolution=-1, matmul=-1)
+    matmul = options.smooth_quant_alpha if options.smooth_quant_alpha is not None else defaults.matmul
+    return AdvancedSmoothQuantParameters(convolution=defaults.convolution, matmul=matmul)
 
 
 def quantize_kwargs(config, options: OpenVinoOptions, ignored: IgnoredOps, sample_count: int) -> dict:
@@ -153,24 +174,33 @@ def float_compute_ops(model: ov.Model) -> list[str]:
 
 
 def quantize_model(model: ov.Model, dataset, config, options: OpenVinoOptions, eval_data,
-                   metric: MetricSpec | None = None, onnx: OnnxNames | None = None) -> tuple[ov.Model, dict]:
+                   metric: MetricSpec | None = None, onnx: OnnxNames | None = None,
+                   onnx_path: Path | None = None) -> tuple[ov.Model, dict]:
     """INT8 model plus what was done to it: settings, ops left in float, accuracy control outcome.
     ``metric``: the recipe's task metric, which accuracy control holds when config.control_metric names
     one of its figures (otherwise top-1 on the labels). ``onnx``: the source graph's names, which the
-    recipe's exclusions use."""
+    recipe's exclusions use. ``onnx_path``: the source model, whose content keys the memoised
+    calibration statistics (statistics.py); None collects them afresh."""
     check_eval_data(config, eval_data, metric)
     ignored = resolve_ignored_ops(model, config.exclude_nodes, config.exclude_op_types, config.keep_float, onnx)
-    advanced = activation_ranges(config)
+    advanced = activation_ranges(config, options)
     input_names = [port.get_any_name() for port in model.inputs]
     calib, count = calibration_set(dataset, config.samples, input_names)
     kwargs = quantize_kwargs(config, options, ignored, count)
-    quantized = _run_nncf(lambda: nncf.quantize(model, calib, advanced_parameters=advanced, **kwargs))
+    reused = False
+    if onnx_path is None:
+        quantized = _run_nncf(lambda: nncf.quantize(model, calib, advanced_parameters=advanced, **kwargs))
+    else:
+        key = statistics_key(onnx_path, dataset.take(config.samples).sha256, count, config, options)
+        quantized, reused = _run_nncf(lambda: quantize_with_statistics(model, calib, key, advanced, kwargs))
     meta = {
         "quantizer": f"nncf {nncf.__version__} (OpenVINO backend)",
         "preset": options.preset,
         "fast_bias_correction": options.fast_bias_correction,
         "model_type": options.model_type,
-        "calibration": {"method": config.method, "samples": count},
+        "smooth_quant": _smooth_quant_meta(options),
+        "calibration": {"method": config.method, "samples": count,
+                        "statistics": REUSED if reused else "collected"},
         "ignored_scope": {"names": ignored.names, "types": ignored.types,
                           **({"not_in_openvino_model": list(ignored.absent)} if ignored.absent else {})},
     }
@@ -180,6 +210,14 @@ def quantize_model(model: ov.Model, dataset, config, options: OpenVinoOptions, e
     controlled, report = accuracy_controlled(model, quantized, calib, scorer, config, options, kwargs, advanced)
     meta["accuracy_control"] = report
     return controlled, meta
+
+
+def _smooth_quant_meta(options: OpenVinoOptions) -> str:
+    if options.model_type != "transformer":
+        return "not applied (NNCF runs it for the transformer model type only)"
+    if not options.smooth_quant:
+        return "off"
+    return f"MatMul alpha {options.smooth_quant_alpha if options.smooth_quant_alpha is not None else 'default'}"
 
 
 @dataclass(frozen=True)

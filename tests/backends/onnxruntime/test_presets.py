@@ -5,6 +5,9 @@ node instead of flattening every other value to zero."""
 
 from __future__ import annotations
 
+import json
+
+import onnx
 import pytest
 
 from edge_pipeline.backends.base import RunnerOptions
@@ -81,3 +84,59 @@ def test_backends_that_calibrate_refuse_dynamic_activations(encoder_onnx, data, 
         with pytest.raises(ConfigError, match="dynamic"):
             get_backend(load_target(target).backend).quantize(
                 encoder_onnx, data, QuantizeConfig(samples=8, activations="dynamic"), load_target(target), tmp_path)
+
+
+def test_transformer_strategies_end_with_attention_kept_float_on_both_backends(encoder_onnx):
+    from edge_pipeline.backends.registry import probe
+
+    ort = get_backend("onnxruntime").fallback_strategies(encoder_onnx, QuantizeConfig(),
+                                                         load_target("x86-cpu-onnxruntime"))
+    assert [s.name.split(" (")[0] for s in ort] == ["MatMul only", "attention kept float",
+                                                     "dynamic MatMul/Gemm activations"]
+    attention = ort[1].config["keep_float"]
+    assert attention and all(name.startswith("/") or "MatMul" in name or "matmul" in name for name in attention)
+    if probe("openvino")[0]:
+        ov = get_backend("openvino").fallback_strategies(encoder_onnx, QuantizeConfig(),
+                                                         load_target("x86-cpu-openvino"))
+        assert [s.options or s.config for s in ov] == [{"preset": "mixed"}, {"smooth_quant": False},
+                                                       {"keep_float": attention}]
+
+
+def test_attention_kept_float_leaves_the_projections_int8(encoder_onnx, data, tmp_path):
+    strategy = get_backend("onnxruntime").fallback_strategies(encoder_onnx, QuantizeConfig(),
+                                                              load_target("x86-cpu-onnxruntime"))[1]
+    meta = _quantize(encoder_onnx, data, tmp_path, **strategy.config).meta
+    attention = set(strategy.config["keep_float"])
+    assert {meta["float_nodes"][name] for name in attention} == {
+        "attention MatMul (activation x activation): the fallback's attention-kept-float strategy"}
+    layers = get_backend("onnxruntime").executed_layers(meta_path(tmp_path), RunnerOptions(threads=1))
+    assert any(layer.precision == "int8" for layer in layers), "the projections stay INT8"
+
+
+def meta_path(directory):
+    return directory / "model.int8.onnx"
+
+
+def test_ranges_are_calibrated_once_and_a_wider_scope_serves_a_narrower_one(encoder_onnx, data, tmp_path):
+    """Every fallback attempt of a step (another layer float, MatMul only) reads the statistics of
+    the first; only a setting that changes ranges (the method) calibrates again."""
+    from edge_pipeline.backends.onnxruntime.statistics import calibration_passes
+
+    data = ArrayDataset(encoder_arrays(16, 5), None, "memory", "enc-once")  # a key no other test uses
+    for folder in "abcd":
+        (tmp_path / folder).mkdir()
+    before = calibration_passes()
+    first = _quantize(encoder_onnx, data, tmp_path / "a").meta
+    matmul_only = _quantize(encoder_onnx, data, tmp_path / "b", op_types=["MatMul"]).meta
+    layer = next(n.name for n in onnx.load(str(encoder_onnx)).graph.node if n.op_type in ("MatMul", "Gemm"))
+    trial = _quantize(encoder_onnx, data, tmp_path / "c", keep_float=[layer]).meta
+    assert first["calibration"]["statistics"] == "collected"
+    assert matmul_only["calibration"]["statistics"].startswith("re-used")
+    assert trial["calibration"]["statistics"].startswith("re-used")
+    assert layer in trial["nodes_excluded"] and calibration_passes() - before == 1
+
+    wide = json.loads((tmp_path / "a" / "calibration_ranges.json").read_text())["data"]
+    narrow = json.loads((tmp_path / "b" / "calibration_ranges.json").read_text())["data"]
+    assert narrow and set(narrow) <= set(wide), "the MatMul-only cache holds its own tensors only"
+    _quantize(encoder_onnx, data, tmp_path / "d", method="percentile", num_bins=256)
+    assert calibration_passes() - before == 2

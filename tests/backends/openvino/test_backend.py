@@ -143,7 +143,9 @@ def test_int8_ir_runs_quantized_layers(backend, target, int8_ir, tiny_onnx, cali
     layers = backend.executed_layers(int8_ir.path, RunnerOptions(threads=1))
     assert layers and {layer.precision for layer in layers} == {"int8"}, layers
     assert int8_ir.meta["preset"] == "performance"
-    assert int8_ir.meta["calibration"] == {"method": "minmax", "samples": 32}
+    calibration = int8_ir.meta["calibration"]
+    assert {key: calibration[key] for key in ("method", "samples")} == {"method": "minmax", "samples": 32}
+    assert calibration["statistics"] == "collected" or calibration["statistics"].startswith("re-used")
     out, info = run(backend, int8_ir.path, "f32", calib.inputs[:8], target)
     assert set(info["compute_layer_precisions"]) <= {"u8", "i8"}
     # The kernels the quantize stage records are those the timed runner compiled (e.g. jit_gemm_i8).
@@ -226,3 +228,40 @@ def test_ir_bytes_do_not_depend_on_what_the_process_converted_before(backend, ta
     again = backend.prepare_fp32(tiny_onnx, target, tmp_path / "b")[0].path
     assert first.read_bytes() == again.read_bytes()
     assert first.with_suffix(".bin").read_bytes() == again.with_suffix(".bin").read_bytes()
+
+
+def test_statistics_are_collected_once_and_re_used_by_every_attempt_with_other_layers_float(
+        backend, target, tiny_onnx, calib, tmp_path):
+    """What the fidelity fallback does: the same model quantized again with a layer kept float runs
+    no calibration pass; a setting that changes the statistics (the mixed preset) runs one."""
+    from edge_pipeline.backends.openvino.statistics import calibration_passes
+
+    config = QuantizeConfig(samples=24)  # a sample count no other test uses: a key of its own
+    before = calibration_passes()
+    first = backend.quantize(tiny_onnx, calib, config, target, tmp_path / "a")[0]
+    conv = next(n.name for n in onnx.load(str(tiny_onnx)).graph.node if n.op_type == "Conv")
+    kept = backend.quantize(tiny_onnx, calib, config.model_copy(update={"keep_float": [conv]}), target,
+                            tmp_path / "b")[0]
+    assert first.meta["calibration"]["statistics"] == "collected"
+    assert kept.meta["calibration"]["statistics"].startswith("re-used")
+    assert kept.meta["ignored_scope"]["names"]  # the trial did keep its layer float
+    assert calibration_passes() - before == 1
+    from edge_pipeline.backends.openvino import statistics
+
+    statistics._memo.clear()  # collected afresh, the trial's IR is the same bytes
+    fresh = backend.quantize(tiny_onnx, calib, config.model_copy(update={"keep_float": [conv]}), target,
+                             tmp_path / "d")[0]
+    assert fresh.meta["calibration"]["statistics"] == "collected"
+    assert fresh.path.with_suffix(".bin").read_bytes() == kept.path.with_suffix(".bin").read_bytes()
+    before = calibration_passes() - 1
+    mixed = backend.quantize(tiny_onnx, calib, config, with_options(target, preset="mixed"), tmp_path / "c")[0]
+    assert mixed.meta["calibration"]["statistics"] == "collected" and calibration_passes() - before == 2
+
+
+def test_cnn_strategies_are_nncf_settings_cheapest_first(backend, target, tiny_onnx):
+    strategies = backend.fallback_strategies(tiny_onnx, QuantizeConfig(), target)
+    assert [s.options or s.config for s in strategies] == [
+        {"preset": "mixed"}, {"method": "percentile"}, {"fast_bias_correction": False}]
+    already = with_options(target, preset="mixed", fast_bias_correction=False)
+    assert [s.config for s in backend.fallback_strategies(tiny_onnx, QuantizeConfig(), already)] == [
+        {"method": "percentile"}]
