@@ -29,7 +29,7 @@ from pathlib import Path
 
 from edge_pipeline.backends.base import FallbackStrategy, ProducedArtifact
 from edge_pipeline.config.schema import QuantizeConfig
-from edge_pipeline.errors import FidelityFloorError
+from edge_pipeline.errors import FidelityFloorError, StageError
 from edge_pipeline.fidelity.divergence import LayerDivergence, LayerViewError, worst_layers
 from edge_pipeline.fidelity.floors import at_precision_of
 from edge_pipeline.progress import progress
@@ -117,6 +117,10 @@ def _strategies(attempt: Attempt, search: _Search, miss: FidelityFloorError, str
             search.tried_strategies.append({"strategy": name, "reached": trial_miss.reached, "met": False})
             if _gap(trial_miss) < _gap(base_miss):
                 base, base_miss, search.strategy = trial, trial_miss, name
+            continue
+        except StageError as failed:  # a strategy the model cannot take (a histogram over a constant)
+            progress("quantize", f"{search.what}: {name} could not run: {failed}")
+            search.tried_strategies.append({"strategy": name, "reached": None, "met": False, "error": str(failed)})
             continue
         search.tried_strategies.append({"strategy": name, "reached": None, "met": True})
         search.strategy = name
@@ -231,7 +235,8 @@ def _trimmed(attempt: Attempt, base: Setting, directory: Path, kept: list[str],
 
 def _exhausted(search: _Search, miss: FidelityFloorError, layers: list[LayerDivergence] | None, room: int,
                had_candidates: bool) -> FidelityFloorError:
-    tried = [f"{s['strategy']} (reached {s['reached']:.4f})" for s in search.tried_strategies]
+    tried = [f"{s['strategy']} (" + (f"reached {s['reached']:.4f}" if s["reached"] is not None else "could not run")
+             + ")" for s in search.tried_strategies]
     measured = [t for r in search.rounds for t in r["tried"]]
     if search.kept:
         tried.append(f"{len(search.kept)} layers kept float ({', '.join(search.kept[:6])}"

@@ -26,9 +26,9 @@ from edge_pipeline.backends.base import (
     RunnerOptions,
 )
 from edge_pipeline.backends.onnxruntime.runner import OnnxRuntimeRunner
+from edge_pipeline.calibration.layout import Layout, feed_batch, fixed_batch
 from edge_pipeline.errors import StageError
 
-from edge_pipeline.calibration.layout import Layout, feed_batch, fixed_batch
 # Quantization imports onnx and onnxruntime.quantization inside the functions that use them: the
 # runner (runner.py) needs only the onnxruntime wheel.
 
@@ -433,12 +433,8 @@ def tensors_data(model_path: Path, batches, config, settings: dict, tmp: Path, o
     try:
         stream_batches(calibrator, batches)
         data = calibrator.compute_data()
-    except (ValueError, FloatingPointError) as exc:  # histograms over non-finite activations
-        raise StageError(
-            f"{config.method} calibration failed on non-finite activations ({str(exc).splitlines()[0]}); "
-            "use quantize.preset: transformer (it keeps attention masks in float), quantize.method: minmax, "
-            "or exclude the nodes that make them (quantize.exclude_nodes)"
-        ) from exc
+    except (ValueError, FloatingPointError) as exc:
+        raise StageError(_histogram_failure(config.method, str(exc).splitlines()[0])) from exc
     return data
 
 
@@ -470,6 +466,18 @@ def calibration_batch_size(model, calib, input_names: list[str], config, target,
     footprint = graph_footprint(model, {name: array.shape for name, array in one.items()})
     return calibration_batch(footprint, fixed_batch or CALIBRATION_BATCH, config.num_bins, Budget.for_config(config),
                              f"target '{target.metadata.name}'", fixed=fixed_batch is not None)
+
+
+def _histogram_failure(method: str, first_line: str) -> str:
+    """ORT's histogram calibrators fail on non-finite activations (a mask's -inf) and on a tensor
+    that is one value across every sample (numpy cannot cut 2048 bins out of a zero-width range)."""
+    if "Too many bins" in first_line:
+        why, fix = ("a tensor that is one value across the calibration samples",
+                    "calibrate on more varied samples, or use quantize.method: minmax")
+    else:
+        why, fix = ("non-finite activations", "use quantize.preset: transformer (it keeps attention masks in float), "
+                    "quantize.method: minmax, or exclude the nodes that make them (quantize.exclude_nodes)")
+    return f"{method} calibration failed on {why} ({first_line}); {fix}"
 
 
 def _fixed_batch(model, layout: Layout) -> int | None:

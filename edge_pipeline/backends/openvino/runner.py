@@ -68,7 +68,11 @@ class OpenVinoRunner(Runner):
         config = compile_config(self.settings, self.options.threads, self.precision,
                                 self.options.profile_prefix is not None)
         try:
-            self.compiled = core().compile_model(str(self.path), "CPU", config)
+            model = core().read_model(str(self.path))
+            # Output names as the IR declares them: compiling can merge an inner tensor's name into an
+            # output's ('/Transpose_output_0' beside 'scores'), and any one name would then be a guess.
+            declared = [_port_name(port, f"output_{i}") for i, port in enumerate(model.outputs)]
+            self.compiled = core().compile_model(model, "CPU", config)
         except Exception as exc:
             raise StageError(f"OpenVINO cannot load {self.path}: {str(exc).strip().splitlines()[0]}") from exc
         self._check_precision()
@@ -79,7 +83,7 @@ class OpenVinoRunner(Runner):
             self._queue = ov.AsyncInferQueue(self.compiled,
                                              self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self._inputs = [_input_info(port) for port in self.compiled.inputs]
-        self._outputs = [_port_name(port, f"output_{i}") for i, port in enumerate(self.compiled.outputs)]
+        self._outputs = declared
 
     def close(self) -> None:
         self._queue = self.request = self.compiled = None
@@ -232,4 +236,4 @@ def _input_info(port) -> InputInfo:
 def _port_name(port, fallback: str) -> str:
     # An output converted from ONNX keeps its tensor name; one made by a graph pass may have none.
     names = port.get_names()
-    return port.get_any_name() if names else fallback
+    return port.get_any_name() if len(names) == 1 else min(names) if names else fallback
