@@ -68,8 +68,12 @@ class StageError(EdgePipelineError):
 class FidelityFloorError(StageError):
     """A written artifact misses the recipe's fidelity floor (an output's cosine, or a metric figure)."""
 
-    def __init__(self, message: str, artifact: str, reached: float, floor: float, below: str = ""):
+    def __init__(self, message: str, artifact: str, reached: float, floor: float, below: str = "",
+                 shortfall: float | None = None):
         super().__init__(message)
+        # How far below their floors the missing outputs are, summed: the fallback's measure of a
+        # change, so a trial that lifts one output while another stays worst still counts.
+        self.shortfall = floor - reached if shortfall is None else shortfall
         self.below = below  # each output below its floor with its figure, for the fallback's last word
         self.artifact = artifact  # the file that missed, for the sensitivity fallback to profile
         self.primary = artifact  # the step's main artifact, profiled when the one that missed cannot be

@@ -21,6 +21,7 @@ from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.config.schema import TargetProfile
 from edge_pipeline.errors import EdgePipelineError
 from edge_pipeline.fidelity.check import FP32Reference, check_options
+from edge_pipeline.fidelity.state import with_carried_states
 
 PROFILE_SAMPLES = 8
 # Ops that move or reshape data: they add no error of their own, so are never worth keeping float.
@@ -55,8 +56,11 @@ def divergence_profile(fp32_onnx: Path, artifact: Path, backend: Backend, target
     reference = reference or FP32Reference(fp32_onnx)
     model = onnx.load(str(fp32_onnx), load_external_data=False)
     names = [out for node in model.graph.node for out in node.output if out]
-    sample = _sample(model, data)
-    feed = next(sample.feeds(len(sample), _input_names(model)))
+    sample = _sample(model, with_carried_states(fp32_onnx, data) if data.layout.state else data)
+    feeds = sample.feeds(len(sample), _input_names(model))
+    # A model with state runs one sample a feed: the last carries the FP32 run's own state, not the
+    # data's initial one, so its layers are seen as deployed.
+    feed = next(feeds) if not data.layout.state else list(feeds)[-1]
     try:
         got = backend.layer_outputs(Path(artifact), check_options(target), feed, names)
         if got is None:
@@ -71,9 +75,19 @@ def divergence_profile(fp32_onnx: Path, artifact: Path, backend: Backend, target
 
 
 def worst_layers(profile: list[LayerDivergence], skip: set[str], count: int) -> list[LayerDivergence]:
-    """The ``count`` layers that add the most error, not yet kept float and not pass-through."""
-    ranked = sorted((layer for layer in profile if layer.node and layer.node not in skip
-                     and layer.op_type not in PASS_THROUGH and layer.added_db > 0.0), key=lambda layer: -layer.added_db)
+    """The ``count`` layers to try float next, one entry per node, not yet kept float and not
+    pass-through: those that add the most error first, then (once no layer adds any) the rest by
+    lowest SQNR, since error that accumulates through a loop or a long chain adds little per layer."""
+    eligible = [layer for layer in profile
+                if layer.node and layer.node not in skip and layer.op_type not in PASS_THROUGH]
+    adding = sorted((layer for layer in eligible if layer.added_db > 0.0), key=lambda layer: -layer.added_db)
+    rest = sorted((layer for layer in eligible if layer.added_db <= 0.0 and not math.isinf(layer.sqnr_db)),
+                  key=lambda layer: layer.sqnr_db)
+    ranked, seen = [], set()
+    for layer in [*adding, *rest]:
+        if layer.node not in seen:
+            seen.add(layer.node)
+            ranked.append(layer)
     return ranked[:count]
 
 

@@ -57,6 +57,7 @@ def hold_floor(fidelity: Mapping[str, OutputFidelity], config: QuantizeConfig, w
         f"{what}: {described}; keep more layers in float (quantize.exclude_nodes / exclude_op_types), calibrate "
         "with more or better data, or lower quantize.min_cosine (or the output's quantize.min_cosine_per_output)",
         artifact=what, reached=reached, floor=floor, below=described,
+        shortfall=float(sum(min(gap, 2.0) for gap, *_ in misses)),
     )
 
 
