@@ -120,6 +120,11 @@ class Runner(ABC):
         has no per-layer profiler."""
         return None
 
+    def executed_graph(self) -> list[ExecutedNode] | None:
+        """The graph the runtime executes for this artifact, its nodes named as ``profile_layers``
+        names them, with the edges between them; None where the runtime cannot show it."""
+        return None
+
     def fixed_batch(self, layout: Layout | None = None) -> int | None:
         """The batch size the model insists on, read at each input's batch axis (``layout``, else the
         options'), or None when the batch dimension is dynamic."""
@@ -136,6 +141,19 @@ class ExecutedLayer:
     precision: str  # "int8" or "float"
     aliases: tuple[str, ...] = ()  # other names the runtime records for it (the source ops it fused)
     kernel: str = ""  # the kernel it runs on this CPU, as the runtime names it or its rules pick it ('' unknown)
+
+
+@dataclass(frozen=True)
+class ExecutedNode:
+    """One node of the graph a runtime executes, named as its profiler names it, with the nodes it
+    reads from: what latency-aware placement walks to count the Q/DQ and reorder work around each
+    compute layer as that layer's."""
+
+    name: str
+    op_type: str  # the runtime's op (ORT: QLinearConv, ReorderInput; OpenVINO: Convolution, Reorder)
+    inputs: tuple[str, ...] = ()  # names of the nodes whose outputs it reads
+    precision: str = ""  # a compute layer's precision, "int8" or "float"; '' for every other node
+    aliases: tuple[str, ...] = ()  # names that lead back to the source node (the ones it was made from)
 
 
 @dataclass(frozen=True)

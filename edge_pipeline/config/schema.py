@@ -214,6 +214,14 @@ class QuantizeConfig(StrictModel):
         True, description="When an artifact misses the fidelity floor, try the backend's whole-model strategies, "
         "then keep in float the layers whose float form measurably moves the output, fewest layers first."
     )
+    placement: Literal["auto", "speed", "off"] = Field(
+        "auto", description="Latency-aware placement. speed: once INT8 meets the floor, time the FP32 and INT8 "
+        "artifact per compute layer with the runtime's own profiler (Q/DQ and reorders counted to their layer) and "
+        "make a second, mixed INT8 artifact (variant 'mixed') keeping float the layers slower in INT8 beyond a "
+        "noise margin, held to the same floor; the benchmark times both and the recommendation picks. auto: speed "
+        "on CPU targets whose device is this machine (x86 CPU targets here), off elsewhere (TensorRT, Android). "
+        "off: full INT8 only."
+    )
     fallback_max_layers: int = Field(16, ge=1, description="Most layers the fallback keeps in float before failing.")
     fallback_time_budget_s: float = Field(
         600.0, gt=0, le=86400, description="Wall time the fallback may spend (strategies, single-layer trials, "

@@ -153,7 +153,7 @@ def executed_summary(path: Path, kind: str, backend: Backend, target: TargetProf
     layers = backend.executed_layers(Path(path), check_options(target))
     if layers is None:
         return None
-    name_of = _source_names(source_onnx)
+    name_of = source_names(source_onnx)
     kernels = Counter(layer.kernel for layer in layers if layer.kernel)
     return {
         "int8_layers": sum(layer.precision == "int8" for layer in layers),
@@ -164,7 +164,9 @@ def executed_summary(path: Path, kind: str, backend: Backend, target: TargetProf
     }
 
 
-def _source_names(source_onnx: Path):
+def source_names(source_onnx: Path):
+    """layer -> the source ONNX node it runs: its name or an alias that is a node's, else the node
+    producing the tensor an alias names (OpenVINO names a bias Add after its output), else its own."""
     import onnx
 
     graph = onnx.load(str(source_onnx), load_external_data=False).graph

@@ -1,11 +1,13 @@
 """One INT8 quantization that counts: the backend quantizes, every artifact is loaded, run and held
 to the fidelity floor (with the sensitivity fallback on a miss), what its runtime executes in float
-is read back, and its per-layer divergence from FP32 recorded. The quantize stage and the
-single-stage ``quantize`` command both run it."""
+is read back, and its per-layer divergence from FP32 recorded. Where quantize.placement is on, the
+layers slower in INT8 than in FP32 on this CPU are kept float in a second, mixed artifact held to the
+same floor (placement.py). The quantize stage and the single-stage ``quantize`` command both run it."""
 
 from __future__ import annotations
 
 import math
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +17,8 @@ from edge_pipeline.config.schema import MetricSpec, QuantizeConfig, TargetProfil
 from edge_pipeline.errors import FidelityFloorError
 from edge_pipeline.fidelity.check import FP32Reference, MetricFloor, check_artifact, executed_summary
 from edge_pipeline.fidelity.divergence import PASS_THROUGH, LayerViewError, divergence_profile
-from edge_pipeline.fidelity.fallback import Setting, quantize_with_fallback
+from edge_pipeline.fidelity.fallback import Setting, search_with_fallback
+from edge_pipeline.fidelity.placement import PlacementJob, place, placement_on
 
 MAX_DIVERGENCE_ROWS = 400  # per artifact: enough for real models' compute layers, bounded for the manifest
 
@@ -31,6 +34,7 @@ class QuantizeJob:
     evaluation: ArrayDataset | None = None  # for accuracy control
     metric: MetricSpec | None = None
     metric_floor: MetricFloor | None = None
+    timing_threads: int = 2  # the thread count latency-aware placement times layers at (the benchmark's first)
 
 
 def quantize_checked(job: QuantizeJob, directory: Path, what: str) -> list[ProducedArtifact]:
@@ -47,8 +51,27 @@ def quantize_checked(job: QuantizeJob, directory: Path, what: str) -> list[Produ
         return divergence_profile(job.source_onnx, path, job.backend, job.target, job.judged_on, reference)
 
     strategies = job.backend.fallback_strategies(job.source_onnx, job.config, job.target) if job.config.fallback else []
-    checked = quantize_with_fallback(attempt, profile, job.config, directory, what, strategies)
+    checked, setting = search_with_fallback(attempt, profile, job.config, directory, what, strategies)
+    if placement_on(job.config, job.target) and checked and checked[0].meta.get("fidelity_check") is not None:
+        checked = _placed(job, checked, setting, attempt, directory, what)
     return [_with_divergence(item, profile) for item in checked]
+
+
+def _placed(job: QuantizeJob, checked: list[ProducedArtifact], setting: Setting, attempt, directory: Path,
+            what: str) -> list[ProducedArtifact]:
+    """The checked artifacts, the first with its layer timings, then the mixed INT8 artifact (if any)."""
+    placement = PlacementJob(job.backend, job.target, job.config, job.source_onnx, job.calibration,
+                             job.timing_threads)
+
+    def mixed(names: list[str], folder: Path) -> list[ProducedArtifact]:
+        return attempt(setting.keeping_float(names), folder)
+
+    with tempfile.TemporaryDirectory(prefix="ep-placement-fp32-") as tmp:
+        fp32 = (job.source_onnx if job.backend.runs_exported_onnx
+                else job.backend.prepare_fp32(job.source_onnx, job.target, Path(tmp))[0].path)
+        primary, made = place(placement, checked[0], list(setting.config.keep_float), Path(fp32), mixed, directory,
+                              what)
+    return [primary, *checked[1:], *made]
 
 
 def _with_options(target: TargetProfile, options: dict) -> TargetProfile:

@@ -86,8 +86,16 @@ class _Search:
 
 def quantize_with_fallback(attempt: Attempt, profile: Profiler, config: QuantizeConfig, directory: Path,
                            what: str, strategies: list[FallbackStrategy] | None = None) -> list[ProducedArtifact]:
+    return search_with_fallback(attempt, profile, config, directory, what, strategies)[0]
+
+
+def search_with_fallback(attempt: Attempt, profile: Profiler, config: QuantizeConfig, directory: Path, what: str,
+                         strategies: list[FallbackStrategy] | None = None) -> tuple[list[ProducedArtifact], Setting]:
+    """The artifacts that meet the floor and the setting that made them (the strategy's, with the
+    layers kept float): latency-aware placement builds on it, so fidelity's picks stay."""
+    setting = Setting(config)
     try:
-        return _attempt_into(attempt, Setting(config), directory)
+        return _attempt_into(attempt, setting, directory), setting
     except FidelityFloorError as miss:
         if not config.fallback:
             raise
@@ -95,8 +103,9 @@ def quantize_with_fallback(attempt: Attempt, profile: Profiler, config: Quantize
         search.record(miss)
         base, miss, produced = _strategies(attempt, search, miss, strategies or [], directory)
         if miss is None:
-            return _with_log(produced, search)
-        return _layers(attempt, profile, search, base, miss, directory)
+            return _with_log(produced, search), base
+        produced = _layers(attempt, profile, search, base, miss, directory)
+        return produced, base.keeping_float(search.kept)
 
 
 def _strategies(attempt: Attempt, search: _Search, miss: FidelityFloorError, strategies: list[FallbackStrategy],

@@ -1,6 +1,8 @@
 """What each INT8 artifact runs in float, as its runtime reports it (read back after the runtime's
 own optimizations, recorded by the quantize stage), with the reason where the quantizer gave one;
-and a flag on every INT8 row that is not faster than the same model's FP32 on its target."""
+which layers a mixed INT8 artifact keeps float and why (speed or fidelity, with the per-layer
+timings latency-aware placement measured); and a flag on every INT8 row that is not faster than the
+same model's FP32 on its target."""
 
 from __future__ import annotations
 
@@ -16,14 +18,43 @@ def precision_section(artifacts: list[Artifact]) -> list[dict]:
         executed = artifact.meta.get("executed")
         if artifact.precision != "int8" or not executed:
             continue
-        reasons = {**artifact.meta.get("float_nodes", {})}
+        placement = artifact.meta.get("placement") or []
+        reasons = {**artifact.meta.get("float_nodes", {}), **{row["node"]: placement_reason(row) for row in placement}}
         floats = [{**layer, "why": reasons.get(layer["name"], "not quantized by the runtime's kernels or the "
                                                "quantizer's scope")}
                   for layer in executed["float_layers"]]
         section.append({"artifact_id": artifact.id, "target": artifact.target, "int8_layers": executed["int8_layers"],
                         "float_layers": floats, "kernels": executed.get("kernels", {}),
-                        "read_from": executed.get("read_from", "")})
+                        "read_from": executed.get("read_from", ""), **({"placement": placement} if placement else {})})
     return section
+
+
+def placement_reason(row: dict) -> str:
+    """'speed: INT8 0.074 ms vs FP32 0.041 ms' or 'fidelity: ...' for a layer a mixed artifact keeps float."""
+    if row.get("reason") == "speed":
+        return f"speed: INT8 {_ms(row.get('int8_ms'))} vs FP32 {_ms(row.get('fp32_ms'))} per inference on this CPU"
+    return "fidelity: keeping it float measurably moved the output toward the floor"
+
+
+MAX_PLACEMENT_ROWS = 8  # per artifact in the report; meta.placement keeps them all
+
+
+def placement_table(section: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Per mixed INT8 artifact, the layers it keeps float, why, and each layer's INT8 and FP32 time."""
+    headers = ["artifact", "layer", "op", "kept float for", "INT8 ms", "FP32 ms"]
+    rows = []
+    for entry in section:
+        placement = entry.get("placement") or []
+        rows += [[entry["artifact_id"], row["node"], row.get("op_type") or "–", row["reason"], _ms(row.get("int8_ms")),
+                  _ms(row.get("fp32_ms"))] for row in placement[:MAX_PLACEMENT_ROWS]]
+        if len(placement) > MAX_PLACEMENT_ROWS:
+            rows.append([entry["artifact_id"], f"{len(placement) - MAX_PLACEMENT_ROWS} more in meta.placement",
+                         "", "", "", ""])
+    return headers, rows
+
+
+def _ms(value) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 def slower_int8_notes(rows: list[BenchmarkRow], section: list[dict]) -> list[str]:
@@ -71,4 +102,11 @@ def precision_table(section: list[dict]) -> tuple[list[str], list[list[str]]]:
 def render_precision_markdown(section: list[dict]) -> list[str]:
     if not section:
         return []
-    return ["", "## What runs in float (read back from each runtime)", ""] + markdown_table(*precision_table(section))
+    lines = ["", "## What runs in float (read back from each runtime)", ""] + markdown_table(*precision_table(section))
+    headers, rows = placement_table(section)
+    if rows:
+        lines += ["", "## Kept float, and why", "",
+                  "Each mixed INT8 artifact's float layers: slower in INT8 than in FP32 on this CPU (per-layer "
+                  "times per inference from the runtime's profiler, Q/DQ and reorders included), or needed for the "
+                  "fidelity floor.", ""] + markdown_table(headers, rows)
+    return lines

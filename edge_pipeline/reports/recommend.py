@@ -1,8 +1,9 @@
 """Each target's recommended artifact: the fastest candidate that keeps fidelity, with the reason in words.
 
 Candidates of a target are the product model's (the pipeline's last model) FP32 artifact in its
-backend's reference mode, its quantized artifacts (full INT8, or the mixed INT8 the fidelity fallback
-made), and the FP32 artifact in a bf16 runtime mode where the backend timed one. Each is held to
+backend's reference mode, its quantized artifacts (full INT8, and the mixed INT8 latency-aware
+placement made with its slower layers float; an INT8 with layers the fidelity fallback kept float
+counts as mixed too), and the FP32 artifact in a bf16 runtime mode where the backend timed one. Each is held to
 the quantize floor (quantize.min_cosine, per output where set) on its worst output's cosine to FP32;
 the FP32 reference holds it trivially. They are compared by p50 at batch 1 with the target's first
 benchmark thread count, from the rows the benchmark stage timed side by side in the same rounds.
@@ -181,7 +182,7 @@ def _meta_by_id(artifacts: Iterable[Mapping]) -> dict[str, dict]:
 def _label(precision: str, variant: str, meta: Mapping) -> str:
     if precision == "fp32":
         return "bf16" if variant == "bf16" else "FP32"
-    if precision == "int8" and meta.get("float_nodes"):
+    if precision == "int8" and (meta.get("float_nodes") or meta.get("placement")):
         return "mixed INT8"
     return precision.upper()
 
@@ -244,7 +245,8 @@ def _reason(best: Candidate, fp32: Candidate | None, candidates: list[Candidate]
         speedup = _speedup(best, fp32)
         ratio = f"{speedup:.2f}x FP32" if speedup is not None else "no FP32 row to compare"
         cosine = f" at cosine {best.worst_cosine:.4f}" if best.worst_cosine is not None else ""
-        kept = list(meta.get(best.artifact_id, {}).get("float_nodes") or {})
+        own = meta.get(best.artifact_id, {})
+        kept = [row["node"] for row in own.get("placement") or []] or list(own.get("float_nodes") or {})
         floats = f"; kept float: {', '.join(kept[:4])}{' ...' if len(kept) > 4 else ''}" if kept else ""
         return f"{best.label}: {ratio}{cosine}{floats}{asked}"
     others = [_why_not(c, best, meta) for c in candidates if c is not best and not c.is_fp32]

@@ -10,11 +10,13 @@ from edge_pipeline.artifacts.hashing import artifact_size, sha256_artifact
 from edge_pipeline.artifacts.record import Artifact
 from edge_pipeline.backends.base import Backend, DeviceStep, ProducedArtifact
 from edge_pipeline.backends.registry import artifact_sidecars, backend_for_steps
+from edge_pipeline.benchmarking.host import timing_identity
 from edge_pipeline.calibration.task_metric import metric_identity
 from edge_pipeline.config.schema import QuantizeConfig, TargetProfile, effective_stage_config
 from edge_pipeline.errors import StageError
 from edge_pipeline.fidelity.check import MetricFloor
 from edge_pipeline.fidelity.checked import QuantizeJob, check_produced, quantize_checked
+from edge_pipeline.fidelity.placement import placement_on
 from edge_pipeline.fidelity.state import with_carried_states
 from edge_pipeline.stages.base import StageOutput, StageRun, TargetFailure
 
@@ -108,17 +110,22 @@ def quantize_one(view: StageRun, backend: Backend, target: TargetProfile, config
     floor = (MetricFloor(metric, config.max_metric_drop, evaluation)
              if metric is not None and evaluation is not None and config.max_metric_drop else None)
 
+    # Latency-aware placement times layers as the benchmark times the artifact: its first thread count.
+    threads = effective_stage_config(view.recipe.benchmark, target.benchmark).threads[0]
+
     def produce(directory: Path):
         checked = quantize_checked(QuantizeJob(backend, target, config, Path(source.path), calib, floor_data,
-                                               evaluation, metric, floor), directory,
+                                               evaluation, metric, floor, threads), directory,
                                    f"{source.model}/{target.metadata.name}/int8")
         return [_record(p, source, target, "quantize", config) for p in checked], {}
 
+    extra = {"metric": metric_identity(metric)} if metric is not None else {}
+    if placement_on(config, target):
+        extra["placement"] = {"threads": threads, "host": timing_identity()}  # measured here: keyed by this CPU
     artifacts, _ = view.step(f"{source.model}/{target.metadata.name}/int8", produce, inputs=(source,),
                              config={"quantize": config.model_dump(mode="json"),
                                      "target": target.model_dump(mode="json")},
-                             data=(calib, evaluation), backend=target.backend,
-                             extra={"metric": metric_identity(metric)} if metric is not None else None)
+                             data=(calib, evaluation), backend=target.backend, extra=extra or None)
     return artifacts
 
 

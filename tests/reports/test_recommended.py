@@ -58,6 +58,24 @@ def test_mixed_int8_says_what_stayed_float():
     assert entry["reason"].startswith("mixed INT8:") and "kept float: conv1" in entry["reason"]
 
 
+def test_the_mixed_variant_competes_and_wins_when_it_is_the_fastest_that_keeps_fidelity():
+    fp32, int8 = pair(fp32_ms=1.0, int8_ms=1.2)
+    mixed = changed(faithful(make_row("teacher", "int8", ORT, median_ms=0.8, accuracy=98.8, size_bytes=1500,
+                                      seed=3), 0.999), artifact_id=f"teacher/{ORT}/int8-mixed")
+    placement = [{"node": "conv1", "op_type": "Conv", "reason": "speed", "int8_ms": 0.2, "fp32_ms": 0.1}]
+    artifacts = records() + [{"id": f"teacher/{ORT}/int8-mixed", "model": "teacher", "precision": "int8",
+                              "meta": {"placement": placement}}]
+    entry = recommended_section([fp32, int8, mixed], {ORT: POLICY}, artifacts)[ORT]
+    assert entry["artifact_id"] == f"teacher/{ORT}/int8-mixed" and entry["label"] == "mixed INT8"
+    assert entry["reason"].startswith("mixed INT8: 1.") and "kept float: conv1" in entry["reason"]
+    assert {c["label"] for c in entry["candidates"]} == {"FP32", "INT8", "mixed INT8"}
+    # Slower than FP32 once timed, it is still a candidate that loses.
+    slow = changed(mixed, latency_ms=make_row("teacher", "int8", ORT, median_ms=1.5, accuracy=None,
+                                              size_bytes=1).latency_ms)
+    entry = recommended_section([fp32, int8, slow], {ORT: POLICY}, artifacts)[ORT]
+    assert entry["artifact_id"] == f"teacher/{ORT}/fp32" and "mixed INT8 0.6" in entry["reason"]
+
+
 def test_bf16_counts_only_within_the_floor():
     rows = pair(OV, int8_ms=1.5)
     bf16 = make_row("teacher", "fp32", OV, median_ms=0.6, accuracy=98.8, size_bytes=4000, variant="bf16",

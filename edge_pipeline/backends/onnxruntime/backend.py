@@ -19,6 +19,7 @@ import onnxruntime as ort
 from edge_pipeline.backends.base import (
     Backend,
     ExecutedLayer,
+    ExecutedNode,
     FallbackStrategy,
     InputInfo,
     ProducedArtifact,
@@ -114,6 +115,30 @@ def _compute_origin(node, producers: dict):
             break
         node, seen = feeder, seen + 1
     return node
+
+
+def executed_graph(path: Path) -> list[ExecutedNode] | None:
+    """Every node of the graph ORT's CPU EP runs for ``path`` (its optimized graph: the names its
+    profiler reports), each with the nodes feeding it; compute nodes carry their source node's name."""
+    import onnx
+
+    from edge_pipeline.backends.onnxruntime.mlas import optimized_graph
+
+    if Path(path).suffix != ".onnx":
+        return None  # an ORT-format model cannot be re-saved as ONNX
+    graph = optimized_graph(Path(path))
+    source = onnx.load(str(path), load_external_data=False).graph
+    by_name = {n.name: n for n in source.node}
+    producers = {out: n for n in source.node for out in n.output}
+    made_by = {out: node.name for node in graph.node for out in node.output if out}
+    nodes = []
+    for node in graph.node:
+        compute = node.op_type in _INT8_COMPUTE | _FLOAT_COMPUTE
+        nodes.append(ExecutedNode(
+            node.name, node.op_type, tuple(dict.fromkeys(made_by[t] for t in node.input if t in made_by)),
+            ("int8" if node.op_type in _INT8_COMPUTE else "float") if compute else "",
+            (_source_name(node, by_name, producers),) if compute else ()))
+    return nodes
 
 
 class OnnxRuntimeBackend(Backend):

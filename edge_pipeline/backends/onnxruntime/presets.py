@@ -46,7 +46,8 @@ def plan_for(model, config) -> QuantPlan:
     for name in config.keep_float:
         if name in names:
             plan.float_nodes[name] = (ATTENTION_FLOAT if name in attention
-                                      else "fidelity fallback: keeping it float measurably moved the output")
+                                      else "quantize.keep_float: the fidelity fallback's pick (it measurably moved the "
+                                      "output) or latency-aware placement's (meta.placement says which)")
     for node in model.graph.node:
         if node.op_type in config.exclude_op_types:
             plan.float_nodes[node.name] = f"quantize.exclude_op_types {node.op_type}"

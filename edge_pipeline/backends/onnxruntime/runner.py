@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edge_pipeline.backends.base import InputInfo, LayerProfile, Runner
+from edge_pipeline.backends.base import ExecutedNode, InputInfo, LayerProfile, Runner
 from edge_pipeline.errors import StageError
 
 _RUNTIME_OPT_SUFFIX = ".with_runtime_opt.ort"  # an ORT-format model that replays saved optimizations
@@ -68,6 +68,13 @@ class OnnxRuntimeRunner(Runner):
         written.replace(trace)  # a name the caller chose, without ORT's timestamp
         layers, kept = layer_times(trace, warmup)
         return LayerProfile(layers, kept, str(trace))
+
+    def executed_graph(self) -> list[ExecutedNode] | None:
+        """Read from the graph ORT optimizes the same file to (it needs ``onnx``: a build host, not a
+        device); its node names are the ones the profiler reports."""
+        from edge_pipeline.backends.onnxruntime.backend import executed_graph
+
+        return executed_graph(self.path)
 
 
 def _load_failure(path: Path, exc: Exception) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 
-from edge_pipeline.backends.base import InputInfo, LayerProfile, LayerTime, Runner, RunnerOptions
+from edge_pipeline.backends.base import ExecutedNode, InputInfo, LayerProfile, LayerTime, Runner, RunnerOptions
 from edge_pipeline.backends.openvino.options import OpenVinoOptions, parse_options
 from edge_pipeline.calibration.layout import feed_batch, join, samples
 from edge_pipeline.errors import ConfigError, StageError
@@ -135,6 +135,22 @@ class OpenVinoRunner(Runner):
                 entry[2] += info.real_time.total_seconds() * 1e3
         return LayerProfile([LayerTime(name, op, round(ms, 6), kernel, _kernel_precision(kernel))
                              for name, (op, kernel, ms) in totals.items()], runs)
+
+    def executed_graph(self) -> list[ExecutedNode] | None:
+        """The CPU plugin's runtime model of this compiled model: its node names are the ones the
+        performance counters report; a compute layer's aliases are its originalLayersNames (the IR
+        operations fused into it, which carry the ONNX node's name or its output tensor's)."""
+        nodes = []
+        for op in self.compiled.get_runtime_model().get_ordered_ops():
+            info = op.get_rt_info()
+            layer_type = info["layerType"].astype(str)
+            compute = layer_type in _COMPUTE_LAYERS
+            precision = ("int8" if info["runtimePrecision"].astype(str) in ("i8", "u8") else "float") if compute else ""
+            aliases = tuple(n for n in info["originalLayersNames"].astype(str).split(",") if n) if compute else ()
+            inputs = tuple(dict.fromkeys(port.get_source_output().get_node().get_friendly_name()
+                                         for port in op.inputs()))
+            nodes.append(ExecutedNode(op.get_friendly_name(), layer_type, inputs, precision, aliases))
+        return nodes
 
     def _splits_batch(self, feed: dict[str, np.ndarray]) -> bool:
         """Throughput mode splits a batch over requests along each tensor's batch axis; a feed with an

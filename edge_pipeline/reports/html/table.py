@@ -84,9 +84,18 @@ def precision_table_html(section: list[dict]) -> str:
 
     if not section:
         return ""
-    return _titled_table("What runs in float", "Read back from each runtime after its own graph optimizations "
-                         "(ONNX Runtime\'s optimized graph, OpenVINO\'s executed precisions).", 'id="precision"',
-                         *precision_table(section))
+    from edge_pipeline.reports.precision import placement_table
+
+    floats = _titled_table("What runs in float", "Read back from each runtime after its own graph optimizations "
+                           "(ONNX Runtime\'s optimized graph, OpenVINO\'s executed precisions).", 'id="precision"',
+                           *precision_table(section))
+    headers, rows = placement_table(section)
+    if not rows:
+        return floats
+    return floats + _titled_table("Kept float, and why", "Each mixed INT8 artifact\'s float layers: slower in INT8 "
+                                  "than in FP32 on this CPU (per-layer times per inference from the runtime\'s "
+                                  "profiler, Q/DQ and reorders included), or needed for the fidelity floor.",
+                                  'id="placement"', headers, rows)
 
 
 def divergence_table_html(section: list[dict]) -> str:

@@ -38,7 +38,10 @@ def test_openvino_target_writes_f32_bf16_and_int8_rows(tmp_path, tiny_data):
     for row in rows:  # each row carries the precision the plugin compiled, read back from it
         layers = set(row["runtime_info"]["compute_layer_precisions"])
         assert row["runtime_info"]["inference_precision"] == row["runtime_variant"]
-        assert layers <= ({"u8", "i8"} if row["precision"] == "int8" else {row["runtime_variant"]})
+        # A mixed INT8 artifact (latency-aware placement's, made where layers were slower in INT8 on
+        # this CPU) runs those layers in float by design.
+        mixed = {row["runtime_variant"]} if row["artifact_id"].endswith("-mixed") else set()
+        assert layers <= ({"u8", "i8"} | mixed if row["precision"] == "int8" else {row["runtime_variant"]})
 
 
 def test_max_drop_without_eval_split_fails_before_any_stage(tmp_path, tiny_data):

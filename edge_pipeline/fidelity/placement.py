@@ -1,0 +1,265 @@
+"""Latency-aware placement: the compute layers whose INT8 form is slower than their FP32 form, as this
+CPU runs them, are kept float in a second, mixed INT8 artifact, held to the same fidelity floor.
+
+1. Once the INT8 artifact meets the floor, the FP32 and the INT8 artifact are each run a few hundred
+   times on one calibration sample at batch 1 under the runtime's own per-layer profiler (ONNX
+   Runtime's session profiler, OpenVINO's performance counters), and each compute layer's time is
+   read with its share of the Q/DQ and reorder work around it (attribution.py).
+2. A layer whose INT8 time exceeds its FP32 time by more than SPEED_MARGIN is kept float for speed.
+3. Fidelity and speed are one search: the layers the fidelity fallback kept stay float, the
+   speed-kept ones are added to them, and the whole artifact is checked against the floor again. On
+   a miss the speed-kept layer that gains least is dropped and the check runs again, until it holds
+   (or none is left: no mixed artifact). The fidelity trim never sees a speed-kept layer.
+
+The mixed artifact is variant ``mixed`` of the step, timed by the benchmark stage beside the full
+INT8 one, so the recommendation can pick whichever is faster and keeps fidelity. Its meta's
+``placement`` lists each layer kept float, why and the figures; the full INT8 artifact's
+``layer_times`` has both figures for every compute layer. A runtime without a per-layer profiler
+gets whole-artifact timings and a note saying so.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from edge_pipeline.backends.base import Backend, ExecutedLayer, ProducedArtifact
+from edge_pipeline.benchmarking.host import measurement_scope
+from edge_pipeline.calibration.dataset import ArrayDataset
+from edge_pipeline.config.schema import QuantizeConfig, TargetProfile
+from edge_pipeline.errors import FidelityFloorError, StageError
+from edge_pipeline.fidelity.attribution import layer_costs
+from edge_pipeline.fidelity.check import check_options, source_names
+from edge_pipeline.progress import progress
+
+# A layer is kept float for speed only when its INT8 form (with its Q/DQ and reorders) is this much
+# slower than its FP32 form: below it, run-to-run noise of a profiled layer on a shared host decides.
+SPEED_MARGIN = 0.10
+PROFILE_WARMUP = 20
+PROFILE_RUNS = (30, 300)  # fewest and most profiled runs per artifact
+PROFILE_SECONDS = 3.0  # profiled time per artifact a large model's run count is cut to
+WHOLE_RUNS = 50  # timed runs per artifact where the runtime has no per-layer profiler
+MAX_LAYER_ROWS = 400  # per artifact: enough for real models' compute layers, bounded for the manifest
+
+
+@dataclass(frozen=True)
+class LayerTiming:
+    """One compute layer of the source ONNX: its time per inference in each artifact (ms), with the
+    runtime work around it, and the precision the INT8 artifact runs it in."""
+
+    node: str
+    op_type: str
+    fp32_ms: float | None
+    int8_ms: float | None
+    precision: str = "int8"
+
+    @property
+    def gain_ms(self) -> float:
+        """What keeping it float saves per inference."""
+        return (self.int8_ms or 0.0) - (self.fp32_ms or 0.0)
+
+    def record(self, reason: str | None = None) -> dict:
+        figures = {"int8_ms": _ms(self.int8_ms), "fp32_ms": _ms(self.fp32_ms)}
+        if reason is None:
+            return {"node": self.node, "op_type": self.op_type, "int8_precision": self.precision, **figures}
+        return {"node": self.node, "op_type": self.op_type, "reason": reason, **figures}
+
+
+@dataclass(frozen=True)
+class Timings:
+    layers: list[LayerTiming] | None  # None: the runtime has no per-layer profiler
+    how: str  # how they were measured, for the meta
+    whole_ms: tuple[float, float] | None = None  # (FP32, INT8) per inference, without a per-layer profiler
+
+
+@dataclass(frozen=True)
+class PlacementJob:
+    backend: Backend
+    target: TargetProfile
+    config: QuantizeConfig
+    source_onnx: Path
+    data: ArrayDataset  # its first sample is what the profiled runs infer
+    threads: int
+
+
+def placement_on(config: QuantizeConfig, target: TargetProfile) -> bool:
+    """quantize.placement resolved: auto is speed on a CPU target whose device is the machine timing
+    it (an x86 CPU target here), off elsewhere (TensorRT, Android: their device is not this host)."""
+    if config.placement != "auto":
+        return config.placement == "speed"
+    device = target.device
+    return device.kind == "cpu" and device.arch == "x86_64" and measurement_scope(device.arch) == "device"
+
+
+def speed_kept(layers: list[LayerTiming], margin: float | None = None) -> list[LayerTiming]:
+    """INT8 layers slower than their FP32 form by more than ``margin`` (SPEED_MARGIN), most time gained first."""
+    margin = SPEED_MARGIN if margin is None else margin
+    slower = [layer for layer in layers if layer.precision == "int8" and layer.fp32_ms is not None
+              and layer.int8_ms is not None and layer.int8_ms > layer.fp32_ms * (1 + margin)]
+    return sorted(slower, key=lambda layer: layer.gain_ms, reverse=True)
+
+
+def keep_for_speed(attempt: Callable[[list[str]], list[ProducedArtifact]], candidates: list[LayerTiming],
+                   out_of_time: Callable[[], bool]) -> tuple[list[LayerTiming], list[ProducedArtifact], list[dict]]:
+    """The mixed artifact with ``candidates`` kept float, held to the floor by ``attempt``; on a miss the
+    candidate that gains least is dropped and the artifact made again. Returns the layers kept, the
+    artifacts (empty: none held) and the misses on the way."""
+    kept = sorted(candidates, key=lambda layer: layer.gain_ms, reverse=True)
+    misses: list[dict] = []
+    while kept and not out_of_time():
+        try:
+            return kept, attempt([layer.node for layer in kept]), misses
+        except FidelityFloorError as miss:
+            misses.append({"speed_kept": [layer.node for layer in kept], "reached": round(miss.reached, 5),
+                           "dropped": kept[-1].node})
+            kept = kept[:-1]
+    return [], [], misses
+
+
+def measure(job: PlacementJob, fp32_path: Path, int8_path: Path) -> Timings:
+    """Both artifacts timed per compute layer by the runtime's profiler, named after the source
+    ONNX's nodes; whole-artifact timings where the runtime cannot time its layers."""
+    name_of = source_names(job.source_onnx)
+    with tempfile.TemporaryDirectory(prefix="ep-placement-") as tmp:
+        fp32 = _profiled(job, fp32_path, Path(tmp) / "fp32")
+        int8 = _profiled(job, int8_path, Path(tmp) / "int8")
+    if fp32 is None or int8 is None:
+        whole = (_whole_ms(job, fp32_path), _whole_ms(job, int8_path))
+        return Timings(None, f"whole artifact: {job.target.backend} gives no per-layer profile here; median of "
+                             f"{WHOLE_RUNS} runs at batch 1, {job.threads} threads", whole)
+    fp32_costs, int8_costs = _by_source(fp32[0], name_of), _by_source(int8[0], name_of)
+    layers = [LayerTiming(node, op_type, fp32_costs[node][1] if node in fp32_costs else None, ms, precision)
+              for node, (op_type, ms, precision) in int8_costs.items()]
+    runs = min(fp32[1], int8[1])
+    return Timings(layers, f"per layer: {job.target.backend}'s own profiler, {runs} runs after {PROFILE_WARMUP} "
+                           f"warm-up at batch 1, {job.threads} threads; Q/DQ and reorders counted to their layer")
+
+
+def place(job: PlacementJob, primary: ProducedArtifact, fidelity_kept: list[str], fp32_path: Path,
+          attempt: Callable[[list[str], Path], list[ProducedArtifact]], directory: Path,
+          what: str) -> tuple[ProducedArtifact, list[ProducedArtifact]]:
+    """The primary INT8 artifact with its layer timings in the meta, and the mixed INT8 artifact(s)
+    (empty where no layer is slower in INT8, or no speed-kept set holds the floor)."""
+    started = time.monotonic()
+    try:
+        timings = measure(job, fp32_path, Path(primary.path))
+    except (StageError, RuntimeError, ValueError, OSError) as failed:  # timing is advice: never fail the step
+        progress("quantize", f"{what}: latency-aware placement skipped: per-layer timing failed: {failed}")
+        return _noted(primary, {"status": f"skipped: per-layer timing failed ({str(failed).splitlines()[0]})"}), []
+    if timings.layers is None:
+        fp32_ms, int8_ms = timings.whole_ms or (None, None)
+        return _noted(primary, {"status": "no layer placed: the runtime cannot time its layers, so only whole "
+                                          f"artifacts were timed (INT8 {_ms(int8_ms)} ms vs FP32 {_ms(fp32_ms)} ms)",
+                                "timing": timings.how}), []
+    search = {"timing": timings.how, "margin": SPEED_MARGIN}
+    candidates = speed_kept(timings.layers)
+    primary = _with_meta(primary, {"layer_times": [layer.record() for layer in timings.layers][:MAX_LAYER_ROWS]})
+    if not candidates:
+        return _noted(primary, {**search, "status": f"no INT8 layer is slower than its FP32 form by over "
+                                                     f"{SPEED_MARGIN:.0%}: no mixed artifact"}), []
+    progress("quantize", f"{what}: {len(candidates)} INT8 layers slower than FP32 here; trying them float")
+    folder = Path(directory) / "mixed"
+
+    def mixed(names: list[str]) -> list[ProducedArtifact]:
+        _empty(folder)
+        return attempt(names, folder)
+
+    kept, produced, misses = keep_for_speed(
+        mixed, candidates, lambda: time.monotonic() - started > job.config.fallback_time_budget_s)
+    search = {**search, "floor_misses": misses} if misses else search
+    if not produced:
+        return _noted(primary, {**search, "status": "no mixed artifact: every set of speed-kept layers tried "
+                                                     "missed the fidelity floor"}), []
+    fp32_of = {layer.node: layer for layer in timings.layers}
+    placement = [layer.record("speed") for layer in kept] + [
+        (fp32_of[name] if name in fp32_of else LayerTiming(name, "", None, None)).record("fidelity")
+        for name in fidelity_kept]
+    for row in placement[len(kept):]:
+        row["int8_ms"] = None  # float in the full INT8 artifact as well: it has no INT8 figure
+    status = f"mixed artifact: {len(kept)} layers kept float for speed, {len(fidelity_kept)} for fidelity"
+    made = [ProducedArtifact(p.path, p.kind, p.precision, "mixed" if p.variant == "default" else f"{p.variant}-mixed",
+                             {**p.meta, "placement": placement, "placement_search": {**search, "status": status}})
+            for p in produced]
+    return _noted(primary, {**search, "status": status}), made
+
+
+def _profiled(job: PlacementJob, path: Path, prefix: Path):
+    """(compute layer costs, runs) of one artifact from a runner with its profiler on; None where the
+    runtime has no per-layer profiler or cannot show the graph it executes."""
+    options = replace(check_options(job.target, job.data.layout), threads=job.threads, profile_prefix=str(prefix))
+    with job.backend.runner(Path(path), options) as runner:
+        feed = _feed(runner, job.data)
+        call = runner.prepare(feed)
+        began = time.perf_counter()
+        call()
+        once = max(time.perf_counter() - began, 1e-6)
+        runs = int(min(max(PROFILE_SECONDS / once, PROFILE_RUNS[0]), PROFILE_RUNS[1]))
+        profile = runner.profile_layers(feed, PROFILE_WARMUP, runs)
+        graph = runner.executed_graph() if profile is not None else None
+    if profile is None or graph is None:
+        return None
+    return layer_costs(profile, graph), profile.runs
+
+
+def _by_source(costs, name_of) -> dict[str, tuple[str, float, str]]:
+    """source node -> (op type, ms per inference, precision); runtime nodes of one source node summed."""
+    found: dict[str, tuple[str, float, str]] = {}
+    for cost in costs:
+        node = name_of(ExecutedLayer(cost.name, cost.op_type, cost.precision, cost.aliases))
+        op_type, ms, precision = found.get(node, (cost.op_type, 0.0, cost.precision))
+        found[node] = (op_type, ms + cost.total_ms, precision)
+    return found
+
+
+def _whole_ms(job: PlacementJob, path: Path) -> float:
+    options = replace(check_options(job.target, job.data.layout), threads=job.threads)
+    with job.backend.runner(Path(path), options) as runner:
+        call = runner.prepare(_feed(runner, job.data))
+        for _ in range(PROFILE_WARMUP):
+            call()
+        times = []
+        for _ in range(WHOLE_RUNS):
+            began = time.perf_counter()
+            call()
+            times.append((time.perf_counter() - began) * 1e3)
+    return statistics.median(times)
+
+
+def _feed(runner, data: ArrayDataset) -> dict[str, np.ndarray]:
+    """The first sample at batch 1, in the dtypes the model declares."""
+    names = [i.name for i in runner.inputs]
+    feed = next(data.take(1).feeds(1, names))
+    dtypes = {i.name: i.dtype for i in runner.inputs}
+    return {name: _as(value, dtypes.get(name)) for name, value in feed.items()}
+
+
+def _as(value: np.ndarray, dtype: str | None) -> np.ndarray:
+    try:
+        return np.ascontiguousarray(value, dtype=np.dtype(dtype)) if dtype else np.ascontiguousarray(value)
+    except TypeError:  # a runtime type numpy does not name: the data's own
+        return np.ascontiguousarray(value)
+
+
+def _noted(item: ProducedArtifact, search: dict) -> ProducedArtifact:
+    return _with_meta(item, {"placement_search": search})
+
+
+def _with_meta(item: ProducedArtifact, meta: dict) -> ProducedArtifact:
+    return ProducedArtifact(item.path, item.kind, item.precision, item.variant, {**item.meta, **meta})
+
+
+def _empty(folder: Path) -> None:
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
