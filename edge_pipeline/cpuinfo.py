@@ -39,3 +39,11 @@ def cpu_flag_set(root: Path = Path("/")) -> set[str]:
         if line.startswith(("flags", "Features")):
             return set(line.split(":", 1)[1].split())
     return set()
+
+
+_ARCH_ALIASES = {"amd64": "x86_64", "x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def host_arch() -> str:
+    """This machine's instruction set as target profiles name it (x86_64, arm64)."""
+    return _ARCH_ALIASES.get(platform.machine().lower(), platform.machine().lower())

@@ -14,9 +14,7 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from edge_pipeline.cpuinfo import cpu_flag_set, cpu_flags, cpu_model
-
-_ARCH_ALIASES = {"amd64": "x86_64", "x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
+from edge_pipeline.cpuinfo import cpu_flag_set, cpu_flags, cpu_model, host_arch
 
 
 def _read(root: Path, relative: str) -> str | None:
@@ -243,10 +241,6 @@ def fingerprint(root: Path = Path("/"), run_tools: bool = True) -> dict:
         "python": platform.python_version(),
         "runtime_versions": runtime_versions(),
     }
-
-
-def host_arch() -> str:
-    return _ARCH_ALIASES.get(platform.machine().lower(), platform.machine().lower())
 
 
 def measurement_scope(target_arch: str | None) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_pipeline.config.schema import TargetProfile
-from edge_pipeline.cpuinfo import KERNEL_FLAGS, cpu_flag_set
+from edge_pipeline.cpuinfo import KERNEL_FLAGS, cpu_flag_set, host_arch
 from edge_pipeline.errors import ConfigError
 
 AUTO = "auto"
@@ -64,7 +64,6 @@ def wants_auto(mapping: dict) -> bool:
 def resolve_auto(path: Path, mapping: dict) -> dict:
     """``mapping`` (the auto profile's, extends merged in) with the settings of its family's best
     match for this CPU, and ``device.picked`` saying which and why."""
-    from edge_pipeline.benchmarking.host import host_arch
     from edge_pipeline.config.recipes import lineage, read_yaml_mapping, target_mapping
 
     own = read_yaml_mapping(path)

@@ -82,7 +82,7 @@ def test_the_pick_keys_the_quantize_step(cpu, monkeypatch):
     materials = []
 
     class View:
-        recipe = SimpleNamespace(metric=None)
+        recipe = SimpleNamespace(metric=None, benchmark=load_target("x86-cpu-onnxruntime").benchmark)
         data = SimpleNamespace(calibration=lambda: None, eval=lambda: None)
 
         def step(self, name, produce, **settings):
@@ -103,7 +103,8 @@ def test_targets_marks_the_profile_this_host_matches(cpu, capsys):
     cpu(AVX2)
     assert main(["targets", "--json"]) == 0
     listed = {t["name"]: t for t in json.loads(capsys.readouterr().out)}
-    assert [name for name, t in listed.items() if t["matches_this_host"]] == ["x86-cpu-onnxruntime-avx2"]
+    matching = [name for name, t in listed.items() if t["matches_this_host"] and t["backend"] == "onnxruntime"]
+    assert matching == ["x86-cpu-onnxruntime-avx2"]
     assert listed["x86-cpu-onnxruntime-auto"]["picked"].startswith(
         "x86-cpu-onnxruntime-auto: settings of x86-cpu-onnxruntime-avx2")
     assert main(["targets"]) == 0
