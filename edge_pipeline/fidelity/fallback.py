@@ -139,6 +139,11 @@ def _strategies(attempt: Attempt, search: _Search, miss: FidelityFloorError, str
 
 def _layers(attempt: Attempt, profile: Profiler, search: _Search, base: Setting, miss: FidelityFloorError,
             directory: Path) -> list[ProducedArtifact]:
+    if not Path(miss.primary).exists():  # the strategies tried since cleared the base's files: remake them
+        try:
+            return _with_log(_attempt_into(attempt, base, directory), search)
+        except FidelityFloorError as again:
+            miss = again
     layers = _profile(profile, miss)
     while True:
         room = search.config.fallback_max_layers - len(search.kept)
@@ -199,7 +204,7 @@ def _trial(attempt: Attempt, search: _Search, base: Setting, candidate: LayerDiv
 
 
 def _gap(miss: FidelityFloorError) -> float:
-    return miss.floor - miss.reached
+    return miss.shortfall
 
 
 def _figure(miss: FidelityFloorError) -> str:
