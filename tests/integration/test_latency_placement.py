@@ -27,7 +27,7 @@ COMPUTE_LAYERS = 3  # the tiny net's stem and residual convolutions and its line
 def bundle(tmp_path, tiny_data, monkeypatch):
     monkeypatch.setattr(placement, "SPEED_MARGIN", -1.0)  # every INT8 layer counts as slower: deterministic
     recipe = tiny_recipe_dict(tiny_data, targets=TARGETS, stages=["export", "quantize", "benchmark"])
-    recipe["quantize"].update(min_cosine=FLOOR)
+    recipe["quantize"].update(min_cosine=FLOOR, placement="speed")
     recipe["benchmark"].update(rounds=1)
     return api.run(write_recipe(tmp_path / "r.yaml", recipe), tmp_path / "bundle", cache_dir=tmp_path / "cache")
 
