@@ -1,4 +1,4 @@
-"""Imports go one way: the layer table in docs/ARCHITECTURE.md, enforced on every import statement
+"""Imports go one way: the layer table in docs/architecture.md, enforced on every import statement
 of the package (function-local ones included)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ PACKAGE = REPO / "edge_pipeline"
 
 
 def layer_table() -> dict[str, int]:
-    text = (REPO / "docs" / "ARCHITECTURE.md").read_text()
+    text = (REPO / "docs" / "architecture.md").read_text()
     block = re.search(r"<!-- layers:begin -->\s*```\n(.*?)```", text, re.S).group(1)
     layers = {}
     for line in block.strip().splitlines():
@@ -41,7 +41,7 @@ def test_every_package_has_a_layer():
     layers = layer_table()
     packages = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir()
                 if (p.suffix == ".py" or (p / "__init__.py").is_file()) and p.name != "__pycache__"}
-    assert packages <= set(layers), f"add {sorted(packages - set(layers))} to the layer table in docs/ARCHITECTURE.md"
+    assert packages <= set(layers), f"add {sorted(packages - set(layers))} to the layer table in docs/architecture.md"
 
 
 def test_no_upward_imports():

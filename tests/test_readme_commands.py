@@ -1,14 +1,15 @@
-"""Every shell command the README shows runs as written on a fresh clone, or is accounted for.
+"""Every shell command the README and the docs pages show runs as written on a fresh clone, or is
+accounted for.
 
-The commands come from the README's ```bash / ```sh / ```console blocks. The cheap ones run here,
+The commands come from the ```bash / ```sh / ```console blocks of README.md and docs/**/*.md. The cheap ones run here,
 through bash, in a temporary folder laid out like a checkout: `.venv` is this interpreter's, and
 the files a command names as "yours" (model.onnx, recipe.yaml, the quickstart's `bundle`) are
 small ones this test makes. `scripts/release` runs from a copy of the
 script and baselines/ with `edge-pipeline run` replaced by a replay of the stored baseline, so its
 argument handling, gates, summary and exit status are the real ones. The rest (the full default
 run, the test suite, a pip install, synopses, the slow ones) are listed in COVERED_ELSEWHERE with
-the test that covers each. A README
-command in neither list fails the first test, so a new one cannot go untested.
+the test that covers each. A command
+in neither list fails the first test, so a new one cannot go untested.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
+# The pages users read commands from: the README, then the documentation site's pages.
+PAGES = [README, *sorted((REPO / "docs").rglob("*.md"))]
 DIGITS = REPO / "edge_pipeline" / "calibration_data" / "digits"  # the embedded default's data, shipped in the package
 VENV = Path(sys.prefix)  # the interpreter running the tests: the checkout's .venv under scripts/bootstrap
 SHELL_FENCE = re.compile(r"^```(bash|sh|console)[^\n]*\n(.*?)^```", re.M | re.S)
@@ -75,6 +78,11 @@ COVERED_ELSEWHERE = {
         "needs a CUDA build of ONNX Runtime: tests/backends/onnxruntime/test_providers_and_profile.py runs "
         "--provider and --profile with the providers installed here",
 }
+
+
+def documented_commands() -> list[str]:
+    """Every page's commands, README first; a command shown on two pages counts once."""
+    return list(dict.fromkeys(c for page in PAGES for c in readme_commands(page.read_text())))
 
 
 def readme_commands(text: str) -> list[str]:
@@ -339,14 +347,18 @@ RELEASE_STEPS = {
 
 # --- the tests ---------------------------------------------------------------------------------------------
 
-def test_every_readme_command_is_run_here_or_accounted_for():
-    commands = readme_commands(README.read_text())
+def test_every_documented_command_is_run_here_or_accounted_for():
+    commands = documented_commands()
     known = {**RUN_HERE, **RELEASE_STEPS, **COVERED_ELSEWHERE}
     unaccounted = [c for c in commands if c not in known]
-    assert not unaccounted, ("README commands neither run by tests/test_readme_commands.py nor listed in its "
+    assert not unaccounted, ("README/docs commands neither run by tests/test_readme_commands.py nor listed in its "
                              f"COVERED_ELSEWHERE: {unaccounted}")
     stale = sorted(set(known) - set(commands))
-    assert not stale, f"listed in tests/test_readme_commands.py but no longer in the README: {stale}"
+    assert not stale, f"listed in tests/test_readme_commands.py but in neither the README nor docs/: {stale}"
+
+
+def test_docs_pages_are_read():
+    assert any(page.parent.name == "docs" for page in PAGES), "no docs/*.md found"
 
 
 def test_commands_are_read_from_every_shell_block():
@@ -355,7 +367,10 @@ def test_commands_are_read_from_every_shell_block():
 
 
 def run_in_readme_order(ws: Workspace, steps: dict[str, Step]) -> None:
-    for command in [c for c in readme_commands(README.read_text()) if c in steps]:
+    """The steps in the order they are listed (each step's inputs come from the ones before it), each
+    as a page shows it; the first test makes sure every one is still shown somewhere."""
+    shown = set(documented_commands())
+    for command in [c for c in steps if c in shown]:
         step = steps[command]
         if step.prepare is not None:
             step.prepare(ws)

@@ -1,20 +1,21 @@
 #!/bin/bash
-# realsize.py on a lent machine's CPU (issue 16: a VNNI/AMX Xeon), four jobs side by side, each
-# pinned (taskset) to its own physical cores so they share no core.
+# Timing modes side by side on pinned cores of another x86 host (a VNNI or AMX Xeon, say): realsize.py
+# as four jobs side by side, each pinned (taskset) to its own physical cores so they share no core,
+# or one mode per pair of cores.
 #
-#   bash benchmarks/lent_machine.sh          # from the repository root; results under $OUT
-#   bash benchmarks/lent_machine.sh alone    # ResNet-18 at batch 1 alone on 2 cores, more rounds,
+#   bash benchmarks/pinned_modes.sh          # from the repository root; results under $OUT
+#   bash benchmarks/pinned_modes.sh alone    # ResNet-18 at batch 1 alone on 2 cores, more rounds,
 #                                            # then OpenVINO's per-layer counters on its IRs
-#   bash benchmarks/lent_machine.sh convs    # ORT's INT8 convolutions on MLAS's indirect kernels vs
+#   bash benchmarks/pinned_modes.sh convs    # ORT's INT8 convolutions on MLAS's indirect kernels vs
 #                                            # its GEMM (AMX on an AMX CPU): ort_option_ab.py
-#   bash benchmarks/lent_machine.sh cold     # the default run, cold cache, on 2 pinned cores
-#   SLOT=1 bash benchmarks/lent_machine.sh convs   # a single mode on the second pair of cores, so
+#   bash benchmarks/pinned_modes.sh cold     # the default run, cold cache, on 2 pinned cores
+#   SLOT=1 bash benchmarks/pinned_modes.sh convs   # a single mode on the second pair of cores, so
 #                                            # two modes can run side by side, sharing no core
-#                                            # (also needs torch-pruning and safetensors in .whl/;
-#                                            # the lent Xeon had scikit-learn and scipy)
+#                                            # (cold also needs torch-pruning and safetensors in
+#                                            # .whl/ where the host lacks them)
 #
-# The lent machine had python3.12 with torch, onnx and onnxruntime 1.30, but no openvino, nncf or
-# pydantic, and no network: .whl/ (kept out of git) carries their cp312 wheels, unpacked here onto
+# For a host with python3 and torch, onnx and onnxruntime but no openvino, nncf or pydantic, and no
+# network: .whl/ (kept out of git) carries their cp312 wheels, unpacked here onto
 # PYTHONPATH: openvino (its GPU/NPU plugins, GPU kernel cache, headers and the TensorFlow, TFLite,
 # Paddle and GGUF frontends removed to fit the 64 MiB transfer: 33 MB), onnxruntime 1.32 (the
 # pinned one; its C-API libonnxruntime.so removed, which the Python module does not load: 15 MB),
