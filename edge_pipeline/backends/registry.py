@@ -78,6 +78,9 @@ class BackendDescriptor:
     cli_arguments: str | None = None  # "module:function(parser) -> None" adding `benchmark` flags
     sweeps: tuple[str, ...] = ()  # benchmark dimensions its runner takes beyond batch x threads ("streams")
     optional_features: tuple[OptionalFeature, ...] = field(default_factory=tuple)
+    # True: its artifacts are lowered from the torch.export program the export stage then writes beside
+    # each FP32 ONNX (<model>.fp32.pt2, same static shapes), not converted from the ONNX (ExecuTorch).
+    torch_program: bool = False
 
     def format_of(self, kind: str) -> ArtifactFormat | None:
         return next((f for f in self.formats if f.kind == kind), None)
@@ -360,4 +363,21 @@ register_backend(BackendDescriptor(
         "on an NVIDIA GPU host: pip install 'edge-pipeline[tensorrt]' (TensorRT 10.x/11.x, cuda-python); "
         "on Jetson run the bundle's build_and_benchmark.py",
     ),),
+))
+# ExecuTorch lowers the torch.export program (no ONNX round trip); its Python runtime needs torch.
+register_backend(BackendDescriptor(
+    name="executorch",
+    backend="edge_pipeline.backends.executorch.backend:ExecuTorchBackend",
+    extra="executorch",
+    device_extra="device-executorch",
+    # Its own module binding the runtime extension: executorch.runtime imports the whole exporter.
+    runtime_module="edge_pipeline.backends.executorch.runtime",
+    # Top-level names first: ``installed`` looks them up in order, and a dotted name's parent must exist.
+    probe_modules=("executorch", "torchao", "executorch.exir", "torchao.quantization.pt2e.quantize_pt2e",
+                   "executorch.extension.pybindings._C"),
+    packages=("executorch", "torchao"),
+    # A .pte carries no tensor names: the .pte.json beside it holds them and the delegation report.
+    formats=(ArtifactFormat("executorch-pte", (".pte",), sidecars=("+.json",), required_sidecars=("+.json",)),),
+    options="edge_pipeline.backends.executorch.options:ExecuTorchOptions",
+    torch_program=True,
 ))

@@ -70,14 +70,35 @@ def export_one(view: StageRun, model_name: str, parent: Artifact | None, digest:
         meta = export_onnx(model, specs, config, out, calib.named_for([s.name for s in specs]), view.recipe.outputs,
                            recipe_layout(view.recipe))
         meta.update(onnx_complexity(out))
+        if program:
+            _write_program(model, specs, out)
         return [_record(model_name, out, parent, config, meta)], {}
 
+    program = _wants_torch_program(view)
     identity: dict[str, object] = {"model": digest, "inputs": [s.model_dump(mode="json") for s in specs],
                                    "outputs": view.recipe.outputs}
+    if program:  # a backend lowering torch programs (ExecuTorch) reads <model>.fp32.pt2 beside the ONNX
+        identity["torch_program"] = True
     if not recipe_layout(view.recipe).is_default:  # its checks (state shapes, output axes) are part of the step
         identity["layout"] = recipe_layout(view.recipe).to_json()
     artifacts, _ = view.step(model_name, produce, config=config, data=(calib,), extra=identity, backend=CHECK_BACKEND)
     return artifacts
+
+
+def _wants_torch_program(view: StageRun) -> bool:
+    from edge_pipeline.backends.registry import descriptor
+
+    return any(descriptor(t.backend).torch_program for t in view.targets.values())
+
+
+def _write_program(model, specs, onnx_path: Path) -> None:
+    """The model as a ``torch.export`` program at the recipe's declared (static) shapes, beside its ONNX."""
+    from edge_pipeline.modeling.onnx_export import declared_batch, example_tensors
+    from edge_pipeline.modeling.torch_artifacts import save_program
+
+    example = example_tensors(specs, declared_batch(specs))
+    save_program(model, example, onnx_path.with_name(onnx_path.name.removesuffix(".onnx") + ".pt2"),
+                 dynamic_shapes=tuple(None for _ in example))
 
 
 def ingest_one(view: StageRun, digest: str, config: ExportConfig) -> list[Artifact]:

@@ -1,0 +1,97 @@
+"""ExecuTorch: the recipe's ``torch.export`` program (written by the export stage beside the FP32
+ONNX) lowered to ``.pte`` files, with no ONNX round trip, and timed with ExecuTorch's runtime.
+
+FP32 and INT8 (PT2E, XNNPACKQuantizer) are lowered to the XNNPACK delegate or, with
+``options.delegate: portable``, left to the portable kernels. The fidelity check runs each ``.pte``
+against the FP32 ONNX like every other backend's artifact.
+
+Only the runner's imports (torch, the ExecuTorch runtime) load at import time; lowering and
+quantization import the exporter and torchao when called.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from edge_pipeline.backends.base import Backend, ExecutedLayer, ProducedArtifact, Runner, RunnerOptions
+from edge_pipeline.backends.executorch.options import parse_options
+from edge_pipeline.backends.executorch.runner import ExecuTorchRunner, read_sidecar
+from edge_pipeline.errors import ConfigError
+
+KIND = "executorch-pte"
+
+
+class ExecuTorchBackend(Backend):
+    name = "executorch"
+    runs_exported_onnx = False
+
+    @classmethod
+    def versions(cls) -> dict[str, str]:
+        found = {}
+        for package in ("executorch", "torchao", "torch"):
+            try:
+                found[package] = version(package)
+            except PackageNotFoundError:
+                pass
+        return found
+
+    def check_target(self, target, recipe) -> None:
+        """Options and the settings PT2E has no counterpart for, checked before any stage runs."""
+        options = parse_options(target.options, f"target {target.metadata.name}")
+        if "int8" not in target.precisions:
+            return
+        config = target.quantize
+        if config is not None and config.activations != "static":
+            raise ConfigError(f"target {target.metadata.name}: quantize.activations '{config.activations}' is an "
+                              "ONNX Runtime mode; for dynamic linear layers set options.dynamic_linear: true")
+        if not options.symmetric:
+            raise ConfigError(f"target {target.metadata.name}: options.symmetric: false is not offered by "
+                              "ExecuTorch's XNNPACKQuantizer; set it to true")
+
+    def runner(self, path: Path, options: RunnerOptions) -> Runner:
+        return ExecuTorchRunner(path, options)
+
+    def prepare_fp32(self, onnx_path: Path, target, out_dir: Path) -> list[ProducedArtifact]:
+        from edge_pipeline.backends.executorch.lower import io_names, load_program, lower_fp32
+
+        options = parse_options(target.options, f"target {target.metadata.name}")
+        out = Path(out_dir) / f"{Path(onnx_path).name.removesuffix('.fp32.onnx')}.fp32.pte"
+        meta = lower_fp32(load_program(onnx_path), options, out, io_names(onnx_path))
+        return [ProducedArtifact(out, KIND, "fp32", meta=meta)]
+
+    def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path,
+                 eval_data=None, metric=None) -> list[ProducedArtifact]:
+        from edge_pipeline.backends.executorch.lower import example_args, io_names, load_program, lower_int8
+
+        options = parse_options(target.options, f"target {target.metadata.name}")
+        if config.activations != "static":
+            raise ConfigError(f"target {target.metadata.name}: quantize.activations '{config.activations}' is an "
+                              "ONNX Runtime mode; for dynamic linear layers set options.dynamic_linear: true")
+        options = options.model_copy(update={"per_channel": options.per_channel and config.per_channel})
+        program = load_program(onnx_path)
+        names = io_names(onnx_path)
+        batch = _batch_of(example_args(program), names[0], dataset)
+        feeds = dataset.take(config.samples).feeds(batch, names[0])
+        out = Path(out_dir) / f"{Path(onnx_path).name.removesuffix('.fp32.onnx')}.int8.pte"
+        meta = lower_int8(program, options, out, names, feeds, config.exclude_op_types, config.exclude_nodes)
+        meta["calibration"] = {"quantizer": "XNNPACKQuantizer", "per_channel": options.per_channel,
+                               "dynamic_linear": options.dynamic_linear, "samples": min(config.samples, len(dataset))}
+        return [ProducedArtifact(out, KIND, "int8", meta=meta)]
+
+    def executed_layers(self, path: Path, options: RunnerOptions) -> list[ExecutedLayer] | None:
+        """The compute layers of the lowered program, from the delegation report written beside it:
+        each with the kernels that run it (xnnpack: the delegate; portable: ExecuTorch's own)."""
+        layers = read_sidecar(Path(path)).get("delegation", {}).get("layers")
+        if layers is None:
+            return None
+        return [ExecutedLayer(layer["name"], layer["op_type"], layer["precision"], kernel=layer["kernel"])
+                for layer in layers]
+
+
+def _batch_of(example: tuple, input_names: list[str], dataset) -> int:
+    """The program's fixed batch, read from its first input at that input's batch axis."""
+    axis = dataset.layout.input_axis(input_names[0])
+    if axis is None or not example:
+        return 1
+    return int(example[0].shape[axis])

@@ -1,0 +1,74 @@
+"""The ExecuTorch target through export -> quantize -> benchmark: .pte files lowered from the
+model's torch.export program, run in ExecuTorch's runtime, each output held to cosine >= 0.99."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edge_pipeline import api
+from edge_pipeline.backends.registry import installed
+from edge_pipeline.testing import kit
+from tests.conftest import tiny_recipe_dict, write_recipe
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not installed("executorch"), reason="executorch not installed (pip install '.[executorch]')"),
+]
+TARGET = "x86-cpu-executorch"
+
+
+def _run(tmp_path, recipe: dict) -> tuple[dict, dict]:
+    recipe = {**recipe, "targets": [TARGET], "stages": ["export", "quantize", "benchmark"],
+              "benchmark": {"warmup": 1, "iterations": 3}}
+    recipe["quantize"] = {**recipe.get("quantize", {}), "samples": 16, "fidelity_samples": 16, "placement": "off"}
+    bundle = api.run(write_recipe(tmp_path / "r.yaml", recipe), out=tmp_path / "bundle")
+    report = json.loads((bundle / "report.json").read_text())
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    return report, manifest
+
+
+def _check(report: dict, manifest: dict, outputs: int) -> list[dict]:
+    rows = [r for r in report["results"] if r["target"] == TARGET]
+    assert {r["precision"] for r in rows} == {"fp32", "int8"}
+    ptes = [a for a in manifest["artifacts"] if a["kind"] == "executorch-pte"]
+    assert {a["precision"] for a in ptes} == {"fp32", "int8"}
+    for artifact in ptes:
+        fidelity = artifact["meta"]["fidelity_check"]
+        assert len(fidelity) == outputs
+        assert all(figures["cosine"] >= 0.99 for figures in fidelity.values()), fidelity
+        assert artifact["meta"]["delegation"]["delegated_subgraphs"] >= 1
+    for row in rows:
+        assert row["latency_ms"]["p50"] > 0
+        assert row["runtime_info"]["threadpool_threads"] >= 1
+    return ptes
+
+
+def test_tiny_cnn(tmp_path, tiny_data):
+    report, manifest = _run(tmp_path, tiny_recipe_dict(tiny_data))
+    ptes = _check(report, manifest, outputs=1)
+    int8 = next(a for a in ptes if a["precision"] == "int8")
+    executed = int8["meta"]["executed"]
+    assert executed["int8_layers"] >= 1 and executed["kernels"].get("xnnpack", 0) >= 1
+
+
+@pytest.mark.parametrize("name,outputs", [("encoder", 1), ("detector", 2)])
+def test_kit_models(tmp_path, name, outputs):
+    report, manifest = _run(tmp_path, kit.kit_recipe(name, tmp_path, samples=24))
+    _check(report, manifest, outputs)
+
+
+def test_runner_names_inputs_and_outputs(tmp_path, tiny_data):
+    """A .pte runs on its own with the names from its .pte.json (forward order, flattened outputs)."""
+    from edge_pipeline.backends.base import RunnerOptions
+    from edge_pipeline.backends.registry import load_runtime_backend
+
+    _, manifest = _run(tmp_path, kit.kit_recipe("detector", tmp_path, samples=24))
+    pte = next(a for a in manifest["artifacts"] if a["kind"] == "executorch-pte" and a["precision"] == "fp32")
+    path = tmp_path / "bundle" / pte["path"]
+    with load_runtime_backend("executorch", str(path)).runner(path, RunnerOptions(threads=1)) as runner:
+        feed = {i.name: np.zeros(i.shape, dtype=i.dtype) for i in runner.inputs}
+        got = runner.infer(feed)
+    assert list(got) == runner.output_names and len(got) == 2
