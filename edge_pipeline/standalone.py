@@ -24,11 +24,12 @@ def check_external_data(path: Path) -> None:
     (the runtime's own message buries the name in a validation error)."""
     if path.suffix != ".onnx":
         return
+    from edge_pipeline.modeling.onnx_source import external_data_files
+
     try:
-        from edge_pipeline.modeling.onnx_source import external_data_files
-    except ImportError:  # no onnx package: the runtime's load reports it
+        missing = [data for data in external_data_files(path) if not data.is_file()]
+    except ImportError:  # a device install without the onnx package: the runtime's load reports it
         return
-    missing = [data for data in external_data_files(path) if not data.is_file()]
     if missing:
         raise ModelLoadError(f"{path} keeps its weights in {', '.join(p.name for p in missing)}, which is missing "
                              f"from {path.parent}; copy it beside the .onnx file (keep its name)")
