@@ -99,7 +99,7 @@ def test_a_measured_unreachable_budget_fails_with_the_floor_it_reached(tmp_path,
     monkeypatch.setattr(latency, "ROUNDS", 3)
     monkeypatch.setattr(latency, "ROUND_SECONDS", 0.03)
     model = OverheadBoundCNN()
-    config = _config(max_steps=4)
+    config = _config(max_steps=2)  # a used-up step budget fails in the same form
     probe = LatencyProbe(OverheadBoundCNN(), InputSpec(shape=[1, 3, 16, 16]), torch.randn(4, 3, 16, 16).numpy(),
                          config.target)
     try:
