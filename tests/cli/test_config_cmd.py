@@ -22,7 +22,7 @@ def test_config_show_prints_the_merged_recipe_and_targets(tiny_recipe, capsys):
     assert recipe["target_options"] == {}
     assert target["quantize"]["method"] == "entropy"  # the recipe's key over the profile's minmax
     assert target["quantize"]["activation_type"] == "uint8"  # the profile's, which the recipe left alone
-    assert target["benchmark"]["warmup"] == 2 and target["benchmark"]["rounds"] == 1  # the recipe's, over the profile's 3
+    assert target["benchmark"]["warmup"] == 2 and target["benchmark"]["rounds"] == 1  # the recipe's over 3
     assert Path(target["file"]).name == "x86-cpu-onnxruntime.yaml"
 
 
