@@ -117,19 +117,27 @@ def _compute_origin(node, producers: dict):
     return node
 
 
-def executed_graph(path: Path) -> list[ExecutedNode] | None:
-    """Every node of the graph ORT's CPU EP runs for ``path`` (its optimized graph: the names its
-    profiler reports), each with the nodes feeding it; compute nodes carry their source node's name."""
+def _optimized_and_source(path: Path):
+    """ORT's optimized graph of ``path`` with the source graph's nodes by name and by output; None
+    for an ORT-format model, which cannot be re-saved as ONNX."""
     import onnx
 
     from edge_pipeline.backends.onnxruntime.mlas import optimized_graph
 
     if Path(path).suffix != ".onnx":
-        return None  # an ORT-format model cannot be re-saved as ONNX
+        return None
     graph = optimized_graph(Path(path))
     source = onnx.load(str(path), load_external_data=False).graph
-    by_name = {n.name: n for n in source.node}
-    producers = {out: n for n in source.node for out in n.output}
+    return graph, {n.name: n for n in source.node}, {out: n for n in source.node for out in n.output}
+
+
+def executed_graph(path: Path) -> list[ExecutedNode] | None:
+    """Every node of the graph ORT's CPU EP runs for ``path`` (its optimized graph: the names its
+    profiler reports), each with the nodes feeding it; compute nodes carry their source node's name."""
+    read = _optimized_and_source(path)
+    if read is None:
+        return None
+    graph, by_name, producers = read
     made_by = {out: node.name for node in graph.node for out in node.output if out}
     nodes = []
     for node in graph.node:
@@ -156,17 +164,13 @@ class OnnxRuntimeBackend(Backend):
     def executed_layers(self, path: Path, options: RunnerOptions) -> list[ExecutedLayer] | None:
         """Read from the graph ORT runs after its optimizations (QDQ pairs fused into QLinear*
         kernels, or left as DequantizeLinear -> float op where no kernel fuses)."""
-        import onnx
-
-        from edge_pipeline.backends.onnxruntime.mlas import kernel_label, optimized_graph
+        from edge_pipeline.backends.onnxruntime.mlas import kernel_label
         from edge_pipeline.cpuinfo import cpu_flag_set
 
-        if Path(path).suffix != ".onnx":
-            return None  # an ORT-format model cannot be re-saved as ONNX
-        graph = optimized_graph(Path(path))
-        source = onnx.load(str(path), load_external_data=False).graph
-        by_name = {n.name: n for n in source.node}
-        producers = {out: n for n in source.node for out in n.output}
+        read = _optimized_and_source(path)
+        if read is None:
+            return None
+        graph, by_name, producers = read
         kernel = kernel_label(graph, cpu_flag_set())
         return [ExecutedLayer(_source_name(node, by_name, producers), node.op_type,
                               "int8" if node.op_type in _INT8_COMPUTE else "float", kernel=kernel(node) or "")
