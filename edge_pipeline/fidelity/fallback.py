@@ -124,7 +124,7 @@ def _strategies(attempt: Attempt, search: _Search, miss: FidelityFloorError, str
         except FidelityFloorError as trial_miss:
             search.record(trial_miss)
             search.tried_strategies.append({"strategy": name, "reached": trial_miss.reached, "met": False})
-            if _gap(trial_miss) < _gap(base_miss):
+            if _worst_gap(trial_miss) < _worst_gap(base_miss):
                 base, base_miss, search.strategy = trial, trial_miss, name
             continue
         except StageError as failed:  # a strategy the model cannot take (a histogram over a constant)
@@ -205,6 +205,12 @@ def _trial(attempt: Attempt, search: _Search, base: Setting, candidate: LayerDiv
 
 def _gap(miss: FidelityFloorError) -> float:
     return miss.shortfall
+
+
+def _worst_gap(miss: FidelityFloorError) -> float:
+    """The worst output's distance to its floor: what a whole-model strategy is chosen by (a
+    strategy trades outputs against each other; the layer search then closes the rest)."""
+    return miss.floor - miss.reached
 
 
 def _figure(miss: FidelityFloorError) -> str:
