@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -183,6 +183,10 @@ class ProducedArtifact:
     precision: str
     variant: str = "default"
     meta: dict = field(default_factory=dict)
+
+    def with_meta(self, **meta) -> ProducedArtifact:
+        """The same file with ``meta`` added to (or replacing keys of) its meta."""
+        return replace(self, meta={**self.meta, **meta})
 
 
 @dataclass(frozen=True)

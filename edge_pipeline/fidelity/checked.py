@@ -108,13 +108,12 @@ def _with_divergence(item: ProducedArtifact, profile) -> ProducedArtifact:
     try:
         layers = profile(Path(item.path)) if item.precision == "int8" else None
     except LayerViewError as skipped:
-        return ProducedArtifact(item.path, item.kind, item.precision, item.variant,
-                                {**item.meta, "divergence_skipped": str(skipped)})
+        return item.with_meta(divergence_skipped=str(skipped))
     if not layers:
         return item
     rows = [{"node": layer.node, "op_type": layer.op_type, "sqnr_db": _finite(layer.sqnr_db)}
             for layer in layers if layer.op_type not in PASS_THROUGH][:MAX_DIVERGENCE_ROWS]
-    return ProducedArtifact(item.path, item.kind, item.precision, item.variant, {**item.meta, "divergence": rows})
+    return item.with_meta(divergence=rows)
 
 
 def _finite(value: float) -> float | None:

@@ -288,8 +288,7 @@ def _attempt_into(attempt: Attempt, setting: Setting, directory: Path) -> list[P
 
 
 def _with_log(produced: list[ProducedArtifact], search: _Search) -> list[ProducedArtifact]:
-    return [ProducedArtifact(p.path, p.kind, p.precision, p.variant, {**p.meta, "fallback": search.log()})
-            for p in produced]
+    return [p.with_meta(fallback=search.log()) for p in produced]
 
 
 def _move(trial: _Trial, directory: Path) -> list[ProducedArtifact]:

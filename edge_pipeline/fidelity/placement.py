@@ -168,7 +168,7 @@ def place(job: PlacementJob, primary: ProducedArtifact, fidelity_kept: list[str]
                                 "timing": timings.how}), []
     search = {"timing": timings.how, "margin": SPEED_MARGIN}
     candidates = speed_kept(timings.layers)
-    primary = _with_meta(primary, {"layer_times": [layer.record() for layer in timings.layers][:MAX_LAYER_ROWS]})
+    primary = primary.with_meta(layer_times=[layer.record() for layer in timings.layers][:MAX_LAYER_ROWS])
     if not candidates:
         return _noted(primary, {**search, "status": f"no INT8 layer is slower than its FP32 form by over "
                                                      f"{SPEED_MARGIN:.0%}: no mixed artifact"}), []
@@ -256,11 +256,7 @@ def _as(value: np.ndarray, dtype: str | None) -> np.ndarray:
 
 
 def _noted(item: ProducedArtifact, search: dict) -> ProducedArtifact:
-    return _with_meta(item, {"placement_search": search})
-
-
-def _with_meta(item: ProducedArtifact, meta: dict) -> ProducedArtifact:
-    return ProducedArtifact(item.path, item.kind, item.precision, item.variant, {**item.meta, **meta})
+    return item.with_meta(placement_search=search)
 
 
 def _empty(folder: Path) -> None:
