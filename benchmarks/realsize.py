@@ -1,17 +1,20 @@
 """Real-size models through the pipeline's recipe path, side by side with what users would pick instead.
 
     .venv/bin/python benchmarks/realsize.py [--models resnet18,mobilenet_v2,bert] [--rounds 3]
-        [--iterations 40] [--batch-sizes 1,8] [--quick]
+        [--iterations 40] [--batch-sizes 1,8] [--backends onnxruntime,openvino,executorch] [--quick]
 
 Models (benchmarks/realsize_models.py, plain torch, random weights, BatchNorm statistics set by
 train-mode passes over random images): ResNet-18 and MobileNetV2 at 3×224×224, a BERT-base-shaped
 encoder at sequence 128; ``digits_teacher`` and ``digits_student`` are the embedded default's
 SmallResNet shapes on 1×8×8 (its sub-millisecond IRs, for the benchmark_app parity). Each goes
 through ``api.run`` with a recipe written to a temporary folder: export -> quantize -> benchmark
-on x86-cpu-onnxruntime and x86-cpu-openvino (the pipeline's INT8: ONNX Runtime U8S8 QDQ with
-its presets and fidelity floor, OpenVINO NNCF with the target's settings).
+on x86-cpu-onnxruntime, x86-cpu-openvino and x86-cpu-executorch (``--backends`` picks; the
+pipeline's INT8: ONNX Runtime U8S8 QDQ with its presets and fidelity floor, OpenVINO NNCF with the
+target's settings, ExecuTorch PT2E lowered to the XNNPACK delegate; ExecuTorch is skipped, with the
+reason, where the executorch package is not installed).
 
-Peers, made in the same run from the same exported ONNX file:
+Peers, made in the same run from the same exported ONNX file (ExecuTorch has none: its rows are
+FP32 and the pipeline's INT8 ``.pte``, timed at the program's fixed batch, 1, only):
 - ``ort-defaults``: ``onnxruntime.quantization.quantize_static`` with every default (QDQ, S8S8,
   per-tensor weights, MinMax) on the same calibration samples;
 - ``nncf-defaults``: ``nncf.quantize`` with default parameters on ``ov.convert_model`` of that file.
@@ -28,8 +31,10 @@ p50 (median of the per-round medians) by our clock around each call, by OpenVINO
 same calls (request.latency, what benchmark_app reports), benchmark_app's median; speedup over the
 same backend's FP32 from the same rounds; cosine of every output to that FP32 on held-out inputs;
 size on disk; the kernels the OpenVINO CPU plugin chose for the compute layers (ONNX Runtime reports
-none: its optimized graph's compute layers by MLAS's dispatch rules, backends/onnxruntime/mlas.py); the CPU model,
-flags and load. Figures hold for the CPU they were measured on only.
+none: its optimized graph's compute layers by MLAS's dispatch rules, backends/onnxruntime/mlas.py;
+ExecuTorch: a dash in the table, and below it each ``.pte``'s delegation report: its compute layers
+by kernel and precision, the operators left to the portable kernels); the CPU model, flags and
+load. Figures hold for the CPU they were measured on only.
 """
 
 from __future__ import annotations
@@ -55,13 +60,15 @@ from ov_benchmark_app import benchmark_app_median
 from edge_pipeline import api
 from edge_pipeline.backends.openvino.options import parse_options
 from edge_pipeline.backends.openvino.runner import compile_config
+from edge_pipeline.backends.registry import install_hint, installed
 from edge_pipeline.benchmarking.harness import run_worker
 from edge_pipeline.benchmarking.host import cpu_flag_set, cpu_flags, cpu_model
 from edge_pipeline.config.recipes import load_target
 from edge_pipeline.modeling.complexity import onnx_complexity
 
 HERE = Path(__file__).resolve().parent
-ORT, OV = "x86-cpu-onnxruntime", "x86-cpu-openvino"
+ORT, OV, ET = "x86-cpu-onnxruntime", "x86-cpu-openvino", "x86-cpu-executorch"
+TARGETS = {"onnxruntime": ORT, "openvino": OV, "executorch": ET}  # --backends names -> the target timed
 SEQUENCE = 128
 VOCAB = 30522
 THREADS = 2
@@ -117,7 +124,7 @@ def recipe(name: str, spec: dict, work: Path, args) -> dict:
         "inputs": spec["inputs"],
         "outputs": spec["outputs"], "class_score_outputs": [],
         "data": {"calibration": {"path": str(work / "calibration.npz")}, "eval": {"path": str(work / "eval.npz")}},
-        "targets": [ORT, OV],
+        "targets": args.targets,
         "stages": ["export", "quantize", "benchmark"],
         "quantize": {"samples": args.calibration},
         # The pipeline's own timing, one round: the table below re-times everything side by side.
@@ -268,15 +275,32 @@ def benchmark_app(entry: dict, spec: dict, args, tmp: Path) -> float:
     return benchmark_app_median(entry["path"], config, shapes, tmp, args.iterations, max(1, round(args.budget)))
 
 
+def exported_onnx(bundle: Path) -> Path:
+    """The export stage's FP32 ONNX (every peer quantizes it; its MACs are every row's)."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    (path,) = [a["path"] for a in manifest["artifacts"]
+               if a["kind"] == "onnx" and a["stage"] == "export" and a["precision"] == "fp32"]
+    return bundle / path
+
+
+PEERS = {ORT: ("ort-defaults", ort_defaults, ".onnx"), OV: ("nncf-defaults", nncf_defaults, ".xml")}
+
+
+def pte_batch(path: Path) -> int:
+    """A .pte runs at its program's static shapes: the batch its .pte.json gives the first input."""
+    return int(json.loads(Path(str(path) + ".json").read_text())["inputs"][0]["shape"][0])
+
+
 def entries_for(name: str, bundle: Path, rows: list[dict], calibration: dict, work: Path, args) -> list[dict]:
     """FP32, ours and the peer on each backend (OpenVINO's FP32 IR also under the bf16 hint where
-    the pipeline timed that row), FP32 first; each at every batch size."""
+    the pipeline timed that row; ExecuTorch has no peer), FP32 first; each at every batch size the
+    artifact takes (a .pte only at its program's fixed batch)."""
     found = {(r["target"], r["precision"], r["runtime_variant"]): r for r in rows if r["batch_size"] == 1}
     found.update({(t, p): r for (t, p, v), r in found.items() if t != OV or v == "f32"})
     entries = []
-    macs = onnx_complexity(bundle / found[(ORT, "fp32")]["artifact"])["macs"]
-    for target, peer, make_peer, suffix in ((ORT, "ort-defaults", ort_defaults, ".onnx"),
-                                            (OV, "nncf-defaults", nncf_defaults, ".xml")):
+    onnx_fp32 = exported_onnx(bundle)
+    macs = onnx_complexity(onnx_fp32)["macs"]
+    for target in args.targets:
         settings = load_target(target).options
         fp32, int8 = found[(target, "fp32")], found[(target, "int8")]
         common = {"model": name, "target": target, "backend": fp32["backend"], "settings": settings, "macs": macs}
@@ -285,14 +309,22 @@ def entries_for(name: str, bundle: Path, rows: list[dict], calibration: dict, wo
             made.append({**common, "label": BF16_LABEL, "path": bundle / bf16["artifact"], "variant": "bf16"})
         made.append({**common, "label": "INT8 ours", "path": bundle / int8["artifact"],
                      "variant": int8["runtime_variant"]})
-        onnx_fp32 = bundle / found[(ORT, "fp32")]["artifact"]
-        started = time.perf_counter()
-        path = make_peer(onnx_fp32, calibration, work / f"{peer}{suffix}")
-        print(f"[{name}] {peer} quantized in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-        made.append({**common, "label": f"INT8 {peer}", "path": path, "variant": int8["runtime_variant"]})
+        if target in PEERS:
+            peer, make_peer, suffix = PEERS[target]
+            started = time.perf_counter()
+            path = make_peer(onnx_fp32, calibration, work / f"{peer}{suffix}")
+            print(f"[{name}] {peer} quantized in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+            made.append({**common, "label": f"INT8 {peer}", "path": path, "variant": int8["runtime_variant"]})
         if target == ORT and args.olive:
             made += olive_entry(name, {**common, "variant": int8["runtime_variant"]}, onnx_fp32, calibration, work)
-        entries += [{**entry, "batch": batch} for batch in args.batch_sizes for entry in made]
+        batches = args.batch_sizes
+        if target == ET:
+            fixed = {pte_batch(entry["path"]) for entry in made}
+            batches = [b for b in args.batch_sizes if b in fixed]
+            if left := [b for b in args.batch_sizes if b not in fixed]:
+                print(f"[{name}] executorch: batch {', '.join(map(str, left))} not timed (a .pte runs at its "
+                      f"program's fixed batch, {', '.join(map(str, sorted(fixed)))})", file=sys.stderr)
+        entries += [{**entry, "batch": batch} for batch in batches for entry in made]
     return entries
 
 
@@ -362,6 +394,7 @@ def _time_rounds(entries: list[dict], specs: dict, works: dict, args, outputs_by
                         entry["ours"].append(config["latency_ms"]["p50"])
                     kernels = (config.get("runtime_info") or {}).get("compute_layer_kernels")
                     entry["kernels"] = kernels
+                    entry["threadpool"] = (config.get("runtime_info") or {}).get("threadpool_threads")
                     if outputs is not None:
                         with np.load(outputs) as data:
                             outputs_by_run[run_key] = {k: data[k] for k in data.files}
@@ -394,6 +427,8 @@ def ort_kernels(path: Path) -> dict:
 
 
 def kernel_summary(kernels: dict | None, backend: str, path: Path) -> str:
+    if backend == "executorch":
+        return "-"  # no kernel report: its delegation report is printed below the table
     if backend == "onnxruntime":
         kernels = ort_kernels(path)
     if not kernels:
@@ -442,7 +477,32 @@ def print_table(entries: list[dict], args, load_start, load_end, started_utc: st
               f"{entry['label']:<19} " + ", ".join(f"{v:.3f}" for v in entry["ours"])
               + ("   OV timer: " + ", ".join(f"{v:.3f}" for v in entry["clock"]) if entry["clock"] else "")
               + ("   benchmark_app: " + ", ".join(f"{v:.3f}" for v in entry["app"]) if entry["app"] else ""))
+    print_delegation(entries)
     print_verdicts(entries, baselines)
+
+
+def print_delegation(entries: list[dict]) -> None:
+    """Each .pte's delegation report (its .pte.json): compute layers by kernel and precision (an
+    INT8 layer in float, or one left to the portable kernels, is what slows an INT8 .pte down), the
+    operators left to the portable kernels, and the threadpool the rows ran on."""
+    ptes = {str(e["path"]): e for e in entries if e["backend"] == "executorch"}
+    if not ptes:
+        return
+    print("\nExecuTorch delegation (the .pte.json beside each .pte):")
+    for entry in ptes.values():
+        sidecar = json.loads(Path(str(entry["path"]) + ".json").read_text())
+        delegation = sidecar.get("delegation", {})
+        layers: dict[str, int] = {}
+        for layer in delegation.get("layers", []):
+            key = f"{layer['op_type']} {layer['kernel']} {layer['precision']}"
+            layers[key] = layers.get(key, 0) + 1
+        summary = delegation.get("summary", {})
+        portable = ", ".join(summary.get("portable_operators", [])) or "none"
+        print(f"  {entry['model']:<14} {entry['label']:<10} {sidecar.get('delegate', '?')}: "
+              + ", ".join(f"{k} ×{v}" for k, v in sorted(layers.items()))
+              + f"; {summary.get('delegated_subgraphs', '?')} delegated subgraphs, "
+              f"{summary.get('delegated_nodes', '?')} nodes delegated, {summary.get('portable_nodes', '?')} portable "
+              f"(operators: {portable}); threadpool {entry.get('threadpool') or '?'} threads")
 
 
 def paired_ratio(mine: list[float], theirs: list[float]) -> float:
@@ -473,6 +533,23 @@ def print_verdict(model: str, target: str, batch: int, base: dict, mine: dict, p
           f"({closer})")
 
 
+def backend_targets(backends: str) -> list[str]:
+    """The targets --backends names, in its order; a backend whose package is missing is left out,
+    saying why (a run with none left stops)."""
+    targets = []
+    for backend in backends.split(","):
+        if backend not in TARGETS:
+            raise SystemExit(f"--backends: unknown backend '{backend}'; choose from {', '.join(TARGETS)}")
+        if not installed(backend):
+            print(f"{TARGETS[backend]} skipped: the {backend} package is not installed here ({install_hint(backend)})",
+                  file=sys.stderr)
+            continue
+        targets.append(TARGETS[backend])
+    if not targets:
+        raise SystemExit("no backend of --backends is installed here")
+    return targets
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="resnet18,mobilenet_v2,bert")
@@ -483,6 +560,9 @@ def main() -> None:
     parser.add_argument("--calibration", type=int, default=64, help="calibration samples")
     parser.add_argument("--eval", type=int, default=32, help="held-out samples for the cosine")
     parser.add_argument("--batch-sizes", default="1,8", help="comma-separated batch sizes to time")
+    parser.add_argument("--backends", default=",".join(TARGETS),
+                        help="comma-separated, of " + ", ".join(f"{b} ({t})" for b, t in TARGETS.items())
+                        + "; executorch is skipped, with the reason, where the package is missing")
     parser.add_argument("--no-olive", dest="olive", action="store_false",
                         help="leave out the Olive peer (it runs where olive-ai is installed: the [bench] extra)")
     parser.add_argument("--image-size", type=int, default=224)
@@ -494,6 +574,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, help="stage cache (default: inside the working folder)")
     args = parser.parse_args()
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    args.targets = backend_targets(args.backends)
     if args.quick:
         args.rounds, args.iterations, args.warmup, args.budget = 1, 5, 2, 5.0
         args.calibration, args.eval = 8, 4
