@@ -5,7 +5,8 @@ CPU runs them, are kept float in a second, mixed INT8 artifact, held to the same
    times on one calibration sample at batch 1 under the runtime's own per-layer profiler (ONNX
    Runtime's session profiler, OpenVINO's performance counters), and each compute layer's time is
    read with its share of the Q/DQ and reorder work around it (attribution.py).
-2. A layer whose INT8 time exceeds its FP32 time by more than SPEED_MARGIN is kept float for speed.
+2. A layer whose INT8 time exceeds its FP32 time by more than SPEED_MARGIN is kept float for speed,
+   where those layers together cost at least MIN_PREDICTED_GAIN of the INT8 artifact's time.
 3. Fidelity and speed are one search: the layers the fidelity fallback kept stay float, the
    speed-kept ones are added to them, and the whole artifact is checked against the floor again. On
    a miss the speed-kept layer that gains least is dropped and the check runs again, until it holds
@@ -43,9 +44,13 @@ from edge_pipeline.progress import progress
 # A layer is kept float for speed only when its INT8 form (with its Q/DQ and reorders) is this much
 # slower than its FP32 form: below it, run-to-run noise of a profiled layer on a shared host decides.
 SPEED_MARGIN = 0.10
+# A mixed artifact is made only when its slower INT8 layers together cost at least this share of the
+# INT8 artifact's profiled time: a smaller saving is within a shared host's run-to-run spread, and
+# each mixed artifact costs a re-quantization, a fidelity check and its own benchmark rows.
+MIN_PREDICTED_GAIN = 0.05
 PROFILE_WARMUP = 20
 PROFILE_RUNS = (30, 300)  # fewest and most profiled runs per artifact
-PROFILE_SECONDS = 3.0  # profiled time per artifact a large model's run count is cut to
+PROFILE_SECONDS = 1.5  # profiled time per artifact a large model's run count is cut to
 WHOLE_RUNS = 50  # timed runs per artifact where the runtime has no per-layer profiler
 MAX_LAYER_ROWS = 400  # per artifact: enough for real models' compute layers, bounded for the manifest
 
@@ -172,6 +177,11 @@ def place(job: PlacementJob, primary: ProducedArtifact, fidelity_kept: list[str]
     if not candidates:
         return _noted(primary, {**search, "status": f"no INT8 layer is slower than its FP32 form by over "
                                                      f"{SPEED_MARGIN:.0%}: no mixed artifact"}), []
+    saving, profiled = sum(layer.gain_ms for layer in candidates), sum(layer.int8_ms or 0.0 for layer in timings.layers)
+    if saving < MIN_PREDICTED_GAIN * profiled:
+        return _noted(primary, {**search, "status": f"{len(candidates)} INT8 layers are slower than FP32, but keeping "
+                                                     f"them float would save {saving:.4f} of {profiled:.4f} ms (under "
+                                                     f"{MIN_PREDICTED_GAIN:.0%}): no mixed artifact"}), []
     progress("quantize", f"{what}: {len(candidates)} INT8 layers slower than FP32 here; trying them float")
     folder = Path(directory) / "mixed"
 

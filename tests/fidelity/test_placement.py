@@ -142,6 +142,22 @@ def test_place_keeps_fidelity_layers_records_figures_and_reduces_on_a_miss(monke
     assert all(row["int8_ms"] is not None and row["fp32_ms"] is not None for row in primary.meta["layer_times"])
 
 
+def test_no_mixed_artifact_when_the_slower_layers_would_save_too_little(monkeypatch, tmp_path):
+    # conv1 is 20% slower in INT8, but its 0.02 ms is 2% of the 1.02 ms profiled: noise, not worth a rebuild
+    timings = Timings([LayerTiming("conv1", "QLinearConv", 0.10, 0.12), LayerTiming("conv2", "QLinearConv", 1.5, 0.9)],
+                      "constructed")
+    monkeypatch.setattr(placement, "measure", lambda job, fp32, int8: timings)
+    job = placement.PlacementJob(None, None, _Config(), tmp_path / "m.onnx", None, 2)
+
+    def attempt(names, folder):
+        raise AssertionError("no mixed artifact should be made")
+
+    primary, made = place(job, ProducedArtifact(tmp_path / "m.int8.onnx", "onnx", "int8"), [], tmp_path / "m.onnx",
+                          attempt, tmp_path, "m/t/int8")
+    assert made == [] and "would save 0.0200 of 1.0200 ms" in primary.meta["placement_search"]["status"]
+    assert [row["node"] for row in primary.meta["layer_times"]] == ["conv1", "conv2"]
+
+
 def test_without_a_per_layer_profiler_only_whole_artifacts_are_timed_and_the_meta_says_so(monkeypatch, tmp_path):
     monkeypatch.setattr(placement, "measure", lambda job, fp32, int8: Timings(None, "whole artifact", (1.0, 1.4)))
     job = placement.PlacementJob(None, None, _Config(), tmp_path / "m.onnx", None, 2)
