@@ -14,7 +14,14 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from edge_pipeline.backends.base import Backend, ExecutedLayer, ProducedArtifact, Runner, RunnerOptions
+from edge_pipeline.backends.base import (
+    Backend,
+    ExecutedLayer,
+    FallbackStrategy,
+    ProducedArtifact,
+    Runner,
+    RunnerOptions,
+)
 from edge_pipeline.backends.executorch.options import parse_options
 from edge_pipeline.backends.executorch.runner import ExecuTorchRunner, read_sidecar
 from edge_pipeline.errors import ConfigError
@@ -74,10 +81,47 @@ class ExecuTorchBackend(Backend):
         batch = _batch_of(example_args(program), names[0], dataset)
         feeds = dataset.take(config.samples).feeds(batch, names[0])
         out = Path(out_dir) / f"{Path(onnx_path).name.removesuffix('.fp32.onnx')}.int8.pte"
-        meta = lower_int8(program, options, out, names, feeds, config.exclude_op_types, config.exclude_nodes)
+        meta = lower_int8(program, options, out, names, feeds, config.exclude_op_types,
+                          [*config.exclude_nodes, *config.keep_float], Path(onnx_path))
         meta["calibration"] = {"quantizer": "XNNPACKQuantizer", "per_channel": options.per_channel,
                                "dynamic_linear": options.dynamic_linear, "samples": min(config.samples, len(dataset))}
         return [ProducedArtifact(out, KIND, "int8", meta=meta)]
+
+    def fallback_strategies(self, onnx_path: Path, config, target) -> list[FallbackStrategy]:
+        """What XNNPACKQuantizer offers that typically restores fidelity, cheapest first, each only
+        where it changes something: per-channel weight scales (a target or recipe that turned them
+        off), linear layers' activations quantized per call (no calibrated range to get wrong; the
+        model has linear layers), then for a transformer its linear layers kept float (the rest of
+        its INT8 ops stay: XNNPACK quantizes no activation x activation matmul anyway)."""
+        import onnx
+
+        from edge_pipeline.backends.onnx_graph import analyse_graph
+
+        options = parse_options(target.options, f"target {target.metadata.name}")
+        if config.activations != "static":
+            return []  # refused by quantize anyway
+        model = onnx.load(str(onnx_path), load_external_data=False)
+        strategies: list[FallbackStrategy] = []
+        if not (options.per_channel and config.per_channel):
+            strategies.append(FallbackStrategy("per-channel weight scales", {"per_channel": True},
+                                               options={"per_channel": True}))
+        if _has_linear(model.graph) and not options.dynamic_linear:
+            strategies.append(FallbackStrategy("dynamic linear activations", options={"dynamic_linear": True}))
+        transformer = config.preset == "transformer" or (
+            config.preset == "auto" and analyse_graph(model).is_transformer)
+        if transformer and _has_linear(model.graph) and "Linear" not in config.exclude_op_types:
+            strategies.append(FallbackStrategy("linear layers kept float",
+                                               {"exclude_op_types": [*config.exclude_op_types, "Linear"]}))
+        return strategies
+
+    def layer_outputs(self, path: Path, options: RunnerOptions, feed, names: list[str]):
+        """The per-layer view of an INT8 ``.pte`` this process quantized: its PT2E-converted program
+        run in torch (the same scales; not the delegate's kernels, see layers.py), read at the
+        tensors named as the FP32 ONNX names them. None for any other ``.pte``."""
+        from edge_pipeline.backends.executorch.layers import layer_outputs
+
+        axes = {name: options.layout.input_axis(name) for name in feed}
+        return layer_outputs(Path(path), feed, names, axes)
 
     def executed_layers(self, path: Path, options: RunnerOptions) -> list[ExecutedLayer] | None:
         """The compute layers of the lowered program, from the delegation report written beside it:
@@ -87,6 +131,12 @@ class ExecuTorchBackend(Backend):
             return None
         return [ExecutedLayer(layer["name"], layer["op_type"], layer["precision"], kernel=layer["kernel"])
                 for layer in layers]
+
+
+def _has_linear(graph) -> bool:
+    """A Gemm, or a MatMul with a weight (an initializer operand): what nn.Linear exports as."""
+    weights = {i.name for i in graph.initializer}
+    return any(n.op_type == "Gemm" or (n.op_type == "MatMul" and weights & set(n.input)) for n in graph.node)
 
 
 def _batch_of(example: tuple, input_names: list[str], dataset) -> int:

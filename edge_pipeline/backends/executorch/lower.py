@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edge_pipeline.backends.executorch.names import FloatPick
 from edge_pipeline.backends.executorch.options import ExecuTorchOptions
+from edge_pipeline.backends.executorch.runner import as_tensor
 from edge_pipeline.errors import ConfigError, StageError
 
 # ATen compute ops reported as layers (what ExecutedLayer's report counts); the rest are glue.
@@ -72,13 +74,21 @@ def lower_fp32(program, options: ExecuTorchOptions, out: Path, names: tuple[list
 
 
 def lower_int8(program, options: ExecuTorchOptions, out: Path, names: tuple[list[str], list[str]],
-               feeds: Iterable[dict[str, np.ndarray]], exclude_op_types: list[str], exclude_nodes: list[str]) -> dict:
-    """PT2E INT8 calibrated on ``feeds`` (named; passed positionally in forward order), then lowered."""
+               feeds: Iterable[dict[str, np.ndarray]], exclude_op_types: list[str], float_names: list[str],
+               onnx_path: Path) -> dict:
+    """PT2E INT8 calibrated on ``feeds`` (named; passed positionally in forward order), then lowered.
+    ``float_names``: FP32 ONNX node names (or torch module names) kept float."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    quantizer = _quantizer(options, exclude_op_types, exclude_nodes)
+    from edge_pipeline.backends.executorch.layers import Converted, remember
+    from edge_pipeline.backends.executorch.names import ProgramNames
+
+    module = program.module()
+    mapping = ProgramNames(onnx_path, module.graph)
+    picks = {name: mapping.float_pick(name) for name in dict.fromkeys(float_names)}
+    quantizer = _quantizer(options, exclude_op_types, list(picks.values()))
     example = example_args(program)
-    prepared = prepare_pt2e(program.module(), quantizer)
+    prepared = prepare_pt2e(module, quantizer)
     seen = 0
     with torch.no_grad():
         for feed in feeds:
@@ -91,11 +101,20 @@ def lower_int8(program, options: ExecuTorchOptions, out: Path, names: tuple[list
         raise StageError(f"no calibration batch matches the program's input shapes "
                          f"{[list(a.shape) for a in example]}; give data.calibration at least one full batch")
     converted = convert_pt2e(prepared)
-    quantized = _export(converted, example)
-    return _lower(quantized, options, out, names, quantized=True)
+    meta = _lower(_export(converted, example), options, out, names, quantized=True)
+    remember(out, Converted(converted, Path(onnx_path), names[0], example))  # the fallback's layer view
+    if picks:
+        meta["kept_float"] = {name: pick.describe() for name, pick in picks.items()}
+    return meta
 
 
-def _quantizer(options: ExecuTorchOptions, exclude_op_types: list[str], exclude_nodes: list[str]):
+# ONNX op types (what quantize.exclude_op_types names on every target) -> the torch modules made of them.
+ONNX_MODULE_TYPES = {"Gemm": ["Linear"], "MatMul": ["Linear"], "Conv": ["Conv1d", "Conv2d", "Conv3d"],
+                     "ConvTranspose": ["ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"],
+                     "LSTM": ["LSTM"], "GRU": ["GRU"]}
+
+
+def _quantizer(options: ExecuTorchOptions, exclude_op_types: list[str], picks: list[FloatPick]):
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
@@ -104,26 +123,54 @@ def _quantizer(options: ExecuTorchOptions, exclude_op_types: list[str], exclude_
     if not options.symmetric:
         raise ConfigError("options.symmetric: false is not offered by ExecuTorch's XNNPACKQuantizer (its "
                           "activation ranges are symmetric int8); set it to true")
+    class PostTrainingQuantizer(XNNPACKQuantizer):
+        # prepare_pt2e folds each batch norm into its conv before annotating, so the QAT conv-bn
+        # patterns never match here; each one costs an export of its pattern (seconds per attempt).
+        SUPPORTED_PATTERNS = [p for p in XNNPACKQuantizer.SUPPORTED_PATTERNS if not p.is_qat]
+
     static = get_symmetric_quantization_config(is_per_channel=options.per_channel)
-    quantizer = XNNPACKQuantizer().set_global(static)
+    quantizer = PostTrainingQuantizer().set_global(static)
     if options.dynamic_linear:
         dynamic = get_symmetric_quantization_config(is_per_channel=options.per_channel, is_dynamic=True)
         quantizer.set_module_type(torch.nn.Linear, dynamic)
-    for op_type in exclude_op_types:  # torch module classes by name (Conv2d, Linear) stay float
-        module = getattr(torch.nn, op_type, None)
-        if module is None:
-            raise ConfigError(f"quantize.exclude_op_types '{op_type}' is not a torch.nn module type; the executorch "
-                              "backend keeps module types float (e.g. Conv2d, Linear)")
-        quantizer.set_module_type(module, None)
-    for name in exclude_nodes:  # module names as the model names them (features.0, head.fc)
-        quantizer.set_module_name(name, None)
-    return quantizer
+    for op_type in exclude_op_types:  # torch module classes by name (Conv2d, Linear) or ONNX op types stay float
+        for name in ONNX_MODULE_TYPES.get(op_type, [op_type]):
+            module = getattr(torch.nn, name, None)
+            if module is None:
+                raise ConfigError(f"quantize.exclude_op_types '{op_type}' is not a torch.nn module type or an ONNX op "
+                                  f"type the executorch backend maps ({', '.join(ONNX_MODULE_TYPES)}); name one "
+                                  "(e.g. Conv2d, Linear)")
+            quantizer.set_module_type(module, None)
+    return quantizer.set_filter_function(_float_filter(picks))
+
+
+def _float_filter(picks: list[FloatPick]):
+    """True for the FX nodes PT2E may quantize: not in a module kept float, not an op kept float
+    (XNNPACKQuantizer.set_module_name refuses None; a filter also reaches single ops), and not an op
+    on a 0-d tensor (a scalar input's arithmetic: XNNPACK's layout pass cannot index a quantized 0-d
+    value, so its mul would fail lowering)."""
+    from torchao.quantization.pt2e.quantizer import get_module_name_filter
+
+    in_module = [get_module_name_filter(pick.module) for pick in picks if pick.module]
+    ops = {pick.fx_node for pick in picks if not pick.module}
+
+    def quantizable(node) -> bool:
+        if node.name in ops or any(inside(node) for inside in in_module):
+            return False
+        return not any(_is_scalar(value) for value in [node, *node.all_input_nodes])
+
+    return quantizable
+
+
+def _is_scalar(node) -> bool:
+    value = node.meta.get("val")
+    return isinstance(value, torch.Tensor) and value.dim() == 0
 
 
 def _positional(feed: dict[str, np.ndarray], input_names: list[str], example: tuple) -> tuple | None:
     args = []
     for name, like in zip(input_names, example, strict=True):
-        value = torch.from_numpy(np.ascontiguousarray(feed[name])).to(like.dtype)
+        value = as_tensor(feed[name], like.dtype)
         if tuple(value.shape) != tuple(like.shape):
             return None
         args.append(value)
@@ -191,7 +238,10 @@ def _layers(graph_module, kernel: str, prefix: str = "") -> list[dict]:
         op = _aten_name(node)
         if node.op != "call_function" or op not in COMPUTE_OPS:
             continue
-        int8 = any("dequantize" in _target_name(arg) for arg in node.all_input_nodes)
+        # INT8 where every operand (activation and weight, not the bias) is dequantized: a layer
+        # kept float still reads its quantized neighbour's dequantized output, with float weights.
+        operands = node.args[1:3] if op == "addmm" else node.args[:2]
+        int8 = all(isinstance(arg, torch.fx.Node) and "dequantize" in _target_name(arg) for arg in operands)
         found.append({"name": prefix + node.name, "op_type": COMPUTE_OPS[op], "precision": "int8" if int8 else "float",
                       "kernel": kernel})
     return found

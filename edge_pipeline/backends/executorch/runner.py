@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,11 +28,17 @@ def read_sidecar(path: Path) -> dict:
     return json.loads(sidecar.read_text())
 
 
+def as_tensor(value: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    """``value`` as a contiguous tensor of ``dtype``, its rank kept: np.ascontiguousarray would turn a
+    0-d input (a scalar sample rate, fed whole) into shape (1,), which the program refuses."""
+    return torch.from_numpy(np.asarray(value, order="C")).to(dtype)
+
+
 class ExecuTorchRunner(Runner):
     def __init__(self, path: Path, options: RunnerOptions):
         super().__init__(path, options)
-        self._method = None
-        self._program = None
+        self._method: Any = None  # the runtime extension's method and program (untyped bindings)
+        self._program: Any = None
         self._dtypes: dict[str, torch.dtype] = {}
         self._threads = 0
         self._delegate = ""
@@ -52,7 +59,7 @@ class ExecuTorchRunner(Runner):
 
     def _tensors(self, feed) -> list[torch.Tensor]:
         # (B, ...) arrays in the program's forward order, as the dtypes it was exported with
-        return [torch.from_numpy(np.ascontiguousarray(feed[i.name])).to(self._dtypes[i.name]) for i in self._inputs]
+        return [as_tensor(feed[i.name], self._dtypes[i.name]) for i in self._inputs]
 
     def _infer(self, feed) -> list[np.ndarray]:
         outputs = self._method(self._tensors(feed))
