@@ -23,9 +23,18 @@ def save_program(model, example, path: Path, dynamic_shapes: tuple | None = None
     if dynamic_shapes is None:
         batch = torch.export.Dim("batch", min=1, max=4096)
         dynamic_shapes = tuple({0: batch} for _ in inputs)
-    program = torch.export.export(model.eval(), inputs, dynamic_shapes=dynamic_shapes)
+    program = torch.export.export(_in_eval_mode(model), inputs, dynamic_shapes=dynamic_shapes)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         torch.export.save(program, fh)  # a file object: torch warns on a temp name not ending in .pt2
+
+
+def _in_eval_mode(model):
+    """A loaded program's module (a distilled or pruned student) was exported in eval mode and refuses
+    ``.eval()`` (NotImplementedError); any other module is switched to it."""
+    try:
+        return model.eval()
+    except NotImplementedError:
+        return model
 
 
 def load_torch_artifact(artifact: Artifact):
