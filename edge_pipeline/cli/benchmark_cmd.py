@@ -1,7 +1,9 @@
-"""Time artifact files on this machine (.onnx, .ort, OpenVINO .xml, TensorRT .engine).
+"""Time artifact files on this machine (.onnx, .ort, OpenVINO .xml, TensorRT .engine, ExecuTorch .pte).
 
-Needs only numpy and the artifact's runtime: no torch, no export tooling. On a device install
-`pip install 'edge-pipeline[device-onnxruntime]'` (or device-openvino) and copy the bundle over.
+Needs only numpy and the artifact's runtime, no export tooling, and no torch except for a .pte
+(ExecuTorch's runtime links against torch's libraries). On a device install
+`pip install 'edge-pipeline[device-onnxruntime]'` (or device-openvino, device-executorch) and copy
+the bundle over.
 
 Sweeps batch sizes x threads (x streams for OpenVINO); reports cold start (runtime import, load,
 first inference) apart from steady-state latency (p50/p90/p99, median 95% CI, MAD, outliers), and
