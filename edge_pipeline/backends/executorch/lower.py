@@ -147,8 +147,9 @@ def _quantizer(options: ExecuTorchOptions, exclude_op_types: list[str], picks: l
 def _float_filter(picks: list[FloatPick]):
     """True for the FX nodes PT2E may quantize: not in a module kept float, not an op kept float
     (XNNPACKQuantizer.set_module_name refuses None; a filter also reaches single ops), and not an op
-    on a 0-d tensor (a scalar input's arithmetic: XNNPACK's layout pass cannot index a quantized 0-d
-    value, so its mul would fail lowering)."""
+    on a 0-d or integer tensor: a scalar input's arithmetic (XNNPACK's layout pass cannot index a
+    quantized 0-d value) or index arithmetic (Hugging Face's position ids: an observed add would turn
+    the indices an embedding reads into floats)."""
     from torchao.quantization.pt2e.quantizer import get_module_name_filter
 
     in_module = [get_module_name_filter(pick.module) for pick in picks if pick.module]
@@ -157,14 +158,14 @@ def _float_filter(picks: list[FloatPick]):
     def quantizable(node) -> bool:
         if node.name in ops or any(inside(node) for inside in in_module):
             return False
-        return not any(_is_scalar(value) for value in [node, *node.all_input_nodes])
+        return not any(_not_quantizable(value) for value in [node, *node.all_input_nodes])
 
     return quantizable
 
 
-def _is_scalar(node) -> bool:
+def _not_quantizable(node) -> bool:
     value = node.meta.get("val")
-    return isinstance(value, torch.Tensor) and value.dim() == 0
+    return isinstance(value, torch.Tensor) and (value.dim() == 0 or not value.is_floating_point())
 
 
 def _positional(feed: dict[str, np.ndarray], input_names: list[str], example: tuple) -> tuple | None:
