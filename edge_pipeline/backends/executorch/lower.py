@@ -128,6 +128,13 @@ def _quantizer(options: ExecuTorchOptions, exclude_op_types: list[str], picks: l
         # patterns never match here; each one costs an export of its pattern (seconds per attempt).
         SUPPORTED_PATTERNS = [p for p in XNNPACKQuantizer.SUPPORTED_PATTERNS if not p.is_qat]
 
+        def transform_for_annotation(self, model):
+            # Its pass turns each add/mul scalar into a float tensor constant; on integer index
+            # arithmetic (Hugging Face's position ids) that makes the indices floats. Those nodes
+            # move to the .Scalar overloads (the same op), which the pass leaves alone.
+            _integer_scalar_ops_to_scalar_overloads(model)
+            return super().transform_for_annotation(model)
+
     static = get_symmetric_quantization_config(is_per_channel=options.per_channel)
     quantizer = PostTrainingQuantizer().set_global(static)
     if options.dynamic_linear:
@@ -142,6 +149,17 @@ def _quantizer(options: ExecuTorchOptions, exclude_op_types: list[str], picks: l
                                   "(e.g. Conv2d, Linear)")
             quantizer.set_module_type(module, None)
     return quantizer.set_filter_function(_float_filter(picks))
+
+
+def _integer_scalar_ops_to_scalar_overloads(model) -> None:
+    scalar = {torch.ops.aten.add.Tensor: torch.ops.aten.add.Scalar,
+              torch.ops.aten.mul.Tensor: torch.ops.aten.mul.Scalar}
+    for node in model.graph.nodes:
+        value = node.meta.get("val")
+        if (node.op == "call_function" and node.target in scalar and isinstance(value, torch.Tensor)
+                and not value.is_floating_point() and not isinstance(node.args[1], torch.fx.Node)):
+            node.target = scalar[node.target]
+    model.recompile()
 
 
 def _float_filter(picks: list[FloatPick]):
