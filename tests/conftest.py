@@ -107,10 +107,12 @@ class DefaultRun:
 # runs): the full budgets cost minutes that only repeat what the trimmed run checks. The default's
 # own accuracy and speed figures are measured by benchmarks/ and stated in the README. The Android
 # target is left out here because tests/integration/test_device_benchmark.py runs the pipeline on
-# it (the README's `--set targets=[x86-cpu-onnxruntime,android-arm64-onnxruntime]` run).
+# it (the README's `--set targets=[x86-cpu-onnxruntime,android-arm64-onnxruntime]` run). Latency-aware
+# placement is a timing budget too (per-layer profiles, a mixed artifact per slower set):
+# tests/integration/test_latency_placement.py runs it on both x86 runtimes.
 TRIMMED_DEFAULT = [
     "model.kwargs.epochs=3", "distill.train.epochs=2", "prune.recovery.train.epochs=1",
-    "benchmark.rounds=1", "benchmark.warmup=2", "benchmark.iterations=10",
+    "benchmark.rounds=1", "benchmark.warmup=2", "benchmark.iterations=10", "quantize.placement='off'",
     "targets=[x86-cpu-onnxruntime,x86-cpu-openvino,x86-gpu-tensorrt,jetson-orin-tensorrt]",
 ]
 

@@ -21,6 +21,8 @@ from edge_pipeline.testing.kit import (
 )
 from tests.conftest import write_recipe
 
+pytestmark = pytest.mark.slow
+
 TARGETS = ["x86-cpu-onnxruntime", "x86-cpu-openvino"]
 
 

@@ -16,7 +16,8 @@ from edge_pipeline.backends.registry import probe
 from edge_pipeline.fidelity import placement
 from tests.conftest import tiny_recipe_dict, write_recipe
 
-pytestmark = [pytest.mark.openvino, pytest.mark.skipif(not probe("openvino")[0], reason="openvino/nncf not installed")]
+pytestmark = [pytest.mark.slow, pytest.mark.openvino,
+              pytest.mark.skipif(not probe("openvino")[0], reason="openvino/nncf not installed")]
 
 TARGETS = ["x86-cpu-onnxruntime", "x86-cpu-openvino"]
 FLOOR = 0.99

@@ -34,6 +34,8 @@ from tests.integration.shaped_models import (
     streaming_gru,
 )
 
+pytestmark = pytest.mark.slow
+
 STREAM_LAYOUT = Layout(inputs={"state": 1, "sr": None}, outputs={"next_state": 1}, state={"next_state": "state"})
 
 

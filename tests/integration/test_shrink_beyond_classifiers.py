@@ -17,6 +17,8 @@ from edge_pipeline import api
 from edge_pipeline.errors import ConfigError
 from edge_pipeline.testing.kit import kit_recipe
 
+pytestmark = pytest.mark.slow
+
 TRAIN = {"epochs": 1, "batch_size": 16, "optimizer": "adamw", "lr": 0.005, "threads": 1}
 
 

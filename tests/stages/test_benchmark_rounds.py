@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from edge_pipeline import api
 from tests.conftest import tiny_recipe_dict, write_recipe
+
+pytestmark = pytest.mark.slow
 
 
 def test_rows_pool_interleaved_rounds(tmp_path, tiny_data):

@@ -20,9 +20,11 @@ pytestmark = [
 TARGET = "x86-cpu-executorch"
 
 
-def _run(tmp_path, recipe: dict) -> tuple[dict, dict]:
-    recipe = {**recipe, "targets": [TARGET], "stages": ["export", "quantize", "benchmark"],
-              "benchmark": {"warmup": 1, "iterations": 3, "rounds": 1}}
+def _run(tmp_path, recipe: dict, benchmark: bool = True) -> tuple[dict, dict]:
+    """The recipe on the ExecuTorch target; without ``benchmark`` the bundle holds the checked .pte
+    files and no rows (lowering dominates these tests: the tiny CNN's run covers the timing)."""
+    stages = ["export", "quantize", "benchmark"] if benchmark else ["export", "quantize"]
+    recipe = {**recipe, "targets": [TARGET], "stages": stages, "benchmark": {"warmup": 1, "iterations": 3, "rounds": 1}}
     recipe["quantize"] = {**recipe.get("quantize", {}), "samples": 16, "fidelity_samples": 16, "placement": "off"}
     bundle = api.run(write_recipe(tmp_path / "r.yaml", recipe), out=tmp_path / "bundle")
     report = json.loads((bundle / "report.json").read_text())
@@ -30,9 +32,9 @@ def _run(tmp_path, recipe: dict) -> tuple[dict, dict]:
     return report, manifest
 
 
-def _check(report: dict, manifest: dict, outputs: int) -> list[dict]:
+def _check(report: dict, manifest: dict, outputs: int, timed: bool = True) -> list[dict]:
     rows = [r for r in report["results"] if r["target"] == TARGET]
-    assert {r["precision"] for r in rows} == {"fp32", "int8"}
+    assert {r["precision"] for r in rows} == ({"fp32", "int8"} if timed else set())
     ptes = [a for a in manifest["artifacts"] if a["kind"] == "executorch-pte"]
     assert {a["precision"] for a in ptes} == {"fp32", "int8"}
     for artifact in ptes:
@@ -55,8 +57,10 @@ def test_tiny_cnn(tmp_path, tiny_data):
 
 
 def test_multi_input_encoder(tmp_path):
-    report, manifest = _run(tmp_path, kit.kit_recipe("encoder", tmp_path, samples=24))
-    _check(report, manifest, outputs=1)
+    recipe = kit.kit_recipe("encoder", tmp_path, samples=24)
+    recipe["model"]["kwargs"] = {"layers": 1}  # int64 ids + mask through one block: lowering time is per block
+    report, manifest = _run(tmp_path, recipe, benchmark=False)
+    _check(report, manifest, outputs=1, timed=False)
 
 
 def test_two_output_detector_and_its_pte_alone(tmp_path):
@@ -65,8 +69,8 @@ def test_two_output_detector_and_its_pte_alone(tmp_path):
     from edge_pipeline.backends.base import RunnerOptions
     from edge_pipeline.backends.registry import load_runtime_backend
 
-    report, manifest = _run(tmp_path, kit.kit_recipe("detector", tmp_path, samples=24))
-    _check(report, manifest, outputs=2)
+    report, manifest = _run(tmp_path, kit.kit_recipe("detector", tmp_path, samples=24), benchmark=False)
+    _check(report, manifest, outputs=2, timed=False)
     pte = next(a for a in manifest["artifacts"] if a["kind"] == "executorch-pte" and a["precision"] == "fp32")
     path = tmp_path / "bundle" / pte["path"]
     with load_runtime_backend("executorch", str(path)).runner(path, RunnerOptions(threads=1)) as runner:
