@@ -41,10 +41,15 @@ def workdir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def floor(workdir) -> float:
+def plain(workdir):
+    """The two-output detector's bundle: FP32 and plain INT8 .pte files, no fallback."""
+    return api.run(write_recipe(workdir / "plain.yaml", _recipe(workdir, min_cosine=None, fallback=False)),
+                   workdir / "plain", cache_dir=workdir / "cache")
+
+
+@pytest.fixture(scope="module")
+def floor(plain) -> float:
     """Half plain INT8's error on its worst output: a floor it misses on any CPU."""
-    plain = api.run(write_recipe(workdir / "plain.yaml", _recipe(workdir, min_cosine=None, fallback=False)),
-                    workdir / "plain", cache_dir=workdir / "cache")
     artifact = _int8(plain)
     assert artifact["meta"]["divergence"], "the per-layer view ranks the fallback's candidates"
     worst = min(figures["cosine"] for figures in artifact["meta"]["fidelity_check"].values())
@@ -104,3 +109,24 @@ def test_whole_model_strategies_are_offered_only_where_they_change_something(wor
     assert offered(per_channel=False) == ["per-channel weight scales", "dynamic linear activations"]
     assert offered(dynamic_linear=True) == []
     assert offered(QuantizeConfig(preset="transformer"), dynamic_linear=True) == ["linear layers kept float"]
+
+
+def test_both_outputs_meet_the_floor_and_a_pte_runs_alone_by_its_sidecar(plain):
+    """Both outputs held to the floor on FP32 and INT8; a .pte then runs on its own with the names
+    from its .pte.json (forward order, flattened outputs)."""
+    import numpy as np
+
+    from edge_pipeline.backends.base import RunnerOptions
+    from edge_pipeline.backends.registry import load_runtime_backend
+
+    manifest = json.loads((plain / "manifest.json").read_text())
+    ptes = [a for a in manifest["artifacts"] if a["kind"] == "executorch-pte"]
+    assert {a["precision"] for a in ptes} == {"fp32", "int8"}
+    for artifact in ptes:
+        fidelity = artifact["meta"]["fidelity_check"]
+        assert len(fidelity) == 2 and all(figures["cosine"] >= 0.99 for figures in fidelity.values()), fidelity
+        assert artifact["meta"]["delegation"]["delegated_subgraphs"] >= 1
+    path = plain / next(a for a in ptes if a["precision"] == "fp32")["path"]
+    with load_runtime_backend("executorch", str(path)).runner(path, RunnerOptions(threads=1)) as runner:
+        got = runner.infer({i.name: np.zeros(i.shape, dtype=i.dtype) for i in runner.inputs})
+    assert list(got) == runner.output_names and len(got) == 2

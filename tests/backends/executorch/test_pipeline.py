@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from edge_pipeline import api
@@ -61,19 +60,3 @@ def test_multi_input_encoder(tmp_path):
     recipe["model"]["kwargs"] = {"layers": 1}  # int64 ids + mask through one block: lowering time is per block
     report, manifest = _run(tmp_path, recipe, benchmark=False)
     _check(report, manifest, outputs=1, timed=False)
-
-
-def test_two_output_detector_and_its_pte_alone(tmp_path):
-    """Both outputs held to the floor; a .pte then runs on its own with the names from its .pte.json
-    (forward order, flattened outputs)."""
-    from edge_pipeline.backends.base import RunnerOptions
-    from edge_pipeline.backends.registry import load_runtime_backend
-
-    report, manifest = _run(tmp_path, kit.kit_recipe("detector", tmp_path, samples=24), benchmark=False)
-    _check(report, manifest, outputs=2, timed=False)
-    pte = next(a for a in manifest["artifacts"] if a["kind"] == "executorch-pte" and a["precision"] == "fp32")
-    path = tmp_path / "bundle" / pte["path"]
-    with load_runtime_backend("executorch", str(path)).runner(path, RunnerOptions(threads=1)) as runner:
-        feed = {i.name: np.zeros(i.shape, dtype=i.dtype) for i in runner.inputs}
-        got = runner.infer(feed)
-    assert list(got) == runner.output_names and len(got) == 2
