@@ -260,9 +260,10 @@ def _feed(runner, data: ArrayDataset) -> dict[str, np.ndarray]:
 
 def _as(value: np.ndarray, dtype: str | None) -> np.ndarray:
     try:
-        return np.ascontiguousarray(value, dtype=np.dtype(dtype)) if dtype else np.ascontiguousarray(value)
+        # np.asarray, not ascontiguousarray: that turns a 0-d input (a scalar fed whole) into shape (1,)
+        return np.asarray(value, dtype=np.dtype(dtype) if dtype else None, order="C")
     except TypeError:  # a runtime type numpy does not name: the data's own
-        return np.ascontiguousarray(value)
+        return np.asarray(value, order="C")
 
 
 def _noted(item: ProducedArtifact, search: dict) -> ProducedArtifact:
