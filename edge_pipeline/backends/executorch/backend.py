@@ -101,15 +101,16 @@ class ExecuTorchBackend(Backend):
         if config.activations != "static":
             return []  # refused by quantize anyway
         model = onnx.load(str(onnx_path), load_external_data=False)
+        linear = _has_linear(model.graph)
         strategies: list[FallbackStrategy] = []
         if not (options.per_channel and config.per_channel):
             strategies.append(FallbackStrategy("per-channel weight scales", {"per_channel": True},
                                                options={"per_channel": True}))
-        if _has_linear(model.graph) and not options.dynamic_linear:
+        if linear and not options.dynamic_linear:
             strategies.append(FallbackStrategy("dynamic linear activations", options={"dynamic_linear": True}))
         transformer = config.preset == "transformer" or (
             config.preset == "auto" and analyse_graph(model).is_transformer)
-        if transformer and _has_linear(model.graph) and "Linear" not in config.exclude_op_types:
+        if transformer and linear and "Linear" not in config.exclude_op_types:
             strategies.append(FallbackStrategy("linear layers kept float",
                                                {"exclude_op_types": [*config.exclude_op_types, "Linear"]}))
         return strategies
