@@ -8,9 +8,13 @@ CPU runs them, are kept float in a second, mixed INT8 artifact, held to the same
 2. A layer whose INT8 time exceeds its FP32 time by more than SPEED_MARGIN is kept float for speed,
    where those layers together cost at least MIN_PREDICTED_GAIN of the INT8 artifact's time.
 3. Fidelity and speed are one search: the layers the fidelity fallback kept stay float, the
-   speed-kept ones are added to them, and the whole artifact is checked against the floor again. On
-   a miss the speed-kept layer that gains least is dropped and the check runs again, until it holds
-   (or none is left: no mixed artifact). The fidelity trim never sees a speed-kept layer.
+   speed-kept ones are added to them, and the whole artifact is checked against the floor again, then
+   timed as a whole against the full INT8 artifact in interleaved rounds. The per-layer profile cannot
+   see what a float island costs at its edges: ONNX Runtime, for one, moves the Q of a float conv's
+   output above the MaxPool that follows and runs that pool on uint8 in NCHW, several times slower
+   than the NHWC pool of the full INT8 graph. On a floor miss, or where the mixed artifact is not
+   faster as a whole, the speed-kept layer that gains least is dropped and the search goes on, until
+   one holds (or none is left: no mixed artifact). The fidelity trim never sees a speed-kept layer.
 
 The mixed artifact is variant ``mixed`` of the step, timed by the benchmark stage beside the full
 INT8 one, so the recommendation can pick whichever is faster and keeps fidelity. Its meta's
@@ -48,6 +52,12 @@ SPEED_MARGIN = 0.10
 # INT8 artifact's profiled time: a smaller saving is within a shared host's run-to-run spread, and
 # each mixed artifact costs a re-quantization, a fidelity check and its own benchmark rows.
 MIN_PREDICTED_GAIN = 0.05
+# A mixed artifact is kept only when, timed whole in the same rounds, it beats the full INT8 one by this
+# share: one that is not faster costs rows and a build and can never be the recommendation.
+MIXED_MUST_BEAT = 0.0
+RACE_ROUNDS = 3  # interleaved rounds of the whole-artifact race (full INT8, mixed, full INT8, ...)
+RACE_SECONDS = 0.5  # timed per artifact and round; bounded by RACE_RUNS
+RACE_RUNS = (10, 200)
 PROFILE_WARMUP = 20
 PROFILE_RUNS = (30, 300)  # fewest and most profiled runs per artifact
 PROFILE_SECONDS = 1.5  # profiled time per artifact a large model's run count is cut to
@@ -120,19 +130,28 @@ def speed_kept(layers: list[LayerTiming], margin: float | None = None) -> list[L
 
 
 def keep_for_speed(attempt: Callable[[list[str]], list[ProducedArtifact]], candidates: list[LayerTiming],
-                   out_of_time: Callable[[], bool]) -> tuple[list[LayerTiming], list[ProducedArtifact], list[dict]]:
-    """The mixed artifact with ``candidates`` kept float, held to the floor by ``attempt``; on a miss the
-    candidate that gains least is dropped and the artifact made again. Returns the layers kept, the
-    artifacts (empty: none held) and the misses on the way."""
+                   out_of_time: Callable[[], bool],
+                   slower_whole: Callable[[list[ProducedArtifact]], dict | None] = lambda produced: None,
+                   ) -> tuple[list[LayerTiming], list[ProducedArtifact], list[dict]]:
+    """The mixed artifact with ``candidates`` kept float, held to the floor by ``attempt`` and confirmed
+    faster as a whole by ``slower_whole`` (None: it is; else the figures that say it is not). On a
+    floor miss or a slower artifact the candidate that gains least is dropped and the artifact made
+    again. Returns the layers kept, the artifacts (empty: none held) and the misses on the way."""
     kept = sorted(candidates, key=lambda layer: layer.gain_ms, reverse=True)
     misses: list[dict] = []
     while kept and not out_of_time():
+        names = [layer.node for layer in kept]
         try:
-            return kept, attempt([layer.node for layer in kept]), misses
+            produced = attempt(names)
         except FidelityFloorError as miss:
-            misses.append({"speed_kept": [layer.node for layer in kept], "reached": round(miss.reached, 5),
-                           "dropped": kept[-1].node})
+            misses.append({"speed_kept": names, "reached": round(miss.reached, 5), "dropped": kept[-1].node})
             kept = kept[:-1]
+            continue
+        slower = slower_whole(produced)
+        if slower is None:
+            return kept, produced, misses
+        misses.append({"speed_kept": names, **slower, "dropped": kept[-1].node})
+        kept = kept[:-1]
     return [], [], misses
 
 
@@ -189,12 +208,22 @@ def place(job: PlacementJob, primary: ProducedArtifact, fidelity_kept: list[str]
         _empty(folder)
         return attempt(names, folder)
 
+    def slower_whole(produced: list[ProducedArtifact]) -> dict | None:
+        try:
+            int8_ms, mixed_ms = race_whole(job, Path(primary.path), Path(produced[0].path))
+        except (StageError, RuntimeError, ValueError, OSError) as failed:  # the benchmark stage still times it
+            progress("quantize", f"{what}: mixed artifact kept unraced: whole-artifact timing failed: {failed}")
+            return None
+        if mixed_ms < int8_ms * (1 - MIXED_MUST_BEAT):
+            return None
+        return {"whole_ms": {"int8": _ms(int8_ms), "mixed": _ms(mixed_ms)}}
+
     kept, produced, misses = keep_for_speed(
-        mixed, candidates, lambda: time.monotonic() - started > job.config.fallback_time_budget_s)
+        mixed, candidates, lambda: time.monotonic() - started > job.config.fallback_time_budget_s, slower_whole)
     search = {**search, "floor_misses": misses} if misses else search
     if not produced:
-        return _noted(primary, {**search, "status": "no mixed artifact: every set of speed-kept layers tried "
-                                                     "missed the fidelity floor"}), []
+        shutil.rmtree(folder, ignore_errors=True)  # a rejected attempt must not look like an artifact
+        return _noted(primary, {**search, "status": f"no mixed artifact: {_why_none(misses)}"}), []
     fp32_of = {layer.node: layer for layer in timings.layers}
     placement = [layer.record("speed") for layer in kept] + [
         (fp32_of[name] if name in fp32_of else LayerTiming(name, "", None, None)).record("fidelity")
@@ -206,6 +235,49 @@ def place(job: PlacementJob, primary: ProducedArtifact, fidelity_kept: list[str]
                              {**p.meta, "placement": placement, "placement_search": {**search, "status": status}})
             for p in produced]
     return _noted(primary, {**search, "status": status}), made
+
+
+def race_whole(job: PlacementJob, int8_path: Path, mixed_path: Path) -> tuple[float, float]:
+    """(full INT8, mixed) ms per inference at batch 1: the best median of RACE_ROUNDS interleaved rounds,
+    so that a load that comes and goes touches both alike."""
+    options = replace(check_options(job.target, job.data.layout), threads=job.threads)
+    with job.backend.runner(int8_path, options) as int8, job.backend.runner(mixed_path, options) as mixed:
+        calls = [int8.prepare(_feed(int8, job.data)), mixed.prepare(_feed(mixed, job.data))]
+        for call in calls:
+            for _ in range(PROFILE_WARMUP):
+                call()
+        runs = _race_runs(calls[0])
+        best = [float("inf"), float("inf")]
+        for _ in range(RACE_ROUNDS):
+            for index, call in enumerate(calls):
+                best[index] = min(best[index], _median_ms(call, runs))
+    return best[0], best[1]
+
+
+def _race_runs(call: Callable[[], object]) -> int:
+    began = time.perf_counter()
+    call()
+    once = max(time.perf_counter() - began, 1e-6)
+    return int(min(max(RACE_SECONDS / once, RACE_RUNS[0]), RACE_RUNS[1]))
+
+
+def _median_ms(call: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - began) * 1e3)
+    return statistics.median(times)
+
+
+def _why_none(misses: list[dict]) -> str:
+    slower = [miss for miss in misses if "whole_ms" in miss]
+    if not slower:
+        return "every set of speed-kept layers tried missed the fidelity floor"
+    last = slower[-1]["whole_ms"]
+    return (f"every set of speed-kept layers that held the floor ran no faster than the full INT8 as a whole "
+            f"(last: {last['mixed']} ms vs {last['int8']} ms): the Q/DQ and layout changes at the float "
+            f"layers' edges cost more than the layers saved")
 
 
 def _profiled(job: PlacementJob, path: Path, prefix: Path):
@@ -242,12 +314,7 @@ def _whole_ms(job: PlacementJob, path: Path) -> float:
         call = runner.prepare(_feed(runner, job.data))
         for _ in range(PROFILE_WARMUP):
             call()
-        times = []
-        for _ in range(WHOLE_RUNS):
-            began = time.perf_counter()
-            call()
-            times.append((time.perf_counter() - began) * 1e3)
-    return statistics.median(times)
+        return _median_ms(call, WHOLE_RUNS)
 
 
 def _feed(runner, data: ArrayDataset) -> dict[str, np.ndarray]:

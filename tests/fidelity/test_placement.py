@@ -116,11 +116,47 @@ def test_no_mixed_artifact_when_every_speed_kept_set_misses_the_floor():
     assert (kept, produced) == ([], []) and [m["dropped"] for m in misses] == ["b", "a"]
 
 
+def test_a_mixed_artifact_not_faster_as_a_whole_is_reduced_like_a_floor_miss():
+    # keeping "a" float costs more at its edges than it saves: only the set without it is faster whole
+    candidates = [LayerTiming("a", "Conv", 1.0, 4.0), LayerTiming("b", "Conv", 1.0, 1.5)]
+    tried = []
+
+    def attempt(names):
+        tried.append(list(names))
+        return [ProducedArtifact(f"{'-'.join(names)}.onnx", "onnx", "int8")]
+
+    def slower_whole(produced):
+        return {"whole_ms": {"int8": 1.0, "mixed": 1.7}} if len(tried) == 1 else None
+
+    kept, produced, misses = keep_for_speed(attempt, candidates, lambda: False, slower_whole)
+    assert tried == [["a", "b"], ["a"]] and [layer.node for layer in kept] == ["a"]
+    assert misses == [{"speed_kept": ["a", "b"], "whole_ms": {"int8": 1.0, "mixed": 1.7}, "dropped": "b"}]
+
+
+def test_no_mixed_artifact_and_no_folder_when_every_mixed_set_is_slower_whole(monkeypatch, tmp_path):
+    timings = Timings([LayerTiming("conv1", "QLinearConv", 0.10, 0.30),
+                       LayerTiming("conv2", "QLinearConv", 0.20, 0.40)], "constructed")
+    monkeypatch.setattr(placement, "measure", lambda job, fp32, int8: timings)
+    monkeypatch.setattr(placement, "race_whole", lambda job, int8, mixed: (0.50, 0.80))
+    job = placement.PlacementJob(None, None, _Config(), tmp_path / "m.onnx", None, 2)
+
+    def attempt(names, folder):
+        (folder / "model.int8.onnx").write_bytes(b"onnx")
+        return [ProducedArtifact(folder / "model.int8.onnx", "onnx", "int8", meta={"fidelity_check": {}})]
+
+    primary, made = place(job, ProducedArtifact(tmp_path / "m.int8.onnx", "onnx", "int8"), [], tmp_path / "m.onnx",
+                          attempt, tmp_path, "m/t/int8")
+    status = primary.meta["placement_search"]["status"]
+    assert made == [] and "ran no faster than the full INT8 as a whole (last: 0.8 ms vs 0.5 ms)" in status
+    assert not (tmp_path / "mixed").exists()
+
+
 def test_place_keeps_fidelity_layers_records_figures_and_reduces_on_a_miss(monkeypatch, tmp_path):
     timings = Timings([LayerTiming("conv1", "QLinearConv", 0.10, 0.30), LayerTiming("conv2", "QLinearConv", 0.20, 0.25),
                        LayerTiming("conv3", "QLinearConv", 0.40, 0.20), LayerTiming("fc", "Gemm", 0.05, 0.05, "float")],
                       "constructed")
     monkeypatch.setattr(placement, "measure", lambda job, fp32, int8: timings)
+    monkeypatch.setattr(placement, "race_whole", lambda job, int8, mixed: (0.50, 0.40))
     job = placement.PlacementJob(None, None, _Config(), tmp_path / "m.onnx", None, 2)
     asked = []
 

@@ -28,6 +28,7 @@ COMPUTE_LAYERS = 3  # the tiny net's stem and residual convolutions and its line
 def bundle(tmp_path, tiny_data, monkeypatch):
     monkeypatch.setattr(placement, "SPEED_MARGIN", -1.0)  # every INT8 layer counts as slower: deterministic
     monkeypatch.setattr(placement, "MIN_PREDICTED_GAIN", float("-inf"))  # and worth a mixed artifact
+    monkeypatch.setattr(placement, "MIXED_MUST_BEAT", float("-inf"))  # which is kept however it times whole
     recipe = tiny_recipe_dict(tiny_data, targets=TARGETS, stages=["export", "quantize", "benchmark"])
     recipe["quantize"].update(min_cosine=FLOOR, placement="speed")
     recipe["benchmark"].update(rounds=1)
