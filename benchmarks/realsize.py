@@ -406,7 +406,7 @@ def efficiency_cells(entry: dict, p50_ms: float) -> str:
     achieved = entry["batch"] * entry["macs"] / (p50_ms / 1e3)
     precision = {FP32_LABEL: "fp32", BF16_LABEL: "bf16"}.get(entry["label"], "int8")
     peak = measured_peak_macs_per_s(precision, THREADS)
-    share = f"{achieved / peak:.1%}" if peak else "-"
+    share = "-" if not peak else f"{achieved / peak:.1%}" + (" (above the measured ceiling)" if achieved > peak else "")
     return f"{achieved / 1e9:.0f} | {share}"
 
 
@@ -449,7 +449,8 @@ def print_table(entries: list[dict], args, load_start, load_end, started_utc: st
           "the same backend's FP32, median of per-round ratios.\n")
     peaks = ", ".join(f"{p} {v / 1e9:.1f} GMAC/s" for p in ("fp32", "int8", "bf16")
                       if (v := measured_peak_macs_per_s(p, THREADS)) is not None)
-    print(f"ceiling for {THREADS} cores, one large GEMM per precision measured now (benchmarks/gemm_ceiling.py): "
+    print(f"ceiling for {THREADS} cores, the fastest of a large GEMM and two 3x3 convolutions per precision, each on "
+          f"{THREADS} threads and on one thread times {THREADS}, measured now (benchmarks/gemm_ceiling.py): "
           f"{peaks or 'unknown'}; efficiency = MACs / p50 / that ceiling\n")
     print("| model | backend | batch | precision | p50 ms (ours) | OV timer p50 | benchmark_app p50 | ours / app "
           "| OV timer / app | OV timer / app per round | vs FP32 | cosine vs FP32 | size MB | GMAC/s | of ceiling "
