@@ -218,7 +218,9 @@ class QuantizeConfig(StrictModel):
         "auto", description="Latency-aware placement. speed: once INT8 meets the floor, time the FP32 and INT8 "
         "artifact per compute layer with the runtime's own profiler (Q/DQ and reorders counted to their layer) and "
         "make a second, mixed INT8 artifact (variant 'mixed') keeping float the layers slower in INT8 beyond a "
-        "noise margin, held to the same floor; the benchmark times both and the recommendation picks. auto: speed "
+        "noise margin, held to the same floor and kept only when it runs faster than the full INT8 as a whole (a "
+        "slower set loses its least-gaining layer and is tried again); the benchmark times both and the "
+        "recommendation picks. auto: speed "
         "on CPU targets whose device is this machine (x86 CPU targets here), off elsewhere (TensorRT, Android). "
         "off: full INT8 only."
     )
