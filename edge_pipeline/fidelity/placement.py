@@ -13,8 +13,10 @@ CPU runs them, are kept float in a second, mixed INT8 artifact, held to the same
    see what a float island costs at its edges: ONNX Runtime, for one, moves the Q of a float conv's
    output above the MaxPool that follows and runs that pool on uint8 in NCHW, several times slower
    than the NHWC pool of the full INT8 graph. On a floor miss, or where the mixed artifact is not
-   faster as a whole, the speed-kept layer that gains least is dropped and the search goes on, until
-   one holds (or none is left: no mixed artifact). The fidelity trim never sees a speed-kept layer.
+   faster as a whole, the search goes on (keep_for_speed): first the least-gaining layer is dropped on
+   each floor miss; where the set that holds is slower whole, the layers are added one at a time, each
+   kept only where the artifact stays within the floor and races faster. None kept: no mixed artifact.
+   The fidelity trim never sees a speed-kept layer.
 
 The mixed artifact is variant ``mixed`` of the step, timed by the benchmark stage beside the full
 INT8 one, so the recommendation can pick whichever is faster and keeps fidelity. Its meta's
@@ -129,14 +131,21 @@ def speed_kept(layers: list[LayerTiming], margin: float | None = None) -> list[L
     return sorted(slower, key=lambda layer: layer.gain_ms, reverse=True)
 
 
+Race = Callable[[list[ProducedArtifact]], "tuple[float, float] | None"]
+
+
 def keep_for_speed(attempt: Callable[[list[str]], list[ProducedArtifact]], candidates: list[LayerTiming],
-                   out_of_time: Callable[[], bool],
-                   slower_whole: Callable[[list[ProducedArtifact]], dict | None] = lambda produced: None,
+                   out_of_time: Callable[[], bool], race: Race = lambda produced: None,
                    ) -> tuple[list[LayerTiming], list[ProducedArtifact], list[dict]]:
-    """The mixed artifact with ``candidates`` kept float, held to the floor by ``attempt`` and confirmed
-    faster as a whole by ``slower_whole`` (None: it is; else the figures that say it is not). On a
-    floor miss or a slower artifact the candidate that gains least is dropped and the artifact made
-    again. Returns the layers kept, the artifacts (empty: none held) and the misses on the way."""
+    """The mixed artifact keeping float the most gaining set of ``candidates`` that holds the floor
+    (``attempt`` raises on a miss) and runs faster than the full INT8 as a whole (``race``: the full
+    INT8's and the mixed artifact's ms, or None where they could not be timed).
+
+    First the whole set, the candidate gaining least dropped on each floor miss. If the set that holds
+    is slower whole, some layer's float edges cost more than it saves, and which one the per-layer
+    profile cannot tell: the candidates are then added one at a time, most gain first, each kept only
+    where the artifact holds the floor and races faster than with the ones kept before it. Returns
+    the layers kept, their artifacts (empty: none) and every try that was not kept."""
     kept = sorted(candidates, key=lambda layer: layer.gain_ms, reverse=True)
     misses: list[dict] = []
     while kept and not out_of_time():
@@ -147,12 +156,54 @@ def keep_for_speed(attempt: Callable[[list[str]], list[ProducedArtifact]], candi
             misses.append({"speed_kept": names, "reached": round(miss.reached, 5), "dropped": kept[-1].node})
             kept = kept[:-1]
             continue
-        slower = slower_whole(produced)
-        if slower is None:
+        timed = race(produced)
+        if timed is None or _faster(timed):
             return kept, produced, misses
-        misses.append({"speed_kept": names, **slower, "dropped": kept[-1].node})
-        kept = kept[:-1]
+        misses.append({"speed_kept": names, "whole_ms": _figures(timed), "then": "adding layers one at a time"})
+        return _one_at_a_time(attempt, kept, out_of_time, race, misses, tried=names)
     return [], [], misses
+
+
+def _one_at_a_time(attempt, candidates: list[LayerTiming], out_of_time: Callable[[], bool], race: Race,
+                   misses: list[dict], tried: list[str],
+                   ) -> tuple[list[LayerTiming], list[ProducedArtifact], list[dict]]:
+    chosen: list[LayerTiming] = []
+    best: tuple[list[ProducedArtifact], float] | None = None  # the chosen set's artifacts and mixed/INT8 ratio
+    built: list[str] = tried  # the set whose files the folder holds
+    for candidate in candidates:
+        trial = [*chosen, candidate]
+        names = [layer.node for layer in trial]
+        if names == tried or out_of_time():
+            continue
+        built = names
+        try:
+            produced = attempt(names)
+        except FidelityFloorError as miss:
+            misses.append({"speed_kept": names, "reached": round(miss.reached, 5), "left_out": candidate.node})
+            continue
+        timed = race(produced)
+        ratio = 0.0 if timed is None else timed[1] / timed[0]
+        if _faster(timed) and (best is None or ratio < best[1]):
+            chosen, best = trial, (produced, ratio)
+            continue
+        misses.append({"speed_kept": names, "whole_ms": _figures(timed), "left_out": candidate.node})
+    if best is None:
+        return [], [], misses
+    if [layer.node for layer in chosen] != built:  # a later try overwrote the chosen set's files
+        try:
+            best = (attempt([layer.node for layer in chosen]), best[1])
+        except FidelityFloorError as miss:  # held before: only a nondeterministic quantizer gets here
+            misses.append({"speed_kept": [layer.node for layer in chosen], "reached": round(miss.reached, 5)})
+            return [], [], misses
+    return chosen, best[0], misses
+
+
+def _faster(timed: tuple[float, float] | None) -> bool:
+    return timed is None or timed[1] < timed[0] * (1 - MIXED_MUST_BEAT)
+
+
+def _figures(timed: tuple[float, float] | None) -> dict | None:
+    return None if timed is None else {"int8": _ms(timed[0]), "mixed": _ms(timed[1])}
 
 
 def measure(job: PlacementJob, fp32_path: Path, int8_path: Path) -> Timings:
@@ -208,18 +259,15 @@ def place(job: PlacementJob, primary: ProducedArtifact, fidelity_kept: list[str]
         _empty(folder)
         return attempt(names, folder)
 
-    def slower_whole(produced: list[ProducedArtifact]) -> dict | None:
+    def race(produced: list[ProducedArtifact]) -> tuple[float, float] | None:
         try:
-            int8_ms, mixed_ms = race_whole(job, Path(primary.path), Path(produced[0].path))
+            return race_whole(job, Path(primary.path), Path(produced[0].path))
         except (StageError, RuntimeError, ValueError, OSError) as failed:  # the benchmark stage still times it
             progress("quantize", f"{what}: mixed artifact kept unraced: whole-artifact timing failed: {failed}")
             return None
-        if mixed_ms < int8_ms * (1 - MIXED_MUST_BEAT):
-            return None
-        return {"whole_ms": {"int8": _ms(int8_ms), "mixed": _ms(mixed_ms)}}
 
     kept, produced, misses = keep_for_speed(
-        mixed, candidates, lambda: time.monotonic() - started > job.config.fallback_time_budget_s, slower_whole)
+        mixed, candidates, lambda: time.monotonic() - started > job.config.fallback_time_budget_s, race)
     search = {**search, "floor_misses": misses} if misses else search
     if not produced:
         shutil.rmtree(folder, ignore_errors=True)  # a rejected attempt must not look like an artifact
@@ -271,7 +319,7 @@ def _median_ms(call: Callable[[], object], runs: int) -> float:
 
 
 def _why_none(misses: list[dict]) -> str:
-    slower = [miss for miss in misses if "whole_ms" in miss]
+    slower = [miss for miss in misses if miss.get("whole_ms")]
     if not slower:
         return "every set of speed-kept layers tried missed the fidelity floor"
     last = slower[-1]["whole_ms"]

@@ -116,21 +116,44 @@ def test_no_mixed_artifact_when_every_speed_kept_set_misses_the_floor():
     assert (kept, produced) == ([], []) and [m["dropped"] for m in misses] == ["b", "a"]
 
 
-def test_a_mixed_artifact_not_faster_as_a_whole_is_reduced_like_a_floor_miss():
-    # keeping "a" float costs more at its edges than it saves: only the set without it is faster whole
-    candidates = [LayerTiming("a", "Conv", 1.0, 4.0), LayerTiming("b", "Conv", 1.0, 1.5)]
+def test_a_set_slower_as_a_whole_is_rebuilt_adding_layers_one_at_a_time():
+    # keeping "a" float costs more at its edges than it saves; "b" and "c" each gain, together most
+    candidates = [LayerTiming("a", "Conv", 1.0, 4.0), LayerTiming("b", "Conv", 1.0, 2.0),
+                  LayerTiming("c", "Conv", 1.0, 1.5), LayerTiming("d", "Conv", 1.0, 1.2)]
+    ratios = {"a,b,c,d": 1.3, "a": 1.4, "b": 0.9, "b,c": 0.8, "b,c,d": 0.85}
     tried = []
 
     def attempt(names):
-        tried.append(list(names))
+        tried.append(",".join(names))
         return [ProducedArtifact(f"{'-'.join(names)}.onnx", "onnx", "int8")]
 
-    def slower_whole(produced):
-        return {"whole_ms": {"int8": 1.0, "mixed": 1.7}} if len(tried) == 1 else None
+    def race(produced):
+        return (1.0, ratios[tried[-1]])
 
-    kept, produced, misses = keep_for_speed(attempt, candidates, lambda: False, slower_whole)
-    assert tried == [["a", "b"], ["a"]] and [layer.node for layer in kept] == ["a"]
-    assert misses == [{"speed_kept": ["a", "b"], "whole_ms": {"int8": 1.0, "mixed": 1.7}, "dropped": "b"}]
+    kept, produced, misses = keep_for_speed(attempt, candidates, lambda: False, race)
+    assert tried == ["a,b,c,d", "a", "b", "b,c", "b,c,d", "b,c"]  # the last: the chosen set built again
+    assert [layer.node for layer in kept] == ["b", "c"] and produced[0].path == "b-c.onnx"
+    assert misses[0] == {"speed_kept": ["a", "b", "c", "d"], "whole_ms": {"int8": 1.0, "mixed": 1.3},
+                         "then": "adding layers one at a time"}
+    assert [m["left_out"] for m in misses[1:]] == ["a", "d"]
+
+
+def test_adding_one_at_a_time_skips_a_layer_that_breaks_the_floor():
+    candidates = [LayerTiming("a", "Conv", 1.0, 4.0), LayerTiming("b", "Conv", 1.0, 2.0)]
+    tried = []
+
+    def attempt(names):
+        tried.append(",".join(names))
+        if names == ["a"]:
+            raise _floor_miss()
+        return [ProducedArtifact("m.onnx", "onnx", "int8")]
+
+    def race(produced):
+        return (1.0, 1.2 if tried[-1] == "a,b" else 0.9)
+
+    kept, produced, misses = keep_for_speed(attempt, candidates, lambda: False, race)
+    assert tried == ["a,b", "a", "b"] and [layer.node for layer in kept] == ["b"]
+    assert misses[1] == {"speed_kept": ["a"], "reached": 0.95, "left_out": "a"}
 
 
 def test_no_mixed_artifact_and_no_folder_when_every_mixed_set_is_slower_whole(monkeypatch, tmp_path):
@@ -140,7 +163,7 @@ def test_no_mixed_artifact_and_no_folder_when_every_mixed_set_is_slower_whole(mo
     monkeypatch.setattr(placement, "race_whole", lambda job, int8, mixed: (0.50, 0.80))
     job = placement.PlacementJob(None, None, _Config(), tmp_path / "m.onnx", None, 2)
 
-    def attempt(names, folder):
+    def attempt(names, folder):  # the whole set, then conv1 alone, then conv2 alone: each slower whole
         (folder / "model.int8.onnx").write_bytes(b"onnx")
         return [ProducedArtifact(folder / "model.int8.onnx", "onnx", "int8", meta={"fidelity_check": {}})]
 
