@@ -1,0 +1,177 @@
+"""Timing for latency-aware placement (placement.py): each compute layer of an FP32 and an INT8
+artifact timed by the runtime's own profiler and named after the source ONNX's nodes, and two
+artifacts raced whole in interleaved rounds."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from edge_pipeline.backends.base import Backend, ExecutedLayer
+from edge_pipeline.calibration.dataset import ArrayDataset
+from edge_pipeline.config.schema import QuantizeConfig, TargetProfile
+from edge_pipeline.fidelity.attribution import layer_costs
+from edge_pipeline.fidelity.check import check_options, source_names
+
+RACE_ROUNDS = 3  # interleaved rounds of the whole-artifact race (full INT8, mixed, full INT8, ...)
+RACE_SECONDS = 0.5  # timed per artifact and round; bounded by RACE_RUNS
+RACE_RUNS = (10, 200)
+PROFILE_WARMUP = 20
+PROFILE_RUNS = (30, 300)  # fewest and most profiled runs per artifact
+PROFILE_SECONDS = 1.5  # profiled time per artifact a large model's run count is cut to
+WHOLE_RUNS = 50  # timed runs per artifact where the runtime has no per-layer profiler
+
+
+@dataclass(frozen=True)
+class LayerTiming:
+    """One compute layer of the source ONNX: its time per inference in each artifact (ms), with the
+    runtime work around it, and the precision the INT8 artifact runs it in."""
+
+    node: str
+    op_type: str
+    fp32_ms: float | None
+    int8_ms: float | None
+    precision: str = "int8"
+
+    @property
+    def gain_ms(self) -> float:
+        """What keeping it float saves per inference."""
+        return (self.int8_ms or 0.0) - (self.fp32_ms or 0.0)
+
+    def record(self, reason: str | None = None) -> dict:
+        figures = {"int8_ms": rounded_ms(self.int8_ms), "fp32_ms": rounded_ms(self.fp32_ms)}
+        if reason is None:
+            return {"node": self.node, "op_type": self.op_type, "int8_precision": self.precision, **figures}
+        return {"node": self.node, "op_type": self.op_type, "reason": reason, **figures}
+
+
+@dataclass(frozen=True)
+class Timings:
+    layers: list[LayerTiming] | None  # None: the runtime has no per-layer profiler
+    how: str  # how they were measured, for the meta
+    whole_ms: tuple[float, float] | None = None  # (FP32, INT8) per inference, without a per-layer profiler
+
+
+@dataclass(frozen=True)
+class PlacementJob:
+    backend: Backend
+    target: TargetProfile
+    config: QuantizeConfig
+    source_onnx: Path
+    data: ArrayDataset  # its first sample is what the profiled runs infer
+    threads: int
+
+
+def measure(job: PlacementJob, fp32_path: Path, int8_path: Path) -> Timings:
+    """Both artifacts timed per compute layer by the runtime's profiler, named after the source
+    ONNX's nodes; whole-artifact timings where the runtime cannot time its layers."""
+    name_of = source_names(job.source_onnx)
+    with tempfile.TemporaryDirectory(prefix="ep-placement-") as tmp:
+        fp32 = _profiled(job, fp32_path, Path(tmp) / "fp32")
+        int8 = _profiled(job, int8_path, Path(tmp) / "int8")
+    if fp32 is None or int8 is None:
+        whole = (_whole_ms(job, fp32_path), _whole_ms(job, int8_path))
+        return Timings(None, f"whole artifact: {job.target.backend} gives no per-layer profile here; median of "
+                             f"{WHOLE_RUNS} runs at batch 1, {job.threads} threads", whole)
+    fp32_costs, int8_costs = _by_source(fp32[0], name_of), _by_source(int8[0], name_of)
+    layers = [LayerTiming(node, op_type, fp32_costs[node][1] if node in fp32_costs else None, ms, precision)
+              for node, (op_type, ms, precision) in int8_costs.items()]
+    runs = min(fp32[1], int8[1])
+    return Timings(layers, f"per layer: {job.target.backend}'s own profiler, {runs} runs after {PROFILE_WARMUP} "
+                           f"warm-up at batch 1, {job.threads} threads; Q/DQ and reorders counted to their layer")
+
+
+def race_whole(job: PlacementJob, int8_path: Path, mixed_path: Path) -> tuple[float, float]:
+    """(full INT8, mixed) ms per inference at batch 1: the best median of RACE_ROUNDS interleaved rounds,
+    so that a load that comes and goes touches both alike."""
+    options = replace(check_options(job.target, job.data.layout), threads=job.threads)
+    with job.backend.runner(int8_path, options) as int8, job.backend.runner(mixed_path, options) as mixed:
+        calls = [int8.prepare(_feed(int8, job.data)), mixed.prepare(_feed(mixed, job.data))]
+        for call in calls:
+            for _ in range(PROFILE_WARMUP):
+                call()
+        runs = _race_runs(calls[0])
+        best = [float("inf"), float("inf")]
+        for _ in range(RACE_ROUNDS):
+            for index, call in enumerate(calls):
+                best[index] = min(best[index], _median_ms(call, runs))
+    return best[0], best[1]
+
+
+def _race_runs(call: Callable[[], object]) -> int:
+    began = time.perf_counter()
+    call()
+    once = max(time.perf_counter() - began, 1e-6)
+    return int(min(max(RACE_SECONDS / once, RACE_RUNS[0]), RACE_RUNS[1]))
+
+
+def _median_ms(call: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - began) * 1e3)
+    return statistics.median(times)
+
+
+def _profiled(job: PlacementJob, path: Path, prefix: Path):
+    """(compute layer costs, runs) of one artifact from a runner with its profiler on; None where the
+    runtime has no per-layer profiler or cannot show the graph it executes."""
+    options = replace(check_options(job.target, job.data.layout), threads=job.threads, profile_prefix=str(prefix))
+    with job.backend.runner(Path(path), options) as runner:
+        feed = _feed(runner, job.data)
+        call = runner.prepare(feed)
+        began = time.perf_counter()
+        call()
+        once = max(time.perf_counter() - began, 1e-6)
+        runs = int(min(max(PROFILE_SECONDS / once, PROFILE_RUNS[0]), PROFILE_RUNS[1]))
+        profile = runner.profile_layers(feed, PROFILE_WARMUP, runs)
+        graph = runner.executed_graph() if profile is not None else None
+    if profile is None or graph is None:
+        return None
+    return layer_costs(profile, graph), profile.runs
+
+
+def _by_source(costs, name_of) -> dict[str, tuple[str, float, str]]:
+    """source node -> (op type, ms per inference, precision); runtime nodes of one source node summed."""
+    found: dict[str, tuple[str, float, str]] = {}
+    for cost in costs:
+        node = name_of(ExecutedLayer(cost.name, cost.op_type, cost.precision, cost.aliases))
+        op_type, ms, precision = found.get(node, (cost.op_type, 0.0, cost.precision))
+        found[node] = (op_type, ms + cost.total_ms, precision)
+    return found
+
+
+def _whole_ms(job: PlacementJob, path: Path) -> float:
+    options = replace(check_options(job.target, job.data.layout), threads=job.threads)
+    with job.backend.runner(Path(path), options) as runner:
+        call = runner.prepare(_feed(runner, job.data))
+        for _ in range(PROFILE_WARMUP):
+            call()
+        return _median_ms(call, WHOLE_RUNS)
+
+
+def _feed(runner, data: ArrayDataset) -> dict[str, np.ndarray]:
+    """The first sample at batch 1, in the dtypes the model declares."""
+    names = [i.name for i in runner.inputs]
+    feed = next(data.take(1).feeds(1, names))
+    dtypes = {i.name: i.dtype for i in runner.inputs}
+    return {name: _as(value, dtypes.get(name)) for name, value in feed.items()}
+
+
+def _as(value: np.ndarray, dtype: str | None) -> np.ndarray:
+    try:
+        # np.asarray, not ascontiguousarray: that turns a 0-d input (a scalar fed whole) into shape (1,)
+        return np.asarray(value, dtype=np.dtype(dtype) if dtype else None, order="C")
+    except TypeError:  # a runtime type numpy does not name: the data's own
+        return np.asarray(value, order="C")
+
+
+def rounded_ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
