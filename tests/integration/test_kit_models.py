@@ -31,7 +31,8 @@ def _encoder_recipe(tmp_path, **quantize) -> dict:
         np.savez(tmp_path / f"{role}.npz", **encoder_arrays(48, seed))
     return _kit_recipe(tmp_path, {
         "metadata": {"name": "tiny-encoder"},
-        "model": {"factory": "edge_pipeline.testing.kit:tiny_encoder"},
+        # One block: two int64 inputs and the additive mask are the point; the exporter's time is per block.
+        "model": {"factory": "edge_pipeline.testing.kit:tiny_encoder", "kwargs": {"layers": 1}},
         "inputs": [
             {"name": "input_ids", "shape": [1, SEQUENCE], "dtype": "int64", "value_range": [0, VOCAB]},
             {"name": "attention_mask", "shape": [1, SEQUENCE], "dtype": "int64", "value_range": [0, 2]},
@@ -136,7 +137,9 @@ def test_depthwise_separable_mobilenet_style_cnn(tmp_path):
                  y=rng.integers(0, 10, 48))
     recipe = write_recipe(tmp_path / "r.yaml", _kit_recipe(tmp_path, {
         "metadata": {"name": "mobilenet-style"},
-        "model": {"factory": "edge_pipeline.zoo.students:tiny_mobilenet_v2", "kwargs": {"in_channels": 3}},
+        # Two stages keep a stride-1 residual and a stride-2 depthwise block; a third only adds export time.
+        "model": {"factory": "edge_pipeline.zoo.students:tiny_mobilenet_v2",
+                  "kwargs": {"in_channels": 3, "widths": [16, 24]}},
         "input": {"shape": [1, 3, 16, 16]},
         "quantize": {"samples": 32},
     }))
