@@ -180,9 +180,11 @@ def _meta_by_id(artifacts: Iterable[Mapping]) -> dict[str, dict]:
 
 
 def _label(precision: str, variant: str, meta: Mapping) -> str:
+    """FP32, bf16, INT8 (the full INT8 artifact, with any layer its fidelity search kept float: the
+    reason names them) or mixed INT8 (latency-aware placement's artifact): one label per candidate."""
     if precision == "fp32":
         return "bf16" if variant == "bf16" else "FP32"
-    if precision == "int8" and (meta.get("float_nodes") or meta.get("placement")):
+    if precision == "int8" and meta.get("placement"):
         return "mixed INT8"
     return precision.upper()
 

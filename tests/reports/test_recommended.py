@@ -52,10 +52,12 @@ def test_int8_faster_recommends_int8_with_its_speedup_and_cosine():
     assert (entry["timed_on"], entry["batch_size"], entry["threads"]) == ("host", 1, 2)
 
 
-def test_mixed_int8_says_what_stayed_float():
+def test_int8_with_layers_its_fidelity_search_kept_float_says_which_and_keeps_its_label():
+    # "mixed INT8" names placement's artifact only: both can be candidates of one target
     meta = {"float_nodes": {"conv1": "fidelity"}}
     entry = recommended_section(pair(int8_ms=0.4), {ORT: POLICY}, records(meta=meta))[ORT]
-    assert entry["reason"].startswith("mixed INT8:") and "kept float: conv1" in entry["reason"]
+    assert entry["label"] == "INT8"
+    assert entry["reason"].startswith("INT8:") and "kept float: conv1" in entry["reason"]
 
 
 def test_the_mixed_variant_competes_and_wins_when_it_is_the_fastest_that_keeps_fidelity():
