@@ -51,9 +51,11 @@ SPEED_MARGIN = 0.10
 # INT8 artifact's profiled time: a smaller saving is within a shared host's run-to-run spread, and
 # each mixed artifact costs a re-quantization, a fidelity check and its own benchmark rows.
 MIN_PREDICTED_GAIN = 0.05
-# A mixed artifact is kept only when, timed whole in the same rounds, it beats the full INT8 one by this
-# share: one that is not faster costs rows and a build and can never be the recommendation.
-MIXED_MUST_BEAT = 0.0
+# A mixed artifact is kept only when, timed whole in interleaved rounds, it beats the full INT8 one by
+# this share: a smaller lead is within the race's own spread on a shared host (in one default run the
+# pruned student's mixed artifact won its race, then ran 3% behind the full INT8 in the benchmark), and
+# a kept one costs benchmark rows.
+MIXED_MUST_BEAT = MIN_PREDICTED_GAIN
 MAX_LAYER_ROWS = 400  # per artifact: enough for real models' compute layers, bounded for the manifest
 
 
