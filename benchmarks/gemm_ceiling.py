@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import functools
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -179,16 +178,10 @@ def _runs_int8(compiled) -> bool:
 
 
 def _best_rate(call: Callable[[], object], macs: int) -> float:
-    for _ in range(3):
-        call()
-    best = min(_timed(call) for _ in range(BEST_OF))
-    return macs / best
+    from edge_pipeline.benchmarking.timing import time_calls
 
-
-def _timed(call: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
+    best_ms = min(time_calls(call, 3, BEST_OF, None))
+    return macs / (best_ms / 1e3)
 
 
 def main() -> None:

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from edge_pipeline.backends.base import Backend, ExecutedLayer
+from edge_pipeline.backends.base import Backend, ExecutedLayer, RunnerOptions
+from edge_pipeline.benchmarking.timing import sample, time_call, time_calls, warm_up
 from edge_pipeline.calibration.dataset import ArrayDataset
 from edge_pipeline.config.schema import QuantizeConfig, TargetProfile
 from edge_pipeline.fidelity.attribution import layer_costs
@@ -90,47 +90,35 @@ def measure(job: PlacementJob, fp32_path: Path, int8_path: Path) -> Timings:
 def race_whole(job: PlacementJob, int8_path: Path, mixed_path: Path) -> tuple[float, float]:
     """(full INT8, mixed) ms per inference at batch 1: the best median of RACE_ROUNDS interleaved rounds,
     so that a load that comes and goes touches both alike."""
-    options = replace(check_options(job.target, job.data.layout), threads=job.threads)
+    options = _timing_options(job)
     with job.backend.runner(int8_path, options) as int8, job.backend.runner(mixed_path, options) as mixed:
         calls = [int8.prepare(_feed(int8, job.data)), mixed.prepare(_feed(mixed, job.data))]
         for call in calls:
-            for _ in range(PROFILE_WARMUP):
-                call()
-        runs = _race_runs(calls[0])
+            warm_up(call, PROFILE_WARMUP)
+        runs = _runs_for(calls[0], RACE_SECONDS, RACE_RUNS)
         best = [float("inf"), float("inf")]
         for _ in range(RACE_ROUNDS):
             for index, call in enumerate(calls):
-                best[index] = min(best[index], _median_ms(call, runs))
+                best[index] = min(best[index], statistics.median(sample(call, runs, None)))
     return best[0], best[1]
 
 
-def _race_runs(call: Callable[[], object]) -> int:
-    began = time.perf_counter()
-    call()
-    once = max(time.perf_counter() - began, 1e-6)
-    return int(min(max(RACE_SECONDS / once, RACE_RUNS[0]), RACE_RUNS[1]))
+def _runs_for(call: Callable[[], object], seconds: float, bounds: tuple[int, int]) -> int:
+    """How many calls fill about ``seconds``, from one timed call, within ``bounds``."""
+    once_s = max(time_call(call) / 1e3, 1e-6)
+    return int(min(max(seconds / once_s, bounds[0]), bounds[1]))
 
 
-def _median_ms(call: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - began) * 1e3)
-    return statistics.median(times)
+def _timing_options(job: PlacementJob, profile_prefix: str | None = None) -> RunnerOptions:
+    return replace(check_options(job.target, job.data.layout), threads=job.threads, profile_prefix=profile_prefix)
 
 
 def _profiled(job: PlacementJob, path: Path, prefix: Path):
     """(compute layer costs, runs) of one artifact from a runner with its profiler on; None where the
     runtime has no per-layer profiler or cannot show the graph it executes."""
-    options = replace(check_options(job.target, job.data.layout), threads=job.threads, profile_prefix=str(prefix))
-    with job.backend.runner(Path(path), options) as runner:
+    with job.backend.runner(Path(path), _timing_options(job, str(prefix))) as runner:
         feed = _feed(runner, job.data)
-        call = runner.prepare(feed)
-        began = time.perf_counter()
-        call()
-        once = max(time.perf_counter() - began, 1e-6)
-        runs = int(min(max(PROFILE_SECONDS / once, PROFILE_RUNS[0]), PROFILE_RUNS[1]))
+        runs = _runs_for(runner.prepare(feed), PROFILE_SECONDS, PROFILE_RUNS)
         profile = runner.profile_layers(feed, PROFILE_WARMUP, runs)
         graph = runner.executed_graph() if profile is not None else None
     if profile is None or graph is None:
@@ -149,12 +137,9 @@ def _by_source(costs, name_of) -> dict[str, tuple[str, float, str]]:
 
 
 def _whole_ms(job: PlacementJob, path: Path) -> float:
-    options = replace(check_options(job.target, job.data.layout), threads=job.threads)
-    with job.backend.runner(Path(path), options) as runner:
+    with job.backend.runner(Path(path), _timing_options(job)) as runner:
         call = runner.prepare(_feed(runner, job.data))
-        for _ in range(PROFILE_WARMUP):
-            call()
-        return _median_ms(call, WHOLE_RUNS)
+        return statistics.median(time_calls(call, PROFILE_WARMUP, WHOLE_RUNS, None))
 
 
 def _feed(runner, data: ArrayDataset) -> dict[str, np.ndarray]:
