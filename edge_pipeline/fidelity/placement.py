@@ -1,10 +1,11 @@
 """Latency-aware placement: the compute layers whose INT8 form is slower than their FP32 form, as this
 CPU runs them, are kept float in a second, mixed INT8 artifact, held to the same fidelity floor.
 
-1. Once the INT8 artifact meets the floor, the FP32 and the INT8 artifact are each run a few hundred
-   times on one calibration sample at batch 1 under the runtime's own per-layer profiler (ONNX
-   Runtime's session profiler, OpenVINO's performance counters), and each compute layer's time is
-   read with its share of the Q/DQ and reorder work around it (attribution.py).
+1. Once the INT8 artifact meets the floor, the FP32 and the INT8 artifact are each run up to a hundred
+   times per round, in three interleaved rounds, on one calibration sample at batch 1 under the
+   runtime's own per-layer profiler (ONNX Runtime's session profiler, OpenVINO's performance
+   counters); each compute layer's time is read with its share of the Q/DQ and reorder work around it
+   (attribution.py), at the round that ran it fastest.
 2. A layer whose INT8 time exceeds its FP32 time by more than SPEED_MARGIN is kept float for speed,
    where those layers together cost at least MIN_PREDICTED_GAIN of the INT8 artifact's time.
 3. Fidelity and speed are one search: the layers the fidelity fallback kept stay float, the

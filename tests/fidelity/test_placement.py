@@ -228,3 +228,16 @@ def test_without_a_per_layer_profiler_only_whole_artifacts_are_timed_and_the_met
 
 class _Config:
     fallback_time_budget_s = 60.0
+
+
+def test_each_layer_keeps_its_fastest_profiled_round():
+    """A load that slowed one round of one layer does not move that layer's figure; a layer one round
+    did not time keeps the rounds that did, in the first round's order."""
+    from edge_pipeline.fidelity.placement_timing import fastest_round
+
+    rounds = [{"conv1": ("Conv", 0.30, "int8"), "conv2": ("Conv", 0.20, "int8")},
+              {"conv1": ("Conv", 0.10, "int8"), "conv2": ("Conv", 0.90, "int8")},
+              {"conv2": ("Conv", 0.25, "int8"), "fc": ("Gemm", 0.05, "int8")}]
+    assert fastest_round(rounds) == {"conv1": ("Conv", 0.10, "int8"), "conv2": ("Conv", 0.20, "int8"),
+                                     "fc": ("Gemm", 0.05, "int8")}
+    assert list(fastest_round(rounds)) == ["conv1", "conv2", "fc"]
