@@ -110,7 +110,8 @@ def _torch_export(model, specs: list[InputSpec], opset: int, dynamic: bool, out_
     check_layout(shapes, specs, layout, batch)
     chatter = io.StringIO()
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(chatter), quiet_logger("torch.onnx", logging.ERROR):
+        with (warnings.catch_warnings(), contextlib.redirect_stdout(chatter),
+              quiet_logger("torch.onnx", logging.ERROR), _torchlib_registry_built_once()):
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 model,
@@ -128,6 +129,40 @@ def _torch_export(model, specs: list[InputSpec], opset: int, dynamic: bool, out_
         raise StageError(f"torch.onnx.export failed at opset {opset}: {first}") from exc
     rename_outputs(out_path, names)
     return names
+
+
+_REGISTRIES: dict[int, object] = {}
+
+
+@contextlib.contextmanager
+def _torchlib_registry_built_once():
+    """torch.onnx.export (dynamo) builds its aten -> ONNX function registry from torchlib anew on every
+    call: about 0.6 s per export, more than exporting a small model takes, and a run exports every
+    model once per stage that needs it. The registry depends only on its opset and the exporter only
+    reads it (we pass no custom_translation_table, the one thing that adds to it), so while this
+    export runs, the registry built for an opset by an earlier export is handed out again. Where a
+    torch release moves the private hook, exports build it each time, as before."""
+    try:
+        from torch.onnx._internal.exporter._registration import ONNXRegistry
+    except ImportError:
+        yield
+        return
+    build = ONNXRegistry.__dict__.get("from_torchlib")
+    if not isinstance(build, classmethod):
+        yield
+        return
+
+    def built_once(cls, opset_version=None):
+        opset = ONNXRegistry().opset_version if opset_version is None else opset_version
+        if opset not in _REGISTRIES:
+            _REGISTRIES[opset] = build.__func__(cls, opset)
+        return _REGISTRIES[opset]
+
+    ONNXRegistry.from_torchlib = classmethod(built_once)
+    try:
+        yield
+    finally:
+        ONNXRegistry.from_torchlib = build
 
 
 def check_layout(shapes: dict[str, list[int]], specs: list[InputSpec], layout: Layout, batch: int) -> None:
