@@ -140,7 +140,9 @@ def test_mobilenet_v2_style_qdq_keeps_accuracy(tmp_path):
     from edge_pipeline.zoo.digits import digits_splits
 
     splits = digits_splits()
-    model = _train(_mobilenet_v2_style(), *splits["train"])
+    # Two epochs reach 96.5% on eval (four: 97.0%), far above the 90% floor; the check is how far Q/DQ
+    # moves that figure, and two epochs save about 1.7 s of training.
+    model = _train(_mobilenet_v2_style(), *splits["train"], epochs=2)
     fp32 = tmp_path / "mbv2.onnx"
     calib_x, _ = splits["calibration"]
     export_onnx(model, InputSpec(shape=[1, *calib_x.shape[1:]]), ExportConfig(), fp32, calib_x)
