@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edge_pipeline.backends.executorch.layers import Converted, remember
 from edge_pipeline.backends.executorch.names import FloatPick
 from edge_pipeline.backends.executorch.options import ExecuTorchOptions
 from edge_pipeline.backends.executorch.runner import as_tensor
@@ -75,12 +76,12 @@ def lower_fp32(program, options: ExecuTorchOptions, out: Path, names: tuple[list
 
 def lower_int8(program, options: ExecuTorchOptions, out: Path, names: tuple[list[str], list[str]],
                feeds: Iterable[dict[str, np.ndarray]], exclude_op_types: list[str], float_names: list[str],
-               onnx_path: Path) -> dict:
-    """PT2E INT8 calibrated on ``feeds`` (named; passed positionally in forward order), then lowered.
-    ``float_names``: FP32 ONNX node names (or torch module names) kept float."""
+               onnx_path: Path) -> tuple[dict, Converted]:
+    """PT2E INT8 calibrated on ``feeds`` (named; passed positionally in forward order), then lowered;
+    its meta and the converted program (remembered for the per-layer view). ``float_names``: FP32
+    ONNX node names (or torch module names) kept float."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    from edge_pipeline.backends.executorch.layers import Converted, remember
     from edge_pipeline.backends.executorch.names import ProgramNames
 
     module = program.module()
@@ -102,10 +103,11 @@ def lower_int8(program, options: ExecuTorchOptions, out: Path, names: tuple[list
                          f"{[list(a.shape) for a in example]}; give data.calibration at least one full batch")
     converted = convert_pt2e(prepared)
     meta = _lower(_export(converted, example), options, out, names, quantized=True)
-    remember(out, Converted(converted, Path(onnx_path), names[0], example))  # the fallback's layer view
+    view = Converted(converted, Path(onnx_path), names[0], example)
+    remember(out, view)  # the fallback's layer view
     if picks:
         meta["kept_float"] = {name: pick.describe() for name, pick in picks.items()}
-    return meta
+    return meta, view
 
 
 # ONNX op types (what quantize.exclude_op_types names on every target) -> the torch modules made of them.

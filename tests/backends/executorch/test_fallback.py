@@ -57,6 +57,30 @@ def floor(plain) -> float:
     return round(1.0 - (1.0 - worst) / 2, 9)
 
 
+def test_a_repeat_lowering_is_written_from_memory(workdir, plain, tmp_path, monkeypatch):
+    """The same program asked for again in one process (placement's FP32, the fallback's base INT8)
+    is the .pte and sidecar the first lowering wrote, and is not lowered again."""
+    from edge_pipeline.backends.executorch import lower
+    from edge_pipeline.backends.registry import get_backend
+    from edge_pipeline.config.recipes import load_target
+
+    onnx_path = next((workdir / "cache").glob("stages/export/*/*.fp32.onnx"))
+    target = load_target(TARGET)
+    target = target.model_copy(update={"options": {**target.options, "dynamic_linear": True}})  # as _recipe's
+    backend, lowered = get_backend("executorch"), []
+    real = lower.lower_fp32
+    monkeypatch.setattr(lower, "lower_fp32", lambda *args: lowered.append(1) or real(*args))
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    [first] = backend.prepare_fp32(onnx_path, target, tmp_path / "a")  # plain's, unless evicted since
+    count = len(lowered)
+    [again] = backend.prepare_fp32(onnx_path, target, tmp_path / "b")
+    assert len(lowered) == count <= 1
+    assert again.meta == first.meta
+    for suffix in ("", ".json"):
+        assert (tmp_path / "b" / (again.path.name + suffix)).read_bytes() == (first.path.parent / (
+            first.path.name + suffix)).read_bytes()
+
+
 def test_a_missed_floor_is_met_by_keeping_a_layer_float_by_its_module(workdir, floor):
     bundle = api.run(write_recipe(workdir / "fallback.yaml", _recipe(workdir, min_cosine=floor)),
                      workdir / "fallback", cache_dir=workdir / "cache")
