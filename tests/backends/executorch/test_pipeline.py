@@ -24,7 +24,7 @@ def _run(tmp_path, recipe: dict, benchmark: bool = True) -> tuple[dict, dict]:
     files and no rows (lowering dominates these tests: the tiny CNN's run covers the timing)."""
     stages = ["export", "quantize", "benchmark"] if benchmark else ["export", "quantize"]
     recipe = {**recipe, "targets": [TARGET], "stages": stages, "benchmark": {"warmup": 1, "iterations": 3, "rounds": 1}}
-    recipe["quantize"] = {**recipe.get("quantize", {}), "samples": 16, "fidelity_samples": 16, "placement": "off"}
+    recipe["quantize"] = {**recipe.get("quantize", {}), "samples": 4, "fidelity_samples": 16, "placement": "off"}
     bundle = api.run(write_recipe(tmp_path / "r.yaml", recipe), out=tmp_path / "bundle")
     report = json.loads((bundle / "report.json").read_text())
     manifest = json.loads((bundle / "manifest.json").read_text())
