@@ -14,8 +14,6 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import numpy as np
-
 from edge_pipeline.backends.base import (
     Backend,
     ExecutedLayer,
@@ -24,7 +22,7 @@ from edge_pipeline.backends.base import (
     Runner,
     RunnerOptions,
 )
-from edge_pipeline.backends.executorch.options import ExecuTorchOptions, parse_options
+from edge_pipeline.backends.executorch.options import parse_options
 from edge_pipeline.backends.executorch.runner import ExecuTorchRunner, read_sidecar
 from edge_pipeline.errors import ConfigError
 
@@ -67,17 +65,22 @@ class ExecuTorchBackend(Backend):
 
         options = parse_options(target.options, f"target {target.metadata.name}")
         out = Path(out_dir) / f"{Path(onnx_path).name.removesuffix('.fp32.onnx')}.fp32.pte"
-        program, names = load_program(onnx_path), io_names(onnx_path)
+        names = io_names(onnx_path)
         entry = memo.key("fp32", options.model_dump(mode="json"), names, files=[program_path(onnx_path)])
-        meta = memo.recall(entry, out)
-        if meta is None:
-            meta = lower_fp32(program, options, out, names)
-            memo.keep(entry, out, meta)
+        # the program is loaded only where it is lowered: a repeat needs none of it
+        meta = memo.lowered(entry, out, lambda: (lower_fp32(load_program(onnx_path), options, out, names), None))
         return [ProducedArtifact(out, KIND, "fp32", meta=meta)]
 
     def quantize(self, onnx_path: Path, dataset, config, target, out_dir: Path,
                  eval_data=None, metric=None) -> list[ProducedArtifact]:
-        from edge_pipeline.backends.executorch.lower import example_args, io_names, load_program
+        from edge_pipeline.backends.executorch import memo
+        from edge_pipeline.backends.executorch.lower import (
+            example_args,
+            io_names,
+            load_program,
+            lower_int8,
+            program_path,
+        )
 
         options = parse_options(target.options, f"target {target.metadata.name}")
         if config.activations != "static":
@@ -89,8 +92,12 @@ class ExecuTorchBackend(Backend):
         batch = _batch_of(example_args(program), names[0], dataset)
         feeds = list(dataset.take(config.samples).feeds(batch, names[0]))
         out = Path(out_dir) / f"{Path(onnx_path).name.removesuffix('.fp32.onnx')}.int8.pte"
-        meta = _lowered_int8(program, options, out, names, feeds, config.exclude_op_types,
-                             [*config.exclude_nodes, *config.keep_float], Path(onnx_path))
+        float_names = [*config.exclude_nodes, *config.keep_float]
+        # The same program, settings and calibration feeds lower to the same bytes: a repeat comes from memory.
+        entry = memo.key("int8", options.model_dump(mode="json"), names, config.exclude_op_types, float_names,
+                         files=[program_path(onnx_path), onnx_path], arrays=feeds)
+        meta = memo.lowered(entry, out, lambda: lower_int8(program, options, out, names, feeds,
+                                                           config.exclude_op_types, float_names, Path(onnx_path)))
         meta["calibration"] = {"quantizer": "XNNPACKQuantizer", "per_channel": options.per_channel,
                                "dynamic_linear": options.dynamic_linear, "samples": min(config.samples, len(dataset))}
         return [ProducedArtifact(out, KIND, "int8", meta=meta)]
@@ -140,23 +147,6 @@ class ExecuTorchBackend(Backend):
             return None
         return [ExecutedLayer(layer["name"], layer["op_type"], layer["precision"], kernel=layer["kernel"])
                 for layer in layers]
-
-
-def _lowered_int8(program, options: ExecuTorchOptions, out: Path, names: tuple[list[str], list[str]],
-                  feeds: list[dict[str, np.ndarray]], exclude_op_types: list[str], float_names: list[str],
-                  onnx_path: Path) -> dict:
-    """lower_int8, or its result from memory where this process quantized the same program with the
-    same settings and calibration feeds."""
-    from edge_pipeline.backends.executorch import memo
-    from edge_pipeline.backends.executorch.lower import lower_int8, program_path
-
-    entry = memo.key("int8", options.model_dump(mode="json"), names, exclude_op_types, float_names,
-                     files=[program_path(onnx_path), onnx_path], arrays=feeds)
-    meta = memo.recall(entry, out)
-    if meta is None:
-        meta, converted = lower_int8(program, options, out, names, feeds, exclude_op_types, float_names, onnx_path)
-        memo.keep(entry, out, meta, converted)
-    return meta
 
 
 def _has_linear(graph) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +52,16 @@ def key(precision: str, *parts: object, files: Iterable[Path] = (),
             digest.update(f"{name}:{value.dtype}:{value.shape}".encode())
             digest.update(value.tobytes())
     return f"{precision}:{digest.hexdigest()}"
+
+
+def lowered(entry: str, out: Path, lower: Callable[[], tuple[dict, Converted | None]]) -> dict:
+    """The meta of ``out``: written from memory where this process lowered ``entry`` before, else made
+    by ``lower`` (its meta and, for INT8, the converted program) and kept for a repeat."""
+    meta = recall(entry, out)
+    if meta is None:
+        meta, converted = lower()
+        keep(entry, out, meta, converted)
+    return meta
 
 
 def recall(entry: str, out: Path) -> dict | None:
